@@ -1,0 +1,146 @@
+"""`aisre log ...`: read the inference log from the terminal."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from aisre.cli.common import console, fail, parse_time, store_from
+from aisre.records import InferenceRecord
+from aisre.store import RecordFilter, export_parquet
+from aisre.store.codec import iso_time, record_to_json_line
+from aisre.store.summary import summarize
+
+app = typer.Typer(help="Read, summarise and export the inference log.", no_args_is_help=True)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Path to aisre.yaml.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL, e.g. sqlite:///aisre.db.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Only this model.")]
+VersionOpt = Annotated[str | None, typer.Option("--version", "-v", help="Only this version.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="15m, 2h, 7d, or an ISO time.")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="15m, 2h, 7d, or an ISO time.")]
+
+
+def _filter(model: str | None, version: str | None, since: str | None, until: str | None):
+    return RecordFilter(model, version, parse_time(since, "--since"), parse_time(until, "--until"))
+
+
+def _short(value: object, width: int = 48) -> str:
+    text = "" if value is None else orjson.dumps(value, default=str).decode()
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _row(r: InferenceRecord) -> list[str]:
+    latency = "" if r.latency_s is None else f"{r.latency_s * 1000:.2f}"
+    output = r.output_text if r.output_text is not None else r.prediction
+    return [iso_time(r.ts), r.model, r.version, str(r.route), str(r.status), latency,
+            _short(r.inputs), _short(output, 24), r.id]  # fmt: skip
+
+
+@app.command()
+def tail(
+    n: Annotated[int, typer.Option("-n", help="How many records.")] = 20,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new records.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    model: ModelOpt = None,
+    version: VersionOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Show the newest records."""
+    if n < 0:
+        raise fail(f"-n: expected a count >= 0, got {n}")
+    s = store_from(config, store)
+    where = RecordFilter(model, version)
+    records = list(reversed(s.records(where, limit=n, newest_first=True)))
+    _print(records, json)
+    while follow:
+        last_ts = records[-1].ts if records else 0.0
+        seen = {r.id for r in records if r.ts == last_ts}
+        time.sleep(1.0)
+        fresh = [r for r in s.records(RecordFilter(model, version, since=last_ts)) if r.id not in seen]
+        if fresh:
+            _print(fresh, json, header=False)
+            records = fresh
+
+
+def _print(records: list[InferenceRecord], json: bool, header: bool = True) -> None:
+    if json:
+        for r in records:
+            console.out(record_to_json_line(r).decode().rstrip(), highlight=False)
+        return
+    table = Table(show_header=header, box=None if not header else None)
+    for name in ("time (UTC)", "model", "version", "route", "status", "ms", "inputs",
+                 "output", "id"):  # fmt: skip
+        table.add_column(name, no_wrap=name in ("time (UTC)", "id"))
+    for r in records:
+        table.add_row(*_row(r))
+    console.print(table)
+
+
+@app.command()
+def stats(
+    model: ModelOpt = None,
+    version: VersionOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Per model/version: count, error rate, latency percentiles, cost."""
+    s = store_from(config, store)
+    rows = summarize(s, _filter(model, version, since, until))
+    if not rows:
+        console.print("no records match")
+        return
+    table = Table(title=f"inference log {s.path}")
+    for name in ("model", "version", "count", "errors", "error rate", "p50 ms", "p95 ms",
+                 "p99 ms", "cost USD"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("model", "version") else "right")
+
+    def ms(v: float) -> str:
+        return "-" if math.isnan(v) else f"{v * 1000:.2f}"
+
+    for row in rows:
+        table.add_row(row.model, row.version, f"{row.count:,}", f"{row.errors:,}",
+                      f"{row.error_rate:.2%}", ms(row.latency_p50_s), ms(row.latency_p95_s),
+                      ms(row.latency_p99_s), f"{row.cost_usd:.4f}")  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def export(
+    parquet: Annotated[str, typer.Option("--parquet", help="Write this Parquet file.")],
+    model: ModelOpt = None,
+    version: VersionOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Export records (with their labels) to a Parquet file."""
+    s = store_from(config, store)
+    try:
+        rows = export_parquet(s, parquet, _filter(model, version, since, until))
+    except OSError as exc:
+        raise fail(f"--parquet: cannot write {parquet}: {exc}") from None
+    console.print(f"wrote {rows:,} records to {parquet}")
+
+
+@app.command()
+def prune(
+    older_than_days: Annotated[float, typer.Option("--older-than-days", help="Age in days.")],
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Delete records (and their labels) older than N days."""
+    if not older_than_days > 0:
+        raise fail(f"--older-than-days: expected a number > 0, got {older_than_days}")
+    s = store_from(config, store)
+    n = s.prune(time.time() - older_than_days * 86_400)
+    console.print(f"deleted {n:,} records older than {older_than_days:g} days")

@@ -1,0 +1,114 @@
+"""The typed configuration: what `aisre.yaml` may contain, with defaults that work embedded."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(Section):
+    """Where records live and how they get there.
+
+    `durability: durable` acknowledges a record only once its transaction is committed
+    (synchronous=FULL); `fast` returns at once and commits within `flush_interval_s`, so a
+    process crash loses at most the records still queued (<= `queue_size`, normally those
+    of the last `flush_interval_s`).
+    """
+
+    url: str = "sqlite:///aisre.db"
+    durability: Literal["durable", "fast"] = "fast"
+    queue_size: int = Field(100_000, gt=0)
+    overflow: Literal["block", "drop", "raise"] = "block"
+    block_timeout_s: float = Field(5.0, gt=0)
+    batch_size: int = Field(4096, gt=0)
+    flush_interval_s: float = Field(0.1, gt=0)
+    retention_days: float | None = Field(None, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite_url(cls, url: str) -> str:
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise ValueError("expected 'sqlite:///PATH' (e.g. sqlite:///aisre.db)")
+        if url.endswith(":memory:"):
+            raise ValueError(
+                "an in-memory SQLite database cannot be shared by the writer thread and "
+                "readers; give a file path"
+            )
+        return url
+
+    @property
+    def path(self) -> str:
+        return self.url[len("sqlite:///") :]
+
+
+class MetricsConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=0, le=65535)
+
+
+class TracingConfig(Section):
+    """OpenTelemetry spans. `log_content` adds prompts/inputs and outputs to spans."""
+
+    enabled: bool = False
+    service_name: str = "aisre"
+    otlp_endpoint: str | None = None
+    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    log_content: bool = False
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _http_endpoint(cls, endpoint: str | None) -> str | None:
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL such as http://127.0.0.1:4318/v1/traces")
+        return endpoint
+
+
+class TelemetryConfig(Section):
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
+
+
+class LogConfig(Section):
+    """A JSON-lines copy of every record, for shipping to a log collector ('-' = stdout)."""
+
+    jsonl: str | None = None
+
+
+class RedactionConfig(Section):
+    """Input fields removed (`drop`) or replaced by a keyed hash (`hash`) before any write.
+
+    Names are input keys; a dotted name (`user.email`) reaches into nested mappings. The
+    hash key comes from the environment variable named by `hash_key_env`.
+    """
+
+    drop: list[str] = Field(default_factory=list)
+    hash: list[str] = Field(default_factory=list)
+    hash_key_env: str = "AISRE_REDACTION_KEY"
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> RedactionConfig:
+        both = sorted(set(self.drop) & set(self.hash))
+        if both:
+            raise ValueError(f"fields listed in both drop and hash: {both}; pick one")
+        return self
+
+
+class AisreConfig(Section):
+    """The whole `aisre.yaml`."""
+
+    store: StoreConfig = StoreConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    log: LogConfig = LogConfig()
+    redaction: RedactionConfig = RedactionConfig()
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_shorthand(cls, value: object) -> object:
+        return {"url": value} if isinstance(value, str) else value

@@ -1,0 +1,52 @@
+"""Export the inference log to Parquet, chunk by chunk, in constant memory."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aisre.store.base import RecordFilter, Store
+from aisre.store.codec import dumps
+
+# JSON-valued fields are kept as JSON text: their shape differs from model to model.
+PARQUET_SCHEMA = pa.schema([
+    ("id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("model", pa.string()),
+    ("version", pa.string()), ("operation", pa.string()), ("route", pa.string()),
+    ("status", pa.string()), ("error", pa.string()), ("latency_s", pa.float64()),
+    ("ttft_s", pa.float64()), ("tpot_s", pa.float64()), ("input_tokens", pa.int64()),
+    ("output_tokens", pa.int64()), ("cost_usd", pa.float64()), ("key_id", pa.string()),
+    ("trace_id", pa.string()), ("replica", pa.string()), ("inputs", pa.string()),
+    ("prediction", pa.string()), ("scores", pa.string()), ("output_text", pa.string()),
+    ("tags", pa.string()), ("label", pa.string()), ("label_ts", pa.timestamp("us", tz="UTC")),
+])  # fmt: skip
+_JSON = {"inputs", "prediction", "scores", "tags"}
+
+
+def export_parquet(
+    store: Store, path: str | os.PathLike[str], where: RecordFilter = RecordFilter(),
+    chunk_size: int = 50_000,
+) -> int:  # fmt: skip
+    """Write matching records, with their labels if any, to a Parquet file; returns rows."""
+    rows = 0
+    with pq.ParquetWriter(path, PARQUET_SCHEMA, compression="zstd") as writer:
+        for chunk in store.iter_records(where, chunk_size):
+            labels = store.labels_for([r.id for r in chunk])
+            columns: dict[str, list] = {name: [] for name in PARQUET_SCHEMA.names}
+            for r in chunk:
+                for name in PARQUET_SCHEMA.names[:-2]:
+                    value = getattr(r, name)
+                    if name == "ts":
+                        value = int(value * 1_000_000)
+                    elif name in _JSON:
+                        value = dumps(value)
+                    elif name in ("route", "status"):
+                        value = str(value)
+                    columns[name].append(value)
+                label = labels.get(r.id)
+                columns["label"].append(None if label is None else dumps(label.value))
+                columns["label_ts"].append(None if label is None else int(label.ts * 1_000_000))
+            writer.write_table(pa.table(columns, schema=PARQUET_SCHEMA))
+            rows += len(chunk)
+    return rows

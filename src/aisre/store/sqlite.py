@@ -1,0 +1,244 @@
+"""SQLite (WAL) store: the append-only inference log and the label table in one file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from aisre.errors import StoreError, UnknownRecordError
+from aisre.records import InferenceRecord, Label
+from aisre.store.base import RecordFilter
+from aisre.store.codec import COLUMNS, label_to_row, loads, record_to_row, row_to_record
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS inferences (
+    id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    route TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    latency_s REAL, ttft_s REAL, tpot_s REAL,
+    input_tokens INTEGER, output_tokens INTEGER, cost_usd REAL,
+    key_id TEXT, trace_id TEXT, replica TEXT,
+    inputs TEXT, prediction TEXT, scores TEXT, output_text TEXT, tags TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS inferences_model_version_ts ON inferences (model, version, ts);
+CREATE INDEX IF NOT EXISTS inferences_ts ON inferences (ts);
+CREATE TABLE IF NOT EXISTS labels (
+    record_id TEXT PRIMARY KEY,
+    ts REAL NOT NULL,
+    value TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+"""
+_INSERT = (
+    f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+_SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
+
+
+class SQLiteStore:
+    """One SQLite file in WAL mode; safe to use from many threads and processes.
+
+    Each thread gets its own connection. Writes come from the batching writer in large
+    transactions; `durable` batches are committed with synchronous=FULL (survive power
+    loss), others with synchronous=NORMAL (survive a process crash).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], retention_days: float | None = None):
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        if self.path.parent and not self.path.parent.exists():
+            raise StoreError(
+                f"cannot create store {self.path}: directory {self.path.parent} does not exist"
+            )
+        try:
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            self._local.conn = conn
+            self._local.sync = "NORMAL"
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    # -- writes -------------------------------------------------------------------------
+    def write_batch(self, records: Sequence[InferenceRecord], durable: bool = False) -> None:
+        conn = self._conn()
+        wanted = "FULL" if durable else "NORMAL"
+        if self._local.sync != wanted:
+            conn.execute(f"PRAGMA synchronous={wanted}")
+            self._local.sync = wanted
+        with conn:
+            conn.executemany(_INSERT, [record_to_row(r) for r in records])
+
+    def add_labels(self, labels: Sequence[Label]) -> None:
+        """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""
+        if not labels:
+            return
+        missing = self.missing_ids([label.record_id for label in labels])
+        if missing:
+            raise UnknownRecordError(missing)
+        conn = self._conn()
+        with conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO labels (record_id, ts, value) VALUES (?, ?, ?)",
+                [label_to_row(label) for label in labels],
+            )
+
+    def prune(self, older_than: float) -> int:
+        """Delete records (and their labels) with ts < older_than; returns how many."""
+        conn = self._conn()
+        with conn:
+            conn.execute(
+                "DELETE FROM labels WHERE record_id IN "
+                "(SELECT id FROM inferences WHERE ts < ?)",
+                (older_than,),
+            )
+            cur = conn.execute("DELETE FROM inferences WHERE ts < ?", (older_than,))
+        return cur.rowcount
+
+    def maintain(self, now: float) -> None:
+        """Periodic upkeep from the writer thread: apply retention."""
+        if self.retention_days is not None:
+            self.prune(now - self.retention_days * 86_400)
+
+    # -- reads --------------------------------------------------------------------------
+    def get(self, record_id: str) -> InferenceRecord | None:
+        row = self._conn().execute(f"{_SELECT} WHERE i.id = ?", (record_id,)).fetchone()
+        return None if row is None else row_to_record(row)
+
+    def missing_ids(self, record_ids: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(record_ids))
+        found: set[str] = set()
+        conn = self._conn()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                r[0]
+                for r in conn.execute(f"SELECT id FROM inferences WHERE id IN ({marks})", chunk)
+            )
+        return [i for i in wanted if i not in found]
+
+    def labels_for(self, record_ids: Sequence[str]) -> dict[str, Label]:
+        """The labels of the given records that have one, by record id."""
+        out: dict[str, Label] = {}
+        conn = self._conn()
+        for start in range(0, len(record_ids), 500):
+            chunk = list(record_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for rid, ts, value in conn.execute(
+                f"SELECT record_id, ts, value FROM labels WHERE record_id IN ({marks})", chunk
+            ):
+                out[rid] = Label(rid, loads(value), ts)
+        return out
+
+    def records(
+        self,
+        where: RecordFilter = RecordFilter(),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[InferenceRecord]:
+        clause, params = _where(where)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"{_SELECT}{clause} ORDER BY i.ts {order}, i.id {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [row_to_record(r) for r in self._conn().execute(sql, params)]
+
+    def iter_records(
+        self, where: RecordFilter = RecordFilter(), chunk_size: int = 10_000
+    ) -> Iterator[list[InferenceRecord]]:
+        clause, params = _where(where)
+        cur = self._conn().execute(f"{_SELECT}{clause} ORDER BY i.ts, i.id", params)
+        while rows := cur.fetchmany(chunk_size):
+            yield [row_to_record(r) for r in rows]
+
+    def labeled_records(
+        self, where: RecordFilter = RecordFilter(), only_labeled: bool = True
+    ) -> list[tuple[InferenceRecord, Label | None]]:
+        clause, params = _where(where)
+        join = "JOIN" if only_labeled else "LEFT JOIN"
+        sql = (
+            f"SELECT {', '.join('i.' + c for c in COLUMNS)}, l.ts, l.value, l.record_id "
+            f"FROM inferences i {join} labels l ON l.record_id = i.id{clause} "
+            "ORDER BY i.ts, i.id"
+        )
+        out = []
+        n = len(COLUMNS)
+        for row in self._conn().execute(sql, params):
+            record = row_to_record(row[:n])
+            label = None if row[n + 2] is None else Label(row[n + 2], loads(row[n + 1]), row[n])
+            out.append((record, label))
+        return out
+
+    def count(self, where: RecordFilter = RecordFilter()) -> int:
+        clause, params = _where(where)
+        return self._conn().execute(f"SELECT count(*) FROM inferences i{clause}", params).fetchone()[0]
+
+    def label_count(self) -> int:
+        return self._conn().execute("SELECT count(*) FROM labels").fetchone()[0]
+
+    def latency_rows(
+        self, where: RecordFilter = RecordFilter()
+    ) -> Iterator[tuple[str, str, str, float | None, float | None]]:
+        """(model, version, status, latency_s, cost_usd) for summaries, streamed."""
+        clause, params = _where(where)
+        yield from self._conn().execute(
+            f"SELECT i.model, i.version, i.status, i.latency_s, i.cost_usd FROM inferences i{clause}",
+            params,
+        )
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+
+def _where(where: RecordFilter) -> tuple[str, list]:
+    parts, params = [], []
+    for column, value, op in (
+        ("model", where.model, "="),
+        ("version", where.version, "="),
+        ("ts", where.since, ">="),
+        ("ts", where.until, "<"),
+    ):
+        if value is not None:
+            parts.append(f"i.{column} {op} ?")
+            params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params

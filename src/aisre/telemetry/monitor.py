@@ -1,0 +1,225 @@
+"""`aisre.Monitor`: instrument a model in-process in three lines.
+
+    monitor = aisre.Monitor("fraud", "v1", store="sqlite:///aisre.db")
+    rid = monitor.record({"amount": 12.5}, prediction=0, latency_s=0.004)
+    monitor.label(rid, 1)          # when the truth arrives, minutes or weeks later
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from aisre.clock import SYSTEM_CLOCK, Clock
+from aisre.config import AisreConfig, StoreConfig
+from aisre.errors import InvalidRecordError
+from aisre.records import InferenceRecord, Route, Status
+from aisre.store import Store
+from aisre.telemetry.metrics import Metrics
+from aisre.telemetry.recorder import Recorder
+
+F = TypeVar("F", bound=Callable[..., Any])
+_INF = math.inf
+
+
+class Call:
+    """What a `with monitor.timed(...)` block fills in; `record_id` is set on exit."""
+
+    __slots__ = ("inputs", "prediction", "scores", "output_text", "tags", "record_id", "fields")
+
+    def __init__(self, inputs: Any, tags: dict[str, str] | None, fields: dict[str, Any]) -> None:
+        self.inputs = inputs
+        self.prediction: Any = None
+        self.scores: Any = None
+        self.output_text: str | None = None
+        self.tags = tags
+        self.record_id: str | None = None
+        self.fields = fields
+
+
+class Monitor:
+    """Records the inferences of one model version.
+
+    `store` is a URL (`sqlite:///aisre.db`) or a Store; or pass a shared `recorder` (one per
+    process is best when several models are monitored) or a whole `config`.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        version: str = "v1",
+        store: str | Store | None = None,
+        *,
+        recorder: Recorder | None = None,
+        config: AisreConfig | None = None,
+        durability: str | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        for name, value in (("model", model), ("version", version)):
+            if not isinstance(value, str) or not value:
+                raise InvalidRecordError(f"{name}: expected a non-empty string, got {value!r}")
+        self.model = model
+        self.version = version
+        self._owns_recorder = recorder is None
+        if recorder is None:
+            if config is None:
+                store_cfg: dict[str, Any] = {}
+                if isinstance(store, str):
+                    store_cfg["url"] = store
+                if durability is not None:
+                    store_cfg["durability"] = durability
+                config = AisreConfig(store=StoreConfig(**store_cfg))
+            if store is not None and not isinstance(store, str):
+                recorder = Recorder(
+                    store, metrics=Metrics(), clock=clock,
+                    durability=durability or config.store.durability,
+                )  # fmt: skip
+            else:
+                recorder = Recorder.from_config(config, clock)
+        self.recorder = recorder
+        self.clock = recorder.clock
+
+    @property
+    def store(self) -> Store:
+        return self.recorder.store
+
+    def record(
+        self,
+        inputs: Any = None,
+        prediction: Any = None,
+        *,
+        scores: Any = None,
+        output_text: str | None = None,
+        latency_s: float | None = None,
+        route: Route | str = Route.PRIMARY,
+        status: Status | str = Status.OK,
+        error: str | None = None,
+        operation: str = "predict",
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        ttft_s: float | None = None,
+        tpot_s: float | None = None,
+        cost_usd: float | None = None,
+        key_id: str | None = None,
+        trace_id: str | None = None,
+        replica: str | None = None,
+        tags: dict[str, str] | None = None,
+        ts: float | None = None,
+    ) -> str:
+        """Record one finished inference; returns its id (keep it to attach a label later)."""
+        if ts is None:
+            ts = self.clock.now()
+        r = InferenceRecord(
+            self.model, self.version, inputs, prediction, scores, output_text, operation,
+            route, status, error, latency_s, ttft_s, tpot_s, input_tokens, output_tokens,
+            cost_usd, key_id, trace_id, replica, {} if tags is None else tags, ts,
+        )  # fmt: skip
+        # Cheap checks first; the full, named diagnosis only when something looks wrong.
+        if not (
+            (latency_s is None or (type(latency_s) is float and 0.0 <= latency_s < _INF))
+            and type(route) is Route
+            and type(status) is Status
+            and (tags is None or type(tags) is dict)
+            and ttft_s is None and tpot_s is None and cost_usd is None
+            and input_tokens is None and output_tokens is None
+        ):  # fmt: skip
+            _check(r)
+        self.recorder.record(r)
+        return r.id
+
+    @contextmanager
+    def timed(self, inputs: Any = None, *, tags: dict[str, str] | None = None, **fields: Any):
+        """Time a block and record it; set `call.prediction` (or `scores`, `output_text`).
+
+        An exception inside the block is recorded with status 'error' and re-raised.
+        """
+        call = Call(inputs, tags, fields)
+        start = time.perf_counter()
+        try:
+            yield call
+        except BaseException as exc:
+            call.record_id = self.record(
+                call.inputs, latency_s=time.perf_counter() - start, status=Status.ERROR,
+                error=f"{type(exc).__name__}: {exc}", tags=call.tags, **call.fields,
+            )  # fmt: skip
+            raise
+        call.record_id = self.record(
+            call.inputs, call.prediction, scores=call.scores, output_text=call.output_text,
+            latency_s=time.perf_counter() - start, tags=call.tags, **call.fields,
+        )  # fmt: skip
+
+    def track(self, fn: F) -> F:
+        """Decorator: record each call's arguments (by name) and return value."""
+        signature = inspect.signature(fn)
+
+        def arguments(args: tuple, kwargs: dict) -> Any:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return {"args": list(args), "kwargs": kwargs}
+            values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+            return next(iter(values.values())) if len(values) == 1 else values
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.timed(arguments(args, kwargs)) as call:
+                    call.prediction = await fn(*args, **kwargs)
+                return call.prediction
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.timed(arguments(args, kwargs)) as call:
+                call.prediction = fn(*args, **kwargs)
+            return call.prediction
+
+        return wrapper  # type: ignore[return-value]
+
+    def label(self, record_id: str, y_true: Any, ts: float | None = None) -> None:
+        """Attach the true outcome to a recorded inference (UnknownRecordError if no such id)."""
+        self.recorder.label(record_id, y_true, ts)
+
+    def label_many(self, pairs: Any, ts: float | None = None) -> None:
+        """Attach many labels at once: an iterable of (record_id, y_true)."""
+        self.recorder.label_many(list(pairs), ts)
+
+    def serve_metrics(self, host: str = "127.0.0.1", port: int = 9464) -> str:
+        """Serve Prometheus /metrics from a background thread; returns its URL."""
+        return self.recorder.serve_metrics(host, port).url
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything recorded so far is in the store."""
+        self.recorder.flush(timeout)
+
+    def close(self) -> None:
+        if self._owns_recorder:
+            self.recorder.close()
+        else:
+            self.recorder.flush()
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check(r: InferenceRecord) -> None:
+    problems = r.problems()
+    if problems:
+        raise InvalidRecordError(
+            "cannot record inference: " + "; ".join(problems)
+        )
+    r.route = Route(r.route)
+    r.status = Status(r.status)
+    if isinstance(r.latency_s, int):
+        r.latency_s = float(r.latency_s)
+
