@@ -53,7 +53,12 @@ class MetricsConfig(Section):
 
 
 class TracingConfig(Section):
-    """OpenTelemetry spans. `log_content` adds prompts/inputs and outputs to spans."""
+    """OpenTelemetry spans, one per inference (or per batched call).
+
+    With `otlp_endpoint` set, aisre exports over OTLP/HTTP itself; without it, spans go to
+    the process's global tracer provider (the one your service or `opentelemetry-instrument`
+    set up). `log_content` adds inputs/prompts and outputs to spans (off by default).
+    """
 
     enabled: bool = False
     service_name: str = "aisre"

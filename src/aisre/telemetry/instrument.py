@@ -120,6 +120,10 @@ def instrument(
 
     `tags(X)` may return one tag mapping per row (e.g. a sensitive attribute for fairness).
     """
+    if not hasattr(estimator, "predict"):
+        raise InvalidRecordError(
+            f"instrument: expected an estimator with a predict method, got {type(estimator).__name__}"
+        )
     if monitor is None:
         monitor = Monitor(model or type(estimator).__name__, version, store)
     return InstrumentedEstimator(estimator, monitor, feature_names, tags)

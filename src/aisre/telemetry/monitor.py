@@ -22,6 +22,7 @@ from aisre.records import InferenceRecord, Route, Status
 from aisre.store import Store
 from aisre.telemetry.metrics import Metrics
 from aisre.telemetry.recorder import Recorder
+from aisre.telemetry.tracing import SpanEmitter
 
 F = TypeVar("F", bound=Callable[..., Any])
 _INF = math.inf
@@ -46,7 +47,8 @@ class Monitor:
     """Records the inferences of one model version.
 
     `store` is a URL (`sqlite:///aisre.db`) or a Store; or pass a shared `recorder` (one per
-    process is best when several models are monitored) or a whole `config`.
+    process is best when several models are monitored) or a whole `config`. Spans go to
+    `tracer_provider` when given (e.g. the one your service already uses).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Monitor:
         recorder: Recorder | None = None,
         config: AisreConfig | None = None,
         durability: str | None = None,
+        tracer_provider: Any = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         for name, value in (("model", model), ("version", version)):
@@ -78,9 +81,11 @@ class Monitor:
                 recorder = Recorder(
                     store, metrics=Metrics(), clock=clock,
                     durability=durability or config.store.durability,
+                    spans=None if tracer_provider is None else SpanEmitter(
+                        tracer_provider, config.telemetry.tracing.log_content),
                 )  # fmt: skip
             else:
-                recorder = Recorder.from_config(config, clock)
+                recorder = Recorder.from_config(config, clock, tracer_provider)
         self.recorder = recorder
         self.clock = recorder.clock
 
@@ -124,7 +129,7 @@ class Monitor:
             (latency_s is None or (type(latency_s) is float and 0.0 <= latency_s < _INF))
             and type(route) is Route
             and type(status) is Status
-            and (tags is None or type(tags) is dict)
+            and (tags is None or (type(tags) is dict and all(type(v) is str for v in tags.values())))
             and ttft_s is None and tpot_s is None and cost_usd is None
             and input_tokens is None and output_tokens is None
         ):  # fmt: skip
@@ -156,14 +161,17 @@ class Monitor:
     def track(self, fn: F) -> F:
         """Decorator: record each call's arguments (by name) and return value."""
         signature = inspect.signature(fn)
+        names = [p for p in signature.parameters if p not in ("self", "cls")]
 
         def arguments(args: tuple, kwargs: dict) -> Any:
+            # One parameter (say, a feature mapping): record its value; else a name->value map.
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError:
                 return {"args": list(args), "kwargs": kwargs}
-            values = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-            return next(iter(values.values())) if len(values) == 1 else values
+            bound.apply_defaults()
+            values = {k: v for k, v in bound.arguments.items() if k in names}
+            return values[names[0]] if len(names) == 1 else values
 
         if inspect.iscoroutinefunction(fn):
 

@@ -51,8 +51,14 @@ class Recorder:
         self._metrics_server: MetricsServer | None = None
 
     @classmethod
-    def from_config(cls, cfg: AisreConfig, clock: Clock = SYSTEM_CLOCK) -> Recorder:
-        """Everything `aisre.yaml` describes: store, writer, sinks, metrics, tracing, redaction."""
+    def from_config(
+        cls, cfg: AisreConfig, clock: Clock = SYSTEM_CLOCK, tracer_provider: Any = None
+    ) -> Recorder:
+        """Everything `aisre.yaml` describes: store, writer, sinks, metrics, tracing, redaction.
+
+        Spans go to `tracer_provider` when given; else, with tracing enabled, to an OTLP
+        exporter if `otlp_endpoint` is set, or to the process's global tracer provider.
+        """
         redactor = Redactor.from_config(cfg.redaction)  # fail on bad redaction before opening
         s = cfg.store
         store = open_store(s.url, retention_days=s.retention_days)
@@ -67,8 +73,11 @@ class Recorder:
         metrics = Metrics() if cfg.telemetry.metrics.enabled else None
         spans = None
         t = cfg.telemetry.tracing
-        if t.enabled:
-            spans = SpanEmitter(build_tracer_provider(t), log_content=t.log_content)
+        if tracer_provider is not None:
+            spans = SpanEmitter(tracer_provider, log_content=t.log_content)
+        elif t.enabled:
+            provider = build_tracer_provider(t) if t.otlp_endpoint else None
+            spans = SpanEmitter(provider, t.log_content, owns_provider=provider is not None)
         recorder = cls(store, writer=writer, metrics=metrics, spans=spans, redactor=redactor,
                        clock=clock)  # fmt: skip
         m = cfg.telemetry.metrics
@@ -134,10 +143,15 @@ class Recorder:
         return None if self._metrics_server is None else self._metrics_server.url
 
     def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record so far is committed and every span exported."""
         self.writer.flush(timeout)
+        if self.spans is not None:
+            self.spans.flush()
 
     def close(self) -> None:
         self.writer.close()
+        if self.spans is not None:
+            self.spans.close()
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None

@@ -100,10 +100,24 @@ def _content(attrs: dict[str, Any], side: str, value: Any) -> None:
 class SpanEmitter:
     """Turns finished records into spans on a tracer; fills `record.trace_id`."""
 
-    def __init__(self, tracer_provider: Any = None, log_content: bool = False) -> None:
-        provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-        self.tracer = provider.get_tracer("aisre")
+    def __init__(
+        self, tracer_provider: Any = None, log_content: bool = False, owns_provider: bool = False
+    ) -> None:
+        self.provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+        self.tracer = self.provider.get_tracer("aisre")
         self.log_content = log_content
+        self._owns_provider = owns_provider
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        force_flush = getattr(self.provider, "force_flush", None)
+        if force_flush is not None:
+            force_flush(int(timeout_s * 1000))
+
+    def close(self) -> None:
+        """Export what is pending; shut the provider down only if aisre built it."""
+        self.flush()
+        if self._owns_provider:
+            self.provider.shutdown()
 
     def emit(self, r: InferenceRecord, batch_size: int | None = None) -> None:
         end_ns = int(r.ts * 1e9)
