@@ -84,7 +84,7 @@ def test_timed_block_records_latency_and_errors(monitor):
         time.sleep(0.01)
         call.prediction = 1
     with pytest.raises(ZeroDivisionError), monitor.timed({"amount": 6.0}) as failing:
-        1 / 0
+        _ = 1 / 0
     monitor.flush()
     ok, bad = monitor.store.get(call.record_id), monitor.store.get(failing.record_id)
     assert ok.prediction == 1 and ok.latency_s >= 0.01 and ok.status == "ok"

@@ -11,13 +11,12 @@ from aisre.records import InferenceRecord, Label, Route, Status
 
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
-# Column order of the `inferences` table and of `record_to_row`.
+# The `inferences` table keeps as columns only what reads filter or aggregate on; the rest
+# of the record travels in one JSON `body`. Fewer bound parameters per row is what makes
+# >= 100k rows/s possible (SQLite binding costs about as much per column as the insert).
 COLUMNS: tuple[str, ...] = (
-    "id", "ts", "model", "version", "operation", "route", "status", "error",
-    "latency_s", "ttft_s", "tpot_s", "input_tokens", "output_tokens", "cost_usd",
-    "key_id", "trace_id", "replica", "inputs", "prediction", "scores", "output_text", "tags",
+    "id", "ts", "model", "version", "route", "status", "latency_s", "cost_usd", "key_id", "body",
 )  # fmt: skip
-JSON_COLUMNS = frozenset({"inputs", "prediction", "scores", "tags"})
 
 
 def _fallback(value: Any) -> Any:
@@ -40,25 +39,43 @@ def loads(text: str | bytes | None) -> Any:
 
 
 def record_to_row(r: InferenceRecord) -> tuple:
-    return (
-        r.id, r.ts, r.model, r.version, r.operation, str(r.route), str(r.status), r.error,
-        r.latency_s, r.ttft_s, r.tpot_s, r.input_tokens, r.output_tokens, r.cost_usd,
-        r.key_id, r.trace_id, r.replica, dumps(r.inputs), dumps(r.prediction),
-        dumps(r.scores), r.output_text, dumps(r.tags) if r.tags else None,
-    )  # fmt: skip
+    # Spelled out, not a loop over names: this runs once per record on the writer thread.
+    body: dict[str, Any] = {"inputs": r.inputs, "prediction": r.prediction}
+    if r.scores is not None:
+        body["scores"] = r.scores
+    if r.output_text is not None:
+        body["output_text"] = r.output_text
+    if r.operation != "predict":
+        body["operation"] = r.operation
+    if r.error is not None:
+        body["error"] = r.error
+    if r.input_tokens is not None or r.output_tokens is not None:
+        body["input_tokens"] = r.input_tokens
+        body["output_tokens"] = r.output_tokens
+    if r.ttft_s is not None or r.tpot_s is not None:
+        body["ttft_s"] = r.ttft_s
+        body["tpot_s"] = r.tpot_s
+    if r.trace_id is not None:
+        body["trace_id"] = r.trace_id
+    if r.replica is not None:
+        body["replica"] = r.replica
+    if r.tags:
+        body["tags"] = r.tags
+    return (r.id, r.ts, r.model, r.version, r.route, r.status, r.latency_s, r.cost_usd,
+            r.key_id, orjson.dumps(body, default=_fallback, option=_JSON_OPTS).decode())  # fmt: skip
 
 
 def row_to_record(row: tuple | Any) -> InferenceRecord:
-    (id_, ts, model, version, operation, route, status, error, latency_s, ttft_s, tpot_s,
-     input_tokens, output_tokens, cost_usd, key_id, trace_id, replica, inputs, prediction,
-     scores, output_text, tags) = tuple(row)  # fmt: skip
+    id_, ts, model, version, route, status, latency_s, cost_usd, key_id, body = tuple(row)
+    b = orjson.loads(body)
     return InferenceRecord(
-        model=model, version=version, inputs=loads(inputs), prediction=loads(prediction),
-        scores=loads(scores), output_text=output_text, operation=operation,
-        route=Route(route), status=Status(status), error=error, latency_s=latency_s,
-        ttft_s=ttft_s, tpot_s=tpot_s, input_tokens=input_tokens, output_tokens=output_tokens,
-        cost_usd=cost_usd, key_id=key_id, trace_id=trace_id, replica=replica,
-        tags=loads(tags) or {}, ts=ts, id=id_,
+        model=model, version=version, inputs=b.get("inputs"), prediction=b.get("prediction"),
+        scores=b.get("scores"), output_text=b.get("output_text"),
+        operation=b.get("operation", "predict"), route=Route(route), status=Status(status),
+        error=b.get("error"), latency_s=latency_s, ttft_s=b.get("ttft_s"), tpot_s=b.get("tpot_s"),
+        input_tokens=b.get("input_tokens"), output_tokens=b.get("output_tokens"),
+        cost_usd=cost_usd, key_id=key_id, trace_id=b.get("trace_id"), replica=b.get("replica"),
+        tags=b.get("tags") or {}, ts=ts, id=id_,
     )  # fmt: skip
 
 

@@ -1,0 +1,117 @@
+"""Ingest benchmark: batching-writer throughput and the per-call cost of Monitor.record.
+
+    .venv/bin/python bench/ingest.py [--records 300000] [--calls 200000]
+
+Compares, on the same inputs in one process run: a bare model call; the same call plus
+`Monitor.record` (fast path: metrics + queue; the writer thread commits to SQLite
+meanwhile, so its GIL share is included); the same call plus the naive
+`print(json.dumps(...))` log line (stdout to /dev/null). Prints ratios.
+Targets (issue 2): >= 100,000 records/s ingest, <= 20 µs overhead per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import aisre
+from aisre.records import InferenceRecord
+from aisre.store import BatchingWriter, open_store
+
+FEATURES = {f"f{i}": float(i) * 1.5 for i in range(10)} | {"country": "FR", "channel": "web"}
+
+
+def model(x: dict) -> int:
+    return int(x["f1"] > 1.0)
+
+
+def make_records(n: int) -> list[InferenceRecord]:
+    return [InferenceRecord("fraud", "v1", dict(FEATURES, f0=float(i)), i % 2,
+                            {"0": 0.3, "1": 0.7}, latency_s=0.002) for i in range(n)]  # fmt: skip
+
+
+def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1) -> float:
+    """Records/s from first submit to last commit through the batching writer."""
+    store = open_store(f"sqlite:///{tmp}/ingest-{durability}-{threads}.db")
+    writer = BatchingWriter([store], durability=durability, queue_size=max(n, 100_000))
+    per_thread = make_records(n // threads)
+    batches = [per_thread if t == 0 else make_records(n // threads) for t in range(threads)]
+    started = time.perf_counter()
+    workers = [threading.Thread(target=lambda b=b: [writer.submit(r) for r in b]) for b in batches]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    writer.flush(timeout=600)
+    elapsed = time.perf_counter() - started
+    assert store.count() == n // threads * threads, "records missing"
+    writer.close()
+    return n // threads * threads / elapsed
+
+
+def per_call(fn, calls: int, repeats: int = 5) -> float:
+    """Median seconds per call over `repeats` loops of `calls` calls."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - started) / calls)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--calls", type=int, default=200_000)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="aisre-bench-")
+    print(f"aisre {aisre.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+
+    print("\n== batching writer -> SQLite (WAL), 12-feature records ==")
+    fast = ingest(args.records, tmp)
+    print(f"fast mode, 1 producer:          {fast:>12,.0f} records/s  (target >= 100,000)")
+    durable = ingest(args.records // 10, tmp, "durable", threads=8)
+    print(f"durable mode, 8 producers:      {durable:>12,.0f} records/s  (each acked after commit)")
+
+    print("\n== per-call cost (µs), same inputs ==")
+    monitor = aisre.Monitor("fraud", "v1", store=f"sqlite:///{tmp}/calls.db")
+    x = FEATURES
+    bare = per_call(lambda: model(x), args.calls)
+    recorded = per_call(lambda: monitor.record(x, model(x), latency_s=0.001), args.calls)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        naive = per_call(lambda: print(json.dumps({
+            "model": "fraud", "timestamp": dt.datetime.now().isoformat(), "input": x,
+            "prediction": model(x)})), args.calls)  # fmt: skip
+    monitor.flush()
+    assert monitor.store.count() >= args.calls * 5
+    # The caller's own path, with the writer thread idle (it commits after the loop).
+    idle_store = open_store(f"sqlite:///{tmp}/idle.db")
+    idle = aisre.Monitor("fraud", "v1", recorder=aisre.Recorder(
+        idle_store, metrics=aisre.Metrics(), writer=BatchingWriter(
+            [idle_store], queue_size=10**7, batch_size=10**7, flush_interval_s=3600)))  # fmt: skip
+    caller_only = per_call(lambda: idle.record(x, model(x), latency_s=0.001), args.calls)
+    idle.recorder.close()
+    overhead = recorded - bare
+    naive_overhead = naive - bare
+    print(f"bare model call:                {bare * 1e6:>8.2f}")
+    print(f"+ Monitor.record:               {recorded * 1e6:>8.2f}   overhead {overhead * 1e6:.2f} µs "
+          f"(target <= 20)")
+    print(f"+ Monitor.record, writer idle:  {caller_only * 1e6:>8.2f}   overhead "
+          f"{(caller_only - bare) * 1e6:.2f} µs (the caller's own path)")
+    print(f"+ print(json.dumps(...)):       {naive * 1e6:>8.2f}   overhead {naive_overhead * 1e6:.2f} µs")
+    print(f"ratio Monitor.record / naive print overhead: {overhead / naive_overhead:.2f}x "
+          "(and aisre's copy is durable, queryable, with metrics)")
+    monitor.close()
+
+
+if __name__ == "__main__":
+    main()
