@@ -41,6 +41,17 @@ def test_every_field_round_trips_through_sqlite(store):
     assert store.get("nope") is None
 
 
+def test_values_json_cannot_hold_natively_are_kept_not_fatal(store):
+    cyclic: list = []
+    cyclic.append(cyclic)
+    big = InferenceRecord("m", "v1", {"big": 2**70, "nan": float("nan")}, prediction={1, 2})
+    odd = InferenceRecord("m", "v1", {"loop": cyclic})
+    store.write_batch([big, odd])
+    assert store.get(big.id).inputs == {"big": str(2**70), "nan": None}  # text, not lost
+    assert store.get(big.id).prediction == [1, 2]
+    assert store.get(odd.id).inputs == {"loop": ["[...]"]}
+
+
 def test_reads_filter_by_model_version_and_time(store):
     store.write_batch([_record(i) for i in range(10)] + [_record(i, version="v2") for i in range(5)])
     assert store.count() == 15

@@ -28,10 +28,35 @@ def _fallback(value: Any) -> Any:
     return str(value)
 
 
+def _encode(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value, default=_fallback, option=_JSON_OPTS)
+    except orjson.JSONEncodeError:
+        # What orjson refuses outright (integers beyond 64 bits, cycles) is made safe and
+        # written anyway: never a batch that can never be written.
+        return orjson.dumps(_sanitize(value, set()), default=_fallback, option=_JSON_OPTS)
+
+
+def _sanitize(value: Any, seen: set[int]) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return str(value)
+    if isinstance(value, dict | list | tuple):
+        if id(value) in seen:
+            return "[...]"
+        seen.add(id(value))
+        if isinstance(value, dict):
+            out: Any = {k: _sanitize(v, seen) for k, v in value.items()}
+        else:
+            out = [_sanitize(v, seen) for v in value]
+        seen.discard(id(value))
+        return out
+    return value
+
+
 def dumps(value: Any) -> str | None:
     if value is None:
         return None
-    return orjson.dumps(value, default=_fallback, option=_JSON_OPTS).decode()
+    return _encode(value).decode()
 
 
 def loads(text: str | bytes | None) -> Any:
@@ -62,7 +87,7 @@ def record_to_row(r: InferenceRecord) -> tuple:
     if r.tags:
         body["tags"] = r.tags
     return (r.id, r.ts, r.model, r.version, r.route, r.status, r.latency_s, r.cost_usd,
-            r.key_id, orjson.dumps(body, default=_fallback, option=_JSON_OPTS).decode())  # fmt: skip
+            r.key_id, _encode(body).decode())  # fmt: skip
 
 
 def row_to_record(row: tuple | Any) -> InferenceRecord:
@@ -99,7 +124,7 @@ def record_to_json_line(r: InferenceRecord) -> bytes:
             obj[name] = value
     if r.tags:
         obj["tags"] = r.tags
-    return orjson.dumps(obj, default=_fallback, option=_JSON_OPTS | orjson.OPT_APPEND_NEWLINE)
+    return _encode(obj) + b"\n"
 
 
 def label_to_row(label: Label) -> tuple:
