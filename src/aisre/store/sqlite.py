@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
-from aisre.records import InferenceRecord, Label
+from aisre.records import InferenceRecord, Label, Signal
 from aisre.store.base import RecordFilter
-from aisre.store.codec import COLUMNS, label_to_row, loads, record_to_row, row_to_record
+from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -35,6 +35,20 @@ CREATE TABLE IF NOT EXISTS labels (
     ts REAL NOT NULL,
     value TEXT
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS signals (
+    seq INTEGER PRIMARY KEY,
+    ts REAL NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    window_start REAL,
+    window_end REAL,
+    value REAL,
+    threshold REAL,
+    breached INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signals_model_name_ts ON signals (model, name, ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
 _INSERT = (
@@ -115,6 +129,39 @@ class SQLiteStore:
                 "INSERT OR REPLACE INTO labels (record_id, ts, value) VALUES (?, ?, ?)",
                 [label_to_row(label) for label in labels],
             )
+
+    def write_signals(self, signals: Sequence[Signal], ts: float) -> None:
+        """Append monitoring signals computed at time `ts` (epoch seconds)."""
+        conn = self._conn()
+        with conn:
+            conn.executemany(
+                "INSERT INTO signals (ts, model, version, name, labels, window_start, window_end,"
+                " value, threshold, breached) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(ts, s.model, s.version, s.name, dumps(dict(sorted(s.labels.items()))),
+                  s.window_start, s.window_end, s.value, s.threshold, int(s.breached))
+                 for s in signals],
+            )  # fmt: skip
+
+    def signals(
+        self, model: str | None = None, name: str | None = None, since: float | None = None,
+        version: str | None = None,
+    ) -> list[tuple[float, Signal]]:  # fmt: skip
+        """Stored signals as (computed_at, signal), oldest first."""
+        parts, params = [], []
+        for column, value, op in (("model", model, "="), ("name", name, "="),
+                                  ("ts", since, ">="), ("version", version, "=")):  # fmt: skip
+            if value is not None:
+                parts.append(f"{column} {op} ?")
+                params.append(value)
+        where = (" WHERE " + " AND ".join(parts)) if parts else ""
+        rows = self._conn().execute(
+            "SELECT ts, model, version, name, labels, window_start, window_end, value, threshold,"
+            f" breached FROM signals{where} ORDER BY ts, seq", params,
+        )  # fmt: skip
+        return [
+            (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
+            for ts, m, v, n, labels, ws, we, value, threshold, b in rows
+        ]
 
     def prune(self, older_than: float, chunk: int = 20_000) -> int:
         """Delete records (and their labels) with ts < older_than; returns how many.

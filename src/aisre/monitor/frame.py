@@ -1,0 +1,117 @@
+"""Tabular inputs in any common form -> named numpy columns, the monitor's one input shape.
+
+Accepted: pandas and polars DataFrames, pyarrow Tables, numpy 2-D arrays (columns named
+`x0`, `x1`, ...), mappings of name -> sequence, and sequences of row mappings (what
+`InferenceRecord.inputs` holds). Numeric columns become float64 with NaN for missing;
+everything else becomes an object array of strings with None for missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aisre.errors import AisreError
+
+
+class DataError(AisreError, ValueError):
+    """Input data has the wrong shape or type; the message names the column."""
+
+
+Columns = dict[str, np.ndarray]
+
+
+def to_columns(data: Any, columns: Sequence[str] | None = None) -> Columns:
+    """Convert `data` to {name: 1-D array}; `columns` selects (and orders) columns."""
+    raw = _raw_columns(data)
+    if columns is not None:
+        missing = [c for c in columns if c not in raw]
+        if missing:
+            raise DataError(f"columns not found: {missing}; available: {sorted(raw)[:20]}")
+        raw = {c: raw[c] for c in columns}
+    return {str(name): normalise(values, str(name)) for name, values in raw.items()}
+
+
+def normalise(values: Any, name: str = "column") -> np.ndarray:
+    """A 1-D float64 array (NaN = missing) for numeric data, else an object array of str/None.
+
+    Booleans are categories ("True"/"False"), as in Evidently. Conversion of text columns
+    goes through pyarrow (C speed); mixed-type objects fall back to str() per value.
+    """
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if array.ndim != 1:
+        raise DataError(f"column {name!r}: expected one value per row, got shape {array.shape}")
+    kind = array.dtype.kind
+    if kind in "iuf":
+        return array.astype(np.float64, copy=False)
+    if kind == "b":
+        return np.where(array, "True", "False").astype(object)
+    if kind in "US":
+        return array.astype(object)
+    if kind == "M" or kind == "m":
+        return array.astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+    try:
+        arrow = pa.array(array, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
+        return _as_text(array)
+    t = arrow.type
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        as_float = pc.cast(arrow, pa.float64())
+        return as_float.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    if pa.types.is_null(t):
+        return np.full(len(array), None, dtype=object)
+    if pa.types.is_boolean(t):
+        arrow = pc.cast(arrow, pa.string())
+        return np.array(
+            [None if v is None else v.capitalize() for v in arrow.to_pylist()], dtype=object
+        )
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return arrow.to_numpy(zero_copy_only=False).astype(object, copy=False)
+    return _as_text(array)
+
+
+def is_numeric(values: np.ndarray) -> bool:
+    return values.dtype.kind == "f"
+
+
+def _as_text(array: np.ndarray) -> np.ndarray:
+    out = np.empty(len(array), dtype=object)
+    for i, v in enumerate(array.tolist()):
+        out[i] = None if v is None or (isinstance(v, float) and v != v) else str(v)
+    return out
+
+
+def _raw_columns(data: Any) -> dict[str, Any]:
+    if data is None:
+        raise DataError("expected a table of data, got None")
+    module = type(data).__module__.split(".")[0]
+    if module == "pandas" and hasattr(data, "columns"):
+        return {str(c): data[c].to_numpy() for c in data.columns}
+    if module == "polars" and hasattr(data, "columns"):
+        return {c: data[c].to_numpy() for c in data.columns}
+    if module == "pyarrow" and hasattr(data, "column_names"):
+        return {c: data.column(c).to_numpy(zero_copy_only=False) for c in data.column_names}
+    if isinstance(data, np.ndarray):
+        if data.ndim == 1:
+            return {"x0": data}
+        if data.ndim != 2:
+            raise DataError(f"expected a 2-D array (rows x columns), got shape {data.shape}")
+        return {f"x{i}": data[:, i] for i in range(data.shape[1])}
+    if isinstance(data, Mapping):
+        return dict(data)
+    if isinstance(data, Sequence) and not isinstance(data, str | bytes):
+        if data and all(isinstance(row, Mapping) for row in data):
+            names: dict[str, None] = {}
+            for row in data:
+                names.update(dict.fromkeys(row))
+            return {n: [row.get(n) for row in data] for n in names}
+        if not data:
+            return {}
+    raise DataError(
+        f"expected a pandas/polars DataFrame, pyarrow Table, numpy array, mapping of columns "
+        f"or list of row mappings, got {type(data).__name__}"
+    )
