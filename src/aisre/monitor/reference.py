@@ -50,9 +50,8 @@ class TableProfile:
 
     def merge(self, other: TableProfile) -> TableProfile:
         if set(self.columns) != set(other.columns):
-            raise DataError(
-                f"cannot merge profiles of different columns: {sorted(set(self.columns) ^ set(other.columns))}"
-            )
+            differ = sorted(set(self.columns) ^ set(other.columns))
+            raise DataError(f"cannot merge profiles of different columns: {differ}")
         merged = {name: p.merge(other.columns[name]) for name, p in self.columns.items()}  # type: ignore[arg-type]
         return TableProfile(merged, self.rows + other.rows)
 
@@ -61,10 +60,9 @@ class TableProfile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableProfile:
-        columns: dict[str, ColumnProfile] = {}
-        for name, p in d["columns"].items():
-            columns[name] = NumericProfile.from_dict(p) if p["kind"] == "numeric" else CategoricalProfile.from_dict(p)
-        return cls(columns, d["rows"])
+        kinds = {"numeric": NumericProfile, "categorical": CategoricalProfile}
+        columns = {name: kinds[p["kind"]].from_dict(p) for name, p in d["columns"].items()}
+        return cls(columns, d["rows"])  # type: ignore[arg-type]
 
 
 @dataclass
@@ -98,10 +96,7 @@ class Reference:
 
     def empty_profile(self) -> TableProfile:
         """A fresh profile with the reference's bins and vocabularies, for a current window."""
-        empty: dict[str, ColumnProfile] = {}
-        for name, p in self.profile.columns.items():
-            empty[name] = NumericProfile.empty_like(p) if isinstance(p, NumericProfile) else CategoricalProfile.empty_like(p)
-        return TableProfile(empty)
+        return TableProfile({name: type(p).empty_like(p) for name, p in self.profile.columns.items()})  # type: ignore[arg-type]
 
     def profile_of(self, data: Any) -> TableProfile:
         return self.empty_profile().update(data)
@@ -124,7 +119,8 @@ class Reference:
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"cannot read reference {path}: {exc}") from None
         if doc.get("format") != FORMAT:
-            raise DataError(f"{path} is not an aisre reference (format {doc.get('format')!r}, expected {FORMAT!r})")
+            found = doc.get("format")
+            raise DataError(f"{path} is not an aisre reference (format {found!r}, expected {FORMAT!r})")
         samples = {n: _sample_from_json(v) for n, v in doc["samples"].items()}
         return cls(TableProfile.from_dict(doc["profile"]), samples, doc["settings"])
 
