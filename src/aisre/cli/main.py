@@ -10,6 +10,7 @@ from rich.table import Table
 from aisre._version import __version__
 from aisre.cli import log
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
+from aisre.cli.drift import drift_command
 from aisre.config import load_config
 from aisre.errors import ConfigError
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(log.app, name="log")
+app.command("drift")(drift_command)
 
 
 def _version(value: bool) -> None:
