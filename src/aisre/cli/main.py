@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from aisre._version import __version__
-from aisre.cli import log
+from aisre.cli import log, monitor
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
 from aisre.config import load_config
@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(log.app, name="log")
+app.add_typer(monitor.app, name="monitor")
 app.command("drift")(drift_command)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
@@ -48,3 +50,15 @@ class SignalExporter:
                 breached.add_metric(values, 1.0 if s.breached else 0.0)
             yield value
             yield breached
+
+
+def publish(
+    signals: Iterable[Signal], *, store: Any = None, exporter: SignalExporter | None = None, ts: float | None = None
+) -> list[Signal]:
+    """Store signals (if a store is given) and expose them as gauges (if an exporter is)."""
+    batch = list(signals)
+    if store is not None and batch:
+        store.write_signals(batch, time.time() if ts is None else ts)
+    if exporter is not None:
+        exporter.update(batch)
+    return batch
