@@ -1,4 +1,4 @@
-"""Monitoring a window of stored records: inputs and outputs as columns, checks as signals.
+"""Checks on a window of stored records: inputs and outputs as columns, drift as signals.
 
 This is where the store (filled by the SDK or the gateway) meets the statistics: a window
 `[since, until)` of one model version's records becomes named columns (the inputs, and
