@@ -1,0 +1,41 @@
+"""Drift methods by name, and `get_method` to build one for a threshold and compat mode."""
+
+from __future__ import annotations
+
+from aisre.errors import AisreError
+from aisre.monitor.drift.base import Method
+from aisre.monitor.drift.compat import EVIDENTLY_THRESHOLDS, MODES
+from aisre.monitor.drift.histogram import PSI, Hellinger, JensenShannon
+from aisre.monitor.drift.stattests import KS, AndersonDarling, ChiSquare, CramerVonMises, ZTest
+from aisre.monitor.drift.wasserstein import Wasserstein
+
+METHODS: dict[str, type[Method]] = {
+    cls.name: cls
+    for cls in (KS, ChiSquare, ZTest, PSI, JensenShannon, Wasserstein, Hellinger, CramerVonMises, AndersonDarling)
+}
+
+
+class MethodError(AisreError, ValueError):
+    """A drift method name, threshold, compat mode or correction is not valid."""
+
+
+def get_method(name: str, threshold: float | None = None, compat: str | None = None) -> Method:
+    """A new, unfitted method; `threshold=None` takes the method's default (Evidently's under
+    compat="evidently")."""
+    cls = METHODS.get(name)
+    if cls is None:
+        raise MethodError(f"unknown drift method {name!r}; expected one of {sorted(METHODS)} or 'auto'")
+    if compat is not None and compat not in MODES:
+        raise MethodError(f"unknown compat mode {compat!r}; expected one of {list(MODES)} or None")
+    modes = getattr(cls, "compat_modes", (None,))
+    if compat not in modes:
+        supported = [m for m in modes if m is not None]
+        raise MethodError(
+            f"method {name!r} has no compat={compat!r} mode (it supports {supported or 'none'}); "
+            "use compat=None for aisre's own definition"
+        )
+    if threshold is not None and not (threshold == threshold and threshold >= 0):
+        raise MethodError(f"threshold for {name!r} must be a number >= 0, got {threshold!r}")
+    if compat == "evidently" and threshold is None:
+        threshold = EVIDENTLY_THRESHOLDS.get(name)
+    return cls(threshold=threshold, compat=compat)  # type: ignore[call-arg]
