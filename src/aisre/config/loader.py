@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,31 @@ def load_config(path: str | os.PathLike[str]) -> AisreConfig:
         raise ConfigError([f"file not found: {source}"], source) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read {source}: {exc}"], source) from None
-    return parse_config(text, source)
+    return resolve_paths(parse_config(text, source), Path(path).resolve().parent)
+
+
+def resolve_paths(cfg: AisreConfig, base: Path) -> AisreConfig:
+    """Make the relative file paths of a config file relative to the file's own directory.
+
+    So `aisre serve -c deploy/aisre.yaml` finds `deploy/models/fraud.joblib` and
+    `deploy/aisre.db` from any working directory.
+    """
+
+    def absolute(p: str) -> str:
+        return p if Path(p).is_absolute() else str(base / p)
+
+    store = cfg.store.model_copy(update={"url": "sqlite:///" + absolute(cfg.store.path)})
+    log = cfg.log
+    if log.jsonl and log.jsonl != "-":
+        log = log.model_copy(update={"jsonl": absolute(log.jsonl)})
+    models = {}
+    for name, model in cfg.models.items():
+        versions = {
+            v: (ver.model_copy(update={"sklearn": absolute(ver.sklearn)}) if ver.sklearn else ver)
+            for v, ver in model.versions.items()
+        }
+        models[name] = model.model_copy(update={"versions": versions})
+    return cfg.model_copy(update={"store": store, "log": log, "models": models})
 
 
 def parse_config(text: str, source: str = "config") -> AisreConfig:
@@ -77,13 +103,29 @@ def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list
 
 
 def _allowed_keys(root: type[BaseModel], loc: list[str]) -> list[str]:
+    """The keys allowed at `loc`, walking through nested sections and dict-of-section fields."""
     model: Any = root
+    skip_key = False
     for part in loc:
+        if skip_key:  # `part` is a user-chosen key of a dict (a model or version name)
+            skip_key = False
+            continue
         field = getattr(model, "model_fields", {}).get(part)
-        if field is None or not isinstance(field.annotation, type):
-            return sorted(getattr(model, "model_fields", {}))
-        model = field.annotation
+        if field is None:
+            break
+        annotation = _unwrap_optional(field.annotation)
+        if typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+            skip_key = True
+        model = annotation
     return sorted(getattr(model, "model_fields", {}))
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return annotation
 
 
 def _expand_env(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:

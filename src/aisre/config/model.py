@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from aisre.config.base import Section
+from aisre.config.gateway import GatewayConfig, ModelConfig
 
 
 class StoreConfig(Section):
@@ -112,8 +111,11 @@ class AisreConfig(Section):
     telemetry: TelemetryConfig = TelemetryConfig()
     log: LogConfig = LogConfig()
     redaction: RedactionConfig = RedactionConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
 
     @field_validator("store", mode="before")
     @classmethod
     def _store_shorthand(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +86,7 @@ def drift(
     compat: str | None = None,
     correction: str | None = None,
     share_threshold: float = 0.5,
+    progress: Callable[[str], None] | None = None,
 ) -> DatasetDrift:
     """Test every column of `current` against `reference` and decide whether the dataset drifted.
 
@@ -96,6 +97,7 @@ def drift(
     "bonferroni" or "bh", applied to the p-values of the columns tested with a p-value
     method. A column is "drifted" by its (corrected) verdict; the dataset drifts when the
     share of drifted columns is >= `share_threshold` (Evidently's drift_share, 0.5).
+    `progress(column)` is called as each column finishes (for progress bars).
     """
     _check_options(compat, correction, share_threshold)
     ref_cols = to_columns(reference, columns)
@@ -115,7 +117,10 @@ def drift(
     thresholds = _per_column(threshold, names, "threshold", None)
 
     def one(name: str) -> DriftResult:
-        return _column_drift(name, ref_cols[name], cur_cols[name], methods[name], thresholds[name], compat)
+        result = _column_drift(name, ref_cols[name], cur_cols[name], methods[name], thresholds[name], compat)
+        if progress is not None:
+            progress(name)
+        return result
 
     rows = len(ref_cols[names[0]]) + len(cur_cols[names[0]])
     workers = min(len(names), os.cpu_count() or 1, 4)

@@ -1,0 +1,7 @@
+"""The base of every config section: unknown keys are errors, values are frozen."""
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,0 +1,135 @@
+"""Config of the gateway: the models it serves, their versions, routes and upstream policies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from aisre.config.base import Section
+
+
+class VersionConfig(Section):
+    """One version of a model: HTTP replicas, or a scikit-learn estimator served in-process.
+
+    `upstream_model` is the model name sent upstream (OpenAI protocol; default: the
+    gateway's model name); `headers` are added to upstream requests (e.g. an API key from
+    `${ENV}`).
+    """
+
+    replicas: list[str] = Field(default_factory=list)
+    sklearn: str | None = None
+    upstream_model: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float | None = Field(None, gt=0)
+
+    @field_validator("replicas")
+    @classmethod
+    def _urls(cls, replicas: list[str]) -> list[str]:
+        for url in replicas:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"expected http(s) URLs such as http://127.0.0.1:9101/v1, got {url!r}")
+        if len(set(replicas)) != len(replicas):
+            raise ValueError("a replica is listed twice")
+        return [url.rstrip("/") for url in replicas]
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> VersionConfig:
+        if bool(self.replicas) == bool(self.sklearn):
+            raise ValueError("give exactly one of 'replicas' (a list of URLs) or 'sklearn' (a joblib file)")
+        return self
+
+
+class ShadowConfig(Section):
+    """Mirror a sample of traffic to another version; its answers are recorded, never returned."""
+
+    version: str
+    sample: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class ModelConfig(Section):
+    protocol: Literal["openai", "oip"]
+    versions: dict[str, VersionConfig] = Field(min_length=1)
+    route: dict[str, float] = Field(default_factory=dict)
+    shadow: ShadowConfig | None = None
+    fallback: list[str] = Field(default_factory=list)
+    sticky: str | None = None
+    log_content: bool = False
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _versions_exist(self) -> ModelConfig:
+        known = set(self.versions)
+
+        def check(where: str, names: list[str]) -> None:
+            unknown = [n for n in names if n not in known]
+            if unknown:
+                raise ValueError(f"{where} names unknown versions {unknown}; versions are {sorted(known)}")
+
+        check("route", list(self.route))
+        check("fallback", self.fallback)
+        if self.shadow is not None:
+            check("shadow", [self.shadow.version])
+        if any(w < 0 for w in self.route.values()):
+            raise ValueError(f"route weights must be >= 0, got {self.route}")
+        if self.route and sum(self.route.values()) <= 0:
+            raise ValueError(f"route weights must not all be 0, got {self.route}")
+        if self.protocol == "openai" and any(v.sklearn for v in self.versions.values()):
+            raise ValueError("'sklearn' versions serve the Open Inference Protocol: use protocol: oip")
+        return self
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Route weights; with no `route`, all traffic goes to the first version."""
+        return dict(self.route) if self.route else {next(iter(self.versions)): 100.0}
+
+
+class RetryConfig(Section):
+    """Retries on connect errors and 502/503/504, to another replica, within a budget.
+
+    The budget allows retries of at most `budget_ratio` of recent requests (plus
+    `min_per_second`), so an outage cannot turn into a retry storm. Streams are never
+    retried once the first byte has been sent to the client.
+    """
+
+    attempts: int = Field(3, ge=1, le=10)
+    budget_ratio: float = Field(0.2, ge=0.0, le=1.0)
+    min_per_second: float = Field(5.0, ge=0.0)
+
+
+class EjectionConfig(Section):
+    """Passive outlier ejection: a replica failing `consecutive_failures` times in a row is
+    ejected for `base_s` x 2^(times ejected - 1), at most `max_s`."""
+
+    consecutive_failures: int = Field(3, ge=1)
+    base_s: float = Field(5.0, gt=0)
+    max_s: float = Field(120.0, gt=0)
+    max_ejected_share: float = Field(0.5, gt=0, le=1.0)
+
+
+class HealthCheckConfig(Section):
+    """Active health checks: GET `path` on each replica every `interval_s`."""
+
+    enabled: bool = True
+    interval_s: float = Field(2.0, gt=0)
+    timeout_s: float = Field(1.0, gt=0)
+    openai_path: str = "/models"
+    oip_path: str = "/v2/health/ready"
+
+
+class GatewayConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    try_timeout_s: float = Field(30.0, gt=0)
+    deadline_s: float = Field(120.0, gt=0)
+    connect_timeout_s: float = Field(2.0, gt=0)
+    retries: RetryConfig = RetryConfig()
+    ejection: EjectionConfig = EjectionConfig()
+    health_checks: HealthCheckConfig = HealthCheckConfig()
+    shutdown_grace_s: float = Field(30.0, ge=0)
