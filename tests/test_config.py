@@ -70,7 +70,7 @@ def test_check_config_command(tmp_path: Path):
     ok = subprocess.run([PYTHON, "-m", "aisre", "check-config", str(good)],
                         capture_output=True, text=True)  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    assert "OK" in ok.stdout and "sqlite:///x.db" in ok.stdout
+    assert "OK" in ok.stdout and f"sqlite:///{tmp_path / 'x.db'}" in ok.stdout  # relative to the file
     no = subprocess.run([PYTHON, "-m", "aisre", "check-config", "-c", str(bad)],
                         capture_output=True, text=True)  # fmt: skip
     assert no.returncode == 2
