@@ -11,6 +11,7 @@ from aisre._version import __version__
 from aisre.cli import log, monitor
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
+from aisre.cli.serve import serve_command
 from aisre.config import load_config
 from aisre.errors import ConfigError
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(log.app, name="log")
 app.add_typer(monitor.app, name="monitor")
 app.command("drift")(drift_command)
+app.command("serve")(serve_command)
 
 
 def _version(value: bool) -> None:

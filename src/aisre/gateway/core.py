@@ -1,0 +1,132 @@
+"""The Gateway: everything one gateway process holds (config, routing state, upstream
+versions, retry budgets, metrics, the Recorder) and its start/stop lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiohttp
+
+from aisre.clock import SYSTEM_CLOCK, Clock
+from aisre.config import AisreConfig
+from aisre.gateway.balancer import Balancer
+from aisre.gateway.local import SklearnVersion
+from aisre.gateway.metrics import GatewayMetrics
+from aisre.gateway.retry import RetryBudget
+from aisre.gateway.routing import RoutingState
+from aisre.gateway.upstream import HttpVersion
+from aisre.records import InferenceRecord, Route
+from aisre.telemetry import Metrics, Recorder
+
+log = logging.getLogger("aisre.gateway")
+MAX_SHADOWS_IN_FLIGHT = 64
+
+
+class Gateway:
+    def __init__(self, config: AisreConfig, recorder: Recorder, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.config = config
+        self.recorder = recorder
+        if recorder.metrics is None:
+            recorder.metrics = Metrics()
+            recorder.metrics.watch_writer(recorder.writer.stats)
+        self.metrics = GatewayMetrics(recorder.metrics.registry)
+        self.clock = clock
+        self.routing = RoutingState(config.models)
+        self.versions: dict[tuple[str, str], HttpVersion | SklearnVersion] = {}
+        self.session: aiohttp.ClientSession | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._shadows_in_flight = 0
+        self._health_task: asyncio.Task[None] | None = None
+        # The version with the largest share of traffic is the primary; the others are canaries.
+        self._primary = {m: max(c.weights, key=c.weights.get) for m, c in config.models.items()}  # type: ignore[arg-type]
+        # In-process models load now, so a bad file fails `aisre serve` before it listens.
+        for model, mcfg in config.models.items():
+            for version, vcfg in mcfg.versions.items():
+                if vcfg.sklearn:
+                    self.versions[(model, version)] = SklearnVersion(model, version, vcfg.sklearn)
+
+    async def start(self) -> None:
+        g = self.config.gateway
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             skip_auto_headers=("User-Agent",))  # fmt: skip
+        for model, mcfg in self.config.models.items():
+            for version, vcfg in mcfg.versions.items():
+                if vcfg.replicas:
+                    balancer = Balancer(vcfg.replicas, g.ejection, time.monotonic)
+                    budget = RetryBudget(g.retries, time.monotonic)
+                    self.versions[(model, version)] = HttpVersion(
+                        f"{model}/{version}", balancer, self.session, budget, g, vcfg.headers, vcfg.timeout_s
+                    )
+        if g.health_checks.enabled and any(isinstance(v, HttpVersion) for v in self.versions.values()):
+            self._health_task = asyncio.create_task(self._health_loop())
+
+    async def stop(self) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
+        if self._background:
+            await asyncio.wait(self._background, timeout=self.config.gateway.shutdown_grace_s or None)
+        if self.session is not None:
+            await self.session.close()
+        for v in self.versions.values():
+            if isinstance(v, SklearnVersion):
+                v.close()
+        self.recorder.flush()
+
+    # -- routing helpers ---------------------------------------------------------------
+    def route_of(self, model: str, version: str, fallback: bool) -> Route:
+        if fallback:
+            return Route.FALLBACK
+        return Route.PRIMARY if version == self._primary[model] else Route.CANARY
+
+    def record(self, r: InferenceRecord) -> None:
+        """Hand a record to the Recorder; a full queue never fails the client's request."""
+        try:
+            self.recorder.record(r)
+        except Exception:  # noqa: BLE001 - counted by the writer; the response must still go out
+            log.warning("record for %s/%s not accepted", r.model, r.version, exc_info=True)
+
+    def spawn(self, coro: Any) -> bool:
+        """Run a background task (a shadow call) if under the in-flight cap; False if refused."""
+        if self._shadows_in_flight >= MAX_SHADOWS_IN_FLIGHT:
+            coro.close()
+            return False
+        self._shadows_in_flight += 1
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            self._shadows_in_flight -= 1
+
+        task.add_done_callback(done)
+        return True
+
+    # -- active health checks ----------------------------------------------------------
+    async def _health_loop(self) -> None:
+        hc = self.config.gateway.health_checks
+        while True:
+            await asyncio.sleep(hc.interval_s)
+            checks = []
+            for (model, _), version in self.versions.items():
+                if isinstance(version, HttpVersion):
+                    path = hc.openai_path if self.config.models[model].protocol == "openai" else hc.oip_path
+                    checks += [self._check(version, r, path, hc.timeout_s) for r in version.balancer.replicas]
+            await asyncio.gather(*checks, return_exceptions=True)
+            for (model, name), version in self.versions.items():
+                if isinstance(version, HttpVersion):
+                    ejected = len(version.balancer.replicas) - version.balancer.admitted_count()
+                    self.metrics.ejections.labels(model, name).set(ejected)
+
+    async def _check(self, version: HttpVersion, replica: Any, path: str, timeout_s: float) -> None:
+        assert self.session is not None
+        try:
+            async with self.session.get(replica.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                        headers=version.headers) as response:  # fmt: skip
+                await response.read()
+                version.balancer.health(replica, response.status < 500)
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            version.balancer.health(replica, False)

@@ -1,0 +1,50 @@
+"""Models served in-process: a scikit-learn estimator loaded with joblib, run off the event
+loop in a small thread pool (scikit-learn releases the GIL in its numeric kernels)."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from aisre.errors import ConfigError
+
+
+class SklearnVersion:
+    def __init__(self, model: str, version: str, path: str, threads: int = 2) -> None:
+        self.name = f"{model}/{version}"
+        self.path = path
+        try:
+            import joblib
+
+            self.estimator = joblib.load(path)
+        except FileNotFoundError:
+            raise ConfigError([f"models.{model}.versions.{version}.sklearn: no such file {path}"]) from None
+        except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+            raise ConfigError([f"models.{model}.versions.{version}.sklearn: cannot load {path}: {exc}"]) from None
+        if not hasattr(self.estimator, "predict"):
+            raise ConfigError([f"models.{model}.versions.{version}.sklearn: {path} holds "
+                               f"{type(self.estimator).__name__}, which has no predict()"])  # fmt: skip
+        self.has_proba = hasattr(self.estimator, "predict_proba")
+        self.n_features = getattr(self.estimator, "n_features_in_", None)
+        self.feature_names = [str(n) for n in getattr(self.estimator, "feature_names_in_", [])]
+        self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.estimator, "classes_", [])]
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"aisre-{model}-{version}")
+
+    async def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(predictions, probabilities or None), computed on the thread pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._predict, X)
+
+    def _predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        with warnings.catch_warnings():
+            # Estimators fitted on DataFrames warn about bare arrays; the columns are in order.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            predictions = np.asarray(self.estimator.predict(X))
+            proba = np.asarray(self.estimator.predict_proba(X)) if self.has_proba else None
+        return predictions, proba
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

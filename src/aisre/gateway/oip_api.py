@@ -1,0 +1,251 @@
+"""The Open Inference Protocol v2 REST API (KServe / Triton / MLServer's wire format).
+
+Versions are served by HTTP replicas speaking OIP or by scikit-learn estimators loaded
+in-process. Every row of a request becomes an InferenceRecord (inputs by feature name,
+prediction, class probabilities), so the monitor can test drift on gateway traffic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from aisre._version import __version__
+from aisre.config.gateway import ModelConfig
+from aisre.gateway.core import Gateway
+from aisre.gateway.errors import GatewayError, oip_error
+from aisre.gateway.local import SklearnVersion
+from aisre.gateway.oip_tensors import decode_inputs, encode_output, feature_matrix
+from aisre.gateway.requests import read_json
+from aisre.gateway.upstream import HttpVersion
+from aisre.records import InferenceRecord, Route, Status
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: bytes
+    replica: str | None
+    predictions: list[Any] | None = None
+    scores: list[dict[str, float]] | None = None
+
+
+class OipApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def server_metadata(self, request: Request) -> Response:
+        return JSONResponse({"name": "aisre", "version": __version__, "extensions": []})
+
+    async def live(self, request: Request) -> Response:
+        return JSONResponse({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        ready = all(self._version_ready(m, v) for (m, v) in self.gw.versions
+                    if self.gw.config.models[m].protocol == "oip")  # fmt: skip
+        return JSONResponse({"ready": ready}, 200 if ready else 503)
+
+    def _version_ready(self, model: str, version: str) -> bool:
+        backend = self.gw.versions.get((model, version))
+        if isinstance(backend, HttpVersion):
+            return backend.balancer.admitted_count() > 0
+        return backend is not None
+
+    async def model_metadata(self, request: Request) -> Response:
+        try:
+            name, config, version = self._lookup(request)
+        except GatewayError as err:
+            return oip_error(err)
+        versions = [version] if version else list(config.versions)
+        meta: dict[str, Any] = {"name": name, "versions": versions, "platform": "aisre"}
+        backend = self.gw.versions.get((name, versions[0]))
+        if isinstance(backend, SklearnVersion):
+            width = backend.n_features or -1
+            meta["inputs"] = [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}]
+            meta["outputs"] = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+            if backend.has_proba:
+                width = len(backend.classes)
+                meta["outputs"].append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
+            meta["platform"] = "sklearn"
+        return JSONResponse(meta)
+
+    async def model_ready(self, request: Request) -> Response:
+        try:
+            name, config, version = self._lookup(request)
+        except GatewayError as err:
+            return oip_error(err)
+        ready = all(self._version_ready(name, v) for v in ([version] if version else config.versions))
+        return JSONResponse({"name": name, "ready": ready}, 200 if ready else 503)
+
+    def _lookup(self, request: Request) -> tuple[str, ModelConfig, str | None]:
+        name = request.path_params["name"]
+        version = request.path_params.get("version")
+        config = self.gw.config.models.get(name)
+        if config is None:
+            known = sorted(m for m, c in self.gw.config.models.items() if c.protocol == "oip")
+            raise GatewayError(404, f"model '{name}' not found; this gateway serves {known}")
+        if config.protocol != "oip":
+            raise GatewayError(400, f"model '{name}' speaks the OpenAI API; send it to /v1/chat/completions")
+        if version is not None and version not in config.versions:
+            versions = list(config.versions)
+            raise GatewayError(404, f"version '{version}' of model '{name}' not found; versions: {versions}")
+        return name, config, version
+
+    # -- inference ---------------------------------------------------------------------------
+    async def infer(self, request: Request) -> Response:
+        started = time.perf_counter()
+        g = self.gw.config.gateway
+        try:
+            name, config, pinned = self._lookup(request)
+            payload, _ = await read_json(request, g.max_body_bytes)
+            inputs = decode_inputs(payload)
+        except GatewayError as err:
+            self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
+            return oip_error(err)
+        deadline = time.monotonic() + g.deadline_s
+        first = pinned or self.gw.routing.choose(name, request.headers.get(config.sticky) if config.sticky else None)
+        chain = [(first, False)]
+        if pinned is None:
+            if self.gw.routing.breaker_open(name, first):
+                chain = []
+            chain += [(v, True) for v in self.gw.routing.models[name].fallbacks(first)]
+        self.gw.metrics.in_flight.labels(name).inc()
+        try:
+            error = GatewayError(503, f"no version of '{name}' is available (breakers open)")
+            for version, is_fallback in chain:
+                route = self.gw.route_of(name, version, is_fallback)
+                if is_fallback:
+                    self.gw.metrics.fallbacks.labels(name, version).inc()
+                t = time.perf_counter()
+                try:
+                    outcome = await self._run(name, version, payload, inputs, deadline)
+                except GatewayError as err:
+                    self._record(name, version, route, inputs, None, started, error=err.message)
+                    self.gw.metrics.upstream_errors.labels(name, version, str(err.status)).inc()
+                    error = err
+                    if err.status < 500:
+                        break
+                    continue
+                upstream_s = time.perf_counter() - t
+                records = self._record(name, version, route, inputs, outcome, started)
+                self._maybe_shadow(name, version, payload, inputs)
+                self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
+                overhead = max(0.0, time.perf_counter() - started - upstream_s)
+                self.gw.metrics.overhead.labels(name).observe(overhead)
+                headers = {"x-aisre-version": version, "x-aisre-route": str(route),
+                           "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
+                if records:
+                    headers["x-aisre-record-id"] = records[0].id
+                return Response(outcome.body, outcome.status, headers, media_type="application/json")
+            self.gw.metrics.requests.labels(name, first, f"{error.status // 100}xx").inc()
+            return oip_error(error)
+        finally:
+            self.gw.metrics.in_flight.labels(name).dec()
+
+    async def _run(self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray],
+                   deadline: float) -> Outcome:  # fmt: skip
+        backend = self.gw.versions[(name, version)]
+        if isinstance(backend, SklearnVersion):
+            X, _ = feature_matrix(inputs, backend.feature_names)
+            if backend.n_features is not None and X.shape[1] != backend.n_features:
+                raise GatewayError(400, f"inputs: model {name}/{version} expects {backend.n_features} features "
+                                   f"per row, got {X.shape[1]}")  # fmt: skip
+            try:
+                predictions, proba = await backend.predict(X)
+            except (ValueError, TypeError) as exc:
+                raise GatewayError(400, f"inputs rejected by {name}/{version}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - a broken model must not take the gateway down
+                raise GatewayError(502, f"model {name}/{version} failed: {type(exc).__name__}: {exc}") from None
+            outputs = [encode_output("predict", predictions)]
+            scores = None
+            if proba is not None:
+                outputs.append(encode_output("predict_proba", proba))
+                keys = [str(c) for c in backend.classes]
+                scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
+            body = orjson.dumps({"model_name": name, "model_version": version, "id": payload.get("id"),
+                                 "outputs": outputs})  # fmt: skip
+            return Outcome(200, body, None, predictions.tolist(), scores)
+        assert isinstance(backend, HttpVersion)
+        upstream_name = self.gw.config.models[name].versions[version].upstream_model or name
+        reply = await backend.call(f"/v2/models/{upstream_name}/infer", orjson.dumps(payload), deadline)
+        if reply.status == 200:
+            try:
+                data = orjson.loads(reply.body)
+                outputs = data["outputs"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise GatewayError(502, f"upstream {name}/{version} ({reply.replica}) returned an invalid "
+                                   "OIP response (no 'outputs')") from None  # fmt: skip
+            predictions, scores = _read_outputs(outputs)
+            return Outcome(200, reply.body, reply.replica, predictions, scores)
+        return Outcome(reply.status, reply.body, reply.replica)
+
+    def _record(self, name: str, version: str, route: Route, inputs: dict[str, np.ndarray], outcome: Outcome | None,
+                started: float, error: str | None = None) -> list[InferenceRecord]:  # fmt: skip
+        backend = self.gw.versions[(name, version)]
+        feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
+        try:
+            X, names = feature_matrix(inputs, feature_names)
+            rows = [dict(zip(names, row, strict=False)) for row in X.tolist()]
+        except GatewayError:
+            rows = [None]
+        ok = error is None and outcome is not None and outcome.status < 400
+        if error is None and outcome is not None and outcome.status >= 400:
+            error = f"upstream answered {outcome.status}"
+        latency = time.perf_counter() - started
+        now = self.gw.clock.now()
+        predictions = outcome.predictions if outcome is not None and outcome.predictions else []
+        scores = outcome.scores if outcome is not None and outcome.scores else []
+        records = [
+            InferenceRecord(name, version, row, predictions[i] if i < len(predictions) else None,
+                            scores[i] if i < len(scores) else None, route=route,
+                            status=Status.OK if ok else Status.ERROR, error=error, latency_s=latency,
+                            replica=outcome.replica if outcome else None, ts=now)  # fmt: skip
+            for i, row in enumerate(rows)
+        ]
+        try:
+            self.gw.recorder.record_call(records, latency)
+        except Exception:  # noqa: BLE001 - the writer counts refusals; the client still gets its answer
+            pass
+        return records
+
+    def _maybe_shadow(self, name: str, served: str, payload: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:
+        shadow = self.gw.routing.shadow_for(name, served)
+        if shadow is not None and not self.gw.spawn(self._shadow(name, shadow, payload, inputs)):
+            self.gw.metrics.shadow.labels(name, shadow, "skipped").inc()
+
+    async def _shadow(self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.gw.config.gateway.deadline_s
+        try:
+            outcome = await self._run(name, version, payload, inputs, deadline)
+        except GatewayError as err:
+            self._record(name, version, Route.SHADOW, inputs, None, started, error=err.message)
+            self.gw.metrics.shadow.labels(name, version, "error").inc()
+            return
+        self._record(name, version, Route.SHADOW, inputs, outcome, started)
+        self.gw.metrics.shadow.labels(name, version, "ok" if outcome.status < 400 else "error").inc()
+
+
+def _read_outputs(outputs: Any) -> tuple[list[Any] | None, list[dict[str, float]] | None]:
+    """Per-row predictions (the first output) and scores (an output named like probabilities)."""
+    if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
+        return None, None
+    try:
+        first = outputs[0]
+        predictions = np.asarray(first["data"]).reshape(first["shape"])
+        predictions_list = predictions.reshape(predictions.shape[0], -1)[:, 0].tolist() if predictions.ndim else None
+        scores = None
+        for out in outputs[1:]:
+            if "prob" in str(out.get("name", "")).lower():
+                proba = np.asarray(out["data"], dtype=float).reshape(out["shape"])
+                if proba.ndim == 2:
+                    scores = [{str(i): p for i, p in enumerate(row)} for row in proba.tolist()]
+        return predictions_list, scores
+    except (KeyError, TypeError, ValueError):
+        return None, None

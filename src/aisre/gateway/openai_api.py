@@ -1,0 +1,364 @@
+"""The OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.
+
+A request is validated, routed to a version (weighted, sticky), sent to a replica (balanced,
+retried, within a deadline), falls back to the next version when its upstream fails, is
+mirrored to a shadow when sampled, and becomes an InferenceRecord. Streams are relayed
+event by event as they arrive; time to first token and per output token are measured;
+usage is taken from the final chunk (requested upstream even when the client did not ask,
+and then kept from the client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from aisre.config.gateway import ModelConfig
+from aisre.gateway.core import Gateway
+from aisre.gateway.errors import GatewayError, openai_error
+from aisre.gateway.requests import read_json, validate_chat, validate_completion, validate_embeddings
+from aisre.gateway.upstream import HttpVersion, Reply
+from aisre.records import InferenceRecord, Route, Status
+
+Validator = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Call:
+    """One client request as it moves through the pipeline."""
+
+    model: str
+    config: ModelConfig
+    payload: dict[str, Any]
+    operation: str
+    path: str
+    started: float
+    deadline: float
+    key_id: str | None = None
+    upstream_s: float = 0.0
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class OpenAIApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    async def chat(self, request: Request) -> Response:
+        return await self._handle(request, "/chat/completions", "chat", validate_chat)
+
+    async def completions(self, request: Request) -> Response:
+        return await self._handle(request, "/completions", "text_completion", validate_completion)
+
+    async def embeddings(self, request: Request) -> Response:
+        return await self._handle(request, "/embeddings", "embeddings", validate_embeddings)
+
+    async def models(self, request: Request) -> Response:
+        data = [{"id": name, "object": "model", "created": 0, "owned_by": "aisre"}
+                for name, m in self.gw.config.models.items() if m.protocol == "openai"]  # fmt: skip
+        return JSONResponse({"object": "list", "data": data})
+
+    # -- the pipeline ----------------------------------------------------------------------
+    async def _handle(self, request: Request, path: str, operation: str, validate: Validator) -> Response:
+        started = time.perf_counter()
+        g = self.gw.config.gateway
+        try:
+            payload, _ = await read_json(request, g.max_body_bytes)
+            validate(payload)
+            call = Call(payload["model"], self._model(payload["model"]), payload, operation, path, started,
+                        time.monotonic() + g.deadline_s)  # fmt: skip
+        except GatewayError as err:
+            self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
+            return openai_error(err)
+        sticky = request.headers.get(call.config.sticky) if call.config.sticky else None
+        version = self.gw.routing.choose(call.model, sticky)
+        self.gw.metrics.in_flight.labels(call.model).inc()
+        streaming = payload.get("stream") is True and operation != "embeddings"
+        try:
+            if streaming:
+                return await self._stream(call, version)
+            return await self._plain(call, version)
+        finally:
+            if not streaming:
+                self.gw.metrics.in_flight.labels(call.model).dec()
+
+    def _model(self, name: str) -> ModelConfig:
+        config = self.gw.config.models.get(name)
+        if config is None:
+            known = sorted(m for m, c in self.gw.config.models.items() if c.protocol == "openai")
+            raise GatewayError(404, f"model '{name}' does not exist; this gateway serves {known}",
+                               param="model", code="model_not_found")  # fmt: skip
+        if config.protocol != "openai":
+            raise GatewayError(400, f"model '{name}' speaks the Open Inference Protocol; "
+                               f"send it to /v2/models/{name}/infer", param="model")  # fmt: skip
+        return config
+
+    def _candidates(self, call: Call, first: str) -> list[tuple[str, bool]]:
+        """(version, is_fallback) in the order to try them; versions with an open breaker skipped."""
+        route = self.gw.routing.models[call.model]
+        chain = [] if self.gw.routing.breaker_open(call.model, first) else [(first, False)]
+        return chain + [(v, True) for v in route.fallbacks(first) if (v, False) not in chain]
+
+    def _body(self, call: Call, version: str, include_usage: bool = False) -> bytes:
+        payload = call.payload
+        upstream_model = call.config.versions[version].upstream_model
+        if upstream_model or include_usage:
+            payload = dict(payload)
+            if upstream_model:
+                payload["model"] = upstream_model
+            if include_usage:
+                payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
+        return orjson.dumps(payload)
+
+    async def _plain(self, call: Call, first: str) -> Response:
+        error = GatewayError(503, f"no version of '{call.model}' is available (breakers open)")
+        for version, is_fallback in self._candidates(call, first):
+            backend = self.gw.versions[(call.model, version)]
+            assert isinstance(backend, HttpVersion)
+            route = self.gw.route_of(call.model, version, is_fallback)
+            if is_fallback:
+                self.gw.metrics.fallbacks.labels(call.model, version).inc()
+            t = time.perf_counter()
+            try:
+                reply = await backend.call(call.path, self._body(call, version), call.deadline)
+            except GatewayError as err:
+                call.upstream_s += time.perf_counter() - t
+                self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
+                self._record(call, version, route, None, None, error=err.message)
+                error = err
+                continue
+            call.upstream_s += time.perf_counter() - t
+            if reply.attempts > 1:
+                self.gw.metrics.retries.labels(call.model, version).inc(reply.attempts - 1)
+            data = self._parse(reply)
+            if reply.status == 200 and data is None:
+                err = GatewayError(502, f"upstream {call.model}/{version} ({reply.replica}) returned invalid JSON")
+                self._record(call, version, route, reply, None, error=err.message)
+                error = err
+                continue
+            record = self._record(call, version, route, reply, data)
+            self._maybe_shadow(call, version)
+            self.gw.metrics.requests.labels(call.model, version, f"{reply.status // 100}xx").inc()
+            return Response(reply.body, reply.status, self._headers(call, version, route, record),
+                            media_type=reply.content_type or "application/json")  # fmt: skip
+        self.gw.metrics.requests.labels(call.model, first, f"{error.status // 100}xx").inc()
+        return openai_error(error)
+
+    @staticmethod
+    def _parse(reply: Reply) -> dict[str, Any] | None:
+        if "json" not in (reply.content_type or ""):
+            return None
+        try:
+            data = orjson.loads(reply.body)
+        except orjson.JSONDecodeError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _headers(self, call: Call, version: str, route: Route, record: InferenceRecord | None) -> dict[str, str]:
+        overhead = max(0.0, time.perf_counter() - call.started - call.upstream_s)
+        self.gw.metrics.overhead.labels(call.model).observe(overhead)
+        headers = {"x-aisre-version": version, "x-aisre-route": str(route),
+                   "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
+        if record is not None:
+            headers["x-aisre-record-id"] = record.id
+        return headers
+
+    # -- records ---------------------------------------------------------------------------
+    def _record(
+        self, call: Call, version: str, route: Route, reply: Reply | None, data: dict[str, Any] | None,
+        error: str | None = None, output_text: str | None = None, **timing: Any,
+    ) -> InferenceRecord:  # fmt: skip
+        usage = (data or {}).get("usage") or {}
+        ok = error is None and reply is not None and reply.status < 400
+        if error is None and reply is not None and reply.status >= 400:
+            error = f"upstream answered {reply.status}"
+        record = InferenceRecord(
+            call.model, version, operation=call.operation, route=route,
+            status=Status.OK if ok else Status.ERROR, error=error,
+            latency_s=time.perf_counter() - call.started,
+            input_tokens=_int(usage.get("prompt_tokens")), output_tokens=_int(usage.get("completion_tokens")),
+            key_id=call.key_id, replica=reply.replica if reply else None, tags=dict(call.tags),
+            ts=self.gw.clock.now(), **timing,
+        )  # fmt: skip
+        if call.config.log_content:
+            record.inputs = _content_in(call.payload)
+            record.output_text = output_text if output_text is not None else _content_out(data or {})
+        self.gw.record(record)
+        return record
+
+    # -- shadow ----------------------------------------------------------------------------
+    def _maybe_shadow(self, call: Call, served: str) -> None:
+        shadow = self.gw.routing.shadow_for(call.model, served)
+        if shadow is None:
+            return
+        if not self.gw.spawn(self._shadow(call, shadow)):
+            self.gw.metrics.shadow.labels(call.model, shadow, "skipped").inc()
+
+    async def _shadow(self, call: Call, version: str) -> None:
+        """Mirror the request; the answer is recorded, never returned, and never waited for."""
+        backend = self.gw.versions[(call.model, version)]
+        assert isinstance(backend, HttpVersion)
+        payload = dict(call.payload)
+        payload.pop("stream", None)
+        payload.pop("stream_options", None)
+        deadline = time.monotonic() + self.gw.config.gateway.deadline_s
+        shadow_call = Call(call.model, call.config, payload, call.operation, call.path, time.perf_counter(),
+                           deadline, call.key_id, tags=call.tags)  # fmt: skip
+        try:
+            reply = await backend.call(call.path, self._body(shadow_call, version), shadow_call.deadline)
+        except GatewayError as err:
+            self._record(shadow_call, version, Route.SHADOW, None, None, error=err.message)
+            self.gw.metrics.shadow.labels(call.model, version, "error").inc()
+            return
+        self._record(shadow_call, version, Route.SHADOW, reply, self._parse(reply))
+        self.gw.metrics.shadow.labels(call.model, version, "ok" if reply.status < 400 else "error").inc()
+
+    # -- streaming ---------------------------------------------------------------------------
+    async def _stream(self, call: Call, first: str) -> Response:
+        client_wants_usage = bool((call.payload.get("stream_options") or {}).get("include_usage"))
+        error = GatewayError(503, f"no version of '{call.model}' is available (breakers open)")
+        for version, is_fallback in self._candidates(call, first):
+            backend = self.gw.versions[(call.model, version)]
+            assert isinstance(backend, HttpVersion)
+            route = self.gw.route_of(call.model, version, is_fallback)
+            t = time.perf_counter()
+            try:
+                stream = await backend.open_stream(call.path, self._body(call, version, include_usage=True),
+                                                   call.deadline)  # fmt: skip
+            except GatewayError as err:
+                call.upstream_s += time.perf_counter() - t
+                self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
+                self._record(call, version, route, None, None, error=err.message)
+                error = err
+                continue
+            call.upstream_s += time.perf_counter() - t
+            response = stream.response
+            if response.status != 200:
+                body = await response.read()
+                response.release()
+                backend.finish_stream(stream, ok=response.status < 500)
+                reply = Reply(response.status, body, response.content_type, stream.replica.url, 0.0, stream.attempts)
+                self._record(call, version, route, reply, None)
+                self.gw.metrics.in_flight.labels(call.model).dec()
+                return Response(body, response.status, self._headers(call, version, route, None),
+                                media_type=response.content_type)  # fmt: skip
+            self._maybe_shadow(call, version)
+            relay = _Relay(self, call, version, route, backend, stream, client_wants_usage)
+            headers = self._headers(call, version, route, None)
+            headers["cache-control"] = "no-cache"
+            headers["x-accel-buffering"] = "no"
+            return StreamingResponse(relay.events(), 200, headers, media_type="text/event-stream")
+        self.gw.metrics.in_flight.labels(call.model).dec()
+        return openai_error(error)
+
+
+class _Relay:
+    """Relays one upstream SSE stream to the client event by event, measuring as it goes."""
+
+    def __init__(self, api: OpenAIApi, call: Call, version: str, route: Route, backend: HttpVersion,
+                 stream: Any, client_wants_usage: bool) -> None:  # fmt: skip
+        self.api, self.call, self.version, self.route = api, call, version, route
+        self.backend, self.stream, self.client_wants_usage = backend, stream, client_wants_usage
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.usage: dict[str, Any] = {}
+        self.done = False
+        self.text: list[str] = []
+
+    async def events(self) -> AsyncIterator[bytes]:
+        response = self.stream.response
+        buffer = b""
+        error: str | None = None
+        try:
+            async for chunk in response.content.iter_any():
+                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+                while (cut := buffer.find(b"\n\n")) >= 0:
+                    event, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+                    if self._inspect(event):
+                        yield event
+            if buffer.strip():
+                yield buffer
+            if not self.done:
+                error = "upstream stream ended without [DONE] (truncated)"
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = f"upstream stream broke off: {type(exc).__name__}"
+        except asyncio.CancelledError:
+            error = "client closed the stream"
+            raise
+        finally:
+            response.release()
+            self.backend.finish_stream(self.stream, ok=error is None or error == "client closed the stream")
+            self._finish(error)
+
+    def _inspect(self, event: bytes) -> bool:
+        """Note tokens, usage and the end; False for the usage chunk the client did not ask for."""
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                self.done = True
+                return True
+            try:
+                obj = orjson.loads(data)
+            except orjson.JSONDecodeError:
+                return True
+            if not isinstance(obj, dict):
+                return True
+            choices = obj.get("choices") or []
+            if obj.get("usage"):
+                self.usage = obj["usage"]
+                if not choices and not self.client_wants_usage:
+                    return False
+            for choice in choices:
+                piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+                if piece:
+                    now = time.perf_counter()
+                    self.first_token_at = self.first_token_at or now
+                    self.last_token_at = now
+                    if self.call.config.log_content:
+                        self.text.append(piece)
+        return True
+
+    def _finish(self, error: str | None) -> None:
+        call = self.call
+        out_tokens = _int(self.usage.get("completion_tokens"))
+        ttft = None if self.first_token_at is None else self.first_token_at - call.started
+        tpot = None
+        if self.first_token_at is not None and self.last_token_at is not None and out_tokens and out_tokens > 1:
+            tpot = (self.last_token_at - self.first_token_at) / (out_tokens - 1)
+        reply = Reply(200, b"", "text/event-stream", self.stream.replica.url, 0.0, self.stream.attempts)
+        text = "".join(self.text) if call.config.log_content else None
+        self.api._record(call, self.version, self.route, reply, {"usage": self.usage}, error=error,
+                         output_text=text, ttft_s=ttft, tpot_s=tpot)  # fmt: skip
+        self.api.gw.metrics.in_flight.labels(call.model).dec()
+        self.api.gw.metrics.requests.labels(call.model, self.version, "2xx").inc()
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _content_in(payload: dict[str, Any]) -> Any:
+    for key in ("messages", "prompt", "input"):
+        if key in payload:
+            return payload[key]
+    return None
+
+
+def _content_out(data: dict[str, Any]) -> str | None:
+    choices = data.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return None
+    first = choices[0]
+    message = first.get("message")
+    if isinstance(message, dict) and isinstance(message.get("content"), str):
+        return message["content"]
+    return first.get("text") if isinstance(first.get("text"), str) else None

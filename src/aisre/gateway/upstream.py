@@ -1,0 +1,138 @@
+"""Calling a version's HTTP replicas: pooled keep-alive connections (aiohttp), per-try
+timeouts inside an overall deadline, retries to another replica within the retry budget.
+
+aiohttp was chosen over httpx by measurement (bench/http_clients.py): 4x lower latency
+sequentially and ~16x the throughput at 32 concurrent requests on this machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from aisre.config.gateway import GatewayConfig
+from aisre.gateway.balancer import Balancer, Replica
+from aisre.gateway.errors import GatewayError
+from aisre.gateway.retry import RETRYABLE_STATUS, RetryBudget
+
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
+                         "content-encoding", "upgrade", "te", "trailer", "proxy-authorization",
+                         "proxy-authenticate", "authorization"})  # fmt: skip
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    replica: str
+    latency_s: float
+    attempts: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stream:
+    """An upstream response whose headers arrived; the body is read by the caller."""
+
+    response: aiohttp.ClientResponse
+    replica: Replica
+    started: float
+    attempts: int
+
+
+class HttpVersion:
+    """The replicas of one model version behind HTTP."""
+
+    def __init__(self, name: str, balancer: Balancer, session: aiohttp.ClientSession, budget: RetryBudget,
+                 config: GatewayConfig, headers: Mapping[str, str] | None = None,
+                 try_timeout_s: float | None = None) -> None:  # fmt: skip
+        self.name = name
+        self.balancer = balancer
+        self.session = session
+        self.budget = budget
+        self.config = config
+        self.headers = dict(headers or {})
+        self.try_timeout_s = try_timeout_s or config.try_timeout_s
+
+    async def call(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None,
+                   method: str = "POST") -> Reply:  # fmt: skip
+        """One request, retried on connect errors and 502/503/504 to another replica."""
+        stream = await self._attempts(path, body, deadline, headers, method, read_body=True)
+        assert isinstance(stream, Reply)
+        return stream
+
+    async def open_stream(self, path: str, body: bytes, deadline: float,
+                          headers: Mapping[str, str] | None = None) -> Stream:  # fmt: skip
+        """Start a streaming request: retried only until the upstream's headers arrive."""
+        stream = await self._attempts(path, body, deadline, headers, "POST", read_body=False)
+        assert isinstance(stream, Stream)
+        return stream
+
+    def finish_stream(self, stream: Stream, ok: bool) -> None:
+        self.balancer.finished(stream.replica, time.perf_counter() - stream.started, ok)
+
+    async def _attempts(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None,
+                        method: str, read_body: bool) -> Reply | Stream:  # fmt: skip
+        tried: set[str] = set()
+        self.budget.on_request()
+        last_error = "no replica available"
+        last_status = 502
+        for attempt in range(1, self.config.retries.attempts + 1):
+            if attempt > 1 and not self.budget.try_spend():
+                last_error += " (retry budget exhausted)"
+                break
+            replica = self.balancer.pick(tried)
+            if replica is None:
+                break
+            tried.add(replica.url)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GatewayError(504, f"deadline exceeded before calling {self.name} ({attempt - 1} tries)")
+            timeout = aiohttp.ClientTimeout(total=min(self.try_timeout_s, remaining) if read_body else None,
+                                            sock_connect=self.config.connect_timeout_s,
+                                            sock_read=min(self.try_timeout_s, remaining))  # fmt: skip
+            send_headers = {"content-type": "application/json", **self.headers, **(headers or {})}
+            self.balancer.started(replica)
+            started = time.perf_counter()
+            try:
+                response = await self.session.request(method, replica.url + path, data=body, headers=send_headers,
+                                                      timeout=timeout, allow_redirects=False)  # fmt: skip
+            except (aiohttp.ClientConnectionError, OSError) as exc:
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"cannot connect to {replica.url}: {type(exc).__name__}", 502
+                continue
+            except TimeoutError:
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"{replica.url} did not answer within {timeout.sock_read:.3g} s", 504
+                continue
+            if response.status in RETRYABLE_STATUS:
+                await _drain(response)
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"{replica.url} answered {response.status}", 502
+                continue
+            if not read_body:
+                return Stream(response, replica, started, attempt)
+            try:
+                payload = await response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"{replica.url} broke off its response: {type(exc).__name__}", 502
+                continue
+            latency = time.perf_counter() - started
+            self.balancer.finished(replica, latency, ok=response.status < 500)
+            kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+            return Reply(response.status, payload, response.content_type, replica.url, latency, attempt, kept)
+        raise GatewayError(last_status, f"upstream {self.name} failed: {last_error}")
+
+
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    try:
+        await response.read()
+    except (TimeoutError, aiohttp.ClientError, OSError):
+        pass
+    finally:
+        response.release()
