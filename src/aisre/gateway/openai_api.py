@@ -288,7 +288,7 @@ class _Relay:
             if not self.done:
                 error = "upstream stream ended without [DONE] (truncated)"
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            error = f"upstream stream broke off: {type(exc).__name__}"
+            error = f"upstream stream broke off (truncated): {type(exc).__name__}"
         except asyncio.CancelledError:
             error = "client closed the stream"
             raise

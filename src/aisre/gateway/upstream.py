@@ -101,13 +101,17 @@ class HttpVersion:
             try:
                 response = await self.session.request(method, replica.url + path, data=body, headers=send_headers,
                                                       timeout=timeout, allow_redirects=False)  # fmt: skip
+            except aiohttp.ConnectionTimeoutError:
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"cannot connect to {replica.url} (connect timeout)", 502
+                continue
+            except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"{replica.url} did not answer within {timeout.sock_read:.3g} s", 504
+                continue
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
                 last_error, last_status = f"cannot connect to {replica.url}: {type(exc).__name__}", 502
-                continue
-            except TimeoutError:
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"{replica.url} did not answer within {timeout.sock_read:.3g} s", 504
                 continue
             if response.status in RETRYABLE_STATUS:
                 await _drain(response)
@@ -118,7 +122,11 @@ class HttpVersion:
                 return Stream(response, replica, started, attempt)
             try:
                 payload = await response.read()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except TimeoutError:
+                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                last_error, last_status = f"{replica.url} did not finish its answer in time", 504
+                continue
+            except (aiohttp.ClientError, OSError) as exc:
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
                 last_error, last_status = f"{replica.url} broke off its response: {type(exc).__name__}", 502
                 continue
