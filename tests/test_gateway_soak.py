@@ -1,0 +1,82 @@
+"""Soak: 200,000 requests through a real `aisre serve` process; its memory must stay flat.
+
+Resident memory is read after a warm-up of 20,000 requests and again at the end; growth
+must be under 5%. Load comes from wrk (Debian package), the upstream is the mock server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aisre.testing.server import free_port, serve_in_subprocess
+
+TOTAL = int(os.environ.get("AISRE_SOAK_REQUESTS", "200000"))
+WARMUP = 20_000
+LUA = Path(__file__).resolve().parent.parent / "bench" / "wrk" / "chat.lua"
+BODY = '{"model":"chat","messages":[{"role":"user","content":"hello there"}],"max_tokens":8}'
+
+
+def rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+
+
+def wrk(url: str, seconds: int) -> tuple[int, int]:
+    """(requests completed, non-2xx responses + socket errors) for one wrk run."""
+    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url], capture_output=True,
+                         text=True, env={**os.environ, "WRK_BODY": BODY}, timeout=seconds + 30).stdout  # fmt: skip
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    bad = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return done, bad + (sum(int(g) for g in errors.groups()) if errors else 0)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by `make test` (apt)")
+@pytest.mark.timeout(900)
+def test_memory_stays_flat_over_200k_requests(tmp_path: Path):
+    upstream = serve_in_subprocess("openai", completion_tokens=8)
+    port = free_port()
+    config = tmp_path / "aisre.yaml"
+    config.write_text(f"store: sqlite:///{tmp_path / 'aisre.db'}\nmodels:\n  chat:\n    protocol: openai\n"
+                      f"    versions:\n      v1: {{replicas: ['{upstream.url}/v1']}}\n")  # fmt: skip
+    gateway = subprocess.Popen([sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        served, failed = 0, 0
+        while served < WARMUP:
+            done, bad = wrk(url, 5)
+            served, failed = served + done, failed + bad
+        before = rss_bytes(gateway.pid)
+        while served < TOTAL:
+            done, bad = wrk(url, 10)
+            served, failed = served + done, failed + bad
+        after = rss_bytes(gateway.pid)
+        growth = (after - before) / before
+        print(f"\nsoak: {served:,} requests, RSS {before / 2**20:.1f} MB -> {after / 2**20:.1f} MB ({growth:+.2%})")
+        assert failed == 0
+        assert growth < 0.05, f"RSS grew {growth:.1%} after warm-up ({before} -> {after} bytes)"
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "aisre_records_dropped_total 0.0" in metrics
+    finally:
+        gateway.terminate()
+        gateway.wait(30)
+        upstream.stop()
