@@ -16,9 +16,9 @@ from aisre.gateway.app import create_app
 
 
 class RunningGateway:
-    def __init__(self, config: AisreConfig) -> None:
+    def __init__(self, config: AisreConfig, recorder: Any = None) -> None:
         self.config = config
-        self.app = create_app(config)
+        self.app = create_app(config, recorder)
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))

@@ -156,3 +156,31 @@ def test_a_truncated_stream_ends_the_client_stream_and_is_recorded(gw, replicas)
     time.sleep(0.2)
     (record,) = stored(gw)
     assert record.status == "error" and "truncated" in record.error
+
+
+def test_spans_join_the_callers_trace_with_genai_attributes(tmp_path: Path, replicas):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from aisre.telemetry import Recorder
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    cfg = gateway_config(tmp_path, {"chat": {"protocol": "openai", "versions": {
+        "v1": {"replicas": [f"{replicas[0].url}/v1"]}}}})  # fmt: skip
+    recorder = Recorder.from_config(cfg, tracer_provider=provider)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with RunningGateway(cfg, recorder) as gw:
+        r = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "chat", "messages": MESSAGES},
+                       headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})  # fmt: skip
+        assert r.status_code == 200
+    (span,) = exporter.get_finished_spans()
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert span.parent is not None and format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+    a = span.attributes
+    assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.request.model"] == "chat"
+    assert a["gen_ai.usage.output_tokens"] == 12 and a["openinference.span.kind"] == "LLM"
+    assert recorder.store.get(r.headers["x-aisre-record-id"]).trace_id == trace_id
+    recorder.close()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
@@ -82,12 +85,33 @@ class Gateway:
             return Route.FALLBACK
         return Route.PRIMARY if version == self._primary[model] else Route.CANARY
 
-    def record(self, r: InferenceRecord) -> None:
-        """Hand a record to the Recorder; a full queue never fails the client's request."""
+    def trace_parent(self, headers: Mapping[str, str]) -> Any:
+        """The caller's trace context (W3C traceparent), when tracing is on; else None."""
+        if self.recorder.spans is None or "traceparent" not in headers:
+            return None
+        return propagate.extract(headers)
+
+    def record(self, r: InferenceRecord, parent: Any = None) -> None:
+        """Hand a record to the Recorder (its span a child of the caller's trace, if any);
+        a full queue never fails the client's request."""
+        token = otel_context.attach(parent) if parent is not None else None
         try:
             self.recorder.record(r)
         except Exception:  # noqa: BLE001 - counted by the writer; the response must still go out
             log.warning("record for %s/%s not accepted", r.model, r.version, exc_info=True)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+
+    def record_call(self, records: list[InferenceRecord], latency_s: float, parent: Any = None) -> None:
+        token = otel_context.attach(parent) if parent is not None else None
+        try:
+            self.recorder.record_call(records, latency_s)
+        except Exception:  # noqa: BLE001
+            log.warning("records for %s not accepted", records[0].model if records else "?", exc_info=True)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     def spawn(self, coro: Any) -> bool:
         """Run a background task (a shadow call) if under the in-flight cap; False if refused."""

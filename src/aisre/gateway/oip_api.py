@@ -109,6 +109,7 @@ class OipApi:
             self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
             return oip_error(err)
         deadline = time.monotonic() + g.deadline_s
+        parent = self.gw.trace_parent(request.headers)
         first = pinned or self.gw.routing.choose(name, request.headers.get(config.sticky) if config.sticky else None)
         chain = [(first, False)]
         if pinned is None:
@@ -126,14 +127,14 @@ class OipApi:
                 try:
                     outcome = await self._run(name, version, payload, inputs, deadline)
                 except GatewayError as err:
-                    self._record(name, version, route, inputs, None, started, error=err.message)
+                    self._record(name, version, route, inputs, None, started, error=err.message, parent=parent)
                     self.gw.metrics.upstream_errors.labels(name, version, str(err.status)).inc()
                     error = err
                     if err.status < 500:
                         break
                     continue
                 upstream_s = time.perf_counter() - t
-                records = self._record(name, version, route, inputs, outcome, started)
+                records = self._record(name, version, route, inputs, outcome, started, parent=parent)
                 self._maybe_shadow(name, version, payload, inputs)
                 self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
                 overhead = max(0.0, time.perf_counter() - started - upstream_s)
@@ -186,7 +187,7 @@ class OipApi:
         return Outcome(reply.status, reply.body, reply.replica)
 
     def _record(self, name: str, version: str, route: Route, inputs: dict[str, np.ndarray], outcome: Outcome | None,
-                started: float, error: str | None = None) -> list[InferenceRecord]:  # fmt: skip
+                started: float, error: str | None = None, parent: Any = None) -> list[InferenceRecord]:  # fmt: skip
         backend = self.gw.versions[(name, version)]
         feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
         try:
@@ -208,10 +209,7 @@ class OipApi:
                             replica=outcome.replica if outcome else None, ts=now)  # fmt: skip
             for i, row in enumerate(rows)
         ]
-        try:
-            self.gw.recorder.record_call(records, latency)
-        except Exception:  # noqa: BLE001 - the writer counts refusals; the client still gets its answer
-            pass
+        self.gw.record_call(records, latency, parent)
         return records
 
     def _maybe_shadow(self, name: str, served: str, payload: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:

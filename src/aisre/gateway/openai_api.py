@@ -43,6 +43,8 @@ class Call:
     started: float
     deadline: float
     key_id: str | None = None
+    trace_parent: Any = None
+    forward_headers: dict[str, str] = field(default_factory=dict)
     upstream_s: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -77,6 +79,9 @@ class OpenAIApi:
         except GatewayError as err:
             self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
             return openai_error(err)
+        call.trace_parent = self.gw.trace_parent(request.headers)
+        if "traceparent" in request.headers:  # the upstream joins the caller's trace
+            call.forward_headers["traceparent"] = request.headers["traceparent"]
         sticky = request.headers.get(call.config.sticky) if call.config.sticky else None
         version = self.gw.routing.choose(call.model, sticky)
         self.gw.metrics.in_flight.labels(call.model).inc()
@@ -127,7 +132,7 @@ class OpenAIApi:
                 self.gw.metrics.fallbacks.labels(call.model, version).inc()
             t = time.perf_counter()
             try:
-                reply = await backend.call(call.path, self._body(call, version), call.deadline)
+                reply = await backend.call(call.path, self._body(call, version), call.deadline, call.forward_headers)
             except GatewayError as err:
                 call.upstream_s += time.perf_counter() - t
                 self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
@@ -190,7 +195,7 @@ class OpenAIApi:
         if call.config.log_content:
             record.inputs = _content_in(call.payload)
             record.output_text = output_text if output_text is not None else _content_out(data or {})
-        self.gw.record(record)
+        self.gw.record(record, call.trace_parent)
         return record
 
     # -- shadow ----------------------------------------------------------------------------
@@ -210,7 +215,7 @@ class OpenAIApi:
         payload.pop("stream_options", None)
         deadline = time.monotonic() + self.gw.config.gateway.deadline_s
         shadow_call = Call(call.model, call.config, payload, call.operation, call.path, time.perf_counter(),
-                           deadline, call.key_id, tags=call.tags)  # fmt: skip
+                           deadline, call.key_id, call.trace_parent, tags=call.tags)  # fmt: skip
         try:
             reply = await backend.call(call.path, self._body(shadow_call, version), shadow_call.deadline)
         except GatewayError as err:
@@ -231,7 +236,7 @@ class OpenAIApi:
             t = time.perf_counter()
             try:
                 stream = await backend.open_stream(call.path, self._body(call, version, include_usage=True),
-                                                   call.deadline)  # fmt: skip
+                                                   call.deadline, call.forward_headers)  # fmt: skip
             except GatewayError as err:
                 call.upstream_s += time.perf_counter() - t
                 self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
