@@ -100,9 +100,9 @@ def test_metadata_and_health(gw):
         ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1, 2]}]},
          400, "inputs[0].shape: product 6 does not match 2 values"),
         ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP99", "data": [1, 2]}]},
-         400, "inputs[0].datatype: expected one of"),
+         400, "inputs[0].datatype: unknown 'FP99'; expected one of"),
         ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": ["a", "b"]}]},
-         400, "inputs[0].data: values do not fit datatype FP64"),
+         400, "inputs[0].data: expected FP64 numbers"),
         ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
          400, "expects 30 features per row, got 3"),
     ],
@@ -112,12 +112,10 @@ def test_bad_inference_requests_name_the_field(gw, path, body, status, message):
     assert r.status_code == status and message in r.json()["error"]
 
 
-def test_nan_inputs_are_a_client_error_not_a_crash(gw):
-    X = np.full((1, 30), np.nan)
+def test_missing_values_are_a_client_error_not_a_crash(gw):
     body = {"inputs": [{"name": "x", "shape": [1, 30], "datatype": "FP64", "data": [None] * 30}]}
     r = httpx.post(f"{gw.url}/v2/models/fraud/infer", json=body)
-    assert r.status_code == 400 and "rejected by fraud/v1" in r.json()["error"]
-    assert X.shape == (1, 30)
+    assert r.status_code == 400 and "inputs[0].data: expected FP64 numbers, got None" in r.json()["error"]
     assert httpx.post(f"{gw.url}/v2/models/fraud/infer", json=infer_body(np.zeros((1, 30)))).status_code == 200
 
 

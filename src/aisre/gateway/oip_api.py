@@ -21,7 +21,7 @@ from aisre.config.gateway import ModelConfig
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, oip_error
 from aisre.gateway.local import SklearnVersion
-from aisre.gateway.oip_tensors import decode_inputs, encode_output, feature_matrix
+from aisre.gateway.oip_tensors import TensorError, decode_inputs, encode_tensor, feature_matrix
 from aisre.gateway.requests import read_json
 from aisre.gateway.upstream import HttpVersion
 from aisre.records import InferenceRecord, Route, Status
@@ -104,7 +104,7 @@ class OipApi:
         try:
             name, config, pinned = self._lookup(request)
             payload, _ = await read_json(request, g.max_body_bytes)
-            inputs = decode_inputs(payload)
+            inputs = _decoded(payload)
         except GatewayError as err:
             self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
             return oip_error(err)
@@ -153,7 +153,10 @@ class OipApi:
                    deadline: float) -> Outcome:  # fmt: skip
         backend = self.gw.versions[(name, version)]
         if isinstance(backend, SklearnVersion):
-            X, _ = feature_matrix(inputs, backend.feature_names)
+            try:
+                X, _ = feature_matrix(inputs, backend.feature_names)
+            except TensorError as exc:
+                raise GatewayError(400, str(exc)) from None
             if backend.n_features is not None and X.shape[1] != backend.n_features:
                 raise GatewayError(400, f"inputs: model {name}/{version} expects {backend.n_features} features "
                                    f"per row, got {X.shape[1]}")  # fmt: skip
@@ -163,10 +166,10 @@ class OipApi:
                 raise GatewayError(400, f"inputs rejected by {name}/{version}: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - a broken model must not take the gateway down
                 raise GatewayError(502, f"model {name}/{version} failed: {type(exc).__name__}: {exc}") from None
-            outputs = [encode_output("predict", predictions)]
+            outputs = [encode_tensor("predict", predictions)]
             scores = None
             if proba is not None:
-                outputs.append(encode_output("predict_proba", proba))
+                outputs.append(encode_tensor("predict_proba", proba))
                 keys = [str(c) for c in backend.classes]
                 scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
             body = orjson.dumps({"model_name": name, "model_version": version, "id": payload.get("id"),
@@ -193,7 +196,7 @@ class OipApi:
         try:
             X, names = feature_matrix(inputs, feature_names)
             rows = [dict(zip(names, row, strict=False)) for row in X.tolist()]
-        except GatewayError:
+        except TensorError:
             rows = [None]
         ok = error is None and outcome is not None and outcome.status < 400
         if error is None and outcome is not None and outcome.status >= 400:
@@ -228,6 +231,13 @@ class OipApi:
             return
         self._record(name, version, Route.SHADOW, inputs, outcome, started)
         self.gw.metrics.shadow.labels(name, version, "ok" if outcome.status < 400 else "error").inc()
+
+
+def _decoded(payload: dict[str, Any]) -> dict[str, np.ndarray]:
+    try:
+        return decode_inputs(payload)
+    except TensorError as exc:
+        raise GatewayError(400, str(exc)) from None
 
 
 def _read_outputs(outputs: Any) -> tuple[list[Any] | None, list[dict[str, float]] | None]:

@@ -1,80 +1,193 @@
-"""Open Inference Protocol v2 tensors: JSON <-> numpy, with errors that name the bad field.
+"""Open Inference Protocol v2 tensors ↔ numpy arrays: pure functions, errors name the bad field.
 
-Request inputs are `{"name", "shape", "datatype", "data"}` with `data` flat or nested in
-row-major order; outputs are encoded the same way, flat.
+Used by the gateway (requests, in-process models) and by the OIP mock server in `aisre.testing`.
+
+A tensor is `{"name", "shape", "datatype", "data"}`; `data` is flat (row-major) or nested to any
+depth. BYTES tensors carry JSON strings and decode to object arrays of `str`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from aisre.gateway.errors import GatewayError
+from aisre.errors import AisreError
 
-DTYPES: dict[str, Any] = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32, "UINT64": np.uint64,
-    "INT8": np.int8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64, "FP16": np.float16,
-    "FP32": np.float32, "FP64": np.float64, "BYTES": object,
-}  # fmt: skip
-
-
-def _bad(field: str, message: str) -> GatewayError:
-    return GatewayError(400, f"{field}: {message}")
-
-
-def decode_inputs(payload: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    """The request's input tensors by name, each reshaped to its declared shape."""
-    inputs = payload.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise _bad("inputs", "expected a non-empty list of tensors ({name, shape, datatype, data})")
-    out: dict[str, np.ndarray] = {}
-    for i, tensor in enumerate(inputs):
-        where = f"inputs[{i}]"
-        if not isinstance(tensor, dict):
-            raise _bad(where, f"expected an object, got {type(tensor).__name__}")
-        name = tensor.get("name")
-        if not isinstance(name, str) or not name:
-            raise _bad(f"{where}.name", "expected a non-empty string")
-        if name in out:
-            raise _bad(f"{where}.name", f"duplicate input name {name!r}")
-        shape = tensor.get("shape")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):  # fmt: skip
-            raise _bad(f"{where}.shape", f"expected a list of non-negative integers, got {shape!r}")
-        datatype = tensor.get("datatype")
-        if datatype not in DTYPES:
-            raise _bad(f"{where}.datatype", f"expected one of {sorted(DTYPES)}, got {datatype!r}")
-        if "data" not in tensor:
-            raise _bad(f"{where}.data", "missing")
-        try:
-            flat = np.asarray(tensor["data"], dtype=DTYPES[datatype]).reshape(-1)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise _bad(f"{where}.data", f"values do not fit datatype {datatype}: {exc}") from None
-        expected = int(np.prod(shape)) if shape else 1
-        if flat.size != expected:
-            raise _bad(f"{where}.shape", f"product {expected} does not match {flat.size} values in data")
-        out[name] = flat.reshape(shape)
-    return out
+DATATYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8), "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+    "BYTES": np.dtype(object),
+}
+_BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 
-def datatype_of(array: np.ndarray) -> str:
-    kind, size = array.dtype.kind, array.dtype.itemsize
-    if kind == "b":
-        return "BOOL"
-    if kind in "iu":
-        return f"{'INT' if kind == 'i' else 'UINT'}{size * 8}"
-    if kind == "f":
-        return f"FP{size * 8}"
-    return "BYTES"
+class TensorError(AisreError, ValueError):
+    """An OIP payload is malformed; the message starts with the path of the bad field (`inputs[0].shape: ...`)."""
 
 
-def encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
-    array = np.asarray(array)
-    datatype = datatype_of(array)
-    data = array.reshape(-1).tolist() if datatype != "BYTES" else [str(v) for v in array.reshape(-1).tolist()]
+def decode_inputs(payload: Any) -> dict[str, np.ndarray]:
+    """The `inputs` of an inference request as arrays shaped as declared, in request order."""
+    return _decode_list(payload, "inputs")
+
+
+def decode_outputs(payload: Any) -> dict[str, np.ndarray]:
+    """The `outputs` of an inference response as arrays (the client side of `encode_outputs`)."""
+    return _decode_list(payload, "outputs")
+
+
+def encode_outputs(arrays: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Arrays (or anything `np.asarray` takes) as OIP tensors with flat `data`."""
+    return [encode_tensor(name, value) for name, value in arrays.items()]
+
+
+encode_inputs = encode_outputs  # the same shape on the request side
+
+
+def datatype_of(dtype: np.dtype[Any]) -> str:
+    """The OIP datatype name of a numpy dtype; strings, bytes and objects are BYTES."""
+    if dtype.kind in "OUS":
+        return "BYTES"
+    try:
+        return _BY_DTYPE[dtype.newbyteorder("=")]
+    except KeyError:
+        raise TensorError(f"dtype {dtype} has no Open Inference Protocol datatype") from None
+
+
+def encode_tensor(name: str, value: Any) -> dict[str, Any]:
+    array = np.asarray(value)
+    try:
+        datatype = datatype_of(array.dtype)
+    except TensorError as exc:
+        raise TensorError(f"{name}: {exc}") from None
+    flat = array.ravel()
+    if datatype == "BYTES":
+        data = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat.tolist()]
+    else:
+        data = flat.tolist()
     return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+
+
+def _decode_list(payload: Any, field: str) -> dict[str, np.ndarray]:
+    if not isinstance(payload, Mapping):
+        raise TensorError(f"body: expected a JSON object with '{field}', got {type(payload).__name__}")
+    if field not in payload:
+        raise TensorError(f"{field}: required (a list of tensors)")
+    tensors = payload[field]
+    if not isinstance(tensors, list) or not tensors:
+        raise TensorError(f"{field}: expected a non-empty list of tensors, got {_show(tensors)}")
+    arrays: dict[str, np.ndarray] = {}
+    for i, tensor in enumerate(tensors):
+        where = f"{field}[{i}]"
+        name, array = decode_tensor(tensor, where)
+        if name in arrays:
+            raise TensorError(f"{where}.name: duplicate tensor name {name!r}")
+        arrays[name] = array
+    return arrays
+
+
+def decode_tensor(tensor: Any, where: str = "tensor") -> tuple[str, np.ndarray]:
+    """One OIP tensor → (name, array); `where` prefixes error messages."""
+    if not isinstance(tensor, Mapping):
+        raise TensorError(f"{where}: expected an object with name, shape, datatype, data; got {_show(tensor)}")
+    for key in ("name", "shape", "datatype", "data"):
+        if key not in tensor:
+            raise TensorError(f"{where}.{key}: required")
+    name, shape, datatype, data = tensor["name"], tensor["shape"], tensor["datatype"], tensor["data"]
+    if not isinstance(name, str) or not name:
+        raise TensorError(f"{where}.name: expected a non-empty string, got {_show(name)}")
+    if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
+        raise TensorError(f"{where}.shape: expected a list of non-negative integers, got {_show(shape)}")
+    if datatype not in DATATYPES:
+        raise TensorError(f"{where}.datatype: unknown {_show(datatype)}; expected one of {', '.join(DATATYPES)}")
+    if not isinstance(data, list):
+        data = [data]  # a scalar is accepted as one value
+    if datatype == "BYTES":
+        array = _bytes_array(data, where)
+    else:
+        array = _numeric_array(data, datatype, where)
+    expected = math.prod(shape)
+    if array.size != expected:
+        raise TensorError(f"{where}.shape: product {expected} does not match {array.size} values")
+    return name, array.reshape(shape)
+
+
+def _numeric_array(data: list[Any], datatype: str, where: str) -> np.ndarray:
+    target = DATATYPES[datatype]
+    try:
+        raw = np.asarray(data)
+    except (ValueError, OverflowError):
+        raise TensorError(f"{where}.data: nested lists are ragged; expected a flat list or equal-length rows") from None
+    if raw.dtype.kind not in "biuf" and raw.size:
+        index, value = _first(data, lambda v: isinstance(v, bool | int | float))
+        if value is _RAGGED:
+            raise TensorError(f"{where}.data: nested lists are ragged, or integers exceed 64 bits")
+        raise TensorError(f"{where}.data: expected {datatype} numbers, got {_show(value)} at flat index {index}")
+    if target.kind == "b":
+        if raw.dtype.kind != "b" and raw.size and not np.isin(raw, (0, 1)).all():
+            index = int(np.flatnonzero(~np.isin(raw.ravel(), (0, 1)))[0])
+            value = raw.ravel()[index].item()
+            raise TensorError(f"{where}.data: expected BOOL values, got {value!r} at flat index {index}")
+        return raw.astype(target)
+    if target.kind in "iu" and raw.size:
+        flat = raw.ravel()
+        if raw.dtype.kind == "f":
+            bad = ~np.isfinite(flat) | (flat != np.floor(flat))
+            if bad.any():
+                index = int(np.flatnonzero(bad)[0])
+                value = flat[index].item()
+                raise TensorError(f"{where}.data: expected {datatype} integers, got {value!r} at flat index {index}")
+        info = np.iinfo(target)
+        out_of_range = (flat < info.min) | (flat > info.max)
+        if out_of_range.any():
+            index = int(np.flatnonzero(out_of_range)[0])
+            raise TensorError(f"{where}.data: value {flat[index].item()!r} at flat index {index} is out of range for "
+                              f"{datatype} [{info.min}, {info.max}]")
+    return raw.astype(target)
+
+
+def _bytes_array(data: list[Any], where: str) -> np.ndarray:
+    values = list(_flatten(data))
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise TensorError(f"{where}.data: expected BYTES as strings, got {_show(value)} at flat index {index}")
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+_RAGGED = object()
+
+
+def _flatten(data: Any) -> Iterator[Any]:
+    for item in data:
+        if isinstance(item, list):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _first(data: list[Any], ok: Any) -> tuple[int, Any]:
+    """(flat index, value) of the first element that fails `ok`; `_RAGGED` when every leaf is fine."""
+    for index, value in enumerate(_flatten(data)):
+        if not ok(value):
+            return index, value
+    return -1, _RAGGED
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def feature_matrix(inputs: Mapping[str, np.ndarray], feature_names: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -85,7 +198,7 @@ def feature_matrix(inputs: Mapping[str, np.ndarray], feature_names: list[str]) -
         if tensor.ndim == 1:
             tensor = tensor.reshape(-1, 1) if feature_names and len(feature_names) == 1 else tensor.reshape(1, -1)
         if tensor.ndim != 2:
-            raise _bad("inputs[0].shape", f"expected [rows, features], got {list(tensor.shape)}")
+            raise TensorError(f"inputs[0].shape: expected [rows, features], got {list(tensor.shape)}")
         names = feature_names if len(feature_names) == tensor.shape[1] else [f"x{i}" for i in range(tensor.shape[1])]
         return tensor, names
     order = feature_names if feature_names and set(feature_names) == set(inputs) else list(inputs)
@@ -96,6 +209,6 @@ def feature_matrix(inputs: Mapping[str, np.ndarray], feature_names: list[str]) -
         if rows is None:
             rows = column.size
         elif column.size != rows:
-            raise _bad(f"inputs[{i}].shape", f"input {name!r} has {column.size} rows; others have {rows}")
+            raise TensorError(f"inputs[{i}].shape: input {name!r} has {column.size} rows; others have {rows}")
         columns.append(column)
     return np.column_stack(columns), order

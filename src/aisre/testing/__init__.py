@@ -1,8 +1,8 @@
 """Honest model servers for tests and benchmarks: an OpenAI-compatible mock and an Open Inference Protocol v2 mock."""
 
+from aisre.gateway.oip_tensors import TensorError, decode_inputs, decode_outputs, encode_inputs, encode_outputs
 from aisre.testing.oip_model import OipModel
 from aisre.testing.oip_server import oip_app
-from aisre.testing.oip_tensors import TensorError, decode_inputs, decode_outputs, encode_inputs, encode_outputs
 from aisre.testing.openai_server import openai_app
 from aisre.testing.server import RunningProcess, RunningServer, free_port, serve_in_subprocess, serve_in_thread
 from aisre.testing.settings import MockSettings

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from aisre.testing.oip_tensors import TensorError, datatype_of
+from aisre.gateway.oip_tensors import TensorError, datatype_of
 
 
 def row_sums(features: np.ndarray) -> np.ndarray:

@@ -14,10 +14,10 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 
 from aisre._version import __version__
+from aisre.gateway.oip_tensors import TensorError, decode_inputs, encode_outputs
 from aisre.testing.control import control_routes, json_response
 from aisre.testing.faults import injected_fault
 from aisre.testing.oip_model import OipModel
-from aisre.testing.oip_tensors import TensorError, decode_inputs, encode_outputs
 from aisre.testing.settings import MockSettings
 from aisre.testing.state import MockState, Tracked
 
