@@ -1,195 +1,51 @@
-"""LLM output quality per response and per window: empty, truncated, refused, invalid JSON/schema,
-length drift, and user-supplied evaluators, as signals. No network.
+"""LLM output quality per window: rates of flagged responses, length drift and evaluator scores, as signals.
 
     report = llm_quality(store.records(RecordFilter(model="chat")), schema=..., reference=ref_report)
     store.write_signals(report.signals("chat", "v1", start, end), ts=now)
 
-Every rule (the refusal patterns, the truncation rule, the schema subset, the evaluator
-contract and its OpenTelemetry `gen_ai.evaluation.result` attributes) is defined in
-docs/statistics-importance-llm.md.
+No network. The per-response checks live in `llm_checks.py`, the evaluator hook in
+`llm_evaluators.py`; their names are importable from here. Every rule (the refusal patterns,
+the truncation rule, the schema subset, the evaluator contract and its OpenTelemetry
+`gen_ai.evaluation.result` attributes) is defined in docs/statistics-importance-llm.md.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from aisre.monitor.frame import DataError
-from aisre.monitor.jsonschema_lite import check_schema, schema_errors
+from aisre.monitor.llm_checks import (
+    DEFAULT_REFUSAL_PATTERNS,
+    TRUNCATION_FINISH_REASONS,
+    ResponseChecker,
+    ResponseFlags,
+)
+from aisre.monitor.llm_evaluators import (
+    EVENT_NAME,
+    EvaluationOutcome,
+    EvaluationResult,
+    EvaluationSummary,
+    Evaluator,
+    named_evaluators,
+    run_evaluator,
+    summarise_evaluations,
+)
 from aisre.records import InferenceRecord, Signal, Status
 
-DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
-    r"\bI(?:['’]m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:['’]|no)?t|cannot|won['’]t|will not|"
-    r"am unable|['’]m unable|am not able)\b",
-    r"\bI can(?:['’]|no)?t (?:help|assist)(?: you)? with\b",
-    r"\bI cannot (?:help|assist|provide|comply|fulfil|fulfill|do that)\b",
-    r"\bI(?:['’]m| am) (?:not able|unable) to (?:help|assist|provide|comply|fulfil|fulfill)\b",
-    r"\bI (?:won['’]t|will not) be able to (?:help|assist|provide)\b",
-    r"\bI must (?:decline|refuse)\b",
-    r"\bI(?:['’]m| am) not (?:allowed|permitted) to\b",
-    r"\bas an AI(?: language model| assistant| model)?\b",
-)
-"""Case-insensitive regexes searched in the first `refusal_scan_chars` characters."""
-TRUNCATION_FINISH_REASONS = frozenset({"length", "max_tokens", "max_output_tokens"})
-"""Finish reasons (lower-cased) meaning the token limit cut the response: OpenAI `length`,
-Anthropic `max_tokens`, Gemini `MAX_TOKENS`, OpenAI Responses `max_output_tokens`."""
+__all__ = [
+    "DEFAULT_MAX_RATES", "DEFAULT_REFUSAL_PATTERNS", "EVENT_NAME", "TRUNCATION_FINISH_REASONS", "EvaluationOutcome",
+    "EvaluationResult", "EvaluationSummary", "Evaluator", "LLMQualityReport", "LengthDrift", "ResponseChecker",
+    "ResponseFlags", "llm_quality",
+]  # fmt: skip
+
 DEFAULT_MAX_RATES: dict[str, float] = {
     "llm_empty_rate": 0.01, "llm_truncated_rate": 0.05, "llm_refusal_rate": 0.05,
     "llm_json_invalid_rate": 0.01, "llm_schema_invalid_rate": 0.01,
 }  # fmt: skip
-EVENT_NAME = "gen_ai.evaluation.result"
-
-
-# -- evaluators -------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class EvaluationResult:
-    """What an evaluator says of one response: a score in [0, 1] and/or a label, and why."""
-
-    score: float | None = None
-    label: str | None = None
-    explanation: str | None = None
-
-
-class Evaluator(Protocol):
-    """`(prompt, response, record) -> EvaluationResult | float | str | mapping`.
-
-    A number is a score, a string a label, a mapping has keys score/label/explanation.
-    `record` is None when plain texts are evaluated. Raising counts as an error, never
-    crashes the window. Name it with a `name` attribute, a mapping key, or its __name__.
-    """
-
-    def __call__(self, prompt: Any, response: str | None, record: InferenceRecord | None) -> Any: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EvaluationOutcome:
-    """One evaluator's verdict on one response, or the error it raised."""
-
-    name: str
-    score: float | None = None
-    label: str | None = None
-    explanation: str | None = None
-    error_type: str | None = None
-    error: str | None = None
-
-    def event(self, response_id: str | None = None) -> dict[str, Any]:
-        """As an OpenTelemetry `gen_ai.evaluation.result` event: {"name", "attributes"}."""
-        attributes: dict[str, Any] = {"gen_ai.evaluation.name": self.name}
-        for key, value in (("gen_ai.evaluation.score.value", self.score),
-                           ("gen_ai.evaluation.score.label", self.label),
-                           ("gen_ai.evaluation.explanation", self.explanation),
-                           ("gen_ai.response.id", response_id), ("error.type", self.error_type)):  # fmt: skip
-            if value is not None:
-                attributes[key] = value
-        return {"name": EVENT_NAME, "attributes": attributes}
-
-
-@dataclass(slots=True)
-class EvaluationSummary:
-    """One evaluator over a window: mean score (of responses that got one), labels, errors."""
-
-    name: str
-    count: int = 0
-    scored: int = 0
-    mean_score: float | None = None
-    labels: dict[str, int] = field(default_factory=dict)
-    errors: int = 0
-    error_messages: list[str] = field(default_factory=list)
-
-
-# -- one response -----------------------------------------------------------------------------
-@dataclass(slots=True)
-class ResponseFlags:
-    """Quality flags of one response. `truncated` is None when neither a finish reason nor a
-    token count and limit were known; `json_valid`/`schema_errors` are None when not checked."""
-
-    index: int
-    record_id: str | None
-    empty: bool
-    truncated: bool | None
-    refusal: bool
-    chars: int
-    tokens: int | None = None
-    finish_reason: str | None = None
-    refusal_pattern: str | None = None
-    response_id: str | None = None
-    json_valid: bool | None = None
-    schema_errors: list[str] | None = None
-    evaluations: list[EvaluationOutcome] = field(default_factory=list)
-
-    @property
-    def schema_valid(self) -> bool | None:
-        return None if self.schema_errors is None else not self.schema_errors
-
-    def to_dict(self) -> dict[str, Any]:
-        names = ("index", "record_id", "empty", "truncated", "refusal", "chars", "tokens", "finish_reason",
-                 "refusal_pattern", "response_id", "json_valid", "schema_errors")  # fmt: skip
-        out = {k: getattr(self, k) for k in names}
-        out["evaluations"] = [e.event(self.response_id) for e in self.evaluations]
-        return out
-
-
-class ResponseChecker:
-    """The per-response rules, compiled once: empty, truncated, refusal, JSON, schema."""
-
-    def __init__(
-        self,
-        *,
-        refusal_patterns: Sequence[str] = DEFAULT_REFUSAL_PATTERNS,
-        refusal_scan_chars: int | None = 500,
-        max_tokens: int | None = None,
-        expect_json: bool = False,
-        schema: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.refusal_patterns = []
-        for i, pattern in enumerate(refusal_patterns):
-            try:
-                self.refusal_patterns.append(re.compile(pattern, re.IGNORECASE))
-            except re.error as exc:
-                raise ValueError(f"refusal_patterns[{i}]: invalid regex {pattern!r}: {exc}") from None
-        if refusal_scan_chars is not None and refusal_scan_chars < 1:
-            raise ValueError(
-                f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ValueError(f"max_tokens: expected an integer >= 1 or None, got {max_tokens!r}")
-        if schema is not None:
-            check_schema(schema)
-        self.refusal_scan_chars = refusal_scan_chars
-        self.max_tokens = max_tokens
-        self.schema = schema
-        self.expect_json = expect_json or schema is not None
-
-    def check(self, text: str | None, *, index: int = 0, record_id: str | None = None,
-              tokens: int | None = None, finish_reason: str | None = None,
-              max_tokens: int | None = None) -> ResponseFlags:  # fmt: skip
-        """Flags for one response; `max_tokens` overrides the checker's limit for this one."""
-        text = text or ""
-        limit = max_tokens if max_tokens is not None else self.max_tokens
-        if finish_reason is not None:  # the server's own word wins over counting tokens
-            truncated = finish_reason.strip().lower() in TRUNCATION_FINISH_REASONS
-        else:
-            truncated = None if tokens is None or limit is None else tokens >= limit
-        head = text if self.refusal_scan_chars is None else text[: self.refusal_scan_chars]
-        matched = next((p.pattern for p in self.refusal_patterns if p.search(head)), None)
-        flags = ResponseFlags(index, record_id, not text.strip(), truncated, matched is not None, len(text),
-                              tokens, finish_reason, matched)  # fmt: skip
-        if self.expect_json:
-            try:
-                value = json.loads(text, parse_constant=_reject_constant)
-                flags.json_valid = True
-            except ValueError:
-                flags.json_valid = False
-            if self.schema is not None:
-                flags.schema_errors = schema_errors(value, self.schema) if flags.json_valid else [
-                    "/: not valid JSON"]  # fmt: skip
-        return flags
 
 
 # -- a window ---------------------------------------------------------------------------------
@@ -304,7 +160,7 @@ def llm_quality(
     limits = {k: v for k, v in {**DEFAULT_MAX_RATES, **(max_rates or {})}.items() if v is not None}
     checker = ResponseChecker(refusal_patterns=refusal_patterns, refusal_scan_chars=refusal_scan_chars,
                               max_tokens=max_tokens, expect_json=expect_json, schema=schema)  # fmt: skip
-    named = _named_evaluators(evaluators)
+    named = named_evaluators(evaluators)
     items, skipped = _items(data, prompts, output_tokens, finish_reasons)
     flags = []
     for index, (text, prompt, tokens, reason, limit, record) in enumerate(items):
@@ -312,7 +168,7 @@ def llm_quality(
                           tokens=tokens, finish_reason=reason, max_tokens=limit)  # fmt: skip
         if record is not None:
             f.response_id = (record.tags or {}).get("gen_ai.response.id")  # the provider's id, if tagged
-        f.evaluations = [_evaluate(name, fn, prompt, text, record) for name, fn in named.items()]
+        f.evaluations = [run_evaluator(name, fn, prompt, text, record) for name, fn in named.items()]
         flags.append(f)
     n = len(flags)
     judged = {"empty": n, "truncated": sum(f.truncated is not None for f in flags), "refusal": n,
@@ -334,7 +190,8 @@ def llm_quality(
             if len(ref) and len(cur):
                 drift[unit] = _length_drift(unit, ref, cur, length_alpha, length_min_statistic)
     return LLMQualityReport(n, counts, judged, rates, flags, chars, tokens, drift,
-                            _summaries(named, flags), limits, dict(min_scores or {}), skipped)  # fmt: skip
+                            summarise_evaluations(named, (f.evaluations for f in flags)), limits,
+                            dict(min_scores or {}), skipped)  # fmt: skip
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -393,76 +250,6 @@ def _max_tokens(record: InferenceRecord) -> int | None:
         return None
 
 
-def _named_evaluators(evaluators: Any) -> dict[str, Evaluator]:
-    pairs = list(evaluators.items()) if isinstance(evaluators, Mapping) else [
-        (getattr(e, "name", None) or getattr(e, "__name__", None), e) for e in evaluators]  # fmt: skip
-    named: dict[str, Evaluator] = {}
-    for i, (name, fn) in enumerate(pairs):
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"evaluators[{i}]: cannot name it; give it a `name` or pass a mapping")
-        if not callable(fn):
-            raise ValueError(f"evaluators[{name!r}]: expected a callable, got {type(fn).__name__}")
-        if name in named:
-            raise ValueError(f"evaluators: two evaluators are named {name!r}")
-        named[name] = fn
-    return named
-
-
-def _evaluate(name: str, fn: Evaluator, prompt: Any, text: str | None, record: Any) -> EvaluationOutcome:
-    try:
-        result = fn(prompt, text, record)
-        score, label, explanation = _coerce(result)
-    except Exception as exc:  # a broken evaluator is a counted error, never a crashed window
-        message = f"{type(exc).__name__}: {exc}"
-        return EvaluationOutcome(name, error_type=type(exc).__qualname__, error=message)
-    return EvaluationOutcome(name, score, label, explanation)
-
-
-def _coerce(result: Any) -> tuple[float | None, str | None, str | None]:
-    if isinstance(result, EvaluationResult):
-        score, label, explanation = result.score, result.label, result.explanation
-    elif isinstance(result, Mapping):
-        score, label, explanation = result.get("score"), result.get("label"), result.get("explanation")
-    elif isinstance(result, bool | int | float | np.number | np.bool_):
-        score, label, explanation = float(result), None, None
-    elif isinstance(result, str):
-        score, label, explanation = None, result, None
-    else:
-        raise TypeError(f"evaluator returned {type(result).__name__}; expected a score, a label, "
-                        "a mapping or an EvaluationResult")  # fmt: skip
-    if score is not None:
-        score = float(score)
-        if not 0.0 <= score <= 1.0:  # also rejects NaN
-            raise ValueError(f"score {score!r} is outside [0, 1]")
-    if score is None and label is None:
-        raise ValueError("evaluator returned neither a score nor a label")
-    return score, None if label is None else str(label), None if explanation is None else str(explanation)
-
-
-def _summaries(named: Mapping[str, Evaluator], flags: list[ResponseFlags]) -> dict[str, EvaluationSummary]:
-    out = {name: EvaluationSummary(name) for name in named}
-    scores: dict[str, list[float]] = {name: [] for name in named}
-    labels: dict[str, Counter] = {name: Counter() for name in named}
-    for f in flags:
-        for e in f.evaluations:
-            s = out[e.name]
-            s.count += 1
-            if e.error is not None:
-                s.errors += 1
-                if len(s.error_messages) < 10:  # the first few say enough; a window may hold millions
-                    s.error_messages.append(e.error)
-                continue
-            if e.score is not None:
-                scores[e.name].append(e.score)
-            if e.label is not None:
-                labels[e.name][e.label] += 1
-    for name, s in out.items():
-        s.scored = len(scores[name])
-        s.mean_score = math.fsum(scores[name]) / s.scored if s.scored else None
-        s.labels = dict(labels[name])
-    return out
-
-
 def _length_drift(unit: str, ref: np.ndarray, cur: np.ndarray, alpha: float, min_d: float) -> LengthDrift:
     """KS through the univariate drift package (one implementation), scipy if it is absent."""
     try:
@@ -485,7 +272,3 @@ def _distribution(values: np.ndarray) -> dict[str, float | int | None]:
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
     return {"n": int(len(values)), "mean": float(values.mean()), "p50": float(p50), "p90": float(p90),
             "p99": float(p99), "max": float(values.max())}  # fmt: skip
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")  # Python accepts NaN/Infinity; RFC 8259 does not
