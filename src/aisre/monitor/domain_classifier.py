@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from aisre.monitor.frame import Columns, DataError, is_numeric
 from aisre.monitor.profile import category_counts
@@ -41,25 +42,12 @@ def _sklearn() -> Any:
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """ROC AUC by the Mann-Whitney rank sum (average ranks for ties); labels are 0/1."""
-    ranks = _average_ranks(scores)
+    ranks = rankdata(scores)
     n1 = int(labels.sum())
     n0 = labels.size - n1
     if n1 == 0 or n0 == 0:
         raise DataError("AUC needs rows of both classes")
     return float((ranks @ labels - n1 * (n1 + 1) / 2) / (n1 * n0))
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    new_group = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
-    group = np.cumsum(new_group) - 1
-    starts = np.flatnonzero(new_group)
-    ends = np.r_[starts[1:], x.size]
-    avg = (starts + ends + 1) / 2.0  # 1-based average rank of each tie group
-    ranks = np.empty(x.size)
-    ranks[order] = avg[group]
-    return ranks
 
 
 def encode(
@@ -143,7 +131,7 @@ def within_fold_permutations(
     scores: np.ndarray, y: np.ndarray, fold_of: np.ndarray, n_permutations: int, seed: int, batch: int = 256
 ) -> np.ndarray:
     """AUCs of the fixed scores under B relabellings that shuffle labels within each fold."""
-    ranks = _average_ranks(scores)
+    ranks = rankdata(scores)
     n1 = int(y.sum())
     n0 = y.size - n1
     rng = np.random.default_rng(seed)

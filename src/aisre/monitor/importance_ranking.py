@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from aisre.monitor.feature_importance import FeatureImportance, as_feature_importance
 from aisre.monitor.frame import DataError
@@ -30,7 +31,7 @@ def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
     """Spearman's rho: Pearson correlation of average ranks (scipy.stats.spearmanr); NaN if a
     side is constant or has fewer than 2 values."""
     x, y = _pair(a, b)
-    rx, ry = _average_ranks(x), _average_ranks(y)
+    rx, ry = rankdata(x), rankdata(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     denominator = math.sqrt(float(rx @ rx) * float(ry @ ry))
     return float(rx @ ry) / denominator if denominator > 0 else math.nan
@@ -157,16 +158,3 @@ def _pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
     if np.isnan(x).any() or np.isnan(y).any():
         raise DataError("importances: NaN values cannot be ranked")
     return x, y
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks, ties sharing their mean rank (scipy.stats.rankdata 'average')."""
-    order = np.argsort(x, kind="mergesort")
-    sorted_x = x[order]
-    starts = np.r_[True, sorted_x[1:] != sorted_x[:-1]]
-    group = np.cumsum(starts) - 1
-    first = np.flatnonzero(starts)
-    last = np.r_[first[1:], len(x)]
-    ranks = np.empty(len(x))
-    ranks[order] = ((first + last + 1) / 2.0)[group]
-    return ranks
