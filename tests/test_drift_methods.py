@@ -134,7 +134,7 @@ def ref_psi(ref, cur):
 
 def ref_jensenshannon(ref, cur):
     r, c = _reference_counts(ref, cur)
-    return distance.jensenshannon(r / r.sum(), c / c.sum(), base=2), None
+    return distance.jensenshannon(r / r.sum(), c / c.sum()), None
 
 
 def ref_hellinger(ref, cur):
