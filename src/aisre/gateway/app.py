@@ -26,7 +26,7 @@ from aisre.telemetry import Recorder
 log = logging.getLogger("aisre.gateway")
 
 
-def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clock = SYSTEM_CLOCK) -> Starlette:
+def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clock = SYSTEM_CLOCK) -> Any:
     """The gateway as an ASGI app. Owns the Recorder it builds; a passed-in one is only flushed."""
     owns_recorder = recorder is None
     recorder = recorder or Recorder.from_config(config, clock)
@@ -76,12 +76,63 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
         return oip_error(err) if request.url.path.startswith("/v2") else openai_error(err)
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        err = GatewayError(500, f"internal gateway error ({type(exc).__name__}); the request was not served")
-        return oip_error(err) if request.url.path.startswith("/v2") else openai_error(err)
+        return internal_error(request.url.path, exc)
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: http_error, Exception: server_error})  # fmt: skip
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, Exception: server_error})  # fmt: skip
+    fast = {("POST", "/v1/chat/completions"): openai.chat, ("POST", "/v1/completions"): openai.completions,
+            ("POST", "/v1/embeddings"): openai.embeddings}  # fmt: skip
+    return FastPath(app, fast, oip.infer)
+
+
+class FastPath:
+    """The inference endpoints skip Starlette's router and middleware stack (measured: about a
+    third of the gateway's CPU per request); everything else goes through Starlette."""
+
+    def __init__(self, app: Starlette, routes: dict[tuple[str, str], Any], oip_infer: Any) -> None:
+        self.app = app
+        self.routes = routes
+        self.oip_infer = oip_infer
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get((scope["method"], scope["path"]))
+            if handler is None and scope["method"] == "POST":
+                params = _oip_infer_params(scope["path"])
+                if params is not None:
+                    scope["path_params"] = params
+                    handler = self.oip_infer
+            if handler is not None:
+                scope["app"] = self.app
+                try:
+                    response = await handler(Request(scope, receive))
+                except Exception as exc:  # noqa: BLE001 - the same last resort as Starlette's
+                    response = internal_error(scope["path"], exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def internal_error(path: str, exc: Exception) -> Response:
+    """The last resort: a bug in the gateway answers 500 in the protocol's shape, and is logged."""
+    log.error("unhandled error on %s", path, exc_info=exc)
+    err = GatewayError(500, f"internal gateway error ({type(exc).__name__}); the request was not served")
+    return oip_error(err) if path.startswith("/v2") else openai_error(err)
+
+
+def _oip_infer_params(path: str) -> dict[str, str] | None:
+    """/v2/models/{name}/infer and /v2/models/{name}/versions/{version}/infer."""
+    parts = path.split("/")
+    if len(parts) == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
+        return {"name": parts[3]}
+    if (len(parts) == 7 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "versions"
+            and parts[6] == "infer" and parts[3] and parts[5]):  # fmt: skip
+        return {"name": parts[3], "version": parts[5]}
+    return None
 
 
 def app_from_env() -> Any:

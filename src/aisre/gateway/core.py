@@ -55,6 +55,7 @@ class Gateway:
         g = self.config.gateway
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=("User-Agent",))  # fmt: skip
         for model, mcfg in self.config.models.items():
             for version, vcfg in mcfg.versions.items():

@@ -42,6 +42,7 @@ class Call:
     path: str
     started: float
     deadline: float
+    raw: bytes = b""
     key_id: str | None = None
     trace_parent: Any = None
     forward_headers: dict[str, str] = field(default_factory=dict)
@@ -72,10 +73,10 @@ class OpenAIApi:
         started = time.perf_counter()
         g = self.gw.config.gateway
         try:
-            payload, _ = await read_json(request, g.max_body_bytes)
+            payload, raw = await read_json(request, g.max_body_bytes)
             validate(payload)
             call = Call(payload["model"], self._model(payload["model"]), payload, operation, path, started,
-                        time.monotonic() + g.deadline_s)  # fmt: skip
+                        time.monotonic() + g.deadline_s, raw)  # fmt: skip
         except GatewayError as err:
             self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
             return openai_error(err)
@@ -114,6 +115,8 @@ class OpenAIApi:
     def _body(self, call: Call, version: str, include_usage: bool = False) -> bytes:
         payload = call.payload
         upstream_model = call.config.versions[version].upstream_model
+        if not upstream_model and not include_usage and call.raw:
+            return call.raw  # unchanged: forward the client's bytes as they came
         if upstream_model or include_usage:
             payload = dict(payload)
             if upstream_model:

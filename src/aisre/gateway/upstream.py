@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
+from yarl import URL
 
 from aisre.config.gateway import GatewayConfig
 from aisre.gateway.balancer import Balancer, Replica
@@ -57,6 +58,30 @@ class HttpVersion:
         self.config = config
         self.headers = dict(headers or {})
         self.try_timeout_s = try_timeout_s or config.try_timeout_s
+        self._base_headers = {"content-type": "application/json", **self.headers}
+        # The usual case (plenty of deadline left) reuses one timeout object per kind of call.
+        self._timeouts = {read: self._make_timeout(self.try_timeout_s, read) for read in (True, False)}
+        self._urls: dict[tuple[str, str], URL] = {}
+
+    def _make_timeout(self, seconds: float, read_body: bool) -> aiohttp.ClientTimeout:
+        # Whole responses: one `total` timer. Streams: a timer per read (a stalled stream is
+        # cut after `seconds` of silence), which costs a timer per chunk, so only for streams.
+        if read_body:
+            return aiohttp.ClientTimeout(total=seconds, sock_connect=self.config.connect_timeout_s)
+        return aiohttp.ClientTimeout(sock_connect=self.config.connect_timeout_s, sock_read=seconds)
+
+    def _url(self, base: str, path: str) -> URL:
+        """Parsed once per replica and path: URL parsing is a visible cost per request."""
+        key = (base, path)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = URL(base + path)
+        return url
+
+    def _timeout(self, remaining: float, read_body: bool) -> aiohttp.ClientTimeout:
+        if remaining >= self.try_timeout_s:
+            return self._timeouts[read_body]
+        return self._make_timeout(remaining, read_body)
 
     async def call(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None,
                    method: str = "POST") -> Reply:  # fmt: skip
@@ -92,22 +117,22 @@ class HttpVersion:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GatewayError(504, f"deadline exceeded before calling {self.name} ({attempt - 1} tries)")
-            timeout = aiohttp.ClientTimeout(total=min(self.try_timeout_s, remaining) if read_body else None,
-                                            sock_connect=self.config.connect_timeout_s,
-                                            sock_read=min(self.try_timeout_s, remaining))  # fmt: skip
-            send_headers = {"content-type": "application/json", **self.headers, **(headers or {})}
+            timeout = self._timeout(remaining, read_body)
+            send_headers = {**self._base_headers, **headers} if headers else self._base_headers
             self.balancer.started(replica)
             started = time.perf_counter()
             try:
-                response = await self.session.request(method, replica.url + path, data=body, headers=send_headers,
-                                                      timeout=timeout, allow_redirects=False)  # fmt: skip
+                response = await self.session.request(method, self._url(replica.url, path), data=body,
+                                                      headers=send_headers, timeout=timeout,
+                                                      allow_redirects=False)  # fmt: skip
             except aiohttp.ConnectionTimeoutError:
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
                 last_error, last_status = f"cannot connect to {replica.url} (connect timeout)", 502
                 continue
             except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"{replica.url} did not answer within {timeout.sock_read:.3g} s", 504
+                waited = timeout.total or timeout.sock_read or 0.0
+                last_error, last_status = f"{replica.url} did not answer within {waited:.3g} s", 504
                 continue
             except (aiohttp.ClientConnectionError, OSError) as exc:
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
