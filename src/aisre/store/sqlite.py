@@ -6,6 +6,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
@@ -54,6 +55,11 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID
 _INSERT = (
     f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) "
     f"VALUES ({', '.join('?' * len(COLUMNS))})"
+)
+ROWS_PER_INSERT = 100
+_INSERT_CHUNK = (
+    f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES "
+    + ",".join([f"({', '.join('?' * len(COLUMNS))})"] * ROWS_PER_INSERT)
 )
 _SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
 
@@ -113,8 +119,15 @@ class SQLiteStore:
         if self._local.sync != wanted:
             conn.execute(f"PRAGMA synchronous={wanted}")
             self._local.sync = wanted
+        rows = [record_to_row(r) for r in records]
         with conn:
-            conn.executemany(_INSERT, [record_to_row(r) for r in records])
+            # Many rows per statement: one sqlite3_step (one GIL release and re-acquire) per
+            # chunk instead of per row, so the writer thread barely disturbs the event loop.
+            full = len(rows) - len(rows) % ROWS_PER_INSERT
+            for start in range(0, full, ROWS_PER_INSERT):
+                conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
+            if full < len(rows):
+                conn.executemany(_INSERT, rows[full:])
 
     def add_labels(self, labels: Sequence[Label]) -> None:
         """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""
