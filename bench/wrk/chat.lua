@@ -1,5 +1,5 @@
 -- wrk script: POST one small OpenAI chat completion (non-streaming) per request.
--- Model name and path match bench/gateway_peers.py; override the body with WRK_BODY if needed.
+-- Model name and path match bench/gateway.py; override the body with WRK_BODY if needed.
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer unused"

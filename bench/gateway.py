@@ -1,6 +1,6 @@
 """Gateway benchmark harness: one mock upstream, peers in front of it (direct, nginx, LiteLLM, ...), latency and RPS.
 
-    .venv/bin/python bench/gateway_peers.py [--targets direct,nginx,litellm] [--requests 2000]
+    .venv/bin/python bench/gateway.py [--targets direct,nginx,aisre,litellm] [--requests 2000]
                                             [--duration 10] [--connections 32] [--threads 2] [--json OUT.json]
 
 One OpenAI-compatible mock upstream (`python -m aisre.testing openai`, one uvicorn worker, in a
@@ -315,12 +315,24 @@ def table(results: list[Measurement], connections: int) -> str:
                      f"{(w.rps if w else float('nan')):>9.0f} {ratio:>9.3f} "
                      f"{(w.p50_ms if w else float('nan')):>8.2f} {(w.p99_ms if w else float('nan')):>8.2f} "
                      f"{errors:>7}")
+    by_name = {r.target: r for r in results}
+    aisre = by_name.get("aisre")
+    if aisre is not None and aisre.wrk is not None:
+        lines.append("")
+        for peer in ("nginx", "litellm"):
+            other = by_name.get(peer)
+            if other is not None and other.wrk is not None and other.wrk.rps:
+                lines.append(f"aisre / {peer}: {aisre.wrk.rps / other.wrk.rps:.3f}x the RPS at c{connections}")
+        if direct is not None:
+            lines.append(f"aisre added latency (sequential): p50 {aisre.seq_p50_ms - direct.seq_p50_ms:.3f} ms "
+                         f"(target <= 0.5), p99 {aisre.seq_p99_ms - direct.seq_p99_ms:.3f} ms (target <= 2)")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", default="direct,nginx,litellm", help=f"comma-separated: {', '.join(TARGETS)}")
+    parser.add_argument("--targets", default="direct,nginx,aisre,litellm",
+                        help=f"comma-separated: {', '.join(TARGETS)}")
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per target")
     parser.add_argument("--warmup", type=int, default=200, help="sequential warm-up requests, not measured")
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per target (0: skip wrk)")
