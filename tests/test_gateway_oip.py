@@ -126,3 +126,52 @@ def test_a_missing_model_file_fails_at_startup_with_the_key(tmp_path: Path):
     cfg = gateway_config(tmp_path, {"m": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "x.joblib")}}}})
     with pytest.raises(ConfigError, match="models.m.versions.v1.sklearn: no such file"):
         create_app(cfg)
+
+
+def test_the_issue_config_example_is_accepted_as_written(tmp_path: Path, trained):
+    from aisre.config import load_config
+
+    models, _, _ = trained
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "fraud-v1.joblib").write_bytes((models / "fraud-v1.joblib").read_bytes())
+    (tmp_path / "aisre.yaml").write_text("""store: sqlite:///aisre.db
+models:
+  chat:
+    protocol: openai
+    versions:
+      v1:
+        replicas: ["http://127.0.0.1:9101/v1", "http://127.0.0.1:9102/v1"]
+    route: {v1: 100}
+  fraud:
+    protocol: oip
+    versions:
+      v1: {sklearn: models/fraud-v1.joblib}
+      v2: {replicas: ["http://127.0.0.1:9201"]}
+    route: {v1: 90, v2: 10}
+    shadow: {version: v2, sample: 0.2}
+    fallback: v1
+""")
+    cfg = load_config(tmp_path / "aisre.yaml")
+    assert cfg.models["fraud"].weights == {"v1": 90, "v2": 10} and cfg.models["fraud"].fallback == ["v1"]
+    assert cfg.models["fraud"].versions["v1"].sklearn == str(tmp_path / "models" / "fraud-v1.joblib")
+    with RunningGateway(cfg) as running:  # v2's replica is down: v1 serves, and the fallback covers v2
+        X = np.zeros((3, 30))
+        statuses = {httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X)).status_code
+                    for _ in range(30)}  # fmt: skip
+        assert statuses == {200}
+
+
+def test_sticky_by_caller_keeps_each_credential_on_one_version(tmp_path: Path, trained):
+    models, _, _ = trained
+    cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "sticky": "caller", "route": {"v1": 50, "v2": 50},
+                                              "versions": {"v1": {"sklearn": str(models / "fraud-v1.joblib")},
+                                                           "v2": {"sklearn": str(models / "fraud-v2.joblib")}}}})  # fmt: skip
+    with RunningGateway(cfg) as running:
+        seen: dict[str, set[str]] = {}
+        for i in range(40):
+            caller = f"Bearer key-{i % 8}"
+            r = httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(np.zeros((1, 30))),
+                           headers={"authorization": caller})  # fmt: skip
+            seen.setdefault(caller, set()).add(r.headers["x-aisre-version"])
+        assert all(len(v) == 1 for v in seen.values())
+        assert set().union(*seen.values()) == {"v1", "v2"}

@@ -126,3 +126,43 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path):
         assert gw.gateway.recorder.store.count() == 1  # recorded before the process let go
     finally:
         upstream.stop()
+
+
+def test_serve_with_two_workers_shares_one_store(tmp_path: Path):
+    import subprocess
+    import sys
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from aisre import open_store
+    from aisre.testing.server import free_port
+
+    joblib.dump(LogisticRegression().fit(np.eye(4), [0, 1, 0, 1]), tmp_path / "m.joblib")
+    (tmp_path / "aisre.yaml").write_text(
+        "store: sqlite:///aisre.db\nmodels:\n  m:\n    protocol: oip\n    versions:\n      v1: {sklearn: m.joblib}\n"
+    )
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "aisre", "serve", "-c", str(tmp_path / "aisre.yaml"),
+                               "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 0, 0, 0]}]}
+        with httpx.Client(timeout=10) as client:
+            statuses = [client.post(f"http://127.0.0.1:{port}/v2/models/m/infer", json=body).status_code
+                        for _ in range(100)]  # fmt: skip
+        assert statuses == [200] * 100
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert open_store(f"sqlite:///{tmp_path / 'aisre.db'}").count() == 100  # both workers' records, none lost

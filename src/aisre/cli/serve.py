@@ -35,8 +35,8 @@ def serve_command(
                   f"models: {', '.join(cfg.models)}")  # fmt: skip
     if workers > 1:
         uvicorn.run("aisre.gateway.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", log_level=log_level, access_log=False,
-                    timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip
+                    loop="uvloop", http="httptools", log_level=log_level, access_log=False, proxy_headers=False,
+                    server_header=False, timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip
         return
     from aisre.gateway.app import create_app
 
@@ -45,4 +45,5 @@ def serve_command(
     except AisreError as exc:
         raise fail(str(exc)) from None
     uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level,
-                access_log=False, timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip
+                access_log=False, proxy_headers=False, server_header=False,
+                timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip

@@ -48,6 +48,12 @@ class ShadowConfig(Section):
 
 
 class ModelConfig(Section):
+    """One model: its versions, the route split, an optional shadow and fallback chain.
+
+    `sticky`: a request header whose value keeps a caller on one version (e.g. x-user-id),
+    or `caller` to stick by the caller's credential (the Authorization header).
+    """
+
     protocol: Literal["openai", "oip"]
     versions: dict[str, VersionConfig] = Field(min_length=1)
     route: dict[str, float] = Field(default_factory=dict)

@@ -86,6 +86,16 @@ class Gateway:
             return Route.FALLBACK
         return Route.PRIMARY if version == self._primary[model] else Route.CANARY
 
+    @staticmethod
+    def sticky_key(config: Any, headers: Mapping[str, str]) -> str | None:
+        """What keeps a caller on one version: a header's value, or the caller's credential
+        (`sticky: caller`, the Authorization header, hashed by the router, never stored)."""
+        if config.sticky is None:
+            return None
+        if config.sticky == "caller":
+            return headers.get("authorization")
+        return headers.get(config.sticky)
+
     def trace_parent(self, headers: Mapping[str, str]) -> Any:
         """The caller's trace context (W3C traceparent), when tracing is on; else None."""
         if self.recorder.spans is None or "traceparent" not in headers:

@@ -110,7 +110,7 @@ class OipApi:
             return oip_error(err)
         deadline = time.monotonic() + g.deadline_s
         parent = self.gw.trace_parent(request.headers)
-        first = pinned or self.gw.routing.choose(name, request.headers.get(config.sticky) if config.sticky else None)
+        first = pinned or self.gw.routing.choose(name, self.gw.sticky_key(config, request.headers))
         chain = [(first, False)]
         if pinned is None:
             if self.gw.routing.breaker_open(name, first):

@@ -83,8 +83,7 @@ class OpenAIApi:
         call.trace_parent = self.gw.trace_parent(request.headers)
         if "traceparent" in request.headers:  # the upstream joins the caller's trace
             call.forward_headers["traceparent"] = request.headers["traceparent"]
-        sticky = request.headers.get(call.config.sticky) if call.config.sticky else None
-        version = self.gw.routing.choose(call.model, sticky)
+        version = self.gw.routing.choose(call.model, self.gw.sticky_key(call.config, request.headers))
         self.gw.metrics.in_flight.labels(call.model).inc()
         streaming = payload.get("stream") is True and operation != "embeddings"
         try:
