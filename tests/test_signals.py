@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aisre.monitor.signals import SignalExporter, publish
+from aisre.monitor.signals import publish
 from aisre.records import Signal
+from aisre.telemetry.signals import SignalExporter
 
 
 def test_signals_are_stored_and_read_back(store):
@@ -35,3 +36,13 @@ def test_exporter_serves_latest_value_per_series_as_gauges():
 def test_signal_names_must_be_prometheus_safe():
     with pytest.raises(ValueError, match="expected snake_case"):
         Signal("m", "v", "Data Drift!", 1.0)
+
+
+def test_signals_published_to_a_recorder_appear_on_its_metrics(store):
+    from aisre.telemetry import Metrics
+
+    metrics = Metrics()
+    publish([Signal("fraud", "v1", "accuracy", 0.83, 0.9, True)], metrics=metrics)
+    text = metrics.render().decode()
+    assert 'aisre_accuracy{model="fraud",version="v1"} 0.83' in text
+    assert 'aisre_accuracy_breached{model="fraud",version="v1"} 1.0' in text

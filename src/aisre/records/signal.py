@@ -2,7 +2,7 @@
 
 A signal is `(model, version, name, labels, window, value, threshold, breached)`. SLOs and
 playbooks read signals, never raw data. Signals are stored (the `signals` table) and
-exported as Prometheus gauges (`aisre.monitor.signals.SignalExporter`).
+exported as Prometheus gauges (`aisre.telemetry.signals.SignalExporter`).
 """
 
 from __future__ import annotations

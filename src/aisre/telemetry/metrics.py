@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from aisre.records import InferenceRecord, Status
 from aisre.store.writer import WriterStats
+from aisre.telemetry.signals import SignalExporter
 
 LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                      2.5, 5.0, 10.0, 30.0, 60.0)  # fmt: skip
@@ -76,6 +77,8 @@ class Metrics:
             "aisre_time_per_output_token_seconds", "LLM time per output token after the first, "
             "in seconds.", LABELS, registry=r, buckets=TPOT_BUCKETS_S,
         )  # fmt: skip
+        self.signals = SignalExporter()  # monitoring signals, latest value per series
+        self.registry.register(self.signals)
         self._bound: dict[tuple[str, str, str], _Bound] = {}
         self._bind_lock = threading.Lock()
 
