@@ -167,3 +167,18 @@ def test_large_windows_run_in_parallel_and_match_the_serial_result(monkeypatch):
 
     monkeypatch.setattr(api, "PARALLEL_MIN_ROWS", 10**12)
     assert drift(ref, cur).to_dict() == parallel
+
+
+def test_arrow_backed_text_and_times_convert_like_numpy_inputs():
+    import pandas as pd
+    import pyarrow as pa
+
+    from aisre.monitor.frame import to_columns
+
+    text = ["a", None, "b", "a"]
+    arrow = to_columns(pa.table({"t": text, "when": pa.array([0, 60, None, 120], pa.timestamp("s"))}))
+    numpy = to_columns({"t": np.array(text, dtype=object),
+                        "when": np.array([0, 60, "NaT", 120], dtype="datetime64[s]")})  # fmt: skip
+    pandas3 = to_columns(pd.DataFrame({"t": pd.array(text, dtype="string[pyarrow]")}))
+    assert arrow["t"].tolist() == numpy["t"].tolist() == pandas3["t"].tolist() == text
+    assert np.array_equal(arrow["when"], numpy["when"], equal_nan=True)

@@ -42,6 +42,8 @@ def normalise(values: Any, name: str = "column") -> np.ndarray:
     Booleans are categories ("True"/"False"), as in Evidently. Conversion of text columns
     goes through pyarrow (C speed); mixed-type objects fall back to str() per value.
     """
+    if isinstance(values, pa.ChunkedArray | pa.Array):
+        return _from_arrow(values, name)
     array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if array.ndim != 1:
         raise DataError(f"column {name!r}: expected one value per row, got shape {array.shape}")
@@ -52,26 +54,44 @@ def normalise(values: Any, name: str = "column") -> np.ndarray:
         return np.where(array, "True", "False").astype(object)
     if kind in "US":
         return array.astype(object)
-    if kind == "M" or kind == "m":
-        return array.astype("datetime64[ns]").astype(np.int64).astype(np.float64)
+    if kind == "M" or kind == "m":  # times and durations as seconds (NaT -> NaN)
+        nanos = array.astype(f"{'datetime64' if kind == 'M' else 'timedelta64'}[ns]")
+        return np.where(np.isnat(nanos), np.nan, nanos.astype(np.int64) / 1e9)
     try:
         arrow = pa.array(array, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, ValueError):
         return _as_text(array)
+    converted = _from_arrow(arrow, name)
+    return converted if converted is not None else _as_text(array)
+
+
+def _from_arrow(arrow: Any, name: str) -> np.ndarray | None:
+    """Arrow data without a detour through Python objects per value: numbers to float64,
+    text through its dictionary (each distinct string made once, then shared by index)."""
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
     t = arrow.type
+    if pa.types.is_dictionary(t):
+        arrow = arrow.cast(t.value_type)
+        t = arrow.type
     if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         as_float = pc.cast(arrow, pa.float64())
         return as_float.fill_null(np.nan).to_numpy(zero_copy_only=False)
     if pa.types.is_null(t):
-        return np.full(len(array), None, dtype=object)
+        return np.full(len(arrow), None, dtype=object)
     if pa.types.is_boolean(t):
-        arrow = pc.cast(arrow, pa.string())
-        return np.array(
-            [None if v is None else v.capitalize() for v in arrow.to_pylist()], dtype=object
-        )
+        arrow = pc.if_else(arrow, "True", "False")
+        t = arrow.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return arrow.to_numpy(zero_copy_only=False).astype(object, copy=False)
-    return _as_text(array)
+        encoded = pc.dictionary_encode(arrow)
+        words = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
+        codes = encoded.indices.fill_null(len(words) - 1).to_numpy(zero_copy_only=False)
+        return words[codes]
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_duration(t):
+        unit = pa.duration("ns") if pa.types.is_duration(t) else pa.timestamp("ns")
+        nanos = pc.cast(pc.cast(arrow, unit), pa.int64()).to_numpy(zero_copy_only=False)
+        return np.where(np.asarray(arrow.is_null()), np.nan, nanos / 1e9)  # seconds, as numpy's path
+    return None
 
 
 def is_numeric(values: np.ndarray) -> bool:
@@ -85,16 +105,26 @@ def _as_text(array: np.ndarray) -> np.ndarray:
     return out
 
 
+def _pandas_column(series: Any) -> Any:
+    """Arrow-backed text stays in Arrow (pandas 3's default `str`); the rest as numpy."""
+    if "pyarrow" in str(getattr(series.dtype, "storage", "")) or type(series.dtype).__name__ == "ArrowDtype":
+        try:
+            return pa.array(series)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    return series.to_numpy()
+
+
 def _raw_columns(data: Any) -> dict[str, Any]:
     if data is None:
         raise DataError("expected a table of data, got None")
     module = type(data).__module__.split(".")[0]
     if module == "pandas" and hasattr(data, "columns"):
-        return {str(c): data[c].to_numpy() for c in data.columns}
+        return {str(c): _pandas_column(data[c]) for c in data.columns}
     if module == "polars" and hasattr(data, "columns"):
-        return {c: data[c].to_numpy() for c in data.columns}
+        return {c: data[c].to_arrow() for c in data.columns}
     if module == "pyarrow" and hasattr(data, "column_names"):
-        return {c: data.column(c).to_numpy(zero_copy_only=False) for c in data.column_names}
+        return {c: data.column(c) for c in data.column_names}
     if isinstance(data, np.ndarray):
         if data.ndim == 1:
             return {"x0": data}
