@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
 # Debian packages the tests use (wrk drives the gateway soak test).
-DEBIAN_PACKAGES := wrk
+DEBIAN_PACKAGES := wrk redis-server
 APT := $(shell command -v apt-get 2>/dev/null)
 
 .PHONY: demo test lint bench clean system-deps

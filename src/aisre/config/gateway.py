@@ -9,6 +9,29 @@ from pydantic import Field, field_validator, model_validator
 from aisre.config.base import Section
 
 
+class PriceConfig(Section):
+    """What a version costs: per million input/output tokens, and per request (classical models), in USD."""
+
+    input_per_1m_usd: float = Field(0.0, ge=0)
+    output_per_1m_usd: float = Field(0.0, ge=0)
+    per_request_usd: float = Field(0.0, ge=0)
+
+
+class LimitsConfig(Section):
+    """Limits on a model as a whole (all callers together); per-key limits live on the key."""
+
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    max_concurrent: int | None = Field(None, ge=1)
+    max_tokens_per_request: int | None = Field(None, ge=1)
+    max_prompt_chars: int | None = Field(None, ge=1)
+
+
+class BudgetConfig(Section):
+    usd: float = Field(gt=0)
+    period: Literal["daily", "monthly"] | None = None
+
+
 class VersionConfig(Section):
     """One version of a model: HTTP replicas, or a scikit-learn estimator served in-process.
 
@@ -22,6 +45,7 @@ class VersionConfig(Section):
     upstream_model: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float | None = Field(None, gt=0)
+    price: PriceConfig | None = None
 
     @field_validator("replicas")
     @classmethod
@@ -61,6 +85,8 @@ class ModelConfig(Section):
     fallback: list[str] = Field(default_factory=list)
     sticky: str | None = None
     log_content: bool = False
+    limits: LimitsConfig = LimitsConfig()
+    budget: BudgetConfig | None = None
 
     @field_validator("fallback", mode="before")
     @classmethod
@@ -139,3 +165,32 @@ class GatewayConfig(Section):
     ejection: EjectionConfig = EjectionConfig()
     health_checks: HealthCheckConfig = HealthCheckConfig()
     shutdown_grace_s: float = Field(30.0, ge=0)
+
+
+class AuthConfig(Section):
+    """API keys. Off by default for local use (the gateway says so loudly at start-up).
+
+    `admin_key` guards the admin API (key management, route weights, breakers); put it in
+    the environment: `admin_key: ${AISRE_ADMIN_KEY}`. Key hashes are keyed with the secret
+    in `$<key_secret_env>` (or a file next to the store, see docs/keys.md).
+    """
+
+    enabled: bool = False
+    admin_key: str | None = None
+    key_secret_env: str = "AISRE_KEY_SECRET"
+
+
+class StateConfig(Section):
+    """Shared state for several gateway processes (limits, concurrency, spend, breakers,
+    weights). Without `url`, state is per process. `on_failure` decides what happens when
+    Redis cannot be reached: `open` keeps serving with per-process limits, `closed` refuses."""
+
+    url: str | None = None
+    on_failure: Literal["open", "closed"] = "open"
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a Redis URL such as redis://127.0.0.1:6379/0")
+        return url

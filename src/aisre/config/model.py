@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from aisre.config.base import Section
-from aisre.config.gateway import GatewayConfig, ModelConfig
+from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 
 
 class StoreConfig(Section):
@@ -113,9 +113,11 @@ class AisreConfig(Section):
     redaction: RedactionConfig = RedactionConfig()
     gateway: GatewayConfig = GatewayConfig()
     models: dict[str, ModelConfig] = Field(default_factory=dict)
+    auth: AuthConfig = AuthConfig()
+    state: StateConfig = StateConfig()
 
-    @field_validator("store", mode="before")
+    @field_validator("store", "state", mode="before")
     @classmethod
-    def _store_shorthand(cls, value: object) -> object:
+    def _url_shorthand(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value
 
