@@ -14,7 +14,7 @@ from aisre.cli.common import console, fail, parse_time, store_from
 from aisre.records import InferenceRecord
 from aisre.store import RecordFilter, export_parquet
 from aisre.store.codec import iso_time, record_to_json_line
-from aisre.store.summary import summarize
+from aisre.store.summary import KeySummary, summarize, summarize_by_key
 
 app = typer.Typer(help="Read, summarise and export the inference log.", no_args_is_help=True)
 
@@ -91,9 +91,13 @@ def stats(
     until: UntilOpt = None,
     config: ConfigOpt = None,
     store: StoreOpt = None,
+    by_key: Annotated[bool, typer.Option("--by-key", help="Per API key id: calls, tokens, spend.")] = False,
 ) -> None:
-    """Per model/version: count, error rate, latency percentiles, cost."""
+    """Per model/version: count, error rate, latency percentiles, cost (or per key with --by-key)."""
     s = store_from(config, store)
+    if by_key:
+        _print_by_key(summarize_by_key(s, _filter(model, version, since, until)), str(s.path))
+        return
     rows = summarize(s, _filter(model, version, since, until))
     if not rows:
         console.print("no records match")
@@ -110,6 +114,21 @@ def stats(
         table.add_row(row.model, row.version, f"{row.count:,}", f"{row.errors:,}",
                       f"{row.error_rate:.2%}", ms(row.latency_p50_s), ms(row.latency_p95_s),
                       ms(row.latency_p99_s), f"{row.cost_usd:.4f}")  # fmt: skip
+    console.print(table)
+
+
+def _print_by_key(rows: list[KeySummary], path: str) -> None:
+    if not rows:
+        console.print("no records match")
+        return
+    table = Table(title=f"spend by key {path}")
+    for name in ("key", "models", "count", "errors", "error rate", "input tokens", "output tokens",
+                 "cost USD"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("key", "models") else "right")
+    for row in rows:
+        table.add_row(row.key_id or "(no key)", ",".join(row.models), f"{row.count:,}", f"{row.errors:,}",
+                      f"{row.error_rate:.2%}", f"{row.input_tokens:,}", f"{row.output_tokens:,}",
+                      f"{row.cost_usd:.4f}")  # fmt: skip
     console.print(table)
 
 

@@ -289,6 +289,17 @@ class SQLiteStore:
         sql = f"SELECT i.model, i.version, i.status, i.latency_s, i.cost_usd FROM inferences i{clause}"
         yield from self._conn().execute(sql, params)
 
+    def key_rows(
+        self, where: RecordFilter = RecordFilter()
+    ) -> Iterator[tuple[str | None, str, str, float | None, int | None, int | None]]:
+        """(key_id, model, status, cost_usd, input_tokens, output_tokens) for spend summaries, streamed."""
+        clause, params = _where(where)
+        sql = (
+            "SELECT i.key_id, i.model, i.status, i.cost_usd, json_extract(i.body, '$.input_tokens'),"
+            f" json_extract(i.body, '$.output_tokens') FROM inferences i{clause}"
+        )
+        yield from self._conn().execute(sql, params)
+
     def close(self) -> None:
         with self._all_lock:
             conns, self._all = self._all, []

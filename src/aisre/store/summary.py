@@ -46,3 +46,40 @@ def summarize(store: SQLiteStore, where: RecordFilter = RecordFilter()) -> list[
             p50 = p95 = p99 = float("nan")
         out.append(LogSummary(model, version, count, errors, p50, p95, p99, cost))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class KeySummary:
+    """One API key's traffic (`key_id` None: calls made without a key). Cost in US dollars."""
+
+    key_id: str | None
+    models: tuple[str, ...]
+    count: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.count if self.count else 0.0
+
+
+def summarize_by_key(store: SQLiteStore, where: RecordFilter = RecordFilter()) -> list[KeySummary]:
+    """Per key id: calls, errors, tokens in/out and cost; the biggest spender first."""
+    groups: dict[str | None, tuple[set[str], list[int], list[float]]] = {}
+    for key_id, model, status, cost, tokens_in, tokens_out in store.key_rows(where):
+        models, counts, costs = groups.setdefault(key_id, (set(), [0, 0, 0, 0], [0.0]))
+        models.add(model)
+        counts[0] += 1
+        counts[1] += status != "ok"
+        counts[2] += tokens_in or 0
+        counts[3] += tokens_out or 0
+        if cost:
+            costs[0] += cost
+    out = [
+        KeySummary(key_id, tuple(sorted(models)), *counts, cost)
+        for key_id, (models, counts, (cost,)) in groups.items()
+    ]
+    out.sort(key=lambda s: (-s.cost_usd, s.key_id is None, s.key_id or ""))
+    return out
