@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from aisre._version import __version__
+from aisre.cli import keys as keys_cli
 from aisre.cli import log, monitor
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(log.app, name="log")
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(keys_cli.app, name="keys")
 app.command("drift")(drift_command)
 app.command("serve")(serve_command)
 
