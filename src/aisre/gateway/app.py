@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig, load_config
+from aisre.gateway.admin import AdminApi
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, oip_error, openai_error
 from aisre.gateway.oip_api import OipApi
@@ -66,6 +67,7 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
         Route("/v2/models/{name}/versions/{version}", oip.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", oip.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", oip.infer, methods=["POST"]),
+        *AdminApi(gateway).routes(),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]

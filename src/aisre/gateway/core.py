@@ -18,6 +18,7 @@ from aisre.config import AisreConfig
 from aisre.gateway.balancer import Balancer
 from aisre.gateway.local import SklearnVersion
 from aisre.gateway.metrics import GatewayMetrics
+from aisre.gateway.policy import Policies
 from aisre.gateway.retry import RetryBudget
 from aisre.gateway.routing import RoutingState
 from aisre.gateway.upstream import HttpVersion
@@ -37,12 +38,14 @@ class Gateway:
             recorder.metrics.watch_writer(recorder.writer.stats)
         self.metrics = GatewayMetrics(recorder.metrics.registry)
         self.clock = clock
+        self.policies = Policies(config, recorder.store, recorder.metrics.registry, clock)
         self.routing = RoutingState(config.models)
         self.versions: dict[tuple[str, str], HttpVersion | SklearnVersion] = {}
         self.session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._shadows_in_flight = 0
         self._health_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         # The version with the largest share of traffic is the primary; the others are canaries.
         self._primary = {m: max(c.weights, key=c.weights.get) for m, c in config.models.items()}  # type: ignore[arg-type]
         # In-process models load now, so a bad file fails `aisre serve` before it listens.
@@ -67,10 +70,14 @@ class Gateway:
                     )
         if g.health_checks.enabled and any(isinstance(v, HttpVersion) for v in self.versions.values()):
             self._health_task = asyncio.create_task(self._health_loop())
+        if self.policies.state is not None:
+            self._sync_task = asyncio.create_task(self._sync_loop())
 
     async def stop(self) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
+        if self._sync_task is not None:
+            self._sync_task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=self.config.gateway.shutdown_grace_s or None)
         if self.session is not None:
@@ -78,6 +85,7 @@ class Gateway:
         for v in self.versions.values():
             if isinstance(v, SklearnVersion):
                 v.close()
+        await self.policies.close()
         self.recorder.flush()
 
     # -- routing helpers ---------------------------------------------------------------
@@ -124,6 +132,12 @@ class Gateway:
             if token is not None:
                 otel_context.detach(token)
 
+    def background(self, coro: Any) -> None:
+        """Run bookkeeping after the response (settling a stream's limits and spend); awaited at stop."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def spawn(self, coro: Any) -> bool:
         """Run a background task (a shadow call) if under the in-flight cap; False if refused."""
         if self._shadows_in_flight >= MAX_SHADOWS_IN_FLIGHT:
@@ -139,6 +153,41 @@ class Gateway:
 
         task.add_done_callback(done)
         return True
+
+    # -- routing state shared through Redis ---------------------------------------------
+    async def set_weights(self, model: str, weights: dict[str, float]) -> None:
+        """Change a model's split here and, with shared state, in every gateway process."""
+        self.routing.set_weights(model, weights)
+        if self.policies.state is not None:
+            await self.policies.state.set_route_weights(model, weights)
+
+    async def set_breaker(self, model: str, version: str, open_: bool) -> None:
+        (self.routing.open_breaker if open_ else self.routing.close_breaker)(model, version)
+        if self.policies.state is not None:
+            await self.policies.state.set_breaker(model, version, open_)
+
+    async def _sync_loop(self, interval_s: float = 1.0) -> None:
+        """Adopt route weights and breaker states set by other processes (a second at most)."""
+        state = self.policies.state
+        while True:
+            await asyncio.sleep(interval_s)
+            for model in self.routing.models:
+                try:
+                    weights = await state.get_route_weights(model)
+                    breakers = await state.breakers(model)
+                except Exception:  # noqa: BLE001 - Redis down: keep the local view; RedisState logs and counts
+                    break
+                if weights:
+                    self.routing.set_weights(model, weights)
+                route = self.routing.models[model]
+                route.open_breakers = {v for v, is_open in breakers.items() if is_open}
+
+    def key_store(self) -> Any:
+        if self.policies.keys is None:
+            from aisre.gateway.errors import GatewayError
+
+            raise GatewayError(400, "API keys are off; set auth.enabled: true")
+        return self.policies.keys
 
     # -- active health checks ----------------------------------------------------------
     async def _health_loop(self) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The `reason` label of aisre_gateway_rejected_requests_total, by HTTP status.
+REJECTED_REASONS = {401: "unauthenticated", 403: "forbidden", 404: "unknown_model", 413: "too_large",
+                    429: "rate_limited"}  # fmt: skip
 OVERHEAD_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 

@@ -21,6 +21,7 @@ from aisre.config.gateway import ModelConfig
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, oip_error
 from aisre.gateway.local import SklearnVersion
+from aisre.gateway.metrics import REJECTED_REASONS
 from aisre.gateway.oip_tensors import TensorError, decode_inputs, encode_tensor, feature_matrix
 from aisre.gateway.requests import read_json
 from aisre.gateway.upstream import HttpVersion
@@ -34,6 +35,8 @@ class Outcome:
     replica: str | None
     predictions: list[Any] | None = None
     scores: list[dict[str, float]] | None = None
+
+
 
 
 class OipApi:
@@ -100,13 +103,26 @@ class OipApi:
     # -- inference ---------------------------------------------------------------------------
     async def infer(self, request: Request) -> Response:
         started = time.perf_counter()
-        g = self.gw.config.gateway
         try:
             name, config, pinned = self._lookup(request)
+            admission = await self.gw.policies.admit(request.headers, name, config, None)
+        except GatewayError as err:
+            self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
+            return oip_error(err)
+        charged: list[float | None] = [None]
+        try:
+            return await self._infer(request, name, config, pinned, admission, started, charged)
+        finally:
+            await self.gw.policies.settle(admission, name, charged[0], None)
+
+    async def _infer(self, request: Request, name: str, config: ModelConfig, pinned: str | None, admission: Any,
+                     started: float, charged: list[float | None]) -> Response:  # fmt: skip
+        g = self.gw.config.gateway
+        try:
             payload, _ = await read_json(request, g.max_body_bytes)
             inputs = _decoded(payload)
         except GatewayError as err:
-            self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
+            self.gw.metrics.rejected.labels("bad_request").inc()
             return oip_error(err)
         deadline = time.monotonic() + g.deadline_s
         parent = self.gw.trace_parent(request.headers)
@@ -127,14 +143,18 @@ class OipApi:
                 try:
                     outcome = await self._run(name, version, payload, inputs, deadline)
                 except GatewayError as err:
-                    self._record(name, version, route, inputs, None, started, error=err.message, parent=parent)
+                    self._record(name, version, route, inputs, None, started, error=err.message, parent=parent,
+                                 key_id=admission.key_id)  # fmt: skip
                     self.gw.metrics.upstream_errors.labels(name, version, str(err.status)).inc()
                     error = err
                     if err.status < 500:
                         break
                     continue
                 upstream_s = time.perf_counter() - t
-                records = self._record(name, version, route, inputs, outcome, started, parent=parent)
+                cost = self.gw.policies.price(name, version, None, None) if outcome.status < 400 else None
+                charged[0] = cost
+                records = self._record(name, version, route, inputs, outcome, started, parent=parent,
+                                       key_id=admission.key_id, cost_usd=cost)  # fmt: skip
                 self._maybe_shadow(name, version, payload, inputs)
                 self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
                 overhead = max(0.0, time.perf_counter() - started - upstream_s)
@@ -143,6 +163,7 @@ class OipApi:
                            "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
                 if records:
                     headers["x-aisre-record-id"] = records[0].id
+                headers.update(admission.headers)
                 return Response(outcome.body, outcome.status, headers, media_type="application/json")
             self.gw.metrics.requests.labels(name, first, f"{error.status // 100}xx").inc()
             return oip_error(error)
@@ -190,7 +211,8 @@ class OipApi:
         return Outcome(reply.status, reply.body, reply.replica)
 
     def _record(self, name: str, version: str, route: Route, inputs: dict[str, np.ndarray], outcome: Outcome | None,
-                started: float, error: str | None = None, parent: Any = None) -> list[InferenceRecord]:  # fmt: skip
+                started: float, error: str | None = None, parent: Any = None, key_id: str | None = None,
+                cost_usd: float | None = None) -> list[InferenceRecord]:  # fmt: skip
         backend = self.gw.versions[(name, version)]
         feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
         try:
@@ -209,7 +231,8 @@ class OipApi:
             InferenceRecord(name, version, row, predictions[i] if i < len(predictions) else None,
                             scores[i] if i < len(scores) else None, route=route,
                             status=Status.OK if ok else Status.ERROR, error=error, latency_s=latency,
-                            replica=outcome.replica if outcome else None, ts=now)  # fmt: skip
+                            replica=outcome.replica if outcome else None, ts=now, key_id=key_id,
+                            cost_usd=None if cost_usd is None else cost_usd / len(rows))  # fmt: skip
             for i, row in enumerate(rows)
         ]
         self.gw.record_call(records, latency, parent)

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from aisre.config.gateway import ModelConfig
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, openai_error
+from aisre.gateway.metrics import REJECTED_REASONS
 from aisre.gateway.requests import read_json, validate_chat, validate_completion, validate_embeddings
 from aisre.gateway.upstream import HttpVersion, Reply
 from aisre.records import InferenceRecord, Route, Status
@@ -45,6 +46,10 @@ class Call:
     raw: bytes = b""
     key_id: str | None = None
     trace_parent: Any = None
+    admission: Any = None
+    cost_usd: float | None = None
+    used_tokens: int | None = None
+    relay_settles: bool = False
     forward_headers: dict[str, str] = field(default_factory=dict)
     upstream_s: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
@@ -77,9 +82,11 @@ class OpenAIApi:
             validate(payload)
             call = Call(payload["model"], self._model(payload["model"]), payload, operation, path, started,
                         time.monotonic() + g.deadline_s, raw)  # fmt: skip
+            call.admission = await self.gw.policies.admit(request.headers, call.model, call.config, payload)
         except GatewayError as err:
-            self.gw.metrics.rejected.labels("bad_request" if err.status != 404 else "unknown_model").inc()
+            self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
             return openai_error(err)
+        call.key_id = call.admission.key_id
         call.trace_parent = self.gw.trace_parent(request.headers)
         if "traceparent" in request.headers:  # the upstream joins the caller's trace
             call.forward_headers["traceparent"] = request.headers["traceparent"]
@@ -93,6 +100,8 @@ class OpenAIApi:
         finally:
             if not streaming:
                 self.gw.metrics.in_flight.labels(call.model).dec()
+            if not call.relay_settles:  # a relayed stream settles when it ends
+                await self.gw.policies.settle(call.admission, call.model, call.cost_usd, call.used_tokens)
 
     def _model(self, name: str) -> ModelConfig:
         config = self.gw.config.models.get(name)
@@ -173,6 +182,8 @@ class OpenAIApi:
         self.gw.metrics.overhead.labels(call.model).observe(overhead)
         headers = {"x-aisre-version": version, "x-aisre-route": str(route),
                    "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
+        if call.admission is not None and call.admission.headers:
+            headers.update(call.admission.headers)
         if record is not None:
             headers["x-aisre-record-id"] = record.id
         return headers
@@ -186,14 +197,19 @@ class OpenAIApi:
         ok = error is None and reply is not None and reply.status < 400
         if error is None and reply is not None and reply.status >= 400:
             error = f"upstream answered {reply.status}"
+        tokens_in, tokens_out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        cost = self.gw.policies.price(call.model, version, tokens_in, tokens_out) if ok else None
         record = InferenceRecord(
             call.model, version, operation=call.operation, route=route,
             status=Status.OK if ok else Status.ERROR, error=error,
-            latency_s=time.perf_counter() - call.started,
-            input_tokens=_int(usage.get("prompt_tokens")), output_tokens=_int(usage.get("completion_tokens")),
-            key_id=call.key_id, replica=reply.replica if reply else None, tags=dict(call.tags),
+            latency_s=time.perf_counter() - call.started, input_tokens=tokens_in, output_tokens=tokens_out,
+            cost_usd=cost, key_id=call.key_id, replica=reply.replica if reply else None, tags=dict(call.tags),
             ts=self.gw.clock.now(), **timing,
         )  # fmt: skip
+        if ok and route != Route.SHADOW:  # what the caller is charged for (shadows are the operator's cost)
+            call.cost_usd = cost
+            if tokens_in is not None or tokens_out is not None:
+                call.used_tokens = (tokens_in or 0) + (tokens_out or 0)
         if call.config.log_content:
             record.inputs = _content_in(call.payload)
             record.output_text = output_text if output_text is not None else _content_out(data or {})
@@ -258,6 +274,7 @@ class OpenAIApi:
                                 media_type=response.content_type)  # fmt: skip
             self._maybe_shadow(call, version)
             relay = _Relay(self, call, version, route, backend, stream, client_wants_usage)
+            call.relay_settles = True
             headers = self._headers(call, version, route, None)
             headers["cache-control"] = "no-cache"
             headers["x-accel-buffering"] = "no"
@@ -347,6 +364,7 @@ class _Relay:
                          output_text=text, ttft_s=ttft, tpot_s=tpot)  # fmt: skip
         self.api.gw.metrics.in_flight.labels(call.model).dec()
         self.api.gw.metrics.requests.labels(call.model, self.version, "2xx").inc()
+        self.api.gw.background(self.api.gw.policies.settle(call.admission, call.model, call.cost_usd, call.used_tokens))
 
 
 def _int(value: Any) -> int | None:

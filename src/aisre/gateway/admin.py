@@ -1,0 +1,130 @@
+"""The admin API: route weights, breaker states and API keys, guarded by the admin key.
+
+    GET    /admin/routes                                  every model's weights and open breakers
+    PUT    /admin/models/{model}/route        {"weights": {"v1": 90, "v2": 10}}
+    PUT    /admin/models/{model}/versions/{version}/breaker   {"open": true}
+    GET    /admin/keys                                    keys (never secrets)
+    POST   /admin/keys        {"name": ..., "models": [...], "rpm": ..., ...}   -> the secret, once
+    DELETE /admin/keys/{key}                              revoke (every process refuses it at once)
+
+Without `auth.admin_key` the admin API answers 403 and says how to enable it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from aisre.gateway.core import Gateway
+from aisre.gateway.errors import GatewayError, openai_error
+from aisre.gateway.requests import read_json
+from aisre.store.keys import ApiKeyError
+
+
+class AdminApi:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+        key = gateway.config.auth.admin_key
+        self._admin = key.encode() if key else None
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/admin/routes", self._guard(self.list_routes), methods=["GET"]),
+            Route("/admin/models/{model}/route", self._guard(self.set_route), methods=["PUT"]),
+            Route("/admin/models/{model}/versions/{version}/breaker", self._guard(self.set_breaker), methods=["PUT"]),
+            Route("/admin/keys", self._guard(self.list_keys), methods=["GET"]),
+            Route("/admin/keys", self._guard(self.create_key), methods=["POST"]),
+            Route("/admin/keys/{key}", self._guard(self.revoke_key), methods=["DELETE"]),
+        ]
+
+    def _guard(self, handler: Any) -> Any:
+        async def guarded(request: Request) -> Response:
+            if self._admin is None:
+                return openai_error(GatewayError(403, "the admin API is off; set auth.admin_key (e.g. "
+                                                 "admin_key: ${AISRE_ADMIN_KEY}) to enable it"))  # fmt: skip
+            given = request.headers.get("authorization", "")
+            token = given[7:].encode() if given.lower().startswith("bearer ") else b""
+            if not hmac.compare_digest(token, self._admin):
+                return openai_error(GatewayError(401, "admin API: missing or wrong admin key "
+                                                 "(Authorization: Bearer <admin key>)"))  # fmt: skip
+            try:
+                return await handler(request)
+            except GatewayError as err:
+                return openai_error(err)
+
+        return guarded
+
+    def _model(self, request: Request) -> str:
+        model = request.path_params["model"]
+        if model not in self.gw.routing.models:
+            raise GatewayError(404, f"model '{model}' does not exist; models: {sorted(self.gw.routing.models)}")
+        return model
+
+    async def list_routes(self, request: Request) -> Response:
+        return JSONResponse({name: {"weights": route.weights, "open_breakers": sorted(route.open_breakers),
+                                    "shadow": route.shadow_version, "fallback": route.fallback}
+                             for name, route in self.gw.routing.models.items()})  # fmt: skip
+
+    async def set_route(self, request: Request) -> Response:
+        model = self._model(request)
+        payload, _ = await read_json(request, 64 * 1024)
+        weights = payload.get("weights")
+        versions = self.gw.config.models[model].versions
+        if not isinstance(weights, dict) or not weights:
+            raise GatewayError(400, "field 'weights' must be an object of version -> weight", param="weights")
+        unknown = [v for v in weights if v not in versions]
+        if unknown:
+            raise GatewayError(400, f"weights name unknown versions {unknown}; versions: {list(versions)}")
+        if not all(isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights.values()):
+            raise GatewayError(400, "weights must be numbers >= 0", param="weights")
+        if sum(weights.values()) <= 0:
+            raise GatewayError(400, "weights must not all be 0", param="weights")
+        await self.gw.set_weights(model, {v: float(w) for v, w in weights.items()})
+        return JSONResponse({"model": model, "weights": self.gw.routing.models[model].weights})
+
+    async def set_breaker(self, request: Request) -> Response:
+        model = self._model(request)
+        version = request.path_params["version"]
+        if version not in self.gw.config.models[model].versions:
+            raise GatewayError(404, f"version '{version}' of '{model}' does not exist")
+        payload, _ = await read_json(request, 64 * 1024)
+        if not isinstance(payload.get("open"), bool):
+            raise GatewayError(400, "field 'open' must be true or false", param="open")
+        await self.gw.set_breaker(model, version, payload["open"])
+        return JSONResponse({"model": model, "version": version, "open": payload["open"]})
+
+    async def list_keys(self, request: Request) -> Response:
+        keys = self.gw.key_store()
+        return Response(orjson.dumps([dataclasses.asdict(k) for k in keys.list()]), media_type="application/json")
+
+    async def create_key(self, request: Request) -> Response:
+        payload, _ = await read_json(request, 64 * 1024)
+        name = payload.pop("name", None)
+        if not isinstance(name, str) or not name:
+            raise GatewayError(400, "field 'name' must be a non-empty string", param="name")
+        try:
+            record, secret = self.gw.key_store().create(name, **payload)
+        except TypeError as exc:
+            raise GatewayError(400, f"unknown or bad field: {exc}") from None
+        except (ValueError, ApiKeyError) as exc:
+            raise GatewayError(400, str(exc)) from None
+        return Response(orjson.dumps({**dataclasses.asdict(record), "secret": secret}), 201,
+                        media_type="application/json")
+
+    async def revoke_key(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        try:
+            record = self.gw.key_store().revoke(key)
+        except (LookupError, ApiKeyError) as exc:
+            raise GatewayError(404, str(exc)) from None
+        return _key_json(record)
+
+
+def _key_json(record: Any) -> Response:
+    return Response(orjson.dumps(dataclasses.asdict(record)), media_type="application/json")
