@@ -89,7 +89,7 @@ class Policies:
         self.prices = PriceTable.from_models(config.models)
         self.guard = BudgetGuard(ledger, SpendMetrics(registry))
         self._model_limits = {m: _limits(c) for m, c in config.models.items()}
-        self._model_budgets = {m: Budget.from_config(c.budget, label=f"model '{m}'") for m, c in config.models.items()
+        self._model_budgets = {m: Budget.from_config(c.budget, label=m) for m, c in config.models.items()
                                if c.budget is not None}  # fmt: skip
 
     # -- authenticate --------------------------------------------------------------------
@@ -125,7 +125,7 @@ class Policies:
         admission = Admission(key, estimate)
         if key is not None and key.budget_usd is not None:
             admission.budgets.append((key_subject(key.id), Budget(key.budget_usd, key.budget_period,
-                                                                  label=f"key '{key.name}'")))  # fmt: skip
+                                                                  label=key.name)))  # fmt: skip
         if model in self._model_budgets:
             admission.budgets.append((model_subject(model), self._model_budgets[model]))
         if admission.budgets:

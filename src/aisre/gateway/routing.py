@@ -28,7 +28,11 @@ class ModelRoute:
         """A version by weight; the same sticky key always lands on the same version."""
         live = {v: w for v, w in self.weights.items() if w > 0 and v not in self.open_breakers}
         if not live:
-            live = {v: w for v, w in self.weights.items() if w > 0} or dict(self.weights)
+            # Every weighted version's breaker is open: any closed version beats none (a version
+            # at weight 0 is typically the stable one); if all are open, the caller's chain decides.
+            closed = [v for v in self.weights if v not in self.open_breakers]
+            live = {closed[0]: 1.0} if closed else {v: w for v, w in self.weights.items() if w > 0}
+            live = live or dict(self.weights)
         total = sum(live.values())
         if sticky_key is not None:
             point = (zlib.crc32(sticky_key.encode()) / 2**32) * total
