@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import math
@@ -193,7 +194,7 @@ class MemorySpendLedger:
 
 class RedisSpendLedger:
     """Spend shared by every gateway process through Redis: adapts the shared-state object
-    (`aisre.store.redis_state`, duck-typed here) to `SpendLedger`."""
+    (`aisre.gateway.shared_state`, duck-typed here) to `SpendLedger`."""
 
     def __init__(self, state: Any) -> None:
         self._state = state
@@ -313,8 +314,10 @@ class BudgetGuard:
 
     async def check(self, subjects_with_budgets: Sequence[tuple[str, Budget]], now: float) -> None:
         """Raise BudgetExceededError for the first exhausted budget (spent >= limit)."""
-        for subject, budget in subjects_with_budgets:
-            spent = await self.ledger.total(subject, period_key(budget.period, now))
+        # Read concurrently: with a shared ledger each read is a network round trip.
+        totals = await asyncio.gather(*(self.ledger.total(subject, period_key(budget.period, now))
+                                        for subject, budget in subjects_with_budgets))  # fmt: skip
+        for (subject, budget), spent in zip(subjects_with_budgets, totals, strict=True):
             if self.metrics is not None:
                 self.metrics.set_remaining(subject, budget.usd - spent)
             if spent >= budget.usd:
@@ -325,8 +328,9 @@ class BudgetGuard:
         if not usd:
             return
         _check_usd("usd", usd)
-        for subject, budget in subjects:
-            total = await self.ledger.add(subject, period_key(budget.period, now), usd)
+        totals = await asyncio.gather(*(self.ledger.add(subject, period_key(budget.period, now), usd)
+                                        for subject, budget in subjects))  # fmt: skip
+        for (subject, budget), total in zip(subjects, totals, strict=True):
             if self.metrics is not None:
                 self.metrics.set_remaining(subject, budget.usd - total)
 

@@ -12,7 +12,7 @@ To stay exact for any rate (T = 60/7 s is not a float), times are integer micros
 a TAT is kept as `tat_us` plus a remainder `rem` in ticks of 1/rate µs. The *backlog*
 b = (tat_us - t_us)·rate + rem (clamped at 0) is then an integer number of ticks; one unit of
 cost is 60e6 ticks and tau is rate·60e6 ticks, so the test above is `b + n·60e6 <= rate·60e6`.
-The Redis limiter (aisre.store.redis_state) runs the same arithmetic in Lua, where every
+The Redis limiter (aisre.gateway.shared_state) runs the same arithmetic in Lua, where every
 number stays below 2**53 as long as rates are at most MAX_RATE per minute.
 """
 
@@ -94,7 +94,7 @@ class Limiter(Protocol):
         ...
 
 
-# --- GCRA arithmetic (mirrored by the Lua scripts in aisre.store.redis_state) ---------------------------------
+# --- GCRA arithmetic (mirrored by the Lua scripts in aisre.gateway.shared_state) ---------------------------------
 
 
 def backlog_ticks(tat_us: int, rem: int, now_us: int, rate: int) -> int:

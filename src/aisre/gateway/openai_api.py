@@ -100,8 +100,9 @@ class OpenAIApi:
         finally:
             if not streaming:
                 self.gw.metrics.in_flight.labels(call.model).dec()
-            if not call.relay_settles:  # a relayed stream settles when it ends
-                await self.gw.policies.settle(call.admission, call.model, call.cost_usd, call.used_tokens)
+            if not call.relay_settles:  # a relayed stream settles when it ends; either way after the response
+                self.gw.background(self.gw.policies.settle(call.admission, call.model, call.cost_usd,
+                                                           call.used_tokens))  # fmt: skip
 
     def _model(self, name: str) -> ModelConfig:
         config = self.gw.config.models.get(name)

@@ -10,6 +10,7 @@ State lives in memory for one process, or in Redis (`state.url`) for many.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Mapping
@@ -80,7 +81,7 @@ class Policies:
         limiter: Limiter = InMemoryLimiter()
         ledger: Any = MemorySpendLedger()
         if config.state.url:
-            from aisre.store.redis_state import RedisLimiter, RedisState
+            from aisre.gateway.shared_state import RedisLimiter, RedisState
 
             self.state = RedisState(config.state.url, registry=registry)
             limiter = RedisLimiter(self.state, on_failure=config.state.on_failure, fallback=InMemoryLimiter())
@@ -115,12 +116,9 @@ class Policies:
         key = self.authenticate(headers_in, model)
         limits = config.limits
         estimate = 0
-        if payload is not None:
-            try:
-                check_max_tokens_per_request(payload, limits.max_tokens_per_request)
-                check_max_prompt_chars(payload, limits.max_prompt_chars)
-            except ValueError as exc:
-                raise GatewayError(400, str(exc)) from None
+        if payload is not None:  # raise GatewayError(400) naming the field
+            check_max_tokens_per_request(payload, limits.max_tokens_per_request)
+            check_max_prompt_chars(payload, limits.max_prompt_chars)
             estimate = estimate_tokens(payload)
         admission = Admission(key, estimate)
         if key is not None and key.budget_usd is not None:
@@ -145,7 +143,7 @@ class Policies:
         for subject, subject_limits in subjects:
             decision = await self.limiter.acquire(subject, subject_limits, estimate)
             if not decision.allowed:
-                await self._release(admission, estimate)
+                await self._release(admission, 0)  # refused: give back the tokens taken from earlier subjects
                 out = headers(decision)
                 if math.isfinite(decision.retry_after_s):
                     out["retry-after"] = str(max(1, math.ceil(decision.retry_after_s)))
@@ -175,12 +173,12 @@ class Policies:
                 log.warning("could not charge %.6f USD to %s", cost_usd, admission.budgets, exc_info=True)
 
     async def _release(self, admission: Admission, actual: int) -> None:
-        while admission.held:
-            subject, limits = admission.held.pop()
-            try:
-                await self.limiter.release(subject, limits, admission.estimate, actual)
-            except Exception:  # noqa: BLE001
-                log.warning("could not release %s", subject, exc_info=True)
+        held, admission.held = admission.held, []
+        results = await asyncio.gather(*(self.limiter.release(subject, limits, admission.estimate, actual)
+                                         for subject, limits in held), return_exceptions=True)  # fmt: skip
+        for (subject, _), result in zip(held, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("could not release %s: %s", subject, result)
 
     async def close(self) -> None:
         if self.state is not None:
