@@ -241,7 +241,7 @@ def test_memory_ledger_keeps_only_recent_periods():
 
 
 def test_redis_ledger_adapts_the_shared_state_calls():
-    class State:  # the shape of aisre.store.redis_state's object; Redis itself is tested there
+    class State:  # the shape of aisre.gateway.shared_state's object; Redis itself is tested there
         def __init__(self) -> None:
             self.calls: list[tuple] = []
 

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from aisre.gateway.limits import InMemoryLimiter, Limits, headers
-from aisre.store.redis_state import RedisLimiter, RedisState, StateUnavailableError
+from aisre.gateway.shared_state import RedisLimiter, RedisState, StateUnavailableError
 from tests.conftest import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -129,7 +129,7 @@ def test_burst_of_five_times_tpm_admits_the_token_limit_within_one_percent(serve
 WORKER = r"""
 import asyncio, json, sys, time
 from aisre.gateway.limits import Limits
-from aisre.store.redis_state import RedisLimiter
+from aisre.gateway.shared_state import RedisLimiter
 
 url, subject, mode, start_at = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 
