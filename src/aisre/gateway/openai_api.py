@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,24 +134,36 @@ class OpenAIApi:
                 payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
         return orjson.dumps(payload)
 
+    async def _attempt(self, call: Call, version: str, is_fallback: bool,
+                       start: Callable[[HttpVersion], Awaitable[Any]]) -> tuple[Route, HttpVersion, Any]:  # fmt: skip
+        """One version of the fallback chain: time the upstream call; a failure is recorded,
+        counted and raised for the chain to move on."""
+        backend = self.gw.versions[(call.model, version)]
+        assert isinstance(backend, HttpVersion)
+        route = self.gw.route_of(call.model, version, is_fallback)
+        if is_fallback:
+            self.gw.metrics.fallbacks.labels(call.model, version).inc()
+        t = time.perf_counter()
+        try:
+            return route, backend, await start(backend)
+        except GatewayError as err:
+            self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
+            self._record(call, version, route, None, None, error=err.message)
+            raise
+        finally:
+            call.upstream_s += time.perf_counter() - t
+
     async def _plain(self, call: Call, first: str) -> Response:
         error = GatewayError(503, f"no version of '{call.model}' is available (breakers open)")
         for version, is_fallback in self._candidates(call, first):
-            backend = self.gw.versions[(call.model, version)]
-            assert isinstance(backend, HttpVersion)
-            route = self.gw.route_of(call.model, version, is_fallback)
-            if is_fallback:
-                self.gw.metrics.fallbacks.labels(call.model, version).inc()
-            t = time.perf_counter()
+            body = self._body(call, version)
             try:
-                reply = await backend.call(call.path, self._body(call, version), call.deadline, call.forward_headers)
+                route, backend, reply = await self._attempt(
+                    call, version, is_fallback, lambda b, body=body: b.call(call.path, body, call.deadline,
+                                                                            call.forward_headers))  # fmt: skip
             except GatewayError as err:
-                call.upstream_s += time.perf_counter() - t
-                self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
-                self._record(call, version, route, None, None, error=err.message)
                 error = err
                 continue
-            call.upstream_s += time.perf_counter() - t
             if reply.attempts > 1:
                 self.gw.metrics.retries.labels(call.model, version).inc(reply.attempts - 1)
             data = self._parse(reply)
@@ -249,20 +261,14 @@ class OpenAIApi:
         client_wants_usage = bool((call.payload.get("stream_options") or {}).get("include_usage"))
         error = GatewayError(503, f"no version of '{call.model}' is available (breakers open)")
         for version, is_fallback in self._candidates(call, first):
-            backend = self.gw.versions[(call.model, version)]
-            assert isinstance(backend, HttpVersion)
-            route = self.gw.route_of(call.model, version, is_fallback)
-            t = time.perf_counter()
+            body = self._body(call, version, include_usage=True)
             try:
-                stream = await backend.open_stream(call.path, self._body(call, version, include_usage=True),
-                                                   call.deadline, call.forward_headers)  # fmt: skip
+                route, backend, stream = await self._attempt(
+                    call, version, is_fallback, lambda b, body=body: b.open_stream(call.path, body, call.deadline,
+                                                                                   call.forward_headers))  # fmt: skip
             except GatewayError as err:
-                call.upstream_s += time.perf_counter() - t
-                self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
-                self._record(call, version, route, None, None, error=err.message)
                 error = err
                 continue
-            call.upstream_s += time.perf_counter() - t
             response = stream.response
             if response.status != 200:
                 body = await response.read()

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import fields
 from pathlib import Path
 from types import TracebackType
@@ -32,15 +33,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-class _Lifecycle:
+class _Lifecycle(ABC):
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
-    def stop(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop the server and release its port."""
 
 
 class RunningServer(_Lifecycle):
