@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from aisre.config import TracingConfig
 from aisre.records import InferenceRecord, Status
+from aisre.store.codec import dumps
 
 # gen_ai.operation.name -> openinference.span.kind. OpenInference has no kind for a
 # classical model's prediction; CHAIN is its generic "a step that transforms input".
@@ -91,9 +91,7 @@ def _content(attrs: dict[str, Any], side: str, value: Any) -> None:
         attrs[f"{side}.value"] = value
         attrs[f"{side}.mime_type"] = "text/plain"
     else:
-        attrs[f"{side}.value"] = orjson.dumps(
-            value, default=str, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-        ).decode()
+        attrs[f"{side}.value"] = dumps(value)  # the store's encoding: numpy-aware, never fails
         attrs[f"{side}.mime_type"] = "application/json"
 
 
