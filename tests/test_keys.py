@@ -108,7 +108,7 @@ def test_no_secret_in_the_database_files_and_the_hash_is_keyed(db_path: Path, tm
     rows = dict(sqlite3.connect(db_path).execute("SELECT id, hash FROM api_keys").fetchall())
     server_key = (tmp_path / (db_path.name + ".key-secret")).read_bytes().strip()
     for secret in made:
-        random_part = secret.rsplit("-", 1)[1]
+        random_part = secret.removeprefix(f"sk-aisre-{SECRET_FORMAT.fullmatch(secret)[1]}-")  # may contain "-"
         assert secret.encode() not in raw and random_part.encode() not in raw
         stored = rows[SECRET_FORMAT.fullmatch(secret)[1]]
         assert stored != hashlib.sha256(secret.encode()).hexdigest()
@@ -116,7 +116,8 @@ def test_no_secret_in_the_database_files_and_the_hash_is_keyed(db_path: Path, tm
     listing = cli("list", "--all", "--store", f"sqlite:///{db_path}", cwd=tmp_path)
     assert listing.returncode == 0 and "from-cli" in listing.stdout and "svc-4" in listing.stdout
     for secret in made:
-        assert secret not in listing.stdout and secret.rsplit("-", 1)[1] not in listing.stdout
+        random_part = secret.removeprefix(f"sk-aisre-{SECRET_FORMAT.fullmatch(secret)[1]}-")
+        assert secret not in listing.stdout and random_part not in listing.stdout
     assert not any(h in listing.stdout for h in rows.values())
 
 
