@@ -132,6 +132,12 @@ class Gateway:
             if token is not None:
                 otel_context.detach(token)
 
+    def settle_later(self, admission: Any, model: str, cost_usd: float | None, actual_tokens: int | None) -> None:
+        """Settle limits and spend after the response; no task at all when there is nothing to
+        settle (no slots held, nothing to charge), which keeps policy-free traffic cheap."""
+        if admission.held or cost_usd:
+            self.background(self.policies.settle(admission, model, cost_usd, actual_tokens))
+
     def background(self, coro: Any) -> None:
         """Run bookkeeping after the response (settling a stream's limits and spend); awaited at stop."""
         task = asyncio.get_running_loop().create_task(coro)

@@ -113,7 +113,7 @@ class OipApi:
         try:
             return await self._infer(request, name, config, pinned, admission, started, charged)
         finally:  # after the response: limits freed, spend charged
-            self.gw.background(self.gw.policies.settle(admission, name, charged[0], None))
+            self.gw.settle_later(admission, name, charged[0], None)
 
     async def _infer(self, request: Request, name: str, config: ModelConfig, pinned: str | None, admission: Any,
                      started: float, charged: list[float | None]) -> Response:  # fmt: skip

@@ -101,8 +101,7 @@ class OpenAIApi:
             if not streaming:
                 self.gw.metrics.in_flight.labels(call.model).dec()
             if not call.relay_settles:  # a relayed stream settles when it ends; either way after the response
-                self.gw.background(self.gw.policies.settle(call.admission, call.model, call.cost_usd,
-                                                           call.used_tokens))  # fmt: skip
+                self.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
 
     def _model(self, name: str) -> ModelConfig:
         config = self.gw.config.models.get(name)
@@ -371,7 +370,7 @@ class _Relay:
                          output_text=text, ttft_s=ttft, tpot_s=tpot)  # fmt: skip
         self.api.gw.metrics.in_flight.labels(call.model).dec()
         self.api.gw.metrics.requests.labels(call.model, self.version, "2xx").inc()
-        self.api.gw.background(self.api.gw.policies.settle(call.admission, call.model, call.cost_usd, call.used_tokens))
+        self.api.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
 
 
 def _int(value: Any) -> int | None:
