@@ -125,8 +125,9 @@ class OipApi:
             self.gw.metrics.rejected.labels("bad_request").inc()
             return oip_error(err)
         deadline = time.monotonic() + g.deadline_s
-        parent = self.gw.trace_parent(request.headers)
-        first = pinned or self.gw.routing.choose(name, self.gw.sticky_key(config, request.headers))
+        headers = request.headers
+        parent = self.gw.trace_parent(headers)
+        first = pinned or self.gw.routing.choose(name, self.gw.sticky_key(config, headers))
         chain = [(first, False)]
         if pinned is None:
             if self.gw.routing.breaker_open(name, first):

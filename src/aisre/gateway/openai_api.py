@@ -82,15 +82,17 @@ class OpenAIApi:
             validate(payload)
             call = Call(payload["model"], self._model(payload["model"]), payload, operation, path, started,
                         time.monotonic() + g.deadline_s, raw)  # fmt: skip
-            call.admission = await self.gw.policies.admit(request.headers, call.model, call.config, payload)
+            headers = request.headers
+            call.admission = await self.gw.policies.admit(headers, call.model, call.config, payload)
         except GatewayError as err:
             self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
             return openai_error(err)
         call.key_id = call.admission.key_id
-        call.trace_parent = self.gw.trace_parent(request.headers)
-        if "traceparent" in request.headers:  # the upstream joins the caller's trace
-            call.forward_headers["traceparent"] = request.headers["traceparent"]
-        version = self.gw.routing.choose(call.model, self.gw.sticky_key(call.config, request.headers))
+        traceparent = headers.get("traceparent")
+        if traceparent is not None:  # the upstream joins the caller's trace
+            call.forward_headers["traceparent"] = traceparent
+            call.trace_parent = self.gw.trace_parent(headers)
+        version = self.gw.routing.choose(call.model, self.gw.sticky_key(call.config, headers))
         self.gw.metrics.in_flight.labels(call.model).inc()
         streaming = payload.get("stream") is True and operation != "embeddings"
         try:
@@ -117,6 +119,8 @@ class OpenAIApi:
     def _candidates(self, call: Call, first: str) -> list[tuple[str, bool]]:
         """(version, is_fallback) in the order to try them; versions with an open breaker skipped."""
         route = self.gw.routing.models[call.model]
+        if not route.fallback and not route.open_breakers:
+            return [(first, False)]
         chain = [] if self.gw.routing.breaker_open(call.model, first) else [(first, False)]
         return chain + [(v, True) for v in route.fallbacks(first) if (v, False) not in chain]
 
