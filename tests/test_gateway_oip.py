@@ -175,3 +175,32 @@ def test_sticky_by_caller_keeps_each_credential_on_one_version(tmp_path: Path, t
             seen.setdefault(caller, set()).add(r.headers["x-aisre-version"])
         assert all(len(v) == 1 for v in seen.values())
         assert set().union(*seen.values()) == {"v1", "v2"}
+
+
+def test_an_oip_http_replica_is_proxied_and_recorded_per_row(tmp_path: Path, trained, data):
+    from aisre.testing.oip_model import OipModel
+    from aisre.testing.oip_server import oip_app
+    from aisre.testing.server import serve_in_thread
+    from aisre.testing.settings import MockSettings
+
+    _, v1, _ = trained
+    replica = serve_in_thread(oip_app(MockSettings(model="fraud"), OipModel.from_estimator(v1)))
+    try:
+        cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "versions": {
+            "v1": {"replicas": [replica.url]}}}})  # fmt: skip
+        with RunningGateway(cfg) as running:
+            X = data.data.to_numpy()[:20]
+            r = httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X))
+            assert r.status_code == 200, r.text
+            outputs = {o["name"]: o for o in r.json()["outputs"]}
+            assert outputs["predict"]["data"] == v1.predict(data.data.iloc[:20]).tolist()
+            running.gateway.recorder.flush()
+            records = running.gateway.recorder.store.records()
+            assert len(records) == 20 and [rec.prediction for rec in records] == outputs["predict"]["data"]
+            assert records[0].replica == replica.url and records[0].inputs["x0"] == pytest.approx(X[0, 0])
+            assert set(records[0].scores) == {"0", "1"}
+            httpx.post(f"{replica.url}/_mock/settings", json={"fail_rate": 1.0, "fail_status": 503})
+            failed = httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X[:1]))
+            assert failed.status_code == 502 and "answered 503" in failed.json()["error"]
+    finally:
+        replica.stop()
