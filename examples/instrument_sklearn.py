@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 import urllib.request
@@ -89,8 +90,9 @@ def main() -> None:
         if line.startswith(wanted):
             console.print("  " + line, highlight=False, soft_wrap=True)
     console.print(f"[bold]records[/] in {store}")
-    console.print(f"  try: aisre log stats --store {store}", soft_wrap=True)
-    console.print(f"       aisre log tail -n 5 --store {store}", soft_wrap=True)
+    cli = os.path.relpath(os.path.join(os.path.dirname(sys.executable), "aisre"))
+    console.print(f"  try: {cli} log stats --store {store}", soft_wrap=True)
+    console.print(f"       {cli} log tail -n 5 --store {store}", soft_wrap=True)
     if args.hold:
         console.print(f"serving {metrics_url} for {args.hold:g} s")
         time.sleep(args.hold)
