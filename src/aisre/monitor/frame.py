@@ -25,6 +25,13 @@ class DataError(AisreError, ValueError):
 Columns = dict[str, np.ndarray]
 
 
+def check_alpha(alpha: float) -> float:
+    """A significance level in (0, 1), or DataError naming `alpha`."""
+    if not 0 < alpha < 1:
+        raise DataError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
 def to_columns(data: Any, columns: Sequence[str] | None = None) -> Columns:
     """Convert `data` to {name: 1-D array}; `columns` selects (and orders) columns."""
     raw = _raw_columns(data)

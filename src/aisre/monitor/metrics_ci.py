@@ -88,6 +88,11 @@ def bootstrap(
         stop = min(n_resamples, start + block)
         idx = rng.integers(0, n, size=(stop - start, n))
         values[start:stop] = statistic(*(a[idx] for a in arrays))
+    return _percentile_interval(values, confidence)
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float, int]:
+    """(lower, upper, resamples used) of the central `confidence` share; NaN resamples are left out."""
     values = values[~np.isnan(values)]
     if values.size == 0:
         return (np.nan, np.nan, 0)
@@ -133,12 +138,7 @@ def bootstrap_counts(
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n, counts.reshape(-1) / n, size=n_resamples).reshape(n_resamples, *counts.shape)
     values = statistic(draws)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return (np.nan, np.nan, 0)
-    alpha = 1.0 - confidence
-    lower, upper = np.quantile(values, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return (float(lower), float(upper), int(values.size))
+    return _percentile_interval(values, confidence)
 
 
 # -- statistics of confusion counts: (..., k, k) rows = truth, columns = prediction -------------

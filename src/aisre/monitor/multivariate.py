@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from aisre.monitor.domain_classifier import domain_classifier_test
-from aisre.monitor.frame import Columns, DataError, is_numeric, to_columns
+from aisre.monitor.frame import Columns, DataError, check_alpha, is_numeric, to_columns
 from aisre.monitor.mmd import critical_value, mmd_test, permutation_p_value
 from aisre.monitor.profile import category_counts
 from aisre.monitor.reconstruction import reconstruction_test
@@ -117,7 +117,7 @@ def mmd_drift_matrices(
 ) -> MultivariateDriftResult:  # fmt: skip
     """MMD on two numeric matrices (rows = observations), e.g. embeddings; each sample is
     subsampled (seeded) to at most `max_samples` rows."""
-    _check_alpha(alpha)
+    check_alpha(alpha)
     rng = np.random.default_rng(seed)
     x = _subsample(np.asarray(x, dtype=np.float64), max_samples, rng)
     y = _subsample(np.asarray(y, dtype=np.float64), max_samples, rng)
@@ -140,7 +140,7 @@ def domain_classifier_drift(
 ) -> MultivariateDriftResult:  # fmt: skip
     """Options: classifier ("hgb" | "logistic"), folds (5), n_permutations (200), permutation
     ("scores" | "refit"), params (for the scikit-learn estimator), importances (True)."""
-    _check_alpha(alpha)
+    check_alpha(alpha)
     ref, cur = align(reference, current, columns)
     rng = np.random.default_rng(seed)
     ref, cur = _subsample_columns(ref, max_samples, rng), _subsample_columns(cur, max_samples, rng)
@@ -182,6 +182,3 @@ def _subsample_columns(columns: Columns, limit: int | None, rng: np.random.Gener
     return {name: values[pick] for name, values in columns.items()}
 
 
-def _check_alpha(alpha: float) -> None:
-    if not 0 < alpha < 1:
-        raise DataError(f"alpha: expected a level in (0, 1), got {alpha!r}")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from aisre.monitor.drift.base import Method
-from aisre.monitor.frame import DataError, normalise
+from aisre.monitor.frame import DataError, check_alpha, normalise
 from aisre.monitor.mmd import critical_value, permutation_p_value
 from aisre.monitor.profile import CategoricalProfile, ColumnProfile, NumericProfile
 from aisre.monitor.stream_windows import CountWindows, OnlineDrift, RawValues, TimeWindows, WindowVerdict
@@ -72,12 +72,6 @@ def _method(method: str | Method) -> Method:
     return get_method(method)
 
 
-def _check_alpha(alpha: float) -> float:
-    if not 0 < alpha < 1:
-        raise DataError(f"alpha: expected a level in (0, 1), got {alpha!r}")
-    return float(alpha)
-
-
 class WindowTest(Detector):
     """A p-value test of each window against the reference sample, at alpha (or alpha / horizon)."""
 
@@ -88,7 +82,7 @@ class WindowTest(Detector):
             raise DataError(f"method: {self.method.name!r} gives no p-value; use BootstrapCalibrated")
         if horizon is not None and horizon < 1:
             raise DataError(f"horizon: expected >= 1 windows, got {horizon}")
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         self.level = self.alpha / (horizon or 1)
         self.horizon = horizon
         self.method.fit(normalise(np.asarray(reference), "reference"))
@@ -117,7 +111,7 @@ class BootstrapCalibrated(Detector):
         self.method = _method(method)
         self.reference = normalise(np.asarray(reference), "reference")
         self.method.fit(self.reference)
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         self.n_boot = int(n_boot)
         self.seed = seed
         self.name = self.method.name
@@ -166,7 +160,7 @@ class ProfileDistance(Detector):
         if total == 0:
             raise DataError("reference: the profile holds no values")
         self.shares = reference.counts / total
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         self.n_boot = int(n_boot)
         self.seed = seed
         self.resample_reference = resample_reference
@@ -228,7 +222,7 @@ class Cusum(Detector):
         if allowance <= 1:
             raise DataError(f"allowance: expected > 1 (the no-drift mean of -ln p), got {allowance}")
         self.inner = inner
-        self.alpha = _check_alpha(alpha)
+        self.alpha = check_alpha(alpha)
         self.horizon = horizon
         self.allowance = allowance
         self.limit = cusum_limit(horizon, self.alpha, allowance, seed=seed)
