@@ -100,6 +100,38 @@ class HttpVersion:
     def finish_stream(self, stream: Stream, ok: bool) -> None:
         self.balancer.finished(stream.replica, time.perf_counter() - stream.started, ok)
 
+    async def _try(self, replica: Replica, path: str, body: bytes, headers: Mapping[str, str] | None, method: str,
+                   read_body: bool, remaining: float, started: float, attempt: int) -> Reply | Stream:  # fmt: skip
+        """One attempt on one replica; raises _Failed for anything retryable."""
+        timeout = self._timeout(remaining, read_body)
+        send_headers = {**self._base_headers, **headers} if headers else self._base_headers
+        url = replica.url
+        try:
+            response = await self.session.request(method, self._url(url, path), data=body, headers=send_headers,
+                                                  timeout=timeout, allow_redirects=False)  # fmt: skip
+        except aiohttp.ConnectionTimeoutError:
+            raise _Failed(502, f"cannot connect to {url} (connect timeout)") from None
+        except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
+            waited = timeout.total or timeout.sock_read or 0.0
+            raise _Failed(504, f"{url} did not answer within {waited:.3g} s") from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise _Failed(502, f"cannot connect to {url}: {type(exc).__name__}") from None
+        if response.status in RETRYABLE_STATUS:
+            await _drain(response)
+            raise _Failed(502, f"{url} answered {response.status}")
+        if not read_body:
+            return Stream(response, replica, started, attempt)
+        try:
+            payload = await response.read()
+        except TimeoutError:
+            raise _Failed(504, f"{url} did not finish its answer in time") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise _Failed(502, f"{url} broke off its response: {type(exc).__name__}") from None
+        latency = time.perf_counter() - started
+        self.balancer.finished(replica, latency, ok=response.status < 500)
+        kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+        return Reply(response.status, payload, response.content_type, url, latency, attempt, kept)
+
     async def _attempts(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None,
                         method: str, read_body: bool) -> Reply | Stream:  # fmt: skip
         tried: set[str] = set()
@@ -117,49 +149,24 @@ class HttpVersion:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise GatewayError(504, f"deadline exceeded before calling {self.name} ({attempt - 1} tries)")
-            timeout = self._timeout(remaining, read_body)
-            send_headers = {**self._base_headers, **headers} if headers else self._base_headers
             self.balancer.started(replica)
             started = time.perf_counter()
             try:
-                response = await self.session.request(method, self._url(replica.url, path), data=body,
-                                                      headers=send_headers, timeout=timeout,
-                                                      allow_redirects=False)  # fmt: skip
-            except aiohttp.ConnectionTimeoutError:
+                outcome = await self._try(replica, path, body, headers, method, read_body, remaining, started, attempt)
+            except _Failed as failed:
+                # Every failure of one attempt: counted against the replica, then the next replica.
                 self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"cannot connect to {replica.url} (connect timeout)", 502
+                last_status, last_error = failed.status, failed.message
                 continue
-            except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                waited = timeout.total or timeout.sock_read or 0.0
-                last_error, last_status = f"{replica.url} did not answer within {waited:.3g} s", 504
-                continue
-            except (aiohttp.ClientConnectionError, OSError) as exc:
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"cannot connect to {replica.url}: {type(exc).__name__}", 502
-                continue
-            if response.status in RETRYABLE_STATUS:
-                await _drain(response)
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"{replica.url} answered {response.status}", 502
-                continue
-            if not read_body:
-                return Stream(response, replica, started, attempt)
-            try:
-                payload = await response.read()
-            except TimeoutError:
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"{replica.url} did not finish its answer in time", 504
-                continue
-            except (aiohttp.ClientError, OSError) as exc:
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
-                last_error, last_status = f"{replica.url} broke off its response: {type(exc).__name__}", 502
-                continue
-            latency = time.perf_counter() - started
-            self.balancer.finished(replica, latency, ok=response.status < 500)
-            kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
-            return Reply(response.status, payload, response.content_type, replica.url, latency, attempt, kept)
+            return outcome
         raise GatewayError(last_status, f"upstream {self.name} failed: {last_error}")
+
+
+class _Failed(Exception):
+    """One attempt failed in a way worth retrying elsewhere: the status to report if it was the last."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
