@@ -113,20 +113,17 @@ class Gateway:
     def record(self, r: InferenceRecord, parent: Any = None) -> None:
         """Hand a record to the Recorder (its span a child of the caller's trace, if any);
         a full queue never fails the client's request."""
-        token = otel_context.attach(parent) if parent is not None else None
-        try:
-            self.recorder.record(r)
-        except Exception:  # noqa: BLE001 - counted by the writer; the response must still go out
-            log.warning("record for %s/%s not accepted", r.model, r.version, exc_info=True)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+        self.record_call([r], None, parent)
 
-    def record_call(self, records: list[InferenceRecord], latency_s: float, parent: Any = None) -> None:
+    def record_call(self, records: list[InferenceRecord], latency_s: float | None, parent: Any = None) -> None:
+        """Records of one call (one span, one latency observation; a single record goes as itself)."""
         token = otel_context.attach(parent) if parent is not None else None
         try:
-            self.recorder.record_call(records, latency_s)
-        except Exception:  # noqa: BLE001
+            if latency_s is None and len(records) == 1:
+                self.recorder.record(records[0])
+            else:
+                self.recorder.record_call(records, latency_s)
+        except Exception:  # noqa: BLE001 - counted by the writer; the response must still go out
             log.warning("records for %s not accepted", records[0].model if records else "?", exc_info=True)
         finally:
             if token is not None:
