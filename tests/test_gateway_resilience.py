@@ -81,7 +81,9 @@ def _latencies(url: str, body: dict, n: int) -> list[float]:
 
 def test_a_slow_shadow_does_not_slow_the_client(tmp_path: Path):
     fast = serve_in_thread(openai_app(MockSettings(replica_id="fast")))
-    slow = serve_in_thread(openai_app(MockSettings(replica_id="slow", latency_s=0.3)))
+    # The shadow is far slower than any scheduling hiccup on a loaded 2-core CI machine, so
+    # "the client waited for it" and "the machine was busy for a moment" cannot be confused.
+    slow = serve_in_thread(openai_app(MockSettings(replica_id="slow", latency_s=1.5)))
     try:
         models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{fast.url}/v1"]},
                                                                  "v2": {"replicas": [f"{slow.url}/v1"]}},
@@ -93,11 +95,15 @@ def test_a_slow_shadow_does_not_slow_the_client(tmp_path: Path):
         (tmp_path / "b").mkdir()
         with RunningGateway(gateway_config(tmp_path / "b", models)) as shadowed:
             with_shadow = _latencies(f"{shadowed.url}/v1/chat/completions", BODY, 60)
-            time.sleep(0.5)
-            shadowed.gateway.recorder.flush()
-            routes = [r.route for r in shadowed.gateway.recorder.store.records()]
+            deadline = time.monotonic() + 10
+            while True:  # the shadows finish 1.5 s after their requests
+                shadowed.gateway.recorder.flush()
+                routes = [r.route for r in shadowed.gateway.recorder.store.records()]
+                if routes.count("shadow") >= 50 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
         assert statistics.median(with_shadow) < statistics.median(baseline) + 0.02
-        assert max(with_shadow) < 0.25  # never waits for the 0.3 s shadow
+        assert max(with_shadow) < 0.75  # never waits for the 1.5 s shadow
         assert routes.count("shadow") >= 50 and routes.count("primary") == 60
         assert httpx.get(f"{slow.url}/_mock/stats").json()["requests_total"] >= 50
     finally:
