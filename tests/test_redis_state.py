@@ -272,7 +272,7 @@ def test_fail_closed_refuses_with_a_reason_while_redis_is_down(server):
 
 def test_a_hung_redis_times_out_fast_and_falls_back(server):
     async def go():
-        limiter = RedisLimiter(server.url, timeout_s=0.05)
+        limiter = RedisLimiter(server.url, timeout_s=0.2)
         assert (await limiter.acquire("key:h", Limits(rpm=10), 0)).backend == "redis"
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
@@ -280,11 +280,11 @@ def test_a_hung_redis_times_out_fast_and_falls_back(server):
                 t = time.perf_counter()
                 d = await limiter.acquire("key:h", Limits(rpm=10), 0)
                 waited = time.perf_counter() - t
-                assert d.allowed and d.backend == "fallback" and waited < 0.5
+                assert d.allowed and d.backend == "fallback" and waited < 1.0
             assert not limiter.state.up and _errors(limiter, "acquire") == 3
             t = time.perf_counter()
             await limiter.acquire("key:h", Limits(rpm=10), 0)  # in back-off: no wait at all
-            assert time.perf_counter() - t < 0.01
+            assert time.perf_counter() - t < 0.1  # well under the 0.2 s timeout it would otherwise wait
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
         await limiter.close()
