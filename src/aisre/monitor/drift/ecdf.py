@@ -1,4 +1,4 @@
-"""Both empirical CDFs on the merged sorted sample: the shared core of fast KS and Wasserstein."""
+"""Both empirical CDFs on the merged sorted sample: the core of the large-sample KS statistic."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ class Merged:
     """`values` is the pooled sample sorted; `cdf_a`/`cdf_b` are both ECDFs after each position.
 
     At a run of tied values only the last position holds the right-continuous ECDF value,
-    which is all KS and the Wasserstein integral need (gaps between ties are 0).
+    which is all the KS statistic needs.
     """
 
     values: np.ndarray
@@ -42,8 +42,3 @@ def ks_statistic(m: Merged) -> float:
     ends = m.last_of_ties
     return float(np.max(np.abs(m.cdf_a[ends] - m.cdf_b[ends])))
 
-
-def wasserstein(m: Merged) -> float:
-    """Integral of |F_a - F_b| dx: scipy.stats.wasserstein_distance without re-sorting."""
-    deltas = np.diff(m.values)
-    return float(np.dot(np.abs(m.cdf_a[:-1] - m.cdf_b[:-1]), deltas))

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from aisre.monitor.drift.ecdf import merge, wasserstein
+from aisre.monitor.drift.bucketed import wasserstein_distance
 from aisre.monitor.drift.stattests import _SampleMethod
 from aisre.monitor.drift.values import summary
 
@@ -15,7 +15,8 @@ class Wasserstein(_SampleMethod):
     """Earth mover's distance in units of the reference's standard deviation (Evidently's `wasserstein`).
 
     W1 equals scipy.stats.wasserstein_distance(reference, current) (the integral of |F_ref - F_cur|),
-    computed on the merged sorted sample with the reference sorted once at `fit`. The
+    computed without sorting either sample (aisre.monitor.drift.bucketed: counts and sums per
+    bucket, a sort only where the two CDFs cross). The
     divisor is the population std (ddof=0) of the reference, floored at 0.001 so a constant
     reference does not divide by zero. 0.1 means "moved a tenth of a standard deviation".
     """
@@ -29,13 +30,12 @@ class Wasserstein(_SampleMethod):
 
     def _fit(self, reference: np.ndarray) -> None:
         super()._fit(reference)
-        self._sorted = np.sort(self._ref.values)
         self._std = float(np.std(self._ref.values))
         self._scale = max(self._std, self.MIN_SCALE)
 
     def _score(self, current: np.ndarray) -> tuple[float, float | None, dict[str, Any]]:
         cur = self._current(current)
-        distance = wasserstein(merge(self._sorted, np.sort(cur.values)))
+        distance = wasserstein_distance(self._ref.values, cur.values)
         details = summary(self._ref, cur)
         details["wasserstein"] = distance
         details["reference_std"] = self._std
