@@ -24,6 +24,7 @@ CASES = {
     "one value each": (np.array([1.0]), np.array([2.0])),
     "tiny vs large": (RNG.normal(size=3), RNG.normal(size=100_000)),
     "disjoint supports": (RNG.uniform(0, 1, 4000), RNG.uniform(5, 6, 3000)),
+    "a range of subnormal numbers": (np.array([0.0]), np.array([2.2250738585072014e-308])),
 }
 
 

@@ -51,11 +51,11 @@ class Method(ABC):
         self.threshold = self.default_threshold if threshold is None else float(threshold)
 
     def fit(self, reference: np.ndarray) -> Self:
-        self._fit(np.asarray(reference))
+        self._fit(np.asanyarray(reference))  # keeps a TextColumn's encoding
         return self
 
     def score(self, current: np.ndarray, column: str | None = None) -> DriftResult:
-        statistic, p_value, details = self._score(np.asarray(current))
+        statistic, p_value, details = self._score(np.asanyarray(current))
         drift = self.is_drift(statistic, p_value)
         return DriftResult(self.name, float(statistic), None if p_value is None else float(p_value),
                            self.threshold, drift, column, details)  # fmt: skip

@@ -33,10 +33,12 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     n_a, n_b = len(a), len(b)
     buckets = int(np.clip((n_a + n_b) // VALUES_PER_BUCKET, MIN_BUCKETS, MAX_BUCKETS))
-    width = (hi - lo) / buckets
+    width, scale = (hi - lo) / buckets, buckets / (hi - lo)
+    if not (width > 0 and np.isfinite(scale)):  # a range of subnormal numbers: no bucket width exists
+        return _by_sorting(a, b)
     # shifted to [0, hi - lo] so that the sums below do not cancel for data far from zero
     a, b = a - lo, b - lo
-    idx_a, idx_b = _bucket(a, buckets, width), _bucket(b, buckets, width)
+    idx_a, idx_b = _bucket(a, buckets, scale), _bucket(b, buckets, scale)
     count_a = np.bincount(idx_a, minlength=buckets)
     count_b = np.bincount(idx_b, minlength=buckets)
     start = np.zeros(buckets)  # D at each bucket's left edge
@@ -55,9 +57,17 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
     return total
 
 
-def _bucket(values: np.ndarray, buckets: int, width: float) -> np.ndarray:
+def _by_sorting(a: np.ndarray, b: np.ndarray) -> float:
+    """The textbook computation (scipy's): both CDFs at every pooled value, by sorting."""
+    pooled = np.sort(np.concatenate([a, b]))
+    cdf_a = np.searchsorted(np.sort(a), pooled[:-1], side="right") / len(a)
+    cdf_b = np.searchsorted(np.sort(b), pooled[:-1], side="right") / len(b)
+    return float(np.abs(cdf_a - cdf_b) @ np.diff(pooled))
+
+
+def _bucket(values: np.ndarray, buckets: int, scale: float) -> np.ndarray:
     """Bucket index of each shifted value; monotone in the value, so buckets are ordered."""
-    idx = (values * (1.0 / width)).astype(np.intp)
+    idx = (values * scale).astype(np.intp)
     np.minimum(idx, buckets - 1, out=idx)  # the maximum itself lands on the right edge
     return idx
 

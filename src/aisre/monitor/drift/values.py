@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aisre.monitor.drift.base import Kind
-from aisre.monitor.frame import DataError
+from aisre.monitor.frame import DataError, encoding_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +19,7 @@ class Values:
     `values` is float64 with only finite numbers (numeric) or an object array of str
     (categorical). `n_missing` counts NaN/None; `n_infinite` counts +-inf, which are
     dropped too (as Evidently does) because no distance or rank test is defined on them.
+    Categorical values also come dictionary-encoded: `categories[codes]` equals `values`.
     """
 
     values: np.ndarray
@@ -26,8 +27,8 @@ class Values:
     n_total: int
     n_missing: int
     n_infinite: int = 0
-    #: the same categorical values as a pyarrow string array (hashing them is C speed)
-    arrow: pa.Array | None = field(default=None, repr=False, compare=False)
+    categories: np.ndarray | None = field(default=None, repr=False, compare=False)
+    codes: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -43,6 +44,7 @@ def prepare(values: np.ndarray, role: str) -> Values:
 
     Messages name the role ("reference"/"current"); `drift()` adds the column name.
     """
+    encoding = encoding_of(values)
     values = np.asarray(values)
     if values.ndim != 1:
         raise DataError(f"{role}: expected a 1-D array, got shape {values.shape}")
@@ -57,34 +59,39 @@ def prepare(values: np.ndarray, role: str) -> Values:
         kept = values[finite]
         return Values(kept, "numeric", len(values), n_nan, len(values) - len(kept) - n_nan)
     if values.dtype.kind in "OUS":
-        arrow = as_arrow_text(values, role)
-        if arrow.null_count == 0:
-            return Values(values.astype(object, copy=False), "categorical", len(values), 0, 0, arrow)
-        present = arrow.drop_null()
-        kept = present.to_numpy(zero_copy_only=False).astype(object, copy=False)
-        return Values(kept, "categorical", len(values), arrow.null_count, 0, present)
+        categories, codes = encoding if encoding is not None else _encode(values, role)
+        present = codes >= 0
+        n_missing = len(codes) - int(np.count_nonzero(present))
+        if n_missing == 0:
+            return Values(values.astype(object, copy=False), "categorical", len(values), 0, 0, categories, codes)
+        kept = values[present].astype(object, copy=False)
+        return Values(kept, "categorical", len(values), n_missing, 0, categories, codes[present])
     raise DataError(
         f"{role}: expected float64 or str values (use aisre.monitor.frame.normalise), got dtype {values.dtype}"
     )
 
 
-def as_arrow_text(values: np.ndarray, role: str) -> pa.Array:
+def _encode(values: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary-encode text that did not arrive encoded (C speed, through pyarrow)."""
     try:
-        return pa.array(values, type=pa.string(), from_pandas=True)
+        encoded = pc.dictionary_encode(pa.array(values, type=pa.string(), from_pandas=True))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise DataError(f"{role}: expected text values (str or None) in a categorical column; {exc}") from None
+    categories = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    codes = pc.cast(encoded.indices, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
+    return categories, codes
 
 
 def category_counts(values: Values) -> tuple[list, np.ndarray]:
-    """Distinct values and their counts (C speed: pyarrow hashing, numpy for numbers)."""
+    """Distinct values and their counts, in order of first appearance for text (a bincount of codes)."""
     if values.kind == "numeric":
         labels, counts = np.unique(values.values, return_counts=True)
         return labels.tolist(), counts.astype(np.int64)
-    arrow = values.arrow if values.arrow is not None else pa.array(values.values, type=pa.string())
-    vc = pc.value_counts(arrow)
-    labels = vc.field("values").to_pylist()
-    counts = vc.field("counts").to_numpy().astype(np.int64)
-    return labels, counts
+    if values.codes is None or values.categories is None:
+        raise DataError("categorical values without their encoding; build them with prepare()")
+    counts = np.bincount(values.codes, minlength=len(values.categories)).astype(np.int64)
+    seen = counts > 0
+    return values.categories[seen].tolist(), counts[seen]
 
 
 def align(
@@ -161,6 +168,9 @@ def require_values(values: Values, role: str, minimum: int = 1) -> None:
 
 def count_present(values: np.ndarray) -> int:
     """Non-missing (and, for numbers, finite) values, without building the cleaned array."""
+    encoding = encoding_of(values)
+    if encoding is not None:
+        return int(np.count_nonzero(encoding[1] >= 0))
     if values.dtype.kind == "f":
         return int(np.count_nonzero(np.isfinite(values)))
     if values.dtype.kind in "iu":
