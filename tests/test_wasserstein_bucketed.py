@@ -47,3 +47,24 @@ def test_equals_scipy_on_arbitrary_samples(a: list[float], b: list[float], round
     b_arr = np.round(np.array(b), rounding) if rounding else np.array(b)
     expected = stats.wasserstein_distance(a_arr, b_arr)
     assert wasserstein_distance(a_arr, b_arr) == pytest.approx(expected, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=400),
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=400),
+    st.integers(0, 2),
+)
+def test_every_refinement_level_equals_scipy(a: list[float], b: list[float], rounding: int) -> None:
+    """With sorting switched off until the last level, small samples take every finer level too."""
+    from aisre.monitor.drift import bucketed
+
+    a_arr = np.round(np.array(a), rounding) if rounding else np.array(a)
+    b_arr = np.round(np.array(b), rounding) if rounding else np.array(b)
+    saved = bucketed.SORT_BELOW, bucketed.MIN_BUCKETS
+    bucketed.SORT_BELOW, bucketed.MIN_BUCKETS = 0, 4
+    try:
+        got = wasserstein_distance(a_arr, b_arr)
+    finally:
+        bucketed.SORT_BELOW, bucketed.MIN_BUCKETS = saved
+    assert got == pytest.approx(stats.wasserstein_distance(a_arr, b_arr), rel=1e-9, abs=1e-9)

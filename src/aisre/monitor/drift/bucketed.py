@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import numpy as np
 
-#: About this many pooled values per bucket; mixed buckets then hold a handful of values.
-VALUES_PER_BUCKET = 8
+#: About this many pooled values per bucket; mixed buckets then hold a few dozen values.
+VALUES_PER_BUCKET = 32
+#: Finer levels tried on buckets where D may change sign, and the count below which they are sorted instead.
+LEVELS, SORT_BELOW = 3, 4096
+#: Values per pass of the bucketing loop (two float buffers of this size stay in cache).
+CHUNK = 1 << 16
 MIN_BUCKETS, MAX_BUCKETS = 64, 1 << 22
 
 
@@ -36,9 +40,8 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
     width, scale = (hi - lo) / buckets, buckets / (hi - lo)
     if not (width > 0 and np.isfinite(scale)):  # a range of subnormal numbers: no bucket width exists
         return _by_sorting(a, b)
-    # shifted to [0, hi - lo] so that the sums below do not cancel for data far from zero
-    a, b = a - lo, b - lo
-    idx_a, idx_b = _bucket(a, buckets, scale), _bucket(b, buckets, scale)
+    idx_a, sum_a = _histogram(a, lo, scale, buckets)
+    idx_b, sum_b = _histogram(b, lo, scale, buckets)
     count_a = np.bincount(idx_a, minlength=buckets)
     count_b = np.bincount(idx_b, minlength=buckets)
     start = np.zeros(buckets)  # D at each bucket's left edge
@@ -46,15 +49,42 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
     one_sign = (start - count_b / n_b >= 0) | (start + count_a / n_a <= 0)
 
     right = (np.arange(buckets) + 1.0) * width
-    sum_a = np.bincount(idx_a, weights=a, minlength=buckets)
-    sum_b = np.bincount(idx_b, weights=b, minlength=buckets)
     integral = width * start + (count_a * right - sum_a) / n_a - (count_b * right - sum_b) / n_b
     total = float(np.abs(integral[one_sign]).sum())
 
     mixed = ~one_sign
-    if mixed.any():
-        total += _mixed_buckets(a, idx_a, b, idx_b, mixed, start, width, n_a, n_b)
-    return total
+    if not mixed.any():
+        return total
+    rank = np.cumsum(mixed) - 1  # dense numbering of the buckets that go one level down
+    keep_a, keep_b = mixed[idx_a], mixed[idx_b]
+    chosen = np.flatnonzero(mixed)
+    return total + _refine(a[keep_a] - lo, rank[idx_a[keep_a]], b[keep_b] - lo, rank[idx_b[keep_b]],
+                           chosen * width, width, start[chosen], n_a, n_b, LEVELS)  # fmt: skip
+
+
+def _histogram(values: np.ndarray, lo: float, scale: float, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket index of every value (int32) and the sum of (value - lo) per bucket.
+
+    In chunks that stay in cache, so a million values cost one 4 MB index array and no
+    other full-size temporaries. Shifting by `lo` keeps the sums from cancelling for data
+    far from zero (and is exact when values and lo are within a factor of 2). The index
+    is monotone in the value, so buckets are ordered like their values.
+    """
+    n = len(values)
+    idx = np.empty(n, dtype=np.int32)
+    sums = np.zeros(buckets)
+    shifted = np.empty(min(n, CHUNK))
+    scaled = np.empty(min(n, CHUNK))
+    for i in range(0, n, CHUNK):
+        part = values[i : i + CHUNK]
+        m = len(part)
+        np.subtract(part, lo, out=shifted[:m])
+        np.multiply(shifted[:m], scale, out=scaled[:m])
+        out = idx[i : i + m]
+        np.copyto(out, scaled[:m], casting="unsafe")  # truncation = floor for values >= 0
+        np.minimum(out, buckets - 1, out=out)  # the maximum itself lands on the right edge
+        sums += np.bincount(out, weights=shifted[:m], minlength=buckets)
+    return idx, sums
 
 
 def _by_sorting(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,29 +95,77 @@ def _by_sorting(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(cdf_a - cdf_b) @ np.diff(pooled))
 
 
-def _bucket(values: np.ndarray, buckets: int, scale: float) -> np.ndarray:
-    """Bucket index of each shifted value; monotone in the value, so buckets are ordered."""
-    idx = (values * scale).astype(np.intp)
-    np.minimum(idx, buckets - 1, out=idx)  # the maximum itself lands on the right edge
-    return idx
-
-
-def _mixed_buckets(
-    a: np.ndarray,
-    idx_a: np.ndarray,
-    b: np.ndarray,
-    idx_b: np.ndarray,
-    mixed: np.ndarray,
-    start: np.ndarray,
+def _refine(
+    va: np.ndarray,
+    ba: np.ndarray,
+    vb: np.ndarray,
+    bb: np.ndarray,
+    left: np.ndarray,
     width: float,
+    start: np.ndarray,
+    n_a: int,
+    n_b: int,
+    depth: int,
+) -> float:
+    """The integral over buckets where D may change sign (`left`, `width`, D at the left edge
+    `start`), given their values (`va`, shifted) and each value's bucket (`ba`, dense).
+
+    Each bucket is cut into k finer ones and the one-sign rule applied again; only the
+    finer buckets that still may change sign go one level down. After `depth` levels, or
+    when few values are left, the rest is integrated point by point after a sort.
+    """
+    n_buckets, n_values = len(left), len(va) + len(vb)
+    if depth == 0 or n_values <= SORT_BELOW:
+        return _sorted(va, ba, vb, bb, left, width, start, n_a, n_b)
+    k = int(np.clip(n_values // (4 * n_buckets), 2, 64))  # about four values per finer bucket
+    fine = width / k
+    key_a, off_a = _finer(va, ba, left, k, fine)
+    key_b, off_b = _finer(vb, bb, left, k, fine)
+    m = n_buckets * k
+    count_a, count_b = np.bincount(key_a, minlength=m), np.bincount(key_b, minlength=m)
+    step = (count_a / n_a - count_b / n_b).reshape(n_buckets, k)
+    fine_start = (start[:, None] + (np.cumsum(step, axis=1) - step)).ravel()
+    one_sign = (fine_start - count_b / n_b >= 0) | (fine_start + count_a / n_a <= 0)
+    # offsets from each finer bucket's left edge: sum of (right - x) = count * fine - sum of offsets
+    sum_a, sum_b = np.bincount(key_a, off_a, minlength=m), np.bincount(key_b, off_b, minlength=m)
+    integral = fine * fine_start + (count_a * fine - sum_a) / n_a - (count_b * fine - sum_b) / n_b
+    total = float(np.abs(integral[one_sign]).sum())
+    mixed = ~one_sign
+    if not mixed.any():
+        return total
+    rank = np.cumsum(mixed) - 1
+    keep_a, keep_b = mixed[key_a], mixed[key_b]
+    fine_left = (left[:, None] + np.arange(k) * fine).ravel()
+    chosen = np.flatnonzero(mixed)
+    return total + _refine(va[keep_a], rank[key_a[keep_a]], vb[keep_b], rank[key_b[keep_b]],
+                           fine_left[chosen], fine, fine_start[chosen], n_a, n_b, depth - 1)  # fmt: skip
+
+
+def _finer(
+    values: np.ndarray, bucket: np.ndarray, left: np.ndarray, k: int, fine: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's finer bucket (bucket * k + local index) and its offset from that bucket's left edge."""
+    offset = values - left[bucket]
+    local = (offset * (1.0 / fine)).astype(np.intp)
+    np.clip(local, 0, k - 1, out=local)  # rounding at the edges stays inside the parent
+    return bucket * k + local, offset - local * fine
+
+
+def _sorted(
+    va: np.ndarray,
+    ba: np.ndarray,
+    vb: np.ndarray,
+    bb: np.ndarray,
+    left: np.ndarray,
+    width: float,
+    start: np.ndarray,
     n_a: int,
     n_b: int,
 ) -> float:
-    """The exact integral over the buckets where D may change sign: their values sorted, step by step."""
-    in_a, in_b = mixed[idx_a], mixed[idx_b]
-    values = np.concatenate([a[in_a], b[in_b]])
-    steps = np.concatenate([np.full(int(in_a.sum()), 1.0 / n_a), np.full(int(in_b.sum()), -1.0 / n_b)])
-    which = np.concatenate([idx_a[in_a], idx_b[in_b]])
+    """The exact integral over the given buckets: their values sorted, |D| summed step by step."""
+    values = np.concatenate([va, vb])
+    steps = np.concatenate([np.full(len(va), 1.0 / n_a), np.full(len(vb), -1.0 / n_b)])
+    which = np.concatenate([ba, bb])
     order = np.argsort(values, kind="stable")  # bucket order follows value order
     values, steps, which = values[order], steps[order], which[order]
 
@@ -100,7 +178,7 @@ def _mixed_buckets(
     before_group = running[group_base] - steps[group_base]
     after = start[which] + (running - before_group)  # D just after each value
 
-    left_edge = which * width
+    left_edge = left[which]
     total = float(np.abs(start[which[first]]) @ (values[first] - left_edge[first]))  # edge -> first value
     gaps = np.diff(values)
     total += float(np.abs(after[:-1][~last[:-1]]) @ gaps[~last[:-1]])  # between values of a bucket
