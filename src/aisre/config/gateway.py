@@ -57,6 +57,15 @@ class VersionConfig(Section):
             raise ValueError("a replica is listed twice")
         return [url.rstrip("/") for url in replicas]
 
+    @field_validator("headers")
+    @classmethod
+    def _header_values(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
+                raise ValueError(f"header {name!r}: names may not contain spaces, ':' or line breaks, "
+                                 "values may not contain line breaks")  # fmt: skip
+        return headers
+
     @model_validator(mode="after")
     def _one_kind(self) -> VersionConfig:
         if bool(self.replicas) == bool(self.sklearn):

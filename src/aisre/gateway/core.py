@@ -16,6 +16,7 @@ from opentelemetry import propagate
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
 from aisre.gateway.balancer import Balancer
+from aisre.gateway.http1 import Http1Pool
 from aisre.gateway.local import SklearnVersion
 from aisre.gateway.metrics import GatewayMetrics
 from aisre.gateway.policy import Policies
@@ -42,6 +43,7 @@ class Gateway:
         self.routing = RoutingState(config.models)
         self.versions: dict[tuple[str, str], HttpVersion | SklearnVersion] = {}
         self.session: aiohttp.ClientSession | None = None
+        self.http1: Http1Pool | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._shadows_in_flight = 0
         self._health_task: asyncio.Task[None] | None = None
@@ -60,13 +62,15 @@ class Gateway:
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=("User-Agent",))  # fmt: skip
+        self.http1 = Http1Pool(g.connect_timeout_s)
         for model, mcfg in self.config.models.items():
             for version, vcfg in mcfg.versions.items():
                 if vcfg.replicas:
                     balancer = Balancer(vcfg.replicas, g.ejection, time.monotonic)
                     budget = RetryBudget(g.retries, time.monotonic)
                     self.versions[(model, version)] = HttpVersion(
-                        f"{model}/{version}", balancer, self.session, budget, g, vcfg.headers, vcfg.timeout_s
+                        f"{model}/{version}", balancer, self.session, self.http1, budget, g, vcfg.headers,
+                        vcfg.timeout_s,
                     )
         if g.health_checks.enabled and any(isinstance(v, HttpVersion) for v in self.versions.values()):
             self._health_task = asyncio.create_task(self._health_loop())
@@ -82,6 +86,8 @@ class Gateway:
             await asyncio.wait(self._background, timeout=self.config.gateway.shutdown_grace_s or None)
         if self.session is not None:
             await self.session.close()
+        if self.http1 is not None:
+            self.http1.close()
         for v in self.versions.values():
             if isinstance(v, SklearnVersion):
                 v.close()

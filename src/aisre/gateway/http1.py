@@ -1,0 +1,210 @@
+"""A small HTTP/1.1 keep-alive client for the gateway's whole-response upstream calls.
+
+Why not aiohttp for these: profiling `aisre serve` under load put ~30% of the gateway's
+time in aiohttp's ClientSession (request and response objects, timers, traces, cookie and
+redirect handling the gateway never uses). A call here is one write of pre-built header
+bytes, httptools (the parser uvicorn uses) fed from an asyncio Protocol, and one future;
+idle connections are reused last-in first-out per origin. Streams (SSE relayed chunk by
+chunk) and health checks still use aiohttp, which handles their long-lived reads well.
+
+Failures map onto the gateway's retry rules: `ConnectFailed` (nothing was sent; safe to try
+another replica), `ResponseTimeout` and `ConnectionBroken` (a reply started or was expected
+and did not finish).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httptools
+
+#: Idle keep-alive connections kept per origin (more are closed after use).
+MAX_IDLE_PER_ORIGIN = 256
+
+
+class ConnectFailed(Exception):
+    """No connection could be made (refused, unreachable, or the connect timeout passed)."""
+
+
+class ResponseTimeout(Exception):
+    """The response did not complete within the timeout."""
+
+
+class ConnectionBroken(Exception):
+    """The connection closed or sent garbage before the response was complete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a replica lives, parsed once: scheme, host, port and the path prefix of its base URL."""
+
+    host: str
+    port: int
+    tls: bool
+    prefix: str
+    host_header: bytes
+
+    @classmethod
+    def parse(cls, base_url: str) -> Origin:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"expected an http(s)://host[:port][/path] URL, got {base_url!r}")
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else 80)
+        host = parts.hostname
+        default_port = port == (443 if tls else 80)
+        shown = f"[{host}]" if ":" in host else host
+        host_header = (shown if default_port else f"{shown}:{port}").encode("idna")
+        return cls(host, port, tls, parts.path.rstrip("/"), host_header)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-case ('' if absent), as aiohttp reports it."""
+        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection; at most one request in flight on it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[Response] | None = None
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionBroken(f"invalid HTTP response ({exc})"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionBroken("the connection closed before the response was complete"))
+
+    # -- httptools callbacks ------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is None or waiter.done():
+            return
+        status = self._parser.get_status_code()
+        waiter.set_result(Response(status, b"".join(self._body), self._headers))
+        if not self._parser.should_keep_alive():
+            self.close()
+
+    # -- use ----------------------------------------------------------------------------
+    def send(self, request: bytes) -> asyncio.Future[Response]:
+        assert self.transport is not None
+        self._headers, self._body = {}, []
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(request)
+        return self._waiter
+
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Http1Pool:
+    """Keep-alive connections per origin; `request` returns the whole response."""
+
+    def __init__(self, connect_timeout_s: float) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    async def request(self, origin: Origin, method: str, path: str, headers: Mapping[str, str], body: bytes,
+                      timeout_s: float) -> Response:  # fmt: skip
+        """Send one request to `origin`, wait at most `timeout_s` for the whole response."""
+        conn = await self._connection(origin)
+        head = [f"{method} {origin.prefix}{path} HTTP/1.1\r\nhost: ".encode(), origin.host_header]
+        head.append(f"\r\ncontent-length: {len(body)}\r\n".encode())
+        for name, value in headers.items():
+            head.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head.append(b"\r\n")
+        head.append(body)
+        waiter = conn.send(b"".join(head))
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout_s, _expire, waiter, timeout_s)
+        try:
+            response = await waiter
+        except BaseException:
+            conn.close()  # a half-read response cannot be reused
+            raise
+        finally:
+            timer.cancel()
+        self._release(origin, conn)
+        return response
+
+    async def _connection(self, origin: Origin) -> _Connection:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        loop = asyncio.get_running_loop()
+        context = self._context() if origin.tls else None
+        try:
+            async with asyncio.timeout(self.connect_timeout_s):
+                _, conn = await loop.create_connection(_Connection, origin.host, origin.port, ssl=context,
+                                                       server_hostname=origin.host if context else None)  # fmt: skip
+        except TimeoutError:
+            raise ConnectFailed(f"connect timeout after {self.connect_timeout_s:g} s") from None
+        except OSError as exc:
+            raise ConnectFailed(f"{type(exc).__name__}: {exc.strerror or exc}") from None
+        return conn
+
+    def _release(self, origin: Origin, conn: _Connection) -> None:
+        if conn.closed:
+            return
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) < MAX_IDLE_PER_ORIGIN:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+
+def _expire(waiter: asyncio.Future[Response], timeout_s: float) -> None:
+    if not waiter.done():
+        waiter.set_exception(ResponseTimeout(f"no complete response within {timeout_s:.3g} s"))
