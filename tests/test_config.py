@@ -37,6 +37,10 @@ def test_store_accepts_a_url_shorthand_and_a_mapping():
         ("store: [1, 2", "not valid YAML at line 1"),
         ("- just\n- a list", "expected a mapping of sections, got list"),
         ("store: ${AISRE_TEST_UNSET_VAR}", "store: environment variable AISRE_TEST_UNSET_VAR is not set"),
+        (
+            'models: {m: {protocol: openai, versions: {v1: {replicas: ["http://h/v1"], headers: {x-key: "a\\r\\nhost: evil"}}}}}',
+            "models.m.versions.v1.headers: header 'x-key': names may not contain spaces",
+        ),
     ],
 )
 def test_bad_config_names_the_key_and_what_was_expected(text: str, expected: str):
