@@ -20,6 +20,8 @@ point by point. The result equals scipy.stats.wasserstein_distance to rounding e
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: About this many pooled values per bucket; mixed buckets then hold a few dozen values.
@@ -57,11 +59,35 @@ def wasserstein_distance(a: np.ndarray, b: np.ndarray) -> float:
     mixed = ~one_sign
     if not mixed.any():
         return total
-    rank = np.cumsum(mixed) - 1  # dense numbering of the buckets that go one level down
-    keep_a, keep_b = mixed[idx_a], mixed[idx_b]
-    chosen = np.flatnonzero(mixed)
-    return total + _refine(a[keep_a] - lo, rank[idx_a[keep_a]], b[keep_b] - lo, rank[idx_b[keep_b]],
-                           chosen * width, width, start[chosen], n_a, n_b, LEVELS)  # fmt: skip
+    left = np.arange(buckets) * width
+    rest = _Undecided.select(mixed, a, idx_a, b, idx_b, left, width, start, shift=lo)
+    return total + _refine(rest, n_a, n_b, LEVELS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Undecided:
+    """Buckets where D may change sign: their left edges, common width and D at the left edge,
+    and the (shifted) values of each sample in them with each value's bucket (numbered densely)."""
+
+    values_a: np.ndarray
+    bucket_a: np.ndarray
+    values_b: np.ndarray
+    bucket_b: np.ndarray
+    left: np.ndarray
+    width: float
+    start: np.ndarray
+
+    @classmethod
+    def select(cls, mixed: np.ndarray, values_a: np.ndarray, key_a: np.ndarray, values_b: np.ndarray,
+               key_b: np.ndarray, left: np.ndarray, width: float, start: np.ndarray,
+               shift: float = 0.0) -> _Undecided:  # fmt: skip
+        """The `mixed` buckets out of all of them (`key_*`: each value's bucket among all);
+        the kept values are shifted by `shift` (only those: no full-size temporary)."""
+        rank = np.cumsum(mixed) - 1
+        keep_a, keep_b = mixed[key_a], mixed[key_b]
+        chosen = np.flatnonzero(mixed)
+        return cls(values_a[keep_a] - shift, rank[key_a[keep_a]], values_b[keep_b] - shift, rank[key_b[keep_b]],
+                   left[chosen], width, start[chosen])  # fmt: skip
 
 
 def _histogram(values: np.ndarray, lo: float, scale: float, buckets: int) -> tuple[np.ndarray, np.ndarray]:
@@ -97,36 +123,24 @@ def _by_sorting(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(cdf_a - cdf_b) @ np.diff(pooled))
 
 
-def _refine(
-    va: np.ndarray,
-    ba: np.ndarray,
-    vb: np.ndarray,
-    bb: np.ndarray,
-    left: np.ndarray,
-    width: float,
-    start: np.ndarray,
-    n_a: int,
-    n_b: int,
-    depth: int,
-) -> float:
-    """The integral over buckets where D may change sign (`left`, `width`, D at the left edge
-    `start`), given their values (`va`, shifted) and each value's bucket (`ba`, dense).
+def _refine(u: _Undecided, n_a: int, n_b: int, depth: int) -> float:
+    """The integral over the undecided buckets.
 
     Each bucket is cut into k finer ones and the one-sign rule applied again; only the
     finer buckets that still may change sign go one level down. After `depth` levels, or
     when few values are left, the rest is integrated point by point after a sort.
     """
-    n_buckets, n_values = len(left), len(va) + len(vb)
+    n_buckets, n_values = len(u.left), len(u.values_a) + len(u.values_b)
     if depth == 0 or n_values <= SORT_BELOW:
-        return _sorted(va, ba, vb, bb, left, width, start, n_a, n_b)
+        return _sorted(u, n_a, n_b)
     k = int(np.clip(n_values // (4 * n_buckets), 2, 64))  # about four values per finer bucket
-    fine = width / k
-    key_a, off_a = _finer(va, ba, left, k, fine)
-    key_b, off_b = _finer(vb, bb, left, k, fine)
+    fine = u.width / k
+    key_a, off_a = _finer(u.values_a, u.bucket_a, u.left, k, fine)
+    key_b, off_b = _finer(u.values_b, u.bucket_b, u.left, k, fine)
     m = n_buckets * k
     count_a, count_b = np.bincount(key_a, minlength=m), np.bincount(key_b, minlength=m)
     step = (count_a / n_a - count_b / n_b).reshape(n_buckets, k)
-    fine_start = (start[:, None] + (np.cumsum(step, axis=1) - step)).ravel()
+    fine_start = (u.start[:, None] + (np.cumsum(step, axis=1) - step)).ravel()
     one_sign = (fine_start - count_b / n_b >= 0) | (fine_start + count_a / n_a <= 0)
     # offsets from each finer bucket's left edge: sum of (right - x) = count * fine - sum of offsets
     sum_a, sum_b = np.bincount(key_a, off_a, minlength=m), np.bincount(key_b, off_b, minlength=m)
@@ -135,12 +149,9 @@ def _refine(
     mixed = ~one_sign
     if not mixed.any():
         return total
-    rank = np.cumsum(mixed) - 1
-    keep_a, keep_b = mixed[key_a], mixed[key_b]
-    fine_left = (left[:, None] + np.arange(k) * fine).ravel()
-    chosen = np.flatnonzero(mixed)
-    return total + _refine(va[keep_a], rank[key_a[keep_a]], vb[keep_b], rank[key_b[keep_b]],
-                           fine_left[chosen], fine, fine_start[chosen], n_a, n_b, depth - 1)  # fmt: skip
+    fine_left = (u.left[:, None] + np.arange(k) * fine).ravel()
+    rest = _Undecided.select(mixed, u.values_a, key_a, u.values_b, key_b, fine_left, fine, fine_start)
+    return total + _refine(rest, n_a, n_b, depth - 1)
 
 
 def _finer(
@@ -153,21 +164,11 @@ def _finer(
     return bucket * k + local, offset - local * fine
 
 
-def _sorted(
-    va: np.ndarray,
-    ba: np.ndarray,
-    vb: np.ndarray,
-    bb: np.ndarray,
-    left: np.ndarray,
-    width: float,
-    start: np.ndarray,
-    n_a: int,
-    n_b: int,
-) -> float:
-    """The exact integral over the given buckets: their values sorted, |D| summed step by step."""
-    values = np.concatenate([va, vb])
-    steps = np.concatenate([np.full(len(va), 1.0 / n_a), np.full(len(vb), -1.0 / n_b)])
-    which = np.concatenate([ba, bb])
+def _sorted(u: _Undecided, n_a: int, n_b: int) -> float:
+    """The exact integral over the undecided buckets: their values sorted, |D| summed step by step."""
+    values = np.concatenate([u.values_a, u.values_b])
+    steps = np.concatenate([np.full(len(u.values_a), 1.0 / n_a), np.full(len(u.values_b), -1.0 / n_b)])
+    which = np.concatenate([u.bucket_a, u.bucket_b])
     order = np.argsort(values, kind="stable")  # bucket order follows value order
     values, steps, which = values[order], steps[order], which[order]
 
@@ -178,11 +179,11 @@ def _sorted(
     running = np.cumsum(steps)
     group_base = np.maximum.accumulate(np.where(first, np.arange(len(values)), 0))
     before_group = running[group_base] - steps[group_base]
-    after = start[which] + (running - before_group)  # D just after each value
+    after = u.start[which] + (running - before_group)  # D just after each value
 
-    left_edge = left[which]
-    total = float(np.abs(start[which[first]]) @ (values[first] - left_edge[first]))  # edge -> first value
+    left_edge = u.left[which]
+    total = float(np.abs(u.start[which[first]]) @ (values[first] - left_edge[first]))  # edge -> first value
     gaps = np.diff(values)
     total += float(np.abs(after[:-1][~last[:-1]]) @ gaps[~last[:-1]])  # between values of a bucket
-    total += float(np.abs(after[last]) @ (left_edge[last] + width - values[last]))  # last value -> edge
+    total += float(np.abs(after[last]) @ (left_edge[last] + u.width - values[last]))  # last value -> edge
     return total  # (a bucket with no values is never mixed: D is constant over it)
