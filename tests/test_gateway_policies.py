@@ -68,6 +68,29 @@ def test_power_of_two_choices_prefers_the_less_loaded_faster_replica():
     assert picks[good.url] / 3000 > 0.6
 
 
+def test_one_slow_answer_does_not_starve_a_replica_forever():
+    b, clock = _balancer()
+    slow, *fast = b.replicas
+    b.started(slow)
+    b.finished(slow, 0.2, ok=True)  # one slow answer: EWMA 0.067 s against 0.002 s for the others
+    for _ in range(50):
+        for r in fast:
+            b.started(r)
+            b.finished(r, 0.002, ok=True)
+        clock.advance(0.02)  # one second of steady traffic elsewhere
+    assert slow.latency(clock.monotonic()) < 0.067 / 2
+    picks = Counter(b.pick().url for _ in range(300))
+    assert picks[slow.url] == 0, "while its decayed EWMA is still above the others', it waits"
+    for _ in range(150):  # three more seconds with the fast replicas fed, the slow one idle
+        for r in fast:
+            b.finished(r, 0.002, ok=True)
+        clock.advance(0.02)
+    assert Counter(b.pick().url for _ in range(300))[slow.url] > 50, "idle long enough, it is probed again"
+    b.started(slow)
+    b.finished(slow, 0.002, ok=True)  # the probe answers fast: its EWMA is a normal one again
+    assert slow.latency(clock.monotonic()) < 0.004
+
+
 def test_consecutive_failures_eject_with_backoff_and_the_replica_returns():
     b, clock = _balancer()
     bad = b.replicas[0]

@@ -61,7 +61,7 @@ def test_a_killed_replica_costs_no_failed_request_and_comes_back(tmp_path: Path)
             assert len(results) > killed_at + 100
             assert dead.admitted(time.monotonic())
             served_after_restart = httpx.get(f"{victim.url}/_mock/stats").json()["requests_total"]
-            assert served_after_restart > 10, "the restarted replica is back in rotation"
+            assert served_after_restart > 10, f"the restarted replica is back in rotation: {dead}"
             metrics = httpx.get(f"{gw.url}/metrics").text
             assert "aisre_upstream_retries_total" in metrics
     finally:

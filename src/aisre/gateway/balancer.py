@@ -3,7 +3,12 @@ weighted by an EWMA of latency; passive outlier ejection with backoff; health st
 
 Picking: two replicas are drawn at random from the admitted ones and the one with the
 lower `(outstanding + 1) * ewma_latency` wins (as Envoy's and Finagle's least-loaded
-P2C). A replica failing `consecutive_failures` times in a row (connect errors, 5xx) is
+P2C). The EWMA decays towards 0 with the time since the replica's last sample (time
+constant `IDLE_DECAY_S`, as Finagle's peak EWMA does): without it, one slow answer would
+keep a replica's score high forever, P2C would never pick it again, and no new sample
+could ever bring it back. A replica that has not been used for a while is probed again.
+
+A replica failing `consecutive_failures` times in a row (connect errors, 5xx) is
 ejected for `base_s * 2**(n-1)` seconds (n = times ejected, capped at `max_s`), and is
 re-admitted when that time passes or when an active health check sees it healthy again.
 At most `max_ejected_share` of a version's replicas are ejected at once, so a shared
@@ -12,6 +17,7 @@ upstream outage does not empty the pool.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +26,7 @@ from aisre.config.gateway import EjectionConfig
 
 EWMA_DECAY = 0.3  # weight of the newest latency sample
 INITIAL_LATENCY_S = 0.01
+IDLE_DECAY_S = 1.0  # the EWMA of a replica without new samples falls by e every second
 
 
 @dataclass
@@ -33,12 +40,19 @@ class Replica:
     healthy: bool = True  # from active health checks
     requests: int = 0
     failures: int = 0
+    sampled_at: float | None = None  # clock time of the last latency sample
 
     def admitted(self, now: float) -> bool:
         return self.healthy and now >= self.ejected_until
 
-    def score(self) -> float:
-        return (self.outstanding + 1) * self.ewma_latency_s
+    def latency(self, now: float) -> float:
+        """The EWMA, decayed by the time since it was last fed."""
+        if self.sampled_at is None or now <= self.sampled_at:
+            return self.ewma_latency_s
+        return self.ewma_latency_s * math.exp((self.sampled_at - now) / IDLE_DECAY_S)
+
+    def score(self, now: float) -> float:
+        return (self.outstanding + 1) * self.latency(now)
 
 
 class Balancer:
@@ -66,7 +80,7 @@ class Balancer:
         if len(pool) == 1:
             return pool[0]
         a, b = self.rng.sample(pool, 2)
-        return a if a.score() <= b.score() else b
+        return a if a.score(now) <= b.score(now) else b
 
     def started(self, replica: Replica) -> None:
         replica.outstanding += 1
@@ -76,9 +90,12 @@ class Balancer:
         """Account for one attempt: latency EWMA on success; failure counting and ejection."""
         replica.outstanding = max(0, replica.outstanding - 1)
         if ok:
-            replica.ewma_latency_s += EWMA_DECAY * (latency_s - replica.ewma_latency_s)
+            now = self.clock()
+            current = replica.latency(now)
+            replica.ewma_latency_s = current + EWMA_DECAY * (latency_s - current)
+            replica.sampled_at = now
             replica.consecutive_failures = 0
-            replica.times_ejected = 0 if replica.ejected_until <= self.clock() else replica.times_ejected
+            replica.times_ejected = 0 if replica.ejected_until <= now else replica.times_ejected
             return
         replica.failures += 1
         replica.consecutive_failures += 1
