@@ -45,6 +45,7 @@ class TextColumn(np.ndarray):
         words[-1] = None
         out = words[codes].view(cls)  # code -1 picks the trailing None
         out.categories, out.codes = categories, codes
+        out.flags.writeable = False  # an edit in place would leave the encoding describing other data
         return out
 
     def __array_finalize__(self, obj: Any) -> None:
@@ -53,6 +54,14 @@ class TextColumn(np.ndarray):
 
     def __reduce__(self) -> Any:  # pickles (and so process pools) see a plain object array
         return np.asarray(self).__reduce__()
+
+
+def dictionary_codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(categories in order of first appearance, int32 codes with -1 = missing) of Arrow text."""
+    encoded = pc.dictionary_encode(text)
+    categories = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    codes = pc.cast(encoded.indices, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
+    return categories, codes
 
 
 def encoding_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -126,10 +135,7 @@ def _from_arrow(arrow: Any, name: str) -> np.ndarray | None:
         arrow = pc.if_else(arrow, "True", "False")
         t = arrow.type
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        encoded = pc.dictionary_encode(arrow)
-        categories = np.array(encoded.dictionary.to_pylist(), dtype=object)
-        codes = pc.cast(encoded.indices, pa.int32()).fill_null(-1).to_numpy(zero_copy_only=False)
-        return TextColumn.encoded(categories, codes)
+        return TextColumn.encoded(*dictionary_codes(arrow))
     if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_duration(t):
         unit = pa.duration("ns") if pa.types.is_duration(t) else pa.timestamp("ns")
         nanos = pc.cast(pc.cast(arrow, unit), pa.int64()).to_numpy(zero_copy_only=False)
