@@ -3,7 +3,9 @@
 Accepted: pandas and polars DataFrames, pyarrow Tables, numpy 2-D arrays (columns named
 `x0`, `x1`, ...), mappings of name -> sequence, and sequences of row mappings (what
 `InferenceRecord.inputs` holds). Numeric columns become float64 with NaN for missing;
-everything else becomes an object array of strings with None for missing.
+everything else becomes an object array of strings with None for missing. Text that
+arrives as Arrow comes back as a read-only `TextColumn` (it carries its dictionary
+encoding); `.copy()` gives an editable plain array.
 """
 
 from __future__ import annotations
