@@ -34,7 +34,7 @@ async def _serve(replies: list[bytes], seen: list[bytes], connections: list[int]
                     return
                 writer.write(reply)
                 await writer.drain()
-                if b"connection: close" in reply.lower() or reply == b"DROP":
+                if b"connection: close" in reply.lower() or reply.startswith(b"HTTP/1.0"):
                     break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -92,6 +92,23 @@ def test_a_chunked_body_is_reassembled_and_connection_close_is_honoured() -> Non
     (a, b, c), conns = run(go())
     assert a.body == b"abcdefg" and (b.status, b.body) == (201, b"ok") and c.status == 200
     assert len(conns) == 2, "after `connection: close` the next request opened a new connection"
+
+
+def test_a_body_without_length_or_chunks_ends_where_the_connection_does() -> None:
+    until_close = b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\": 1}"
+
+    async def go():
+        replies, conns = [until_close, until_close], []
+        server = await _serve(replies, [], conns)
+        pool = Http1Pool(1.0)
+        origin = Origin.parse(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        out = [await pool.request(origin, "POST", "/", {}, b"{}", 2) for _ in range(2)]
+        pool.close()
+        server.close()
+        return out, conns
+
+    out, conns = run(go())
+    assert [r.body for r in out] == [b'{"a": 1}'] * 2 and len(conns) == 2
 
 
 def test_garbage_silence_and_refusal_are_named_failures() -> None:

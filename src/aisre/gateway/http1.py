@@ -84,6 +84,7 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
+        self._until_close = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,11 +99,18 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._until_close and exc is None:  # HTTP/1.0-style: the body ends where the connection does
+            self.on_message_complete()
         self._fail(ConnectionBroken("the connection closed before the response was complete"))
 
     # -- httptools callbacks ------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        # Neither a length nor chunks: the body runs until the server closes the connection.
+        self._until_close = "content-length" not in self._headers and \
+            "chunked" not in self._headers.get("transfer-encoding", "").lower()  # fmt: skip
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -119,7 +127,7 @@ class _Connection(asyncio.Protocol):
     # -- use ----------------------------------------------------------------------------
     def send(self, request: bytes) -> asyncio.Future[Response]:
         assert self.transport is not None
-        self._headers, self._body = {}, []
+        self._headers, self._body, self._until_close = {}, [], False
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return self._waiter
