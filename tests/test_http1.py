@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 
 import pytest
+import trustme
 
 from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout
 
@@ -162,6 +164,34 @@ def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
     first, second, dead, conns = run(go())
     assert [c.closed for c in dead] == [True]
     assert (first.body, second.body) == (b"1", b"2") and len(conns) == 2
+
+
+def test_https_replicas_are_verified_against_the_trusted_cas() -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    async def go():
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(_ok(b'{"tls": true}'))
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+        origin = Origin.parse(f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1")
+        pool = Http1Pool(2.0, ssl_context=trusting)
+        reply = await pool.request(origin, "POST", "/x", {}, b"{}", 2)
+        untrusting = Http1Pool(2.0)  # the system CAs do not know this test CA
+        with pytest.raises(ConnectFailed, match="SSLCertVerificationError"):
+            await untrusting.request(origin, "POST", "/x", {}, b"{}", 2)
+        pool.close()
+        server.close()
+        return reply
+
+    assert run(go()).body == b'{"tls": true}'
 
 
 @pytest.mark.parametrize(

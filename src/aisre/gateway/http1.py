@@ -146,10 +146,11 @@ class _Connection(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections per origin; `request` returns the whole response."""
 
-    def __init__(self, connect_timeout_s: float) -> None:
+    def __init__(self, connect_timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
+        """`ssl_context`: for https replicas (default: the system's CAs, hostnames verified)."""
         self.connect_timeout_s = connect_timeout_s
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context
 
     async def request(self, origin: Origin, method: str, path: str, headers: Mapping[str, str], body: bytes,
                       timeout_s: float) -> Response:  # fmt: skip
