@@ -154,8 +154,11 @@ class Http1Pool:
 
     async def request(self, origin: Origin, method: str, path: str, headers: Mapping[str, str], body: bytes,
                       timeout_s: float) -> Response:  # fmt: skip
-        """Send one request to `origin`, wait at most `timeout_s` for the whole response."""
-        conn = await self._connection(origin)
+        """Send one request to `origin`; `timeout_s` bounds the whole attempt, connecting included
+        (connecting alone is also bounded by the pool's connect timeout)."""
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + timeout_s
+        conn = await self._connection(origin, timeout_s)
         head = [f"{method} {origin.prefix}{path} HTTP/1.1\r\nhost: ".encode(), origin.host_header]
         head.append(f"\r\ncontent-length: {len(body)}\r\n".encode())
         for name, value in headers.items():
@@ -163,8 +166,7 @@ class Http1Pool:
         head.append(b"\r\n")
         head.append(body)
         waiter = conn.send(b"".join(head))
-        loop = asyncio.get_running_loop()
-        timer = loop.call_later(timeout_s, _expire, waiter, timeout_s)
+        timer = loop.call_at(ends, _expire, waiter, timeout_s)
         try:
             response = await waiter
         except BaseException:
@@ -175,7 +177,7 @@ class Http1Pool:
         self._release(origin, conn)
         return response
 
-    async def _connection(self, origin: Origin) -> _Connection:
+    async def _connection(self, origin: Origin, timeout_s: float) -> _Connection:
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
@@ -183,12 +185,13 @@ class Http1Pool:
                 return conn
         loop = asyncio.get_running_loop()
         context = self._context() if origin.tls else None
+        limit = min(self.connect_timeout_s, timeout_s)  # the attempt's own time may run out first
         try:
-            async with asyncio.timeout(self.connect_timeout_s):
+            async with asyncio.timeout(limit):
                 _, conn = await loop.create_connection(_Connection, origin.host, origin.port, ssl=context,
                                                        server_hostname=origin.host if context else None)  # fmt: skip
         except TimeoutError:
-            raise ConnectFailed(f"connect timeout after {self.connect_timeout_s:g} s") from None
+            raise ConnectFailed(f"connect timeout after {limit:.3g} s") from None
         except OSError as exc:
             raise ConnectFailed(f"{type(exc).__name__}: {exc.strerror or exc}") from None
         return conn
