@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -194,15 +195,15 @@ models:
 
 
 @contextmanager
-def start_aisre(upstream_url: str) -> Iterator[str]:
-    """`aisre serve` (one worker) with one model whose only replica is the upstream; records to a temp SQLite."""
+def start_aisre(upstream_url: str, workers: int = 1) -> Iterator[str]:
+    """`aisre serve` (`workers` processes) with one model whose only replica is the upstream; records to temp SQLite."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-aisre-") as tmp:
         conf = Path(tmp) / "aisre.yaml"
         conf.write_text(AISRE_CONF.format(db=Path(tmp) / "aisre.db", model=MODEL, upstream=upstream_url))
         log = Path(tmp) / "aisre.log"
         process = _spawn([str(AISRE), "serve", "-c", str(conf), "--host", "127.0.0.1", "--port", str(port),
-                          "--workers", "1"], log)
+                          "--workers", str(workers)], log)
         try:
             _wait_ready(f"http://127.0.0.1:{port}/v1/models", process, log, timeout_s=60)
             yield f"http://127.0.0.1:{port}"
@@ -334,6 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", default="direct,nginx,aisre,litellm",
                         help=f"comma-separated: {', '.join(TARGETS)}")
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per target")
+    parser.add_argument("--aisre-workers", type=int, default=1, help="worker processes of `aisre serve`")
     parser.add_argument("--warmup", type=int, default=200, help="sequential warm-up requests, not measured")
     parser.add_argument("--duration", type=int, default=10, help="wrk seconds per target (0: skip wrk)")
     parser.add_argument("--connections", type=int, default=32)
@@ -350,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
     with serve_in_subprocess("openai", completion_tokens=16, latency_s=args.upstream_latency_s) as upstream:
         print(f"upstream mock: {upstream.url} (pid {upstream.pid})", flush=True)
         for name in names:
-            with TARGETS[name](upstream.url) as base_url:
+            start = TARGETS[name] if name != "aisre" else functools.partial(start_aisre, workers=args.aisre_workers)
+            with start(upstream.url) as base_url:
                 print(f"{name}: {base_url} ...", flush=True)
                 results.append(measure(name, base_url, args))
     print()
