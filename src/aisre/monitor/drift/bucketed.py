@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aisre.monitor.drift.ecdf import merge
+
 #: About this many pooled values per bucket; mixed buckets then hold a few dozen values.
 VALUES_PER_BUCKET = 32
 #: Finer levels tried on buckets where D may change sign, and the count below which they are sorted instead.
@@ -116,11 +118,9 @@ def _histogram(values: np.ndarray, lo: float, scale: float, buckets: int) -> tup
 
 
 def _by_sorting(a: np.ndarray, b: np.ndarray) -> float:
-    """The textbook computation (scipy's): both CDFs at every pooled value, by sorting."""
-    pooled = np.sort(np.concatenate([a, b]))
-    cdf_a = np.searchsorted(np.sort(a), pooled[:-1], side="right") / len(a)
-    cdf_b = np.searchsorted(np.sort(b), pooled[:-1], side="right") / len(b)
-    return float(np.abs(cdf_a - cdf_b) @ np.diff(pooled))
+    """The textbook computation (scipy's): both CDFs over the pooled sorted sample."""
+    m = merge(np.sort(a), np.sort(b))
+    return float(np.abs(m.cdf_a[:-1] - m.cdf_b[:-1]) @ np.diff(m.values))
 
 
 def _refine(u: _Undecided, n_a: int, n_b: int, depth: int) -> float:
