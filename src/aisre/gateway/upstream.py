@@ -64,15 +64,12 @@ class HttpVersion:
         self.headers = dict(headers or {})
         self.try_timeout_s = try_timeout_s or config.try_timeout_s
         self._base_headers = {"content-type": "application/json", **self.headers}
-        # The usual case (plenty of deadline left) reuses one timeout object per kind of call.
-        self._timeouts = {read: self._make_timeout(self.try_timeout_s, read) for read in (True, False)}
+        # The usual case (plenty of deadline left) reuses one timeout object.
+        self._stream_timeout = self._make_stream_timeout(self.try_timeout_s)
         self._urls: dict[tuple[str, str], URL] = {}
 
-    def _make_timeout(self, seconds: float, read_body: bool) -> aiohttp.ClientTimeout:
-        # Whole responses: one `total` timer. Streams: a timer per read (a stalled stream is
-        # cut after `seconds` of silence), which costs a timer per chunk, so only for streams.
-        if read_body:
-            return aiohttp.ClientTimeout(total=seconds, sock_connect=self.config.connect_timeout_s)
+    def _make_stream_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        # A timer per read: a stalled stream is cut after `seconds` of silence.
         return aiohttp.ClientTimeout(sock_connect=self.config.connect_timeout_s, sock_read=seconds)
 
     def _url(self, base: str, path: str) -> URL:
@@ -83,10 +80,10 @@ class HttpVersion:
             url = self._urls[key] = URL(base + path)
         return url
 
-    def _timeout(self, remaining: float, read_body: bool) -> aiohttp.ClientTimeout:
+    def _timeout(self, remaining: float) -> aiohttp.ClientTimeout:
         if remaining >= self.try_timeout_s:
-            return self._timeouts[read_body]
-        return self._make_timeout(remaining, read_body)
+            return self._stream_timeout
+        return self._make_stream_timeout(remaining)
 
     async def call(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None,
                    method: str = "POST") -> Reply:  # fmt: skip
@@ -111,7 +108,7 @@ class HttpVersion:
         send_headers = {**self._base_headers, **headers} if headers else self._base_headers
         if read_body:
             return await self._whole(replica, path, body, send_headers, method, remaining, started, attempt)
-        timeout = self._timeout(remaining, read_body)
+        timeout = self._timeout(remaining)
         url = replica.url
         try:
             response = await self.session.request(method, self._url(url, path), data=body, headers=send_headers,
@@ -119,7 +116,7 @@ class HttpVersion:
         except aiohttp.ConnectionTimeoutError:
             raise _Failed(502, f"cannot connect to {url} (connect timeout)") from None
         except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
-            waited = timeout.total or timeout.sock_read or 0.0
+            waited = timeout.sock_read or 0.0
             raise _Failed(504, f"{url} did not answer within {waited:.3g} s") from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise _Failed(502, f"cannot connect to {url}: {type(exc).__name__}") from None

@@ -16,9 +16,9 @@ class Wasserstein(_SampleMethod):
 
     W1 equals scipy.stats.wasserstein_distance(reference, current) (the integral of |F_ref - F_cur|),
     computed without sorting either sample (aisre.monitor.drift.bucketed: counts and sums per
-    bucket, a sort only where the two CDFs cross). The
-    divisor is the population std (ddof=0) of the reference, floored at 0.001 so a constant
-    reference does not divide by zero. 0.1 means "moved a tenth of a standard deviation".
+    bucket, finer buckets where the two CDFs may cross). The divisor is the population std
+    (ddof=0) of the reference, floored at 0.001 so a constant reference does not divide by zero.
+    0.1 means "moved a tenth of a standard deviation".
     """
 
     name = "wasserstein"
