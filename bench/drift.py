@@ -252,8 +252,9 @@ print(int(sum(f.memory_usage(deep=True).sum() for f in frames)))
 def input_size(data_dir: Path) -> int:
     """Bytes of the two DataFrames in memory as aisre's venv (pandas) loads them, in a child process
     so that this one stays small while the tools run."""
-    proc = subprocess.run([str(python_for("aisre")), "-c", INPUT_SIZE_CODE, str(data_dir)], capture_output=True,
-                          text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [str(python_for("aisre")), "-c", INPUT_SIZE_CODE, str(data_dir)], capture_output=True, text=True, check=True
+    )
     return int(proc.stdout.strip())
 
 

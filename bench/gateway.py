@@ -48,8 +48,9 @@ LITELLM = REPO / "bench" / ".venvs" / "litellm" / "bin" / "litellm"
 AISRE = Path(sys.executable).parent / "aisre"
 MODEL = "mock-model"
 CHAT_PATH = "/v1/chat/completions"
-BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hello there, how are you today?"}],
-                   "max_tokens": 16}).encode()
+BODY = json.dumps(
+    {"model": MODEL, "messages": [{"role": "user", "content": "hello there, how are you today?"}], "max_tokens": 16}
+).encode()
 
 
 # --- processes --------------------------------------------------------------------------------------
@@ -58,8 +59,14 @@ BODY = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hel
 def _spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start `argv` in its own process group (so its workers can be signalled with it), output to `log`."""
     with log.open("ab") as out:
-        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        return subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
 
 
 def _stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -165,16 +172,21 @@ litellm_settings:
 def start_litellm(upstream_url: str) -> Iterator[str]:
     """LiteLLM proxy (its own venv), one uvicorn worker, no master key, local model cost map (offline)."""
     if not LITELLM.exists():
-        raise RuntimeError(f"{LITELLM} missing: python3 -m venv bench/.venvs/litellm && "
-                           "bench/.venvs/litellm/bin/pip install 'litellm[proxy]'")
+        raise RuntimeError(
+            f"{LITELLM} missing: python3 -m venv bench/.venvs/litellm && "
+            "bench/.venvs/litellm/bin/pip install 'litellm[proxy]'"
+        )
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-litellm-") as tmp:
         conf = Path(tmp) / "config.yaml"
         conf.write_text(LITELLM_CONF.format(model=MODEL, upstream=upstream_url))
         log = Path(tmp) / "litellm.log"
         env = {"LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-        process = _spawn([str(LITELLM), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port),
-                          "--num_workers", "1"], log, env)
+        process = _spawn(
+            [str(LITELLM), "--config", str(conf), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+            log,
+            env,
+        )
         try:
             _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", process, log, timeout_s=180)
             yield f"http://127.0.0.1:{port}"
@@ -202,8 +214,21 @@ def start_aisre(upstream_url: str, workers: int = 1) -> Iterator[str]:
         conf = Path(tmp) / "aisre.yaml"
         conf.write_text(AISRE_CONF.format(db=Path(tmp) / "aisre.db", model=MODEL, upstream=upstream_url))
         log = Path(tmp) / "aisre.log"
-        process = _spawn([str(AISRE), "serve", "-c", str(conf), "--host", "127.0.0.1", "--port", str(port),
-                          "--workers", str(workers)], log)
+        process = _spawn(
+            [
+                str(AISRE),
+                "serve",
+                "-c",
+                str(conf),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            log,
+        )
         try:
             _wait_ready(f"http://127.0.0.1:{port}/v1/models", process, log, timeout_s=60)
             yield f"http://127.0.0.1:{port}"
@@ -279,8 +304,18 @@ def parse_wrk(output: str) -> WrkResult:
 
 def run_wrk(base_url: str, connections: int, threads: int, duration_s: int) -> WrkResult:
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
-    argv = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration_s}s", "--latency", "--timeout", "10s",
-            "-s", str(LUA), base_url + CHAT_PATH]
+    argv = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{duration_s}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        base_url + CHAT_PATH,
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=duration_s + 60)
     return parse_wrk(done.stdout)
 
@@ -297,14 +332,15 @@ class Measurement:
 def measure(name: str, base_url: str, args: argparse.Namespace) -> Measurement:
     latencies, failures = sequential_latency_ms(base_url, args.requests, args.warmup)
     wrk = run_wrk(base_url, args.connections, args.threads, args.duration) if args.duration > 0 else None
-    return Measurement(name, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)), failures,
-                       wrk)
+    return Measurement(name, float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99)), failures, wrk)
 
 
 def table(results: list[Measurement], connections: int) -> str:
     direct = next((r for r in results if r.target == "direct"), None)
-    head = (f"{'target':<9} {'seq p50 ms':>10} {'seq p99 ms':>10} {'added p50':>9} {'added p99':>9} "
-            f"{f'RPS c{connections}':>9} {'vs direct':>9} {'wrk p50':>8} {'wrk p99':>8} {'errors':>7}")
+    head = (
+        f"{'target':<9} {'seq p50 ms':>10} {'seq p99 ms':>10} {'added p50':>9} {'added p99':>9} "
+        f"{f'RPS c{connections}':>9} {'vs direct':>9} {'wrk p50':>8} {'wrk p99':>8} {'errors':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         added50 = r.seq_p50_ms - direct.seq_p50_ms if direct else float("nan")
@@ -312,10 +348,12 @@ def table(results: list[Measurement], connections: int) -> str:
         w = r.wrk
         ratio = w.rps / direct.wrk.rps if w and direct and direct.wrk else float("nan")
         errors = r.seq_failures + (w.non_2xx + w.socket_errors if w else 0)
-        lines.append(f"{r.target:<9} {r.seq_p50_ms:>10.3f} {r.seq_p99_ms:>10.3f} {added50:>9.3f} {added99:>9.3f} "
-                     f"{(w.rps if w else float('nan')):>9.0f} {ratio:>9.3f} "
-                     f"{(w.p50_ms if w else float('nan')):>8.2f} {(w.p99_ms if w else float('nan')):>8.2f} "
-                     f"{errors:>7}")
+        lines.append(
+            f"{r.target:<9} {r.seq_p50_ms:>10.3f} {r.seq_p99_ms:>10.3f} {added50:>9.3f} {added99:>9.3f} "
+            f"{(w.rps if w else float('nan')):>9.0f} {ratio:>9.3f} "
+            f"{(w.p50_ms if w else float('nan')):>8.2f} {(w.p99_ms if w else float('nan')):>8.2f} "
+            f"{errors:>7}"
+        )
     by_name = {r.target: r for r in results}
     aisre = by_name.get("aisre")
     if aisre is not None and aisre.wrk is not None:
@@ -325,15 +363,18 @@ def table(results: list[Measurement], connections: int) -> str:
             if other is not None and other.wrk is not None and other.wrk.rps:
                 lines.append(f"aisre / {peer}: {aisre.wrk.rps / other.wrk.rps:.3f}x the RPS at c{connections}")
         if direct is not None:
-            lines.append(f"aisre added latency (sequential): p50 {aisre.seq_p50_ms - direct.seq_p50_ms:.3f} ms "
-                         f"(target <= 0.5), p99 {aisre.seq_p99_ms - direct.seq_p99_ms:.3f} ms (target <= 2)")
+            lines.append(
+                f"aisre added latency (sequential): p50 {aisre.seq_p50_ms - direct.seq_p50_ms:.3f} ms "
+                f"(target <= 0.5), p99 {aisre.seq_p99_ms - direct.seq_p99_ms:.3f} ms (target <= 2)"
+            )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--targets", default="direct,nginx,aisre,litellm",
-                        help=f"comma-separated: {', '.join(TARGETS)}")
+    parser.add_argument(
+        "--targets", default="direct,nginx,aisre,litellm", help=f"comma-separated: {', '.join(TARGETS)}"
+    )
     parser.add_argument("--requests", type=int, default=2000, help="sequential requests per target")
     parser.add_argument("--aisre-workers", type=int, default=1, help="worker processes of `aisre serve`")
     parser.add_argument("--warmup", type=int, default=200, help="sequential warm-up requests, not measured")

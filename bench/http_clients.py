@@ -80,8 +80,10 @@ def main() -> None:
             lat = uvloop.run(sequential(kind, url, args.requests))
             rps = uvloop.run(concurrent(kind, url, args.requests * 2))
             rows[kind] = (lat[len(lat) // 2], lat[int(len(lat) * 0.99)], rps)
-            print(f"{kind:8s} sequential p50 {rows[kind][0] * 1e3:.3f} ms  p99 {rows[kind][1] * 1e3:.3f} ms  "
-                  f"32 concurrent: {rps:,.0f} RPS")
+            print(
+                f"{kind:8s} sequential p50 {rows[kind][0] * 1e3:.3f} ms  p99 {rows[kind][1] * 1e3:.3f} ms  "
+                f"32 concurrent: {rps:,.0f} RPS"
+            )
         a, h = rows["aiohttp"], rows["httpx"]
         print(f"aiohttp vs httpx: {h[0] / a[0]:.1f}x lower p50, {a[2] / h[2]:.1f}x the RPS")
 

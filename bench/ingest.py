@@ -34,8 +34,10 @@ def model(x: dict) -> int:
 
 
 def make_records(n: int) -> list[InferenceRecord]:
-    return [InferenceRecord("fraud", "v1", dict(FEATURES, f0=float(i)), i % 2,
-                            {"0": 0.3, "1": 0.7}, latency_s=0.002) for i in range(n)]  # fmt: skip
+    return [
+        InferenceRecord("fraud", "v1", dict(FEATURES, f0=float(i)), i % 2, {"0": 0.3, "1": 0.7}, latency_s=0.002)
+        for i in range(n)
+    ]
 
 
 def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1) -> float:
@@ -88,28 +90,42 @@ def main() -> None:
     bare = per_call(lambda: model(x), args.calls)
     recorded = per_call(lambda: monitor.record(x, model(x), latency_s=0.001), args.calls)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-        naive = per_call(lambda: print(json.dumps({
-            "model": "fraud", "timestamp": dt.datetime.now().isoformat(), "input": x,
-            "prediction": model(x)})), args.calls)  # fmt: skip
+        naive = per_call(
+            lambda: print(
+                json.dumps(
+                    {"model": "fraud", "timestamp": dt.datetime.now().isoformat(), "input": x, "prediction": model(x)}
+                )
+            ),
+            args.calls,
+        )
     monitor.flush()
     assert monitor.store.count() >= args.calls * 5
     # The caller's own path, with the writer thread idle (it commits after the loop).
     idle_store = open_store(f"sqlite:///{tmp}/idle.db")
-    idle = aisre.Monitor("fraud", "v1", recorder=aisre.Recorder(
-        idle_store, metrics=aisre.Metrics(), writer=BatchingWriter(
-            [idle_store], queue_size=10**7, batch_size=10**7, flush_interval_s=3600)))  # fmt: skip
+    idle = aisre.Monitor(
+        "fraud",
+        "v1",
+        recorder=aisre.Recorder(
+            idle_store,
+            metrics=aisre.Metrics(),
+            writer=BatchingWriter([idle_store], queue_size=10**7, batch_size=10**7, flush_interval_s=3600),
+        ),
+    )
     caller_only = per_call(lambda: idle.record(x, model(x), latency_s=0.001), args.calls)
     idle.recorder.close()
     overhead = recorded - bare
     naive_overhead = naive - bare
     print(f"bare model call:                {bare * 1e6:>8.2f}")
-    print(f"+ Monitor.record:               {recorded * 1e6:>8.2f}   overhead {overhead * 1e6:.2f} µs "
-          f"(target <= 20)")
-    print(f"+ Monitor.record, writer idle:  {caller_only * 1e6:>8.2f}   overhead "
-          f"{(caller_only - bare) * 1e6:.2f} µs (the caller's own path)")
+    print(f"+ Monitor.record:               {recorded * 1e6:>8.2f}   overhead {overhead * 1e6:.2f} µs (target <= 20)")
+    print(
+        f"+ Monitor.record, writer idle:  {caller_only * 1e6:>8.2f}   overhead "
+        f"{(caller_only - bare) * 1e6:.2f} µs (the caller's own path)"
+    )
     print(f"+ print(json.dumps(...)):       {naive * 1e6:>8.2f}   overhead {naive_overhead * 1e6:.2f} µs")
-    print(f"ratio Monitor.record / naive print overhead: {overhead / naive_overhead:.2f}x "
-          "(and aisre's copy is durable, queryable, with metrics)")
+    print(
+        f"ratio Monitor.record / naive print overhead: {overhead / naive_overhead:.2f}x "
+        "(and aisre's copy is durable, queryable, with metrics)"
+    )
     monitor.close()
 
 

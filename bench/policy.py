@@ -35,7 +35,9 @@ PAYLOAD = {"model": "chat", "messages": [{"role": "user", "content": "hello ther
 
 def config_text(state_url: str | None) -> str:
     state = f"state: {state_url}\n" if state_url else ""
-    return state + """auth: {enabled: true}
+    return (
+        state
+        + """auth: {enabled: true}
 models:
   chat:
     protocol: openai
@@ -43,6 +45,7 @@ models:
     budget: {usd: 1000000, period: monthly}
     versions: {v1: {replicas: ["http://127.0.0.1:1/v1"], price: {input_per_1m_usd: 0.5, output_per_1m_usd: 1.5}}}
 """
+    )
 
 
 async def run(policies: Policies, secret: str, n: int) -> tuple[list[float], list[float]]:
@@ -66,8 +69,9 @@ async def run(policies: Policies, secret: str, n: int) -> tuple[list[float], lis
 def measure(state_url: str | None, tmp: Path, n: int) -> tuple[list[float], list[float]]:
     os.environ.setdefault("AISRE_KEY_SECRET", "b" * 40)
     store = open_store(f"sqlite:///{tmp / ('redis' if state_url else 'memory')}.db")
-    _, secret = KeyStore(store).create("bench", rpm=100_000_000, tpm=100_000_000, max_concurrent=1000,
-                                       budget_usd=1_000_000, budget_period="monthly")  # fmt: skip
+    _, secret = KeyStore(store).create(
+        "bench", rpm=100_000_000, tpm=100_000_000, max_concurrent=1000, budget_usd=1_000_000, budget_period="monthly"
+    )
     policies = Policies(parse_config(config_text(state_url)), store, CollectorRegistry())
 
     async def go() -> tuple[list[float], list[float]]:
@@ -99,8 +103,9 @@ def main() -> None:
         print("redis-server not installed: `apt-get install redis-server` for the Redis figure")
         return
     port = free_port()
-    server = subprocess.Popen([redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-                              stdout=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [redis_bin, "--port", str(port), "--bind", "127.0.0.1", "--save", ""], stdout=subprocess.DEVNULL
+    )
     try:
         time.sleep(0.5)
         path, total = measure(f"redis://127.0.0.1:{port}/0", tmp, args.requests)
@@ -111,8 +116,10 @@ def main() -> None:
         server.wait(10)
     verdict_memory = "met" if memory[0] < 100 else "NOT met"
     verdict_redis = "met" if shared[0] < 1000 else "NOT met"
-    print(f"targets: memory < 100 µs ({verdict_memory}), redis < 1000 µs ({verdict_redis}); "
-          f"redis / memory = {shared[0] / memory[0]:.1f}x")
+    print(
+        f"targets: memory < 100 µs ({verdict_memory}), redis < 1000 µs ({verdict_redis}); "
+        f"redis / memory = {shared[0] / memory[0]:.1f}x"
+    )
 
 
 if __name__ == "__main__":

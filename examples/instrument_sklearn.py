@@ -37,9 +37,7 @@ def main() -> None:
     store = args.store or f"sqlite:///{os.path.join(tempfile.mkdtemp(prefix='aisre-demo-'), 'aisre.db')}"
 
     data = load_breast_cancer(as_frame=True)
-    X_train, X_live, y_train, y_live = train_test_split(
-        data.data, data.target, test_size=0.5, random_state=0
-    )
+    X_train, X_live, y_train, y_live = train_test_split(data.data, data.target, test_size=0.5, random_state=0)
     model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, y_train)
 
     # --- the three lines ---------------------------------------------------------------
@@ -64,27 +62,46 @@ def main() -> None:
 
     labeled = monitor.store.labeled_records()
     accuracy = np.mean([r.prediction == label.value for r, label in labeled])
-    console.print(f"[bold]served[/] {len(ids):,} predictions in {elapsed:.2f} s; "
-                  f"{len(labeled):,} labeled later, accuracy on those {accuracy:.3f}")  # fmt: skip
+    console.print(
+        f"[bold]served[/] {len(ids):,} predictions in {elapsed:.2f} s; "
+        f"{len(labeled):,} labeled later, accuracy on those {accuracy:.3f}"
+    )
 
     table = Table(title="aisre log stats")
     for name in ("model", "version", "count", "error rate", "p50 ms", "p99 ms"):
         table.add_column(name)
     for row in summarize(monitor.store):
-        table.add_row(row.model, row.version, f"{row.count:,}", f"{row.error_rate:.2%}",
-                      f"{row.latency_p50_s * 1000:.2f}", f"{row.latency_p99_s * 1000:.2f}")  # fmt: skip
+        table.add_row(
+            row.model,
+            row.version,
+            f"{row.count:,}",
+            f"{row.error_rate:.2%}",
+            f"{row.latency_p50_s * 1000:.2f}",
+            f"{row.latency_p99_s * 1000:.2f}",
+        )
     console.print(table)
 
     one = monitor.store.records(limit=1)[0]
-    console.print("[bold]one record[/]:", {
-        "id": one.id, "model": one.model, "version": one.version, "prediction": one.prediction,
-        "scores": one.scores, "latency_s": round(one.latency_s, 5),
-        "inputs": dict(list(one.inputs.items())[:3]) | {"...": f"{len(one.inputs) - 3} more"},
-    })  # fmt: skip
+    console.print(
+        "[bold]one record[/]:",
+        {
+            "id": one.id,
+            "model": one.model,
+            "version": one.version,
+            "prediction": one.prediction,
+            "scores": one.scores,
+            "latency_s": round(one.latency_s, 5),
+            "inputs": dict(list(one.inputs.items())[:3]) | {"...": f"{len(one.inputs) - 3} more"},
+        },
+    )
 
     exposition = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
-    wanted = ("aisre_predictions_total", "aisre_inference_duration_seconds_count",
-              "aisre_records_written_total", "aisre_records_dropped_total")  # fmt: skip
+    wanted = (
+        "aisre_predictions_total",
+        "aisre_inference_duration_seconds_count",
+        "aisre_records_written_total",
+        "aisre_records_dropped_total",
+    )
     console.print("[bold]metrics[/] (excerpt of", metrics_url + "):")
     for line in exposition.splitlines():
         if line.startswith(wanted):

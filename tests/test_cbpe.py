@@ -62,9 +62,7 @@ def test_estimates_lie_within_their_interval_of_the_realised_value_for_most_wind
     # than AUC's real spread: we require 70 % (observed ~83 %).
     required = {"accuracy": 0.9, "precision": 0.9, "recall": 0.9, "f1": 0.9, "roc_auc": 0.7}
     for metric, fraction in required.items():
-        inside = [
-            r[metric].lower <= r[metric].realized <= r[metric].upper for _, reports in runs for r in reports
-        ]
+        inside = [r[metric].lower <= r[metric].realized <= r[metric].upper for _, reports in runs for r in reports]
         assert np.mean(inside) >= fraction, (metric, np.mean(inside))
     errors = [abs(r["accuracy"].value - r["accuracy"].realized) for _, reports in runs for r in reports]
     assert np.mean(errors) < 0.02
@@ -86,8 +84,10 @@ def test_estimated_accuracy_detects_the_drop_on_shifted_windows_only(runs):
 def test_calibration_is_what_makes_overconfident_scores_usable():
     _, calibrated = _experiment(7)
     _, raw = _experiment(7, calibration="never")
-    err = {name: np.mean([abs(r["accuracy"].value - r["accuracy"].realized) for r in reports])
-           for name, reports in (("calibrated", calibrated), ("raw", raw))}  # fmt: skip
+    err = {
+        name: np.mean([abs(r["accuracy"].value - r["accuracy"].realized) for r in reports])
+        for name, reports in (("calibrated", calibrated), ("raw", raw))
+    }
     assert err["calibrated"] < 0.02 < err["raw"]
 
 
@@ -95,11 +95,10 @@ def test_breast_cancer_hold_out_estimate_within_interval_of_realised_accuracy():
     x, y = load_breast_cancer(return_X_y=True)
     inside = 0
     for seed in range(5):
-        x_train, x_rest, y_train, y_rest = train_test_split(
-            x, y, train_size=150, stratify=y, random_state=seed
+        x_train, x_rest, y_train, y_rest = train_test_split(x, y, train_size=150, stratify=y, random_state=seed)
+        x_ref, x_new, y_ref, y_new = train_test_split(
+            x_rest, y_rest, train_size=240, stratify=y_rest, random_state=seed
         )
-        x_ref, x_new, y_ref, y_new = train_test_split(x_rest, y_rest, train_size=240, stratify=y_rest,
-                                                      random_state=seed)  # fmt: skip
         model = make_pipeline(StandardScaler(), LogisticRegression()).fit(x_train, y_train)
         cbpe = CBPE(n_chunks=4).fit(y_ref, model.predict_proba(x_ref)[:, 1])
         estimate = cbpe.estimate(model.predict_proba(x_new)[:, 1], y_true=y_new)["accuracy"]
@@ -186,8 +185,9 @@ def test_cbpe_over_time_from_a_store_with_labels_only_for_the_reference(db_path)
         x, y = _sample(rng, 1500, scale)
         proba = model.predict_proba(x)[:, 1]
         for i in range(len(y)):
-            rid = monitor.record(None, int(proba[i] >= 0.5), scores={"0": 1 - proba[i], "1": proba[i]},
-                                 ts=t0 + day * 86400 + i * 50)  # fmt: skip
+            rid = monitor.record(
+                None, int(proba[i] >= 0.5), scores={"0": 1 - proba[i], "1": proba[i]}, ts=t0 + day * 86400 + i * 50
+            )
             if day == 0:
                 monitor.label(rid, int(y[i]))
     monitor.flush()

@@ -23,11 +23,13 @@ from .conftest import PYTHON
 
 def _frame(n: int, shift: float = 0.0, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "amount": rng.lognormal(3 + shift, 1, n),
-        "age": rng.normal(40, 10, n),
-        "country": rng.choice(["FR", "DE", "ES"], n, p=[0.5 - shift / 4, 0.3, 0.2 + shift / 4]),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "amount": rng.lognormal(3 + shift, 1, n),
+            "age": rng.normal(40, 10, n),
+            "country": rng.choice(["FR", "DE", "ES"], n, p=[0.5 - shift / 4, 0.3, 0.2 + shift / 4]),
+        }
+    )
 
 
 @pytest.fixture
@@ -40,8 +42,7 @@ def filled(tmp_path: Path):
             frame = _frame(1500, shift, seed=hour + 1)
             for i, row in enumerate(frame.to_dict("records")):
                 p1 = float(row["amount"] > 40)
-                m.record(row, int(p1), scores={"0": 1 - p1, "1": p1}, latency_s=0.001,
-                         ts=start + hour * 3600 + i)  # fmt: skip
+                m.record(row, int(p1), scores={"0": 1 - p1, "1": p1}, latency_s=0.001, ts=start + hour * 3600 + i)
     return url, start
 
 
@@ -50,8 +51,15 @@ def test_a_stored_window_drifts_and_becomes_signals(filled):
     store = aisre.open_store(url)
     reference = _frame(5000, seed=9)
     quiet = check_window(store, reference, "fraud", "v1", start, start + 3600)
-    loud = check_window(store, reference, "fraud", "v1", start + 3600, start + 7200,
-                        reference_outputs={"prediction": (reference["amount"] > 40).astype(int)})  # fmt: skip
+    loud = check_window(
+        store,
+        reference,
+        "fraud",
+        "v1",
+        start + 3600,
+        start + 7200,
+        reference_outputs={"prediction": (reference["amount"] > 40).astype(int)},
+    )
     assert quiet.rows == loud.rows == 1500
     assert not quiet.data.dataset_drift and loud.data.dataset_drift
     scores = {s.labels["feature"]: s for s in loud.signals if s.name == "data_drift_score"}
@@ -70,8 +78,10 @@ def test_window_without_matching_columns_is_a_clear_error(filled):
 
 
 def test_output_columns_from_records():
-    recs = [aisre.InferenceRecord("m", "v", prediction=1, scores={"0": 0.2, "1": 0.8}),
-            aisre.InferenceRecord("m", "v", prediction=0, output_text="hello", output_tokens=2)]  # fmt: skip
+    recs = [
+        aisre.InferenceRecord("m", "v", prediction=1, scores={"0": 0.2, "1": 0.8}),
+        aisre.InferenceRecord("m", "v", prediction=0, output_text="hello", output_tokens=2),
+    ]
     cols = output_columns(recs)
     assert cols["score:1"].tolist()[0] == 0.8 and np.isnan(cols["score:1"][1])
     assert cols["prediction"].tolist() == [1.0, 0.0] and cols["response_length"][1] == 5.0
@@ -81,7 +91,8 @@ def test_report_stays_small_for_100_columns_whatever_the_rows():
     rng = np.random.default_rng(0)
     n = 20_000
     ref = {f"x{i}": rng.normal(size=n) for i in range(90)} | {
-        f"c{i}": rng.choice(["a", "b", "c", "d"], n).astype(object) for i in range(10)}
+        f"c{i}": rng.choice(["a", "b", "c", "d"], n).astype(object) for i in range(10)
+    }
     cur = {k: (v + 0.5 if k < "x3" else v) if v.dtype != object else v for k, v in ref.items()}
     result = drift(ref, cur)
     page = drift_report_html(result, ref, cur, title="100 columns")
@@ -97,8 +108,15 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_drift_cli_json_shape_and_html(tmp_path: Path):
     _frame(3000, seed=1).to_parquet(tmp_path / "ref.parquet")
     _frame(3000, shift=0.8, seed=2).to_csv(tmp_path / "cur.csv", index=False)
-    out = cli("drift", str(tmp_path / "ref.parquet"), str(tmp_path / "cur.csv"),
-              "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html"))  # fmt: skip
+    out = cli(
+        "drift",
+        str(tmp_path / "ref.parquet"),
+        str(tmp_path / "cur.csv"),
+        "--json",
+        str(tmp_path / "r.json"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads((tmp_path / "r.json").read_text())
     assert set(doc) >= {"columns", "share_drifted", "dataset_drift"}
@@ -129,8 +147,21 @@ def test_monitor_cli_reference_and_check(filled, tmp_path: Path):
     _frame(5000, seed=9).to_parquet(tmp_path / "ref.parquet")
     made = cli("monitor", "reference", str(tmp_path / "ref.parquet"), "--out", str(tmp_path / "ref.json"))
     assert made.returncode == 0, made.stderr
-    out = cli("monitor", "check", "-m", "fraud", "-v", "v1", "-r", str(tmp_path / "ref.json"),
-              "--since", "1h", "--store", url, "--json")  # fmt: skip
+    out = cli(
+        "monitor",
+        "check",
+        "-m",
+        "fraud",
+        "-v",
+        "v1",
+        "-r",
+        str(tmp_path / "ref.json"),
+        "--since",
+        "1h",
+        "--store",
+        url,
+        "--json",
+    )
     assert out.returncode == 0, out.stderr
     signals = json.loads(out.stdout)
     amount = next(s for s in signals if s["labels"].get("feature") == "amount")

@@ -14,8 +14,7 @@ from .conftest import PYTHON
 
 
 def aisre_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "aisre", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60)  # fmt: skip
+    return subprocess.run([PYTHON, "-m", "aisre", *args], capture_output=True, text=True, cwd=cwd, timeout=60)
 
 
 @pytest.fixture
@@ -23,8 +22,9 @@ def filled(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'log.db'}"
     now = time.time()
     with aisre.Monitor("fraud", "v1", store=url) as m:
-        ids = [m.record({"amount": float(i)}, i % 2, latency_s=0.01 * (i + 1), ts=now - 10 + i * 0.01)
-               for i in range(100)]  # fmt: skip
+        ids = [
+            m.record({"amount": float(i)}, i % 2, latency_s=0.01 * (i + 1), ts=now - 10 + i * 0.01) for i in range(100)
+        ]
         m.record({"amount": 1.0}, None, status="error", error="ValueError: bad", latency_s=0.5)
         m.label(ids[0], 1)
     with aisre.Monitor("fraud", "v2", store=url) as m:
@@ -48,8 +48,7 @@ def test_log_stats_table(filled: str):
 
 
 def test_log_tail_json_lines(filled: str):
-    out = aisre_cli("log", "tail", "-n", "3", "--json", "--store", filled, "--model", "fraud",
-                    "--version", "v1")  # fmt: skip
+    out = aisre_cli("log", "tail", "-n", "3", "--json", "--store", filled, "--model", "fraud", "--version", "v1")
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     assert len(lines) == 3 and lines[-1]["status"] == "error"
     table = aisre_cli("log", "tail", "-n", "2", "--store", filled)

@@ -71,12 +71,10 @@ def test_check_config_command(tmp_path: Path):
     good.write_text("store: sqlite:///x.db\ntelemetry: {metrics: {port: 9464}}\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("store: {overflow: explode}\n")
-    ok = subprocess.run([PYTHON, "-m", "aisre", "check-config", str(good)],
-                        capture_output=True, text=True)  # fmt: skip
+    ok = subprocess.run([PYTHON, "-m", "aisre", "check-config", str(good)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout and f"sqlite:///{tmp_path / 'x.db'}" in ok.stdout  # relative to the file
-    no = subprocess.run([PYTHON, "-m", "aisre", "check-config", "-c", str(bad)],
-                        capture_output=True, text=True)  # fmt: skip
+    no = subprocess.run([PYTHON, "-m", "aisre", "check-config", "-c", str(bad)], capture_output=True, text=True)
     assert no.returncode == 2
     assert "store.overflow" in no.stderr and "'block', 'drop' or 'raise'" in no.stderr
     assert "Traceback" not in no.stderr

@@ -83,11 +83,23 @@ def test_price_table_has_no_cost_for_unpriced_versions():
 
 
 def test_prices_and_budgets_come_from_the_config():
-    config = config_from_dict({"models": {"chat": {
-        "protocol": "openai", "budget": {"usd": 25, "period": "monthly"},
-        "versions": {"v1": {"replicas": ["http://127.0.0.1:9"], "price": {"input_per_1m_usd": 0.15,
-                                                                          "output_per_1m_usd": 0.6}},
-                     "v2": {"replicas": ["http://127.0.0.1:9"]}}}}})  # fmt: skip
+    config = config_from_dict(
+        {
+            "models": {
+                "chat": {
+                    "protocol": "openai",
+                    "budget": {"usd": 25, "period": "monthly"},
+                    "versions": {
+                        "v1": {
+                            "replicas": ["http://127.0.0.1:9"],
+                            "price": {"input_per_1m_usd": 0.15, "output_per_1m_usd": 0.6},
+                        },
+                        "v2": {"replicas": ["http://127.0.0.1:9"]},
+                    },
+                }
+            }
+        }
+    )
     table = PriceTable.from_models(config.models)
     assert table.cost_of("chat", "v1", 1234, 567) == 0.0005253
     assert table.cost_of("chat", "v2", 1234, 567) is None
@@ -164,8 +176,11 @@ def test_model_budget_message_without_label_names_the_model():
     guard = BudgetGuard(MemorySpendLedger())
     subjects = [(key_subject("key_abc"), Budget(100.0, "daily")), (model_subject("chat"), Budget(0.005, "daily"))]
     asyncio.run(guard.charge(subjects, 0.005, now))
-    with pytest.raises(BudgetExceededError, match=r"^budget of model 'chat' exhausted: spent \$0.0050 of \$0.005 "
-                                                  r"today; resets 2026-11-28T00:00Z$"):  # fmt: skip
+    with pytest.raises(
+        BudgetExceededError,
+        match=r"^budget of model 'chat' exhausted: spent \$0.0050 of \$0.005 "
+        r"today; resets 2026-11-28T00:00Z$",
+    ):
         asyncio.run(guard.check(subjects, now))
     total = [(model_subject("chat"), Budget(1.0))]
     asyncio.run(guard.charge(total, 1.5, now))
@@ -295,10 +310,24 @@ def keyed_store(tmp_path: Path) -> str:
     price = Price(input_per_1m_usd=0.15, output_per_1m_usd=0.60)
     with aisre.Monitor("chat", "v1", store=url) as m:
         for tokens_in, tokens_out in ((1000, 200), (3000, 400), (6000, 400)):
-            m.record("hi", output_text="hello", key_id="key_x", input_tokens=tokens_in, output_tokens=tokens_out,
-                     cost_usd=price.cost(tokens_in, tokens_out), latency_s=0.1)  # fmt: skip
-        m.record("hi", key_id="key_y", status="error", error="upstream 502", input_tokens=50, output_tokens=0,
-                 cost_usd=price.cost(50, 0))  # fmt: skip
+            m.record(
+                "hi",
+                output_text="hello",
+                key_id="key_x",
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                cost_usd=price.cost(tokens_in, tokens_out),
+                latency_s=0.1,
+            )
+        m.record(
+            "hi",
+            key_id="key_y",
+            status="error",
+            error="upstream 502",
+            input_tokens=50,
+            output_tokens=0,
+            cost_usd=price.cost(50, 0),
+        )
     with aisre.Monitor("fraud", "v2", store=url) as m:
         m.record({"amount": 3.0}, 1, key_id="key_x", cost_usd=0.01)
         m.record({"amount": 4.0}, 0)
@@ -322,16 +351,25 @@ def cells(stdout: str, key: str) -> list[str]:
 
 
 def test_log_stats_by_key_prints_spend_per_key(keyed_store: str):
-    out = subprocess.run([PYTHON, "-m", "aisre", "log", "stats", "--by-key", "--store", keyed_store],
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [PYTHON, "-m", "aisre", "log", "stats", "--by-key", "--store", keyed_store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert cells(out.stdout, "key_x") == ["key_x", "chat,fraud", "4", "0", "0.00%", "10,000", "1,000", "0.0121"]
     assert cells(out.stdout, "key_y") == ["key_y", "chat", "1", "1", "100.00%", "50", "0", "0.0000"]
     assert cells(out.stdout, "(no key)") == ["(no key)", "fraud", "1", "0", "0.00%", "0", "0", "0.0000"]
-    only_chat = subprocess.run([PYTHON, "-m", "aisre", "log", "stats", "--by-key", "--model", "chat", "--store",
-                                keyed_store], capture_output=True, text=True, timeout=60)  # fmt: skip
+    only_chat = subprocess.run(
+        [PYTHON, "-m", "aisre", "log", "stats", "--by-key", "--model", "chat", "--store", keyed_store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cells(only_chat.stdout, "key_x") == ["key_x", "chat", "3", "0", "0.00%", "10,000", "1,000", "0.0021"]
     assert "(no key)" not in only_chat.stdout
-    plain = subprocess.run([PYTHON, "-m", "aisre", "log", "stats", "--store", keyed_store],
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    plain = subprocess.run(
+        [PYTHON, "-m", "aisre", "log", "stats", "--store", keyed_store], capture_output=True, text=True, timeout=60
+    )
     assert plain.returncode == 0 and "p95 ms" in plain.stdout and "key_x" not in plain.stdout

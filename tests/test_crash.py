@@ -35,9 +35,7 @@ CHILD = textwrap.dedent(
 
 def test_sigkill_loses_no_acknowledged_record(tmp_path: Path):
     db = tmp_path / "crash.db"
-    child = subprocess.Popen(
-        [PYTHON, "-c", CHILD, f"sqlite:///{db}"], stdout=subprocess.PIPE, text=True
-    )
+    child = subprocess.Popen([PYTHON, "-c", CHILD, f"sqlite:///{db}"], stdout=subprocess.PIPE, text=True)
     acked: list[str] = []
     for line in child.stdout:
         acked.append(line.strip())

@@ -18,12 +18,14 @@ def _frames(n_ref: int = 1500, n_cur: int = 1200, seed: int = 0) -> tuple[pd.Dat
     rng = np.random.default_rng(seed)
 
     def window(n: int, shift: float) -> pd.DataFrame:
-        return pd.DataFrame({
-            "age": rng.normal(40 + 8 * shift, 10, n),
-            "income": rng.lognormal(10, 0.5, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3 + 0.1 * shift, 0.2 - 0.1 * shift]),
-            "clicks": rng.integers(0, 4, n).astype(float),
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "age": rng.normal(40 + 8 * shift, 10, n),
+                "income": rng.lognormal(10, 0.5, n),
+                "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3 + 0.1 * shift, 0.2 - 0.1 * shift]),
+                "clicks": rng.integers(0, 4, n).astype(float),
+            }
+        )
 
     return window(n_ref, 0.0), window(n_cur, 1.0)
 
@@ -77,8 +79,11 @@ def test_auto_on_a_typical_table_and_the_dataset_verdict():
     result = drift(ref, cur)
     assert isinstance(result, DatasetDrift)
     assert {c: r.method for c, r in result.columns.items()} == {
-        "age": "wasserstein", "income": "wasserstein", "plan": "jensenshannon", "clicks": "jensenshannon",
-    }  # fmt: skip
+        "age": "wasserstein",
+        "income": "wasserstein",
+        "plan": "jensenshannon",
+        "clicks": "jensenshannon",
+    }
     assert result.columns["age"].drift and not result.columns["income"].drift
     assert result.dataset_drift == (result.share_drifted >= 0.5)
     assert drift(ref, cur, share_threshold=1.0).dataset_drift is (result.share_drifted == 1.0)
@@ -114,8 +119,16 @@ def test_to_frame_has_a_row_per_column():
 
 def test_get_method_and_registry():
     assert set(METHODS) == {
-        "ks", "chisquare", "z", "psi", "jensenshannon", "wasserstein", "hellinger", "cramervonmises", "anderson",
-    }  # fmt: skip
+        "ks",
+        "chisquare",
+        "z",
+        "psi",
+        "jensenshannon",
+        "wasserstein",
+        "hellinger",
+        "cramervonmises",
+        "anderson",
+    }
     assert get_method("psi", 0.25).threshold == 0.25
     assert get_method("anderson", compat="evidently").threshold == 0.1  # Evidently's default
     with pytest.raises(MethodError, match="unknown drift method 'kss'"):
@@ -177,8 +190,9 @@ def test_arrow_backed_text_and_times_convert_like_numpy_inputs():
 
     text = ["a", None, "b", "a"]
     arrow = to_columns(pa.table({"t": text, "when": pa.array([0, 60, None, 120], pa.timestamp("s"))}))
-    numpy = to_columns({"t": np.array(text, dtype=object),
-                        "when": np.array([0, 60, "NaT", 120], dtype="datetime64[s]")})  # fmt: skip
+    numpy = to_columns(
+        {"t": np.array(text, dtype=object), "when": np.array([0, 60, "NaT", 120], dtype="datetime64[s]")}
+    )
     pandas3 = to_columns(pd.DataFrame({"t": pd.array(text, dtype="string[pyarrow]")}))
     assert arrow["t"].tolist() == numpy["t"].tolist() == pandas3["t"].tolist() == text
     assert np.array_equal(arrow["when"], numpy["when"], equal_nan=True)

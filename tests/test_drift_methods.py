@@ -45,14 +45,15 @@ def _categorical_seen(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _binary(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return (rng.choice(["no", "yes"], 800, p=[0.8, 0.2]).astype(object),
-            rng.choice(["no", "yes"], 600, p=[0.7, 0.3]).astype(object))  # fmt: skip
+    return (
+        rng.choice(["no", "yes"], 800, p=[0.8, 0.2]).astype(object),
+        rng.choice(["no", "yes"], 600, p=[0.7, 0.3]).astype(object),
+    )
 
 
 def _lowcard(seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return (rng.choice([0.0, 1.0, 2.0], 1200, p=[0.5, 0.3, 0.2]),
-            rng.choice([0.0, 1.0, 2.0], 900, p=[0.4, 0.3, 0.3]))  # fmt: skip
+    return (rng.choice([0.0, 1.0, 2.0], 1200, p=[0.5, 0.3, 0.2]), rng.choice([0.0, 1.0, 2.0], 900, p=[0.4, 0.3, 0.3]))
 
 
 DATA = {

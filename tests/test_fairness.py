@@ -47,13 +47,9 @@ def test_summary_numbers_equal_fairlearn(seed, groups, method):
     y, pred, g = _data(seed, groups)
     r = fairness(y, pred, g, method=method)
     kw = {"sensitive_features": g, "method": method}
-    assert r.demographic_parity_difference == pytest.approx(
-        fm.demographic_parity_difference(y, pred, **kw), abs=TOL
-    )
+    assert r.demographic_parity_difference == pytest.approx(fm.demographic_parity_difference(y, pred, **kw), abs=TOL)
     assert r.demographic_parity_ratio == pytest.approx(fm.demographic_parity_ratio(y, pred, **kw), abs=TOL)
-    assert r.equal_opportunity_difference == pytest.approx(
-        fm.equal_opportunity_difference(y, pred, **kw), abs=TOL
-    )
+    assert r.equal_opportunity_difference == pytest.approx(fm.equal_opportunity_difference(y, pred, **kw), abs=TOL)
     assert r.equalized_odds_difference == pytest.approx(fm.equalized_odds_difference(y, pred, **kw), abs=TOL)
     # disparate impact is always min/max selection rate: Fairlearn's between-groups ratio
     expected_di = fm.demographic_parity_ratio(y, pred, sensitive_features=g)
@@ -84,9 +80,7 @@ def test_intersectional_groups_from_several_sensitive_columns_equal_fairlearn():
     assert r.sensitive_feature == "sex,age" and len(r.groups) == 4
     assert "sex=F, age=old" in r.groups
     kw = {"sensitive_features": table}
-    assert r.demographic_parity_difference == pytest.approx(
-        fm.demographic_parity_difference(y, pred, **kw), abs=TOL
-    )
+    assert r.demographic_parity_difference == pytest.approx(fm.demographic_parity_difference(y, pred, **kw), abs=TOL)
     assert r.equalized_odds_difference == pytest.approx(fm.equalized_odds_difference(y, pred, **kw), abs=TOL)
 
 
@@ -103,12 +97,8 @@ def test_group_without_positives_has_nan_tpr_by_default_and_fairlearns_zero_on_r
     zero = fairness(y, pred, g, undefined_rate="zero")
     assert zero.groups["b"].true_positive_rate == 0.0
     kw = {"sensitive_features": g}
-    assert zero.equal_opportunity_difference == pytest.approx(
-        fm.equal_opportunity_difference(y, pred, **kw), abs=TOL
-    )
-    assert zero.equalized_odds_difference == pytest.approx(
-        fm.equalized_odds_difference(y, pred, **kw), abs=TOL
-    )
+    assert zero.equal_opportunity_difference == pytest.approx(fm.equal_opportunity_difference(y, pred, **kw), abs=TOL)
+    assert zero.equalized_odds_difference == pytest.approx(fm.equalized_odds_difference(y, pred, **kw), abs=TOL)
 
 
 def test_degenerate_inputs_never_crash():

@@ -23,24 +23,34 @@ from aisre.testing.settings import MockSettings
 from .gateway_helpers import RunningGateway, gateway_config
 
 json_scalar = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=30)
-json_value = st.recursive(json_scalar, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4),
-                          max_leaves=15)  # fmt: skip
-message = st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant"]) | json_scalar},
-                                optional={"content": st.text(max_size=40) | json_value})  # fmt: skip
+json_value = st.recursive(
+    json_scalar, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=10), c, max_size=4), max_leaves=15
+)
+message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "system", "assistant"]) | json_scalar},
+    optional={"content": st.text(max_size=40) | json_value},
+)
 openai_body = st.fixed_dictionaries(
     {"model": st.sampled_from(["chat", "fraud", "nope", ""]) | json_scalar},
-    optional={"messages": st.lists(message, max_size=3) | json_value, "stream": st.booleans() | json_scalar,
-              "max_tokens": st.integers(-5, 50) | json_scalar, "prompt": st.text(max_size=20) | json_value,
-              "input": st.lists(st.text(max_size=10), max_size=3) | json_value,
-              "stream_options": st.fixed_dictionaries({}, optional={"include_usage": json_scalar}) | json_value,
-              "n": st.integers(-1, 3) | json_scalar},
-)  # fmt: skip
+    optional={
+        "messages": st.lists(message, max_size=3) | json_value,
+        "stream": st.booleans() | json_scalar,
+        "max_tokens": st.integers(-5, 50) | json_scalar,
+        "prompt": st.text(max_size=20) | json_value,
+        "input": st.lists(st.text(max_size=10), max_size=3) | json_value,
+        "stream_options": st.fixed_dictionaries({}, optional={"include_usage": json_scalar}) | json_value,
+        "n": st.integers(-1, 3) | json_scalar,
+    },
+)
 tensor = st.fixed_dictionaries(
     {},
-    optional={"name": st.text(max_size=8) | json_scalar, "shape": st.lists(st.integers(-2, 6), max_size=3) | json_value,
-              "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "BYTES", "FP99"]) | json_scalar,
-              "data": st.lists(st.floats() | st.integers(-(2**66), 2**66) | st.text(max_size=4), max_size=12) | json_value},
-)  # fmt: skip
+    optional={
+        "name": st.text(max_size=8) | json_scalar,
+        "shape": st.lists(st.integers(-2, 6), max_size=3) | json_value,
+        "datatype": st.sampled_from(["FP64", "FP32", "INT64", "BOOL", "BYTES", "FP99"]) | json_scalar,
+        "data": st.lists(st.floats() | st.integers(-(2**66), 2**66) | st.text(max_size=4), max_size=12) | json_value,
+    },
+)
 oip_body = st.fixed_dictionaries({}, optional={"inputs": st.lists(tensor, max_size=3) | json_value, "id": json_scalar})
 
 
@@ -50,10 +60,14 @@ def gateway(tmp_path_factory):
     model = LogisticRegression().fit(np.random.default_rng(0).normal(size=(40, 3)), [0, 1] * 20)
     joblib.dump(model, tmp / "m.joblib")
     flaky = serve_in_thread(openai_app(MockSettings(fail_rate=0.3, fail_status=503, seed=1)))
-    cfg = gateway_config(tmp, {
-        "chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{flaky.url}/v1"]}}},
-        "fraud": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp / "m.joblib")}}},
-    }, gateway={"max_body_bytes": 50_000, "retries": {"attempts": 1}})  # fmt: skip
+    cfg = gateway_config(
+        tmp,
+        {
+            "chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{flaky.url}/v1"]}}},
+            "fraud": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp / "m.joblib")}}},
+        },
+        gateway={"max_body_bytes": 50_000, "retries": {"attempts": 1}},
+    )
     with RunningGateway(cfg) as gw, httpx.Client(base_url=gw.url, timeout=10) as client:
         yield gw, client
     flaky.stop()
@@ -81,17 +95,23 @@ def test_openai_schema_fuzz(gateway, body, path):
 
 
 @FUZZ
-@given(body=oip_body, path=st.sampled_from(["/v2/models/fraud/infer", "/v2/models/fraud/versions/v1/infer",
-                                            "/v2/models/chat/infer", "/v2/models/x/infer"]))  # fmt: skip
+@given(
+    body=oip_body,
+    path=st.sampled_from(
+        ["/v2/models/fraud/infer", "/v2/models/fraud/versions/v1/infer", "/v2/models/chat/infer", "/v2/models/x/infer"]
+    ),
+)
 def test_oip_schema_fuzz(gateway, body, path):
     _, client = gateway
     _check(_post(client, path, body))
 
 
 @FUZZ
-@given(raw=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
-       path=st.sampled_from(["/v1/chat/completions", "/v1/embeddings", "/v2/models/fraud/infer"]),
-       content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"]))
+@given(
+    raw=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
+    path=st.sampled_from(["/v1/chat/completions", "/v1/embeddings", "/v2/models/fraud/infer"]),
+    content_type=st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded"]),
+)
 def test_raw_malformed_bodies(gateway, raw, path, content_type):
     _, client = gateway
     _check(client.post(path, content=raw, headers={"content-type": content_type}))

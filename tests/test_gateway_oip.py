@@ -36,17 +36,30 @@ def trained(data, tmp_path_factory):
 @pytest.fixture
 def gw(tmp_path: Path, trained):
     models, v1, v2 = trained
-    cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "versions": {
-        "v1": {"sklearn": str(models / "fraud-v1.joblib")}, "v2": {"sklearn": str(models / "fraud-v2.joblib")}},
-        "route": {"v1": 100}, "shadow": {"version": "v2", "sample": 1.0}}})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path,
+        {
+            "fraud": {
+                "protocol": "oip",
+                "versions": {
+                    "v1": {"sklearn": str(models / "fraud-v1.joblib")},
+                    "v2": {"sklearn": str(models / "fraud-v2.joblib")},
+                },
+                "route": {"v1": 100},
+                "shadow": {"version": "v2", "sample": 1.0},
+            }
+        },
+    )
     with RunningGateway(cfg) as running:
         running.estimators = {"v1": v1, "v2": v2}
         yield running
 
 
 def infer_body(X: np.ndarray) -> dict:
-    return {"id": "req-1", "inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": "FP64",
-                                       "data": X.tolist()}]}  # fmt: skip
+    return {
+        "id": "req-1",
+        "inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": "FP64", "data": X.tolist()}],
+    }
 
 
 def test_in_process_predictions_equal_the_estimator(gw, data):
@@ -97,14 +110,30 @@ def test_metadata_and_health(gw):
         ("/v2/models/nope/infer", {"inputs": []}, 404, "model 'nope' not found"),
         ("/v2/models/fraud/versions/v9/infer", {"inputs": []}, 404, "version 'v9' of model 'fraud' not found"),
         ("/v2/models/fraud/infer", {"inputs": []}, 400, "inputs: expected a non-empty list"),
-        ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1, 2]}]},
-         400, "inputs[0].shape: product 6 does not match 2 values"),
-        ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP99", "data": [1, 2]}]},
-         400, "inputs[0].datatype: unknown 'FP99'; expected one of"),
-        ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": ["a", "b"]}]},
-         400, "inputs[0].data: expected FP64 numbers"),
-        ("/v2/models/fraud/infer", {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
-         400, "expects 30 features per row, got 3"),
+        (
+            "/v2/models/fraud/infer",
+            {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [1, 2]}]},
+            400,
+            "inputs[0].shape: product 6 does not match 2 values",
+        ),
+        (
+            "/v2/models/fraud/infer",
+            {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP99", "data": [1, 2]}]},
+            400,
+            "inputs[0].datatype: unknown 'FP99'; expected one of",
+        ),
+        (
+            "/v2/models/fraud/infer",
+            {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": ["a", "b"]}]},
+            400,
+            "inputs[0].data: expected FP64 numbers",
+        ),
+        (
+            "/v2/models/fraud/infer",
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2, 3]}]},
+            400,
+            "expects 30 features per row, got 3",
+        ),
     ],
 )
 def test_bad_inference_requests_name_the_field(gw, path, body, status, message):
@@ -123,7 +152,9 @@ def test_a_missing_model_file_fails_at_startup_with_the_key(tmp_path: Path):
     from aisre.errors import ConfigError
     from aisre.gateway.app import create_app
 
-    cfg = gateway_config(tmp_path, {"m": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "x.joblib")}}}})
+    cfg = gateway_config(
+        tmp_path, {"m": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "x.joblib")}}}}
+    )
     with pytest.raises(ConfigError, match="models.m.versions.v1.sklearn: no such file"):
         create_app(cfg)
 
@@ -156,22 +187,37 @@ models:
     assert cfg.models["fraud"].versions["v1"].sklearn == str(tmp_path / "models" / "fraud-v1.joblib")
     with RunningGateway(cfg) as running:  # v2's replica is down: v1 serves, and the fallback covers v2
         X = np.zeros((3, 30))
-        statuses = {httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X)).status_code
-                    for _ in range(30)}  # fmt: skip
+        statuses = {
+            httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X)).status_code for _ in range(30)
+        }
         assert statuses == {200}
 
 
 def test_sticky_by_caller_keeps_each_credential_on_one_version(tmp_path: Path, trained):
     models, _, _ = trained
-    cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "sticky": "caller", "route": {"v1": 50, "v2": 50},
-                                              "versions": {"v1": {"sklearn": str(models / "fraud-v1.joblib")},
-                                                           "v2": {"sklearn": str(models / "fraud-v2.joblib")}}}})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path,
+        {
+            "fraud": {
+                "protocol": "oip",
+                "sticky": "caller",
+                "route": {"v1": 50, "v2": 50},
+                "versions": {
+                    "v1": {"sklearn": str(models / "fraud-v1.joblib")},
+                    "v2": {"sklearn": str(models / "fraud-v2.joblib")},
+                },
+            }
+        },
+    )
     with RunningGateway(cfg) as running:
         seen: dict[str, set[str]] = {}
         for i in range(40):
             caller = f"Bearer key-{i % 8}"
-            r = httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(np.zeros((1, 30))),
-                           headers={"authorization": caller})  # fmt: skip
+            r = httpx.post(
+                f"{running.url}/v2/models/fraud/infer",
+                json=infer_body(np.zeros((1, 30))),
+                headers={"authorization": caller},
+            )
             seen.setdefault(caller, set()).add(r.headers["x-aisre-version"])
         assert all(len(v) == 1 for v in seen.values())
         assert set().union(*seen.values()) == {"v1", "v2"}
@@ -186,8 +232,7 @@ def test_an_oip_http_replica_is_proxied_and_recorded_per_row(tmp_path: Path, tra
     _, v1, _ = trained
     replica = serve_in_thread(oip_app(MockSettings(model="fraud"), OipModel.from_estimator(v1)))
     try:
-        cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "versions": {
-            "v1": {"replicas": [replica.url]}}}})  # fmt: skip
+        cfg = gateway_config(tmp_path, {"fraud": {"protocol": "oip", "versions": {"v1": {"replicas": [replica.url]}}}})
         with RunningGateway(cfg) as running:
             X = data.data.to_numpy()[:20]
             r = httpx.post(f"{running.url}/v2/models/fraud/infer", json=infer_body(X))

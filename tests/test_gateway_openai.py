@@ -29,11 +29,18 @@ def replicas():
 
 @pytest.fixture
 def gw(tmp_path: Path, replicas):
-    cfg = gateway_config(tmp_path, {
-        "chat": {"protocol": "openai", "log_content": True,
-                 "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}},
-        "quiet": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{replicas[0].url}/v1"]}}},
-    }, gateway={"max_body_bytes": 20_000, "health_checks": {"interval_s": 0.2}})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path,
+        {
+            "chat": {
+                "protocol": "openai",
+                "log_content": True,
+                "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}},
+            },
+            "quiet": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{replicas[0].url}/v1"]}}},
+        },
+        gateway={"max_body_bytes": 20_000, "health_checks": {"interval_s": 0.2}},
+    )
     with RunningGateway(cfg) as running:
         yield running
 
@@ -65,8 +72,11 @@ def test_chat_streaming_relays_chunks_and_measures_tokens(gw):
     chunks = list(client(gw).chat.completions.create(model="chat", messages=MESSAGES, stream=True))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.startswith("mock reply") and all(c.usage is None for c in chunks)  # usage kept from client
-    with_usage = list(client(gw).chat.completions.create(
-        model="chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))  # fmt: skip
+    with_usage = list(
+        client(gw).chat.completions.create(
+            model="chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert with_usage[-1].usage.completion_tokens == 12 and not with_usage[-1].choices
     first, second = stored(gw)
     for r in (first, second):
@@ -102,7 +112,11 @@ def test_content_is_not_stored_unless_asked(gw):
         (b'{"model": "chat", "messages": "hi"}', 400, "field 'messages' must be a list of message objects"),
         (b'{"model": "chat", "messages": [{"content": "x"}]}', 400, "messages[0].role must be a string"),
         (b'{"model": "chat", "messages": [{"role": "user"}], "max_tokens": 0}', 400, "field 'max_tokens' must be >= 1"),
-        (b'{"model": "chat", "messages": [{"role": "user"}], "stream": "yes"}', 400, "field 'stream' must be true or false"),
+        (
+            b'{"model": "chat", "messages": [{"role": "user"}], "stream": "yes"}',
+            400,
+            "field 'stream' must be true or false",
+        ),
         (b'{"model": "gpt-9", "messages": [{"role": "user"}]}', 404, "model 'gpt-9' does not exist"),
         (b'{"model": "chat", "messages": [{"role": "user", "content": "' + b"x" * 30_000 + b'"}]}', 413, "limit"),
     ],
@@ -124,9 +138,11 @@ def _settings(replica, **values) -> None:
 
 
 def test_upstream_failures_become_502_and_504_never_500(tmp_path: Path, replicas):
-    cfg = gateway_config(tmp_path, {"chat": {"protocol": "openai", "versions": {
-        "v1": {"replicas": [f"{replicas[0].url}/v1"], "timeout_s": 0.5}}}},
-        gateway={"deadline_s": 2, "retries": {"attempts": 1}})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path,
+        {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{replicas[0].url}/v1"], "timeout_s": 0.5}}}},
+        gateway={"deadline_s": 2, "retries": {"attempts": 1}},
+    )
     with RunningGateway(cfg) as gw:
         url = f"{gw.url}/v1/chat/completions"
         body = {"model": "chat", "messages": MESSAGES}
@@ -168,13 +184,17 @@ def test_spans_join_the_callers_trace_with_genai_attributes(tmp_path: Path, repl
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    cfg = gateway_config(tmp_path, {"chat": {"protocol": "openai", "versions": {
-        "v1": {"replicas": [f"{replicas[0].url}/v1"]}}}})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path, {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{replicas[0].url}/v1"]}}}}
+    )
     recorder = Recorder.from_config(cfg, tracer_provider=provider)
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     with RunningGateway(cfg, recorder) as gw:
-        r = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "chat", "messages": MESSAGES},
-                       headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})  # fmt: skip
+        r = httpx.post(
+            f"{gw.url}/v1/chat/completions",
+            json={"model": "chat", "messages": MESSAGES},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
         assert r.status_code == 200
     (span,) = exporter.get_finished_spans()
     assert format(span.context.trace_id, "032x") == trace_id

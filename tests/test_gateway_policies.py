@@ -16,9 +16,21 @@ from aisre.gateway.routing import RoutingState
 
 
 def _routing(**model) -> RoutingState:
-    cfg = config_from_dict({"models": {"m": {"protocol": "oip", "versions": {
-        "v1": {"replicas": ["http://a"]}, "v2": {"replicas": ["http://b"]}, "v3": {"replicas": ["http://c"]}},
-        **model}}})  # fmt: skip
+    cfg = config_from_dict(
+        {
+            "models": {
+                "m": {
+                    "protocol": "oip",
+                    "versions": {
+                        "v1": {"replicas": ["http://a"]},
+                        "v2": {"replicas": ["http://b"]},
+                        "v3": {"replicas": ["http://c"]},
+                    },
+                    **model,
+                }
+            }
+        }
+    )
     return RoutingState(cfg.models, random.Random(7))
 
 

@@ -28,14 +28,25 @@ def upstream():
 @pytest.fixture
 def gw(tmp_path: Path, upstream, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AISRE_KEY_SECRET", "s" * 40)
-    cfg = gateway_config(tmp_path, {
-        "chat": {"protocol": "openai", "budget": {"usd": 1.0, "period": "daily"},
-                 "versions": {"v1": {"replicas": [f"{upstream.url}/v1"],
-                                     "price": {"input_per_1m_usd": 1000, "output_per_1m_usd": 2000}},
-                              "v2": {"replicas": [f"{upstream.url}/v1"]}},
-                 "route": {"v1": 100}},
-        "other": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}}},
-    }, auth={"enabled": True, "admin_key": ADMIN})  # fmt: skip
+    cfg = gateway_config(
+        tmp_path,
+        {
+            "chat": {
+                "protocol": "openai",
+                "budget": {"usd": 1.0, "period": "daily"},
+                "versions": {
+                    "v1": {
+                        "replicas": [f"{upstream.url}/v1"],
+                        "price": {"input_per_1m_usd": 1000, "output_per_1m_usd": 2000},
+                    },
+                    "v2": {"replicas": [f"{upstream.url}/v1"]},
+                },
+                "route": {"v1": 100},
+            },
+            "other": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}}},
+        },
+        auth={"enabled": True, "admin_key": ADMIN},
+    )
     with RunningGateway(cfg) as running:
         running.keys = KeyStore(running.gateway.recorder.store)
         yield running

@@ -34,10 +34,14 @@ def _load(url: str, stop: threading.Event, results: list[int], errors: list[str]
 def test_a_killed_replica_costs_no_failed_request_and_comes_back(tmp_path: Path):
     replicas = [serve_in_subprocess("openai", replica_id=f"r{i}", latency_s=0.002) for i in range(3)]
     try:
-        cfg = gateway_config(tmp_path, {"chat": {"protocol": "openai", "versions": {
-            "v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}}},
-            gateway={"health_checks": {"interval_s": 0.2, "timeout_s": 0.5},
-                     "ejection": {"consecutive_failures": 2, "base_s": 0.5, "max_s": 2}})  # fmt: skip
+        cfg = gateway_config(
+            tmp_path,
+            {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}}},
+            gateway={
+                "health_checks": {"interval_s": 0.2, "timeout_s": 0.5},
+                "ejection": {"consecutive_failures": 2, "base_s": 0.5, "max_s": 2},
+            },
+        )
         with RunningGateway(cfg) as gw:
             url = f"{gw.url}/v1/chat/completions"
             stop, results, errors = threading.Event(), [], []
@@ -85,9 +89,13 @@ def test_a_slow_shadow_does_not_slow_the_client(tmp_path: Path):
     # "the client waited for it" and "the machine was busy for a moment" cannot be confused.
     slow = serve_in_thread(openai_app(MockSettings(replica_id="slow", latency_s=1.5)))
     try:
-        models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{fast.url}/v1"]},
-                                                                 "v2": {"replicas": [f"{slow.url}/v1"]}},
-                           "route": {"v1": 100}}}  # fmt: skip
+        models = {
+            "chat": {
+                "protocol": "openai",
+                "versions": {"v1": {"replicas": [f"{fast.url}/v1"]}, "v2": {"replicas": [f"{slow.url}/v1"]}},
+                "route": {"v1": 100},
+            }
+        }
         (tmp_path / "a").mkdir()
         with RunningGateway(gateway_config(tmp_path / "a", models)) as plain:
             baseline = _latencies(f"{plain.url}/v1/chat/completions", BODY, 60)
@@ -115,8 +123,9 @@ def test_a_slow_shadow_does_not_slow_the_client(tmp_path: Path):
 def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path):
     upstream = serve_in_thread(openai_app(MockSettings(latency_s=0.8)))
     try:
-        cfg = gateway_config(tmp_path, {"chat": {"protocol": "openai", "versions": {
-            "v1": {"replicas": [f"{upstream.url}/v1"]}}}})  # fmt: skip
+        cfg = gateway_config(
+            tmp_path, {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}}}}
+        )
         gw = RunningGateway(cfg)
         result: dict[str, int] = {}
 
@@ -150,9 +159,22 @@ def test_serve_with_two_workers_shares_one_store(tmp_path: Path):
         "store: sqlite:///aisre.db\nmodels:\n  m:\n    protocol: oip\n    versions:\n      v1: {sklearn: m.joblib}\n"
     )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "aisre", "serve", "-c", str(tmp_path / "aisre.yaml"),
-                               "--port", str(port), "--workers", "2"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)  # fmt: skip
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aisre",
+            "serve",
+            "-c",
+            str(tmp_path / "aisre.yaml"),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -165,8 +187,9 @@ def test_serve_with_two_workers_shares_one_store(tmp_path: Path):
                 time.sleep(0.2)
         body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [1, 0, 0, 0]}]}
         with httpx.Client(timeout=10) as client:
-            statuses = [client.post(f"http://127.0.0.1:{port}/v2/models/m/infer", json=body).status_code
-                        for _ in range(100)]  # fmt: skip
+            statuses = [
+                client.post(f"http://127.0.0.1:{port}/v2/models/m/infer", json=body).status_code for _ in range(100)
+            ]
         assert statuses == [200] * 100
     finally:
         server.terminate()

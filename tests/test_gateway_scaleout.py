@@ -30,11 +30,18 @@ class Redis:
         self.start()
 
     def start(self) -> None:
-        self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no"], stdout=subprocess.DEVNULL)  # fmt: skip
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True).stdout.strip() == "PONG":
+            if (
+                subprocess.run(
+                    ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
@@ -48,8 +55,12 @@ class Redis:
 def start_gateway(config: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = (config.parent / f"gateway-{port}.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(port),
-                                "--log-level", "info"], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(port), "--log-level", "info"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -96,8 +107,11 @@ def burst(urls: list[str], secret: str, total: int, threads: int = 16) -> tuple[
     def worker(i: int) -> None:
         with httpx.Client(timeout=20) as client:
             for n in todo:
-                r = client.post(f"{urls[(n + i) % len(urls)]}/v1/chat/completions", json=BODY,
-                                headers={"authorization": f"Bearer {secret}"})  # fmt: skip
+                r = client.post(
+                    f"{urls[(n + i) % len(urls)]}/v1/chat/completions",
+                    json=BODY,
+                    headers={"authorization": f"Bearer {secret}"},
+                )
                 with lock:
                     statuses[r.status_code] += 1
 
@@ -134,11 +148,13 @@ def test_tpm_and_spend_add_up_across_both_processes(cluster):
     records = [r for r in store.records() if r.key_id and r.status == "ok"]
     spent = sum(r.cost_usd for r in records)
     key_id = keys.list()[0].id
-    shared = subprocess.run(["redis-cli", "-p", str(redis.port), "--scan", "--pattern", f"*spend*{key_id}*"],
-                            capture_output=True, text=True).stdout.split()  # fmt: skip
+    shared = subprocess.run(
+        ["redis-cli", "-p", str(redis.port), "--scan", "--pattern", f"*spend*{key_id}*"], capture_output=True, text=True
+    ).stdout.split()
     assert len(records) == ok and shared, "both processes charged one shared ledger"
-    value = float(subprocess.run(["redis-cli", "-p", str(redis.port), "get", shared[0]], capture_output=True,
-                                 text=True).stdout)  # fmt: skip
+    value = float(
+        subprocess.run(["redis-cli", "-p", str(redis.port), "get", shared[0]], capture_output=True, text=True).stdout
+    )
     assert value == pytest.approx(spent, rel=1e-9)
 
 
@@ -148,8 +164,9 @@ def test_revocation_and_redis_outage_across_processes(cluster):
     headers = {"authorization": f"Bearer {secret}"}
     assert all(httpx.post(f"{u}/v1/chat/completions", json=BODY, headers=headers).status_code == 200 for u in urls)
     redis.kill()  # fail-open: both keep serving with local limits
-    statuses = [httpx.post(f"{u}/v1/chat/completions", json=BODY, headers=headers).status_code
-                for u in urls for _ in range(5)]  # fmt: skip
+    statuses = [
+        httpx.post(f"{u}/v1/chat/completions", json=BODY, headers=headers).status_code for u in urls for _ in range(5)
+    ]
     assert statuses == [200] * 10
     assert "aisre_state_up 0.0" in httpx.get(f"{urls[0]}/metrics").text
     redis.start()  # same port: shared again without a restart

@@ -32,8 +32,13 @@ def rss_bytes(pid: int) -> int:
 
 def wrk(url: str, seconds: int) -> tuple[int, int]:
     """(requests completed, non-2xx responses + socket errors) for one wrk run."""
-    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url], capture_output=True,
-                         text=True, env={**os.environ, "WRK_BODY": BODY}, timeout=seconds + 30).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(LUA), url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WRK_BODY": BODY},
+        timeout=seconds + 30,
+    ).stdout
     done = int(re.search(r"(\d+) requests in", out).group(1))
     bad = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -46,10 +51,15 @@ def test_memory_stays_flat_over_200k_requests(tmp_path: Path):
     upstream = serve_in_subprocess("openai", completion_tokens=8)
     port = free_port()
     config = tmp_path / "aisre.yaml"
-    config.write_text(f"store: sqlite:///{tmp_path / 'aisre.db'}\nmodels:\n  chat:\n    protocol: openai\n"
-                      f"    versions:\n      v1: {{replicas: ['{upstream.url}/v1']}}\n")  # fmt: skip
-    gateway = subprocess.Popen([sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    config.write_text(
+        f"store: sqlite:///{tmp_path / 'aisre.db'}\nmodels:\n  chat:\n    protocol: openai\n"
+        f"    versions:\n      v1: {{replicas: ['{upstream.url}/v1']}}\n"
+    )
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     try:
         deadline = time.monotonic() + 30

@@ -27,8 +27,14 @@ async def _serve(replies: list[bytes], seen: list[bytes], connections: list[int]
         try:
             while replies:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 seen.append(head + await reader.readexactly(length))
                 reply = replies.pop(0)
                 if reply == b"SILENCE":
@@ -47,8 +53,14 @@ async def _serve(replies: list[bytes], seen: list[bytes], connections: list[int]
 
 
 def _ok(body: bytes, extra: bytes = b"") -> bytes:
-    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\n" + extra + \
-        b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body  # fmt: skip
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json; charset=utf-8\r\n"
+        + extra
+        + b"content-length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
 
 
 def run(coro):
@@ -97,7 +109,7 @@ def test_a_chunked_body_is_reassembled_and_connection_close_is_honoured() -> Non
 
 
 def test_a_body_without_length_or_chunks_ends_where_the_connection_does() -> None:
-    until_close = b"HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{\"a\": 1}"
+    until_close = b'HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{"a": 1}'
 
     async def go():
         replies, conns = [until_close, until_close], []

@@ -115,8 +115,9 @@ def test_model_without_importances_asks_for_labels():
 def test_permutation_importance_from_a_labelled_window_in_a_real_store(diabetes, tmp_path: Path):
     model, _, X_test, y_test, reference = diabetes
     monitor = aisre.Monitor("diabetes", "v1", store=f"sqlite:///{tmp_path / 'aisre.db'}")
-    ids = [monitor.record(row, float(p)) for row, p in zip(X_test.to_dict("records"), model.predict(X_test),
-                                                           strict=True)]  # fmt: skip
+    ids = [
+        monitor.record(row, float(p)) for row, p in zip(X_test.to_dict("records"), model.predict(X_test), strict=True)
+    ]
     monitor.label_many(zip(ids, y_test.tolist(), strict=True))
     monitor.flush()
     pairs = monitor.store.labeled_records(RecordFilter(model="diabetes", version="v1"))
@@ -201,8 +202,12 @@ def test_shift_in_an_important_feature_is_impactful_and_in_an_unimportant_one_is
 
 def test_drift_impact_ranks_drifted_features_by_reference_share():
     importance = FeatureImportance(("a", "b", "c", "d"), np.array([0.1, 0.5, -0.05, 0.4]), "given")
-    results = {"a": True, "b": {"drift": False, "statistic": 0.01},
-               "d": type("R", (), {"drift": True, "statistic": 0.3})(), "zip_code": True}  # fmt: skip
+    results = {
+        "a": True,
+        "b": {"drift": False, "statistic": 0.01},
+        "d": type("R", (), {"drift": True, "statistic": 0.3})(),
+        "zip_code": True,
+    }
     impact = drift_impact(importance, results)
     assert impact.drifted == [("d", 0.4), ("a", 0.1)]
     assert impact.score == pytest.approx(0.5)

@@ -104,9 +104,11 @@ def test_numpy_inputs_use_feature_names_and_tags(tmp_path: Path):
     model = LogisticRegression(max_iter=5000).fit(data.data, data.target)
     monitor = aisre.Monitor("np", store=f"sqlite:///{tmp_path / 'b.db'}")
     wrapped = aisre.instrument(
-        model, monitor=monitor, feature_names=list(data.feature_names),
+        model,
+        monitor=monitor,
+        feature_names=list(data.feature_names),
         tags=lambda X: [{"size": "big" if x[0] > 15 else "small"} for x in X],
-    )  # fmt: skip
+    )
     wrapped.predict(data.data[:10])
     monitor.flush()
     records = monitor.store.records()

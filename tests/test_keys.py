@@ -45,13 +45,20 @@ def keys(db_path: Path):
 
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in ("AISRE_KEY_SECRET", "AISRE_CONFIG")}
-    return subprocess.run([PYTHON, "-m", "aisre", "keys", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**clean, **(env or {})}, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [PYTHON, "-m", "aisre", "keys", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_create_returns_a_secret_that_verifies_to_the_same_record(keys: KeyStore):
-    record, secret = keys.create("alice", models=["gpt-4o"], rpm=60, tpm=10_000, max_concurrent=4,
-                                 budget_usd=25.0, budget_period="monthly")  # fmt: skip
+    record, secret = keys.create(
+        "alice", models=["gpt-4o"], rpm=60, tpm=10_000, max_concurrent=4, budget_usd=25.0, budget_period="monthly"
+    )
     match = SECRET_FORMAT.fullmatch(secret)
     assert match and match[1] == record.id
     assert keys.verify(secret) == record == keys.get(record.id)
@@ -102,8 +109,11 @@ def test_no_secret_in_the_database_files_and_the_hash_is_keyed(db_path: Path, tm
     made.append(out.stdout.strip())
     for secret in made:
         keys.verify(secret)
-    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(db_path.name)
-                   and not p.name.endswith(".key-secret"))  # fmt: skip
+    raw = b"".join(
+        p.read_bytes()
+        for p in tmp_path.iterdir()
+        if p.name.startswith(db_path.name) and not p.name.endswith(".key-secret")
+    )
     assert len(raw) > 0 and (tmp_path / (db_path.name + "-wal")).exists()
     rows = dict(sqlite3.connect(db_path).execute("SELECT id, hash FROM api_keys").fetchall())
     server_key = (tmp_path / (db_path.name + ".key-secret")).read_bytes().strip()
@@ -163,10 +173,16 @@ def test_keystores_without_the_env_secret_share_a_0600_secret_file(db_path: Path
 def test_concurrent_first_uses_agree_on_one_secret_file(db_path: Path, tmp_path: Path):
     store = f"sqlite:///{db_path}"
     SQLiteStore(db_path).close()
-    procs = [subprocess.Popen([PYTHON, "-m", "aisre", "keys", "create", "--name", f"k{i}", "-q", "--store", store],
-                              stdout=subprocess.PIPE, text=True, cwd=tmp_path,
-                              env={k: v for k, v in os.environ.items() if k != "AISRE_KEY_SECRET"})
-             for i in range(4)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-m", "aisre", "keys", "create", "--name", f"k{i}", "-q", "--store", store],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env={k: v for k, v in os.environ.items() if k != "AISRE_KEY_SECRET"},
+        )
+        for i in range(4)
+    ]
     secrets = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     keys = KeyStore(db_path)
@@ -209,20 +225,23 @@ def test_names_are_unique_among_active_keys(keys: KeyStore):
     assert keys.revoke(first.id).revoked_at == revoked_at  # revoking twice keeps the first time
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"name": ""}, "name"),
-    ({"name": " padded"}, "name"),
-    ({"name": "key_0123456789ab"}, "name"),
-    ({"rpm": 0}, "rpm"),
-    ({"tpm": 1.5}, "tpm"),
-    ({"max_concurrent": True}, "max_concurrent"),
-    ({"budget_usd": float("nan")}, "budget_usd"),
-    ({"budget_usd": 5, "budget_period": "weekly"}, "budget_period"),
-    ({"budget_period": "daily"}, "budget_period"),
-    ({"models": []}, "models"),
-    ({"models": "gpt-4o"}, "models"),
-    ({"expires_at": 0.0}, "expires_at"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": " padded"}, "name"),
+        ({"name": "key_0123456789ab"}, "name"),
+        ({"rpm": 0}, "rpm"),
+        ({"tpm": 1.5}, "tpm"),
+        ({"max_concurrent": True}, "max_concurrent"),
+        ({"budget_usd": float("nan")}, "budget_usd"),
+        ({"budget_usd": 5, "budget_period": "weekly"}, "budget_period"),
+        ({"budget_period": "daily"}, "budget_period"),
+        ({"models": []}, "models"),
+        ({"models": "gpt-4o"}, "models"),
+        ({"expires_at": 0.0}, "expires_at"),
+    ],
+)
 def test_create_names_the_bad_argument(keys: KeyStore, kwargs: dict, field: str):
     with pytest.raises(InvalidKeyOptionError) as info:
         keys.create(**{"name": "ok", **kwargs})
@@ -232,9 +251,28 @@ def test_create_names_the_bad_argument(keys: KeyStore, kwargs: dict, field: str)
 
 def test_cli_create_list_revoke(tmp_path: Path):
     store = f"sqlite:///{tmp_path / 'new.db'}"  # create makes the store if nothing was recorded yet
-    out = cli("create", "--name", "team-a", "--models", "gpt-4o, llama-3", "--rpm", "60", "--tpm", "5000",
-              "--max-concurrent", "3", "--budget-usd", "12.5", "--budget-period", "daily", "--expires", "30d",
-              "--store", store, cwd=tmp_path)  # fmt: skip
+    out = cli(
+        "create",
+        "--name",
+        "team-a",
+        "--models",
+        "gpt-4o, llama-3",
+        "--rpm",
+        "60",
+        "--tpm",
+        "5000",
+        "--max-concurrent",
+        "3",
+        "--budget-usd",
+        "12.5",
+        "--budget-period",
+        "daily",
+        "--expires",
+        "30d",
+        "--store",
+        store,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "store it now; it cannot be shown again" in out.stdout
     secret = SECRET_FORMAT.search(out.stdout)[0]
@@ -252,19 +290,25 @@ def test_cli_create_list_revoke(tmp_path: Path):
     assert again.returncode == 0 and "already revoked" in again.stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--rpm", "0"], "--rpm: expected a whole number >= 1, got 0"),
-    (["--tpm", "-5"], "--tpm: expected a whole number >= 1, got -5"),
-    (["--max-concurrent", "0"], "--max-concurrent: expected a whole number >= 1, got 0"),
-    (["--rpm", "many"], "--rpm"),
-    (["--budget-usd", "0"], "--budget-usd: expected a number of US dollars > 0, got 0.0"),
-    (["--budget-usd", "5", "--budget-period", "weekly"], "--budget-period: expected one of daily, monthly, got 'weekly'"),
-    (["--budget-period", "daily"], "--budget-period: expected --budget-usd too"),
-    (["--expires", "soon"], "--expires: expected a duration from now like 30d"),
-    (["--expires", "2001-01-01"], "got '2001-01-01'"),
-    (["--models", "a,,b"], "--models: expected comma-separated model names"),
-    (["--name", " "], "--name: expected 1 to 100 characters"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rpm", "0"], "--rpm: expected a whole number >= 1, got 0"),
+        (["--tpm", "-5"], "--tpm: expected a whole number >= 1, got -5"),
+        (["--max-concurrent", "0"], "--max-concurrent: expected a whole number >= 1, got 0"),
+        (["--rpm", "many"], "--rpm"),
+        (["--budget-usd", "0"], "--budget-usd: expected a number of US dollars > 0, got 0.0"),
+        (
+            ["--budget-usd", "5", "--budget-period", "weekly"],
+            "--budget-period: expected one of daily, monthly, got 'weekly'",
+        ),
+        (["--budget-period", "daily"], "--budget-period: expected --budget-usd too"),
+        (["--expires", "soon"], "--expires: expected a duration from now like 30d"),
+        (["--expires", "2001-01-01"], "got '2001-01-01'"),
+        (["--models", "a,,b"], "--models: expected comma-separated model names"),
+        (["--name", " "], "--name: expected 1 to 100 characters"),
+    ],
+)
 def test_cli_create_rejects_bad_options_naming_them(tmp_path: Path, args: list[str], message: str):
     name = [] if "--name" in args else ["--name", "x"]
     out = cli("create", *name, *args, "--store", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path)
@@ -280,6 +324,13 @@ def test_cli_errors_for_missing_store_and_unknown_key(tmp_path: Path):
     assert unknown.returncode == 2 and "no active API key named 'nobody'" in unknown.stderr
     no_dir = cli("create", "--name", "a", "--store", f"sqlite:///{tmp_path / 'nope' / 'k.db'}", cwd=tmp_path)
     assert no_dir.returncode == 2 and "--store" in no_dir.stderr and "does not exist" in no_dir.stderr
-    weak = cli("create", "--name", "b", "--store", f"sqlite:///{tmp_path / 'k.db'}", cwd=tmp_path,
-               env={"AISRE_KEY_SECRET": "short"})  # fmt: skip
+    weak = cli(
+        "create",
+        "--name",
+        "b",
+        "--store",
+        f"sqlite:///{tmp_path / 'k.db'}",
+        cwd=tmp_path,
+        env={"AISRE_KEY_SECRET": "short"},
+    )
     assert weak.returncode == 2 and "AISRE_KEY_SECRET" in weak.stderr and "at least 32" in weak.stderr

@@ -40,26 +40,32 @@ def test_blank_responses_are_empty(text):
     assert ResponseChecker().check(text).empty
 
 
-@pytest.mark.parametrize("text", [
-    "I'm sorry, but I can't help with that request.",
-    "I’m sorry, I cannot do that.",  # a curly apostrophe
-    "I CANNOT ASSIST with this.",
-    "i can't assist you with creating malware.",
-    "I am unable to provide medical advice.",
-    "As an AI language model, I do not have opinions.",
-    "I must decline to answer.",
-    "I won't be able to help with that.",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm sorry, but I can't help with that request.",
+        "I’m sorry, I cannot do that.",  # a curly apostrophe
+        "I CANNOT ASSIST with this.",
+        "i can't assist you with creating malware.",
+        "I am unable to provide medical advice.",
+        "As an AI language model, I do not have opinions.",
+        "I must decline to answer.",
+        "I won't be able to help with that.",
+    ],
+)
 def test_refusals_are_recognised_case_insensitively(text):
     flags = ResponseChecker().check(text)
     assert flags.refusal and flags.refusal_pattern is not None
 
 
-@pytest.mark.parametrize("text", [
-    "Sure, I can help with that. Here is the summary.",
-    "Sorry for the wait: the answer is 42.",
-    "You cannot divide by zero; I can show you why.",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sure, I can help with that. Here is the summary.",
+        "Sorry for the wait: the answer is 42.",
+        "You cannot divide by zero; I can show you why.",
+    ],
+)
 def test_ordinary_answers_are_not_refusals(text):
     assert not ResponseChecker().check(text).refusal
 
@@ -78,50 +84,59 @@ def test_refusal_patterns_are_configurable_and_checked():
         ResponseChecker(refusal_patterns=["ok", "(unclosed"])
 
 
-@pytest.mark.parametrize("finish_reason, tokens, max_tokens, truncated", [
-    ("length", 10, None, True),        # OpenAI
-    ("MAX_TOKENS", None, None, True),  # Gemini, any case
-    ("max_tokens", None, None, True),  # Anthropic
-    ("stop", 500, 500, False),         # the server's word wins over the count
-    (None, 500, 500, True),            # no finish reason: output_tokens >= max_tokens
-    (None, 499, 500, False),
-    (None, 500, None, None),           # nothing to judge by
-    (None, None, 500, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "finish_reason, tokens, max_tokens, truncated",
+    [
+        ("length", 10, None, True),  # OpenAI
+        ("MAX_TOKENS", None, None, True),  # Gemini, any case
+        ("max_tokens", None, None, True),  # Anthropic
+        ("stop", 500, 500, False),  # the server's word wins over the count
+        (None, 500, 500, True),  # no finish reason: output_tokens >= max_tokens
+        (None, 499, 500, False),
+        (None, 500, None, None),  # nothing to judge by
+        (None, None, 500, None),
+    ],
+)
 def test_truncation_rule(finish_reason, tokens, max_tokens, truncated):
     flags = ResponseChecker(max_tokens=max_tokens).check("text", tokens=tokens, finish_reason=finish_reason)
     assert flags.truncated is truncated
 
 
-@pytest.mark.parametrize("text, valid", [
-    ('{"a": [1, 2.5, null, true]}', True),
-    ("  [1, 2]\n", True),
-    ('"just a string"', True),
-    ("{'a': 1}", False),            # Python, not JSON
-    ('{"a": NaN}', False),           # Python's json accepts NaN; RFC 8259 does not
-    ('```json\n{"a": 1}\n```', False),  # fenced: the consumer's json.loads would fail
-    ('{"a": 1', False),
-    ("", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, valid",
+    [
+        ('{"a": [1, 2.5, null, true]}', True),
+        ("  [1, 2]\n", True),
+        ('"just a string"', True),
+        ("{'a': 1}", False),  # Python, not JSON
+        ('{"a": NaN}', False),  # Python's json accepts NaN; RFC 8259 does not
+        ('```json\n{"a": 1}\n```', False),  # fenced: the consumer's json.loads would fail
+        ('{"a": 1', False),
+        ("", False),
+    ],
+)
 def test_json_validity(text, valid):
     assert ResponseChecker(expect_json=True).check(text).json_valid is valid
     assert ResponseChecker().check(text).json_valid is None  # not asked for
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ({"answer": "Paris", "confidence": 0.9}, None),
-    ({"answer": "Paris", "confidence": 1, "sources": ["wiki"], "kind": "fact"}, None),
-    ({"answer": "Paris"}, "required property 'confidence' is missing"),
-    ({"answer": "", "confidence": 0.5}, "/answer: length 0 is shorter than minLength 1"),
-    ({"answer": "x" * 201, "confidence": 0.5}, "longer than maxLength 200"),
-    ({"answer": "Paris", "confidence": 1.5}, "/confidence: 1.5 fails maximum 1"),
-    ({"answer": "Paris", "confidence": -0.1}, "fails minimum 0"),
-    ({"answer": "Paris", "confidence": True}, "/confidence: expected number, got boolean"),
-    ({"answer": "Paris", "confidence": 0.5, "sources": ["a", 3]}, "/sources/1: expected string, got integer"),
-    ({"answer": "Paris", "confidence": 0.5, "kind": "rumour"}, "'rumour' is not one of"),
-    ({"answer": "Paris", "confidence": 0.5, "extra": 1}, "additional property 'extra' is not allowed"),
-    (["Paris"], "/: expected object, got array"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ({"answer": "Paris", "confidence": 0.9}, None),
+        ({"answer": "Paris", "confidence": 1, "sources": ["wiki"], "kind": "fact"}, None),
+        ({"answer": "Paris"}, "required property 'confidence' is missing"),
+        ({"answer": "", "confidence": 0.5}, "/answer: length 0 is shorter than minLength 1"),
+        ({"answer": "x" * 201, "confidence": 0.5}, "longer than maxLength 200"),
+        ({"answer": "Paris", "confidence": 1.5}, "/confidence: 1.5 fails maximum 1"),
+        ({"answer": "Paris", "confidence": -0.1}, "fails minimum 0"),
+        ({"answer": "Paris", "confidence": True}, "/confidence: expected number, got boolean"),
+        ({"answer": "Paris", "confidence": 0.5, "sources": ["a", 3]}, "/sources/1: expected string, got integer"),
+        ({"answer": "Paris", "confidence": 0.5, "kind": "rumour"}, "'rumour' is not one of"),
+        ({"answer": "Paris", "confidence": 0.5, "extra": 1}, "additional property 'extra' is not allowed"),
+        (["Paris"], "/: expected object, got array"),
+    ],
+)
 def test_schema_subset(value, fragment):
     errors = subset_errors(value, ANSWER_SCHEMA)
     if fragment is None:
@@ -208,8 +223,9 @@ def test_rates_on_a_generated_window_are_exact():
 
 
 def test_rate_limits_are_overridden_per_signal():
-    report = llm_quality(["I cannot assist with that.", ""], max_rates={"llm_refusal_rate": 0.6,
-                                                                        "llm_empty_rate": None})
+    report = llm_quality(
+        ["I cannot assist with that.", ""], max_rates={"llm_refusal_rate": 0.6, "llm_empty_rate": None}
+    )
     signals = {s.name: s for s in report.signals("m", "v1")}
     assert signals["llm_refusal_rate"].threshold == 0.6 and not signals["llm_refusal_rate"].breached
     assert signals["llm_empty_rate"].threshold is None and not signals["llm_empty_rate"].breached
@@ -268,9 +284,12 @@ def test_evaluators_are_aggregated_and_a_raising_one_never_crashes_the_window():
             return {"score": 0.75, "label": "polite"}
 
     texts = ["Paris.", "It is Paris, France.", "", "London"]
-    report = llm_quality(texts, prompts=["Capital of France?"] * 4,
-                         evaluators=[mentions_paris, brittle, Politeness()],
-                         min_scores={"mentions_paris": 0.9})  # fmt: skip
+    report = llm_quality(
+        texts,
+        prompts=["Capital of France?"] * 4,
+        evaluators=[mentions_paris, brittle, Politeness()],
+        min_scores={"mentions_paris": 0.9},
+    )
     paris, broken, polite = (report.evaluations[k] for k in ("mentions_paris", "brittle", "politeness"))
     assert (paris.count, paris.scored, paris.mean_score, paris.labels) == (4, 4, 0.5, {"pass": 2, "fail": 2})
     assert (broken.errors, broken.scored, broken.mean_score) == (1, 3, 0.5)
@@ -278,27 +297,34 @@ def test_evaluators_are_aggregated_and_a_raising_one_never_crashes_the_window():
     assert polite.mean_score == 0.75 and polite.labels == {"polite": 4}
 
     event = report.flags[0].evaluations[0].event(response_id="chatcmpl-1")
-    assert event == {"name": EVENT_NAME, "attributes": {
-        "gen_ai.evaluation.name": "mentions_paris", "gen_ai.evaluation.score.value": 1.0,
-        "gen_ai.evaluation.score.label": "pass",
-        "gen_ai.evaluation.explanation": "prompt was 'Capital of France?'",
-        "gen_ai.response.id": "chatcmpl-1"}}  # fmt: skip
+    assert event == {
+        "name": EVENT_NAME,
+        "attributes": {
+            "gen_ai.evaluation.name": "mentions_paris",
+            "gen_ai.evaluation.score.value": 1.0,
+            "gen_ai.evaluation.score.label": "pass",
+            "gen_ai.evaluation.explanation": "prompt was 'Capital of France?'",
+            "gen_ai.response.id": "chatcmpl-1",
+        },
+    }
     error_event = report.flags[2].evaluations[1].event()
     assert error_event["attributes"] == {"gen_ai.evaluation.name": "brittle", "error.type": "RuntimeError"}
 
-    signals = {s.labels["evaluation"]: s for s in report.signals("m", "v1")
-               if s.name == "llm_evaluation_score"}  # fmt: skip
+    signals = {s.labels["evaluation"]: s for s in report.signals("m", "v1") if s.name == "llm_evaluation_score"}
     assert set(signals) == {"mentions_paris", "brittle", "politeness"}
     assert signals["mentions_paris"].breached and signals["mentions_paris"].threshold == 0.9
     assert signals["brittle"].value == 0.5 and not signals["brittle"].breached
 
 
-@pytest.mark.parametrize("returned, message", [
-    (1.5, "score 1.5 is outside [0, 1]"),
-    (float("nan"), "outside [0, 1]"),
-    ({"explanation": "no verdict"}, "neither a score nor a label"),
-    ([0.5], "evaluator returned list"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "returned, message",
+    [
+        (1.5, "score 1.5 is outside [0, 1]"),
+        (float("nan"), "outside [0, 1]"),
+        ({"explanation": "no verdict"}, "neither a score nor a label"),
+        ([0.5], "evaluator returned list"),
+    ],
+)
 def test_bad_evaluator_results_are_counted_as_errors(returned, message):
     report = llm_quality(["text"], evaluators={"judge": lambda p, r, rec: returned})
     summary = report.evaluations["judge"]
@@ -319,16 +345,16 @@ def test_quality_report_from_records_in_a_real_sqlite_store(tmp_path: Path):
         ("I'm sorry, but I can't help with that.", 11, "stop"),
         ("", 0, "stop"),
         ("Step 1: open the app. Step 2: tap", 256, "length"),  # cut by the limit
-        ("Your order ships tomorrow and", 256, None),           # no finish reason: tokens == max_tokens
+        ("Your order ships tomorrow and", 256, None),  # no finish reason: tokens == max_tokens
         ("Thanks for waiting, it is fixed.", 8, None),
     ]
     for i, (text, tokens, reason) in enumerate(answers):
         messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"question {i}"}]
         tags = {"gen_ai.response.id": f"chatcmpl-{i}"} | ({"finish_reason": reason} if reason else {})
-        monitor.record(messages, output_text=text, operation="chat", output_tokens=tokens, tags=tags,
-                       ts=1_000.0 + i)  # fmt: skip
-    monitor.record([{"role": "user", "content": "boom"}], operation="chat", status="error",
-                   error="upstream timeout", ts=1_010.0)  # fmt: skip
+        monitor.record(messages, output_text=text, operation="chat", output_tokens=tokens, tags=tags, ts=1_000.0 + i)
+    monitor.record(
+        [{"role": "user", "content": "boom"}], operation="chat", status="error", error="upstream timeout", ts=1_010.0
+    )
     monitor.flush()
     window = RecordFilter(model="support-bot", version="v3", since=1_000.0, until=2_000.0)
     records = monitor.store.records(window)
@@ -351,9 +377,11 @@ def test_quality_report_from_records_in_a_real_sqlite_store(tmp_path: Path):
     assert seen_prompts == [f"question {i}" for i in range(6)]
     assert report.evaluations["non_empty"].mean_score == pytest.approx(5 / 6)
     [event] = report.to_dict()["flags"][2]["evaluations"]
-    assert event["attributes"] == {"gen_ai.evaluation.name": "non_empty",
-                                   "gen_ai.evaluation.score.value": 0.0,
-                                   "gen_ai.response.id": "chatcmpl-2"}  # fmt: skip
+    assert event["attributes"] == {
+        "gen_ai.evaluation.name": "non_empty",
+        "gen_ai.evaluation.score.value": 0.0,
+        "gen_ai.response.id": "chatcmpl-2",
+    }
 
     signals = report.signals("support-bot", "v3", 1_000.0, 2_000.0)
     monitor.store.write_signals(signals, ts=2_000.0)

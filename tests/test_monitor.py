@@ -36,7 +36,7 @@ def _spans():
 def test_record_then_label_joins_even_before_the_write(monitor):
     rid = monitor.record({"amount": 10.0}, 1, scores={"1": 0.9}, latency_s=0.002)
     monitor.label(rid, 0)  # the record may still be queued: label() commits it first
-    (record, label), = monitor.store.labeled_records()
+    ((record, label),) = monitor.store.labeled_records()
     assert record.id == rid and label.value == 0
 
 
@@ -112,7 +112,7 @@ def test_redaction_reaches_store_jsonl_and_spans(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("AISRE_REDACTION_KEY", "s3cret")
     log = tmp_path / "inferences.jsonl"
     cfg = parse_config(f"""
-store: sqlite:///{tmp_path / 'r.db'}
+store: sqlite:///{tmp_path / "r.db"}
 log: {{jsonl: {log}}}
 telemetry: {{tracing: {{enabled: true, log_content: true}}}}
 redaction: {{drop: [ssn], hash: [email, user.phone]}}
@@ -148,9 +148,19 @@ def test_hashing_without_a_key_is_refused(tmp_path: Path, monkeypatch: pytest.Mo
 def test_llm_record_span_has_genai_and_openinference_attributes(db_path: Path):
     provider, exporter = _spans()
     monitor = aisre.Monitor("chat", "v3", store=f"sqlite:///{db_path}", tracer_provider=provider)
-    rid = monitor.record([{"role": "user", "content": "hi"}], output_text="hello", operation="chat",
-                         input_tokens=12, output_tokens=30, latency_s=0.8, ttft_s=0.1, tpot_s=0.02,
-                         cost_usd=0.001, status="error", error="Timeout: upstream")  # fmt: skip
+    rid = monitor.record(
+        [{"role": "user", "content": "hi"}],
+        output_text="hello",
+        operation="chat",
+        input_tokens=12,
+        output_tokens=30,
+        latency_s=0.8,
+        ttft_s=0.1,
+        tpot_s=0.02,
+        cost_usd=0.001,
+        status="error",
+        error="Timeout: upstream",
+    )
     (span,) = exporter.get_finished_spans()
     a = span.attributes
     assert span.name == "chat chat"
@@ -188,7 +198,7 @@ def test_spans_are_exported_over_otlp_http(tmp_path: Path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{server.server_port}/v1/traces"
     cfg = parse_config(f"""
-store: sqlite:///{tmp_path / 'o.db'}
+store: sqlite:///{tmp_path / "o.db"}
 telemetry: {{tracing: {{enabled: true, otlp_endpoint: '{endpoint}', service_name: fraud-svc}}}}
 """)
     recorder = Recorder.from_config(cfg)
@@ -196,8 +206,9 @@ telemetry: {{tracing: {{enabled: true, otlp_endpoint: '{endpoint}', service_name
     monitor.record({"amount": 1}, 0, latency_s=0.01)
     recorder.close()  # exports pending spans
     server.shutdown()
-    spans = [s for req in _OtlpReceiver.received for rs in req.resource_spans
-             for ss in rs.scope_spans for s in ss.spans]  # fmt: skip
+    spans = [
+        s for req in _OtlpReceiver.received for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans
+    ]
     assert [s.name for s in spans] == ["predict fraud"]
     resource = _OtlpReceiver.received[0].resource_spans[0].resource
     assert any(a.key == "service.name" and a.value.string_value == "fraud-svc" for a in resource.attributes)

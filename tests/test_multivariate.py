@@ -56,8 +56,9 @@ def test_domain_classifier_names_the_feature_that_drifted():
     rng = np.random.default_rng(3)
     n = 600
     plans = ["basic", "plus", "pro"]
-    reference = pd.DataFrame({"age": rng.normal(40, 10, n), "income": rng.normal(50, 5, n),
-                              "plan": rng.choice(plans, n, p=[0.6, 0.3, 0.1])})  # fmt: skip
+    reference = pd.DataFrame(
+        {"age": rng.normal(40, 10, n), "income": rng.normal(50, 5, n), "plan": rng.choice(plans, n, p=[0.6, 0.3, 0.1])}
+    )
     current = reference.copy()
     current["plan"] = rng.choice(plans, n, p=[0.3, 0.3, 0.4])
     current["age"] = rng.normal(40, 10, n)
@@ -125,8 +126,9 @@ def test_mmd_matches_a_brute_force_computation_on_a_tiny_example():
 
     assert observed == pytest.approx(mmd2(x, y))
     # every permuted statistic is the MMD of some relabelling of the 6 rows into 3 + 3
-    splits = [mmd2(pooled[list(s)], pooled[[i for i in range(6) if i not in s]])
-              for s in itertools.combinations(range(6), 3)]  # fmt: skip
+    splits = [
+        mmd2(pooled[list(s)], pooled[[i for i in range(6) if i not in s]]) for s in itertools.combinations(range(6), 3)
+    ]
     assert all(np.isclose(splits, v).any() for v in permuted)
     # observed is the largest of the 20 splits (with its mirror): k counts both
     k_ge = int(np.sum(permuted >= observed - 1e-12))
@@ -177,6 +179,7 @@ def _manual_reconstruction(reference: pd.DataFrame, current: pd.DataFrame, chunk
 
     ref = encode(reference)
     shares = ref["colour"].value_counts(normalize=True).to_dict()
+
     def to_matrix(df):  # noqa: E306
         m = df[["x", "y", "z", "colour"]].copy()
         m["colour"] = m["colour"].map(shares).fillna(0.0).astype(float)
@@ -189,8 +192,9 @@ def _manual_reconstruction(reference: pd.DataFrame, current: pd.DataFrame, chunk
         z = scaler.transform(to_matrix(encode(df)))
         return np.linalg.norm(z - pca.inverse_transform(pca.transform(z)), axis=1)
 
-    ref_chunks = np.array([errors(reference.iloc[i : i + chunk]).mean()
-                           for i in range(0, len(reference) - chunk + 1, chunk)])  # fmt: skip
+    ref_chunks = np.array(
+        [errors(reference.iloc[i : i + chunk]).mean() for i in range(0, len(reference) - chunk + 1, chunk)]
+    )
     return errors(current), pca.n_components_, ref_chunks
 
 

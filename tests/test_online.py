@@ -30,6 +30,7 @@ def max_rate(trials: int, alpha: float = ALPHA) -> float:
     (a detector calibrated at alpha fails the check with probability <= 0.1%)."""
     return float(binom.ppf(0.999, trials, alpha)) / trials
 
+
 REFERENCE = np.random.default_rng(20).normal(size=5000)
 
 
@@ -79,8 +80,9 @@ def test_sequential_detectors_bound_false_alarms_over_the_horizon():
     horizon, streams = 20, 400
     profile = fit_profile(REFERENCE, bins="quantile:10")
     inner = ProfileDistance(profile, "jensenshannon", alpha=ALPHA, n_boot=1000)  # null cached once
-    bonferroni = _streams_with_any_alarm(lambda: WindowTest(REFERENCE, "ks", ALPHA, horizon=horizon),
-                                         streams, horizon, 30, seed=30)  # fmt: skip
+    bonferroni = _streams_with_any_alarm(
+        lambda: WindowTest(REFERENCE, "ks", ALPHA, horizon=horizon), streams, horizon, 30, seed=30
+    )
     cusum = _streams_with_any_alarm(lambda: Cusum(inner, horizon=horizon, alpha=ALPHA), streams, horizon, 30, 31)
     print(f"P(any alarm in {horizon} windows): bonferroni {bonferroni:.3f}, cusum {cusum:.3f}")
     assert bonferroni <= max_rate(streams)  # 0.0875

@@ -76,8 +76,7 @@ def test_binary_metrics_equal_scikit_learn_on_any_small_sample(rows):
 def test_binary_labels_as_strings_with_named_positive_class():
     y, pred, score = _binary_data(5)
     names = np.array(["no", "yes"], dtype=object)
-    r = performance(names[y], names[pred], np.column_stack([1 - score, score]), pos_label="yes",
-                    classes=["no", "yes"])  # fmt: skip
+    r = performance(names[y], names[pred], np.column_stack([1 - score, score]), pos_label="yes", classes=["no", "yes"])
     assert r["recall"].value == pytest.approx(skm.recall_score(y, pred), abs=TOL)
     assert r["roc_auc"].value == pytest.approx(skm.roc_auc_score(y, score), abs=TOL)
     # store rows mix 1, "1" and 1.0 for the same class
@@ -124,9 +123,7 @@ def test_wilson_equals_scipy_and_handles_zero_trials():
     for k, n in [(0, 10), (7, 20), (20, 20), (513, 1000)]:
         expected = binomtest(k, n).proportion_ci(0.9, method="wilson")
         lower, upper = ci.wilson(k, n, 0.9)
-        assert lower == pytest.approx(expected.low, abs=TOL) and upper == pytest.approx(
-            expected.high, abs=TOL
-        )
+        assert lower == pytest.approx(expected.low, abs=TOL) and upper == pytest.approx(expected.high, abs=TOL)
     assert all(math.isnan(v) for v in ci.wilson(0, 0))
 
 
@@ -255,8 +252,11 @@ def test_from_a_real_store_filled_through_the_sdk_with_late_labels(db_path):
         y = int(rng.integers(0, 2))
         p1 = float(np.clip(0.3 * y + 0.7 * rng.random(), 0, 1))
         sex = "F" if i % 3 else "M"
-        ids.append(monitor.record({"x": p1}, int(p1 >= 0.5), scores={"0": 1 - p1, "1": p1},
-                                  tags={"sex": sex}, ts=clock.now() + 9 * i))  # fmt: skip
+        ids.append(
+            monitor.record(
+                {"x": p1}, int(p1 >= 0.5), scores={"0": 1 - p1, "1": p1}, tags={"sex": sex}, ts=clock.now() + 9 * i
+            )
+        )
         truth.append(y), scores.append(p1), sexes.append(sex)
     monitor.flush()
     for rid, y in list(zip(ids, truth, strict=True))[:300]:  # labels arrive late, for 300 of 400
@@ -299,8 +299,13 @@ def test_window_widths_parse_and_bad_ones_are_named():
     from aisre.monitor.windows import parse_window
 
     assert [parse_window(w) for w in ("90s", "15m", "1h", "1d", 30, timedelta(hours=2))] == [
-        90.0, 900.0, 3600.0, 86400.0, 30.0, 7200.0,
-    ]  # fmt: skip
+        90.0,
+        900.0,
+        3600.0,
+        86400.0,
+        30.0,
+        7200.0,
+    ]
     for bad in ("soon", "-1h", 0, float("nan")):
         with pytest.raises(DataError, match="window:"):
             parse_window(bad)

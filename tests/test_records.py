@@ -34,8 +34,7 @@ def test_record_gets_an_id_from_its_timestamp():
 
 
 def test_problems_name_each_bad_field():
-    r = InferenceRecord("", "v1", latency_s=-1, input_tokens=2.5, route="sideways",
-                        tags={"a": 1})  # fmt: skip
+    r = InferenceRecord("", "v1", latency_s=-1, input_tokens=2.5, route="sideways", tags={"a": 1})
     found = " | ".join(r.problems())
     for field in ("model", "latency_s", "input_tokens", "route", "tags"):
         assert field in found

@@ -24,8 +24,10 @@ from aisre.gateway.shared_state import RedisLimiter, RedisState, StateUnavailabl
 from tests.conftest import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server binary not found on PATH "
-                                "(apt-get install redis-server); these tests need a real Redis")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None,
+    reason="redis-server binary not found on PATH (apt-get install redis-server); these tests need a real Redis",
+)
 
 
 class RedisServer:
@@ -37,8 +39,11 @@ class RedisServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -78,8 +83,9 @@ def _server_time(server: RedisServer) -> float:
     return sec + usec / 1e6
 
 
-async def _burst(limiter: RedisLimiter, subject: str, limits: Limits, clients: int, attempts: int,
-                 cost=lambda i: 0) -> tuple[int, int, list[str]]:  # fmt: skip
+async def _burst(
+    limiter: RedisLimiter, subject: str, limits: Limits, clients: int, attempts: int, cost=lambda i: 0
+) -> tuple[int, int, list[str]]:
     """(admitted, admitted tokens, backends) of `clients` concurrent tasks each trying `attempts` times."""
 
     async def client(c: int) -> tuple[int, int, list[str]]:
@@ -174,8 +180,16 @@ asyncio.run(main())
 def _workers(server: RedisServer, subject: str, mode: str, n: int = 2) -> list[subprocess.Popen]:
     start_at = str(time.time() + 3.0)  # both processes are connected and waiting by then
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return [subprocess.Popen([sys.executable, "-c", WORKER, server.url, subject, mode, start_at], env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]  # fmt: skip
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, server.url, subject, mode, start_at],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
 
 
 def test_two_processes_bursting_share_rpm_and_tpm_within_one_percent(server):

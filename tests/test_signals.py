@@ -24,9 +24,13 @@ def test_exporter_serves_latest_value_per_series_as_gauges():
     registry.register(exporter)
     labels = {"feature": "amount", "method": "psi"}
     publish([Signal("fraud", "v1", "data_drift_score", 0.05, 0.1, False, labels)], exporter=exporter)
-    publish([Signal("fraud", "v1", "data_drift_score", 0.3, 0.1, True, labels),
-             Signal("fraud", "v1", "data_drift_score", 0.01, 0.1, False, {"feature": "age", "method": "psi"})],
-            exporter=exporter)  # fmt: skip
+    publish(
+        [
+            Signal("fraud", "v1", "data_drift_score", 0.3, 0.1, True, labels),
+            Signal("fraud", "v1", "data_drift_score", 0.01, 0.1, False, {"feature": "age", "method": "psi"}),
+        ],
+        exporter=exporter,
+    )
     text = generate_latest(registry).decode()
     assert 'aisre_data_drift_score{feature="amount",method="psi",model="fraud",version="v1"} 0.3' in text
     assert 'aisre_data_drift_score_breached{feature="amount",method="psi",model="fraud",version="v1"} 1.0' in text

@@ -16,27 +16,67 @@ from aisre.store.summary import summarize
 
 
 def _record(i: int, **kw) -> InferenceRecord:
-    return InferenceRecord("fraud", kw.pop("version", "v1"), {"amount": float(i)}, i % 2,
-                           ts=kw.pop("ts", 1_800_000_000.0 + i), latency_s=0.001 * (i + 1), **kw)  # fmt: skip
+    return InferenceRecord(
+        "fraud",
+        kw.pop("version", "v1"),
+        {"amount": float(i)},
+        i % 2,
+        ts=kw.pop("ts", 1_800_000_000.0 + i),
+        latency_s=0.001 * (i + 1),
+        **kw,
+    )
 
 
 def test_every_field_round_trips_through_sqlite(store):
     r = InferenceRecord(
-        "chat", "v2", inputs={"x": np.float32(1.5), "arr": np.arange(3), "when": object()},
-        prediction=np.int64(1), scores={"0": 0.25, "1": 0.75}, output_text="hello",
-        operation="chat", route=Route.CANARY, status=Status.ERROR, error="Timeout: slow",
-        latency_s=0.5, ttft_s=0.1, tpot_s=0.02, input_tokens=10, output_tokens=20,
-        cost_usd=0.0003, key_id="key_abc", trace_id="ab" * 16, replica="http://r1",
-        tags={"segment": "eu"}, ts=1_800_000_000.25,
-    )  # fmt: skip
+        "chat",
+        "v2",
+        inputs={"x": np.float32(1.5), "arr": np.arange(3), "when": object()},
+        prediction=np.int64(1),
+        scores={"0": 0.25, "1": 0.75},
+        output_text="hello",
+        operation="chat",
+        route=Route.CANARY,
+        status=Status.ERROR,
+        error="Timeout: slow",
+        latency_s=0.5,
+        ttft_s=0.1,
+        tpot_s=0.02,
+        input_tokens=10,
+        output_tokens=20,
+        cost_usd=0.0003,
+        key_id="key_abc",
+        trace_id="ab" * 16,
+        replica="http://r1",
+        tags={"segment": "eu"},
+        ts=1_800_000_000.25,
+    )
     store.write_batch([r])
     back = store.get(r.id)
     assert back.inputs["x"] == 1.5 and back.inputs["arr"] == [0, 1, 2]
     assert back.inputs["when"].startswith("<object object")  # unknown types kept as text
     assert back.prediction == 1 and back.scores == {"0": 0.25, "1": 0.75}
-    for name in ("model", "version", "output_text", "operation", "route", "status", "error",
-                 "latency_s", "ttft_s", "tpot_s", "input_tokens", "output_tokens", "cost_usd",
-                 "key_id", "trace_id", "replica", "tags", "ts", "id"):  # fmt: skip
+    for name in (
+        "model",
+        "version",
+        "output_text",
+        "operation",
+        "route",
+        "status",
+        "error",
+        "latency_s",
+        "ttft_s",
+        "tpot_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "key_id",
+        "trace_id",
+        "replica",
+        "tags",
+        "ts",
+        "id",
+    ):
         assert getattr(back, name) == getattr(r, name), name
     assert store.get("nope") is None
 

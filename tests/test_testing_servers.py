@@ -64,8 +64,11 @@ def test_chat_reply_is_deterministic_honours_max_tokens_and_counts_words(mock: R
 
 
 def test_chat_stream_with_include_usage_ends_with_a_usage_chunk_then_done(mock: RunningServer) -> None:
-    chunks = list(client(mock).chat.completions.create(
-        model="m", messages=CHAT, max_tokens=6, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client(mock).chat.completions.create(
+            model="m", messages=CHAT, max_tokens=6, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "mock reply [r1] 0 1 2"
@@ -83,8 +86,11 @@ def test_completions_plain_and_streaming_agree(mock: RunningServer) -> None:
     plain = client(mock).completions.create(model="m", prompt="one two three", max_tokens=4)
     assert plain.choices[0].text == "mock reply [r1] 0"
     assert (plain.usage.prompt_tokens, plain.usage.completion_tokens) == (3, 4)
-    chunks = list(client(mock).completions.create(model="m", prompt="one two three", max_tokens=4, stream=True,
-                                                  stream_options={"include_usage": True}))
+    chunks = list(
+        client(mock).completions.create(
+            model="m", prompt="one two three", max_tokens=4, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert "".join(c.choices[0].text for c in chunks if c.choices) == plain.choices[0].text
     assert chunks[-1].usage.prompt_tokens == 3
 
@@ -114,21 +120,27 @@ def test_models_list_names_the_configured_model(mock: RunningServer) -> None:
 # --- OpenAI mock: bad requests ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "param", "code"), [
-    ({"model": "m"}, "messages", "missing_required_parameter"),
-    ({"messages": CHAT}, "model", "missing_required_parameter"),
-    ({"model": "m", "messages": "hi"}, "messages", "invalid_type"),
-    ({"model": "m", "messages": []}, "messages", "empty_array"),
-    ({"model": "m", "messages": [{"role": "user", "content": 3}]}, "messages[0].content", "invalid_type"),
-    ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", "invalid_value"),
-    ({"model": "m", "messages": CHAT, "max_tokens": "5"}, "max_tokens", "invalid_type"),
-    ({"model": "m", "messages": CHAT, "max_tokens": 0}, "max_tokens", "integer_below_min_value"),
-    ({"model": "m", "messages": CHAT, "stream": "yes"}, "stream", "invalid_type"),
-    ({"model": "m", "messages": CHAT, "stream_options": {"include_usage": True}}, "stream_options", "invalid_value"),
-    ({"model": "m", "messages": CHAT, "temperature": 7}, "temperature", "invalid_value"),
-])
-def test_bad_chat_bodies_get_400_in_openai_error_shape(mock: RunningServer, body: dict, param: str,
-                                                        code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"model": "m"}, "messages", "missing_required_parameter"),
+        ({"messages": CHAT}, "model", "missing_required_parameter"),
+        ({"model": "m", "messages": "hi"}, "messages", "invalid_type"),
+        ({"model": "m", "messages": []}, "messages", "empty_array"),
+        ({"model": "m", "messages": [{"role": "user", "content": 3}]}, "messages[0].content", "invalid_type"),
+        ({"model": "m", "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role", "invalid_value"),
+        ({"model": "m", "messages": CHAT, "max_tokens": "5"}, "max_tokens", "invalid_type"),
+        ({"model": "m", "messages": CHAT, "max_tokens": 0}, "max_tokens", "integer_below_min_value"),
+        ({"model": "m", "messages": CHAT, "stream": "yes"}, "stream", "invalid_type"),
+        (
+            {"model": "m", "messages": CHAT, "stream_options": {"include_usage": True}},
+            "stream_options",
+            "invalid_value",
+        ),
+        ({"model": "m", "messages": CHAT, "temperature": 7}, "temperature", "invalid_value"),
+    ],
+)
+def test_bad_chat_bodies_get_400_in_openai_error_shape(mock: RunningServer, body: dict, param: str, code: str) -> None:
     response = httpx.post(mock.url + "/v1/chat/completions", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -264,8 +276,10 @@ def test_oip_infer_with_sklearn_equals_the_estimator(oip: RunningServer, iris_mo
     np.testing.assert_array_equal(outputs["predict"], iris_model.predict(x))
     np.testing.assert_allclose(outputs["predict_proba"], iris_model.predict_proba(x), rtol=1e-12)
 
-    one_output = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [[5.1, 3.5, 1.4, 0.2]]}],
-                  "outputs": [{"name": "predict"}]}
+    one_output = {
+        "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [[5.1, 3.5, 1.4, 0.2]]}],
+        "outputs": [{"name": "predict"}],
+    }
     versioned = httpx.post(oip.url + "/v2/models/iris/versions/2/infer", json=one_output).json()
     assert [o["name"] for o in versioned["outputs"]] == ["predict"]
     assert versioned["outputs"][0]["data"] == [0] and versioned["outputs"][0]["datatype"] == "INT64"
@@ -287,24 +301,42 @@ def test_oip_metadata_health_and_unknown_names(oip: RunningServer) -> None:
     assert httpx.get(oip.url + "/v2/health/ready").status_code == 503
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({}, "inputs: required"),
-    ({"inputs": []}, "inputs: expected a non-empty list"),
-    ({"inputs": [{"name": "x", "shape": [3, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
-     "inputs[0].shape: product 6 does not match 4 values"),
-    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP33", "data": [1, 2, 3, 4]}]},
-     "inputs[0].datatype: unknown 'FP33'"),
-    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, "a", 3, 4]}]},
-     "inputs[0].data: expected FP32 numbers, got 'a' at flat index 1"),
-    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32"}]}, "inputs[0].data: required"),
-    ({"inputs": [{"name": "x", "shape": "1x4", "datatype": "FP32", "data": [1, 2, 3, 4]}]}, "inputs[0].shape"),
-    ({"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3]]}]},
-     "inputs[0].data: nested lists are ragged"),
-    ({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
-     "inputs: 3 features per row, the model expects 4"),
-    ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
-      "outputs": [{"name": "logits"}]}, "outputs[0].name: unknown output 'logits'"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({}, "inputs: required"),
+        ({"inputs": []}, "inputs: expected a non-empty list"),
+        (
+            {"inputs": [{"name": "x", "shape": [3, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+            "inputs[0].shape: product 6 does not match 4 values",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP33", "data": [1, 2, 3, 4]}]},
+            "inputs[0].datatype: unknown 'FP33'",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, "a", 3, 4]}]},
+            "inputs[0].data: expected FP32 numbers, got 'a' at flat index 1",
+        ),
+        ({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32"}]}, "inputs[0].data: required"),
+        ({"inputs": [{"name": "x", "shape": "1x4", "datatype": "FP32", "data": [1, 2, 3, 4]}]}, "inputs[0].shape"),
+        (
+            {"inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [[1, 2], [3]]}]},
+            "inputs[0].data: nested lists are ragged",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+            "inputs: 3 features per row, the model expects 4",
+        ),
+        (
+            {
+                "inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+                "outputs": [{"name": "logits"}],
+            },
+            "outputs[0].name: unknown output 'logits'",
+        ),
+    ],
+)
 def test_malformed_oip_payloads_get_400_naming_the_field(oip: RunningServer, body: dict, message: str) -> None:
     response = httpx.post(oip.url + "/v2/models/iris/infer", json=body)
     assert response.status_code == 400
@@ -322,8 +354,12 @@ def test_oip_failure_modes_and_bad_json(oip: RunningServer) -> None:
 
 
 def test_oip_tensor_helpers_round_trip_and_check_values() -> None:
-    arrays = {"f": np.arange(6, dtype=np.float32).reshape(2, 3), "i": np.array([1, 2], dtype=np.int64),
-              "s": np.array(["a", "b"]), "b": np.array([True, False])}
+    arrays = {
+        "f": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "i": np.array([1, 2], dtype=np.int64),
+        "s": np.array(["a", "b"]),
+        "b": np.array([True, False]),
+    }
     tensors = encode_inputs(arrays)
     assert [t["datatype"] for t in tensors] == ["FP32", "INT64", "BYTES", "BOOL"]
     decoded = decode_inputs({"inputs": tensors})

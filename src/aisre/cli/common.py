@@ -64,8 +64,7 @@ def parse_time(text: str | None, option: str) -> float | None:
         stamp = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise fail(
-            f"{option}: expected a duration like 15m, 2h, 7d or an ISO time like "
-            f"2026-11-27T12:00, got {text!r}"
+            f"{option}: expected a duration like 15m, 2h, 7d or an ISO time like 2026-11-27T12:00, got {text!r}"
         ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=dt.UTC)

@@ -63,13 +63,18 @@ def drift_command(
     missing = [c for c in ref_cols if c not in cur_cols]
     if missing:
         raise fail(f"CUR: columns missing compared with REF: {missing}")
-    options: dict[str, Any] = {"method": method, "compat": compat, "correction": correction,
-                               "share_threshold": share}  # fmt: skip
+    options: dict[str, Any] = {"method": method, "compat": compat, "correction": correction, "share_threshold": share}
     rows = max(ref_table.num_rows, cur_table.num_rows)
     try:
         if rows >= LARGE_ROWS and "progress" in inspect.signature(drift).parameters:
-            with Progress(TextColumn("[bold]drift[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console, transient=True) as bar:  # fmt: skip
+            with Progress(
+                TextColumn("[bold]drift[/] {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as bar:
                 task = bar.add_task("columns", total=len(ref_cols))
                 result = drift(ref_cols, cur_cols, progress=lambda name: bar.advance(task), **options)
         else:
@@ -100,8 +105,14 @@ def _print_table(result: Any, n_ref: int, n_cur: int) -> None:
     ordered = sorted(result.columns.items(), key=lambda kv: (not kv[1].drift, kv[0]))
     for name, r in ordered:
         p = "-" if r.p_value is None else f"{r.p_value:.4g}"
-        table.add_row(name, r.method, f"{r.statistic:.4g}", p, f"{r.threshold:g}",
-                      "[bold red]drift[/]" if r.drift else "[green]ok[/]")  # fmt: skip
+        table.add_row(
+            name,
+            r.method,
+            f"{r.statistic:.4g}",
+            p,
+            f"{r.threshold:g}",
+            "[bold red]drift[/]" if r.drift else "[green]ok[/]",
+        )
     console.print(table)
     verdict = "[bold red]dataset drift[/]" if result.dataset_drift else "[green]no dataset drift[/]"
     console.print(f"{verdict}: share of drifted columns {result.share_drifted:.2f}")

@@ -29,9 +29,16 @@ StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL, e.g. s
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # KeyStore.create's argument -> the option that sets it, so library errors name the option.
-_OPTION = {"name": "--name", "models": "--models", "rpm": "--rpm", "tpm": "--tpm",
-           "max_concurrent": "--max-concurrent", "budget_usd": "--budget-usd",
-           "budget_period": "--budget-period", "expires_at": "--expires"}  # fmt: skip
+_OPTION = {
+    "name": "--name",
+    "models": "--models",
+    "rpm": "--rpm",
+    "tpm": "--tpm",
+    "max_concurrent": "--max-concurrent",
+    "budget_usd": "--budget-usd",
+    "budget_period": "--budget-period",
+    "expires_at": "--expires",
+}
 
 
 def _expires(text: str | None) -> float | None:
@@ -51,8 +58,10 @@ def _expires(text: str | None) -> float | None:
             stamp = stamp.replace(tzinfo=dt.UTC)
         at = None if stamp is None else stamp.timestamp()
     if at is None or at <= now:
-        raise fail(f"--expires: expected a duration from now like 30d, 12h or a future ISO date/time like "
-                   f"2027-01-31 or 2027-01-31T18:00Z, got {text!r}")  # fmt: skip
+        raise fail(
+            f"--expires: expected a duration from now like 30d, 12h or a future ISO date/time like "
+            f"2027-01-31 or 2027-01-31T18:00Z, got {text!r}"
+        )
     return at
 
 
@@ -76,8 +85,11 @@ def _budget(r: KeyRecord) -> str:
 
 
 def _limits(r: KeyRecord) -> list[str]:
-    return ["all" if r.models is None else ",".join(r.models),
-            *("-" if v is None else f"{v:,}" for v in (r.rpm, r.tpm, r.max_concurrent)), _budget(r)]  # fmt: skip
+    return [
+        "all" if r.models is None else ",".join(r.models),
+        *("-" if v is None else f"{v:,}" for v in (r.rpm, r.tpm, r.max_concurrent)),
+        _budget(r),
+    ]
 
 
 def _open_for_create(config: str | None, store: str | None) -> KeyStore:
@@ -133,8 +145,11 @@ def create(
         table.add_column(column)
     table.add_row(*_limits(record), _when(record.expires_at))
     console.print(table)
-    console.print(f"hashed with the server secret from {keys.server_secret_source}; every gateway that "
-                  "verifies this key must use the same one", highlight=False)  # fmt: skip
+    console.print(
+        f"hashed with the server secret from {keys.server_secret_source}; every gateway that "
+        "verifies this key must use the same one",
+        highlight=False,
+    )
     console.print("[bold]secret (store it now; it cannot be shown again):[/]")
     console.out(secret, highlight=False)
 
@@ -153,8 +168,18 @@ def list_keys(
         return
     now = time.time()
     table = Table(title=f"API keys in {keys.store.path}")
-    for column in ("id", "name", "status", "models", "rpm", "tpm", "concurrent", "budget", "expires (UTC)",
-                   "created (UTC)"):  # fmt: skip
+    for column in (
+        "id",
+        "name",
+        "status",
+        "models",
+        "rpm",
+        "tpm",
+        "concurrent",
+        "budget",
+        "expires (UTC)",
+        "created (UTC)",
+    ):
         table.add_column(column, no_wrap=column in ("id", "status"))
     for r in records:
         status = r.status(now)

@@ -38,8 +38,17 @@ def _short(value: object, width: int = 48) -> str:
 def _row(r: InferenceRecord) -> list[str]:
     latency = "" if r.latency_s is None else f"{r.latency_s * 1000:.2f}"
     output = r.output_text if r.output_text is not None else r.prediction
-    return [iso_time(r.ts), r.model, r.version, str(r.route), str(r.status), latency,
-            _short(r.inputs), _short(output, 24), r.id]  # fmt: skip
+    return [
+        iso_time(r.ts),
+        r.model,
+        r.version,
+        str(r.route),
+        str(r.status),
+        latency,
+        _short(r.inputs),
+        _short(output, 24),
+        r.id,
+    ]
 
 
 @app.command()
@@ -75,8 +84,7 @@ def _print(records: list[InferenceRecord], json: bool, header: bool = True) -> N
             console.out(record_to_json_line(r).decode().rstrip(), highlight=False)
         return
     table = Table(show_header=header, box=None if not header else None)
-    for name in ("time (UTC)", "model", "version", "route", "status", "ms", "inputs",
-                 "output", "id"):  # fmt: skip
+    for name in ("time (UTC)", "model", "version", "route", "status", "ms", "inputs", "output", "id"):
         table.add_column(name, no_wrap=name in ("time (UTC)", "id"))
     for r in records:
         table.add_row(*_row(r))
@@ -103,17 +111,24 @@ def stats(
         console.print("no records match")
         return
     table = Table(title=f"inference log {s.path}")
-    for name in ("model", "version", "count", "errors", "error rate", "p50 ms", "p95 ms",
-                 "p99 ms", "cost USD"):  # fmt: skip
+    for name in ("model", "version", "count", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms", "cost USD"):
         table.add_column(name, justify="left" if name in ("model", "version") else "right")
 
     def ms(v: float) -> str:
         return "-" if math.isnan(v) else f"{v * 1000:.2f}"
 
     for row in rows:
-        table.add_row(row.model, row.version, f"{row.count:,}", f"{row.errors:,}",
-                      f"{row.error_rate:.2%}", ms(row.latency_p50_s), ms(row.latency_p95_s),
-                      ms(row.latency_p99_s), f"{row.cost_usd:.4f}")  # fmt: skip
+        table.add_row(
+            row.model,
+            row.version,
+            f"{row.count:,}",
+            f"{row.errors:,}",
+            f"{row.error_rate:.2%}",
+            ms(row.latency_p50_s),
+            ms(row.latency_p95_s),
+            ms(row.latency_p99_s),
+            f"{row.cost_usd:.4f}",
+        )
     console.print(table)
 
 
@@ -122,13 +137,19 @@ def _print_by_key(rows: list[KeySummary], path: str) -> None:
         console.print("no records match")
         return
     table = Table(title=f"spend by key {path}")
-    for name in ("key", "models", "count", "errors", "error rate", "input tokens", "output tokens",
-                 "cost USD"):  # fmt: skip
+    for name in ("key", "models", "count", "errors", "error rate", "input tokens", "output tokens", "cost USD"):
         table.add_column(name, justify="left" if name in ("key", "models") else "right")
     for row in rows:
-        table.add_row(row.key_id or "(no key)", ",".join(row.models), f"{row.count:,}", f"{row.errors:,}",
-                      f"{row.error_rate:.2%}", f"{row.input_tokens:,}", f"{row.output_tokens:,}",
-                      f"{row.cost_usd:.4f}")  # fmt: skip
+        table.add_row(
+            row.key_id or "(no key)",
+            ",".join(row.models),
+            f"{row.count:,}",
+            f"{row.errors:,}",
+            f"{row.error_rate:.2%}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"{row.cost_usd:.4f}",
+        )
     console.print(table)
 
 

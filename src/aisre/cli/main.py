@@ -59,8 +59,12 @@ def check_config(
     retention = cfg.store.retention_days
     table.add_row("retention", "forever" if retention is None else f"{retention:g} days")
     m = cfg.telemetry.metrics
-    table.add_row("metrics", "off" if not m.enabled else (
-        f"http://{m.host}:{m.port}/metrics" if m.port is not None else "on (no own endpoint)"))
+    table.add_row(
+        "metrics",
+        "off"
+        if not m.enabled
+        else (f"http://{m.host}:{m.port}/metrics" if m.port is not None else "on (no own endpoint)"),
+    )
     t = cfg.telemetry.tracing
     table.add_row("tracing", "off" if not t.enabled else (t.otlp_endpoint or "on (no exporter)"))
     table.add_row("jsonl log", cfg.log.jsonl or "off")

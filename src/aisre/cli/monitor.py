@@ -45,8 +45,10 @@ def make_reference(
         ref.save(out)
     except (AisreError, ValueError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"profiled {ref.settings['rows']:,} rows x {len(ref.column_names)} columns -> {out} "
-                  f"({Path(out).stat().st_size / 1024:.0f} KB)")  # fmt: skip
+    console.print(
+        f"profiled {ref.settings['rows']:,} rows x {len(ref.column_names)} columns -> {out} "
+        f"({Path(out).stat().st_size / 1024:.0f} KB)"
+    )
 
 
 @app.command("check")
@@ -82,12 +84,25 @@ def check(
         table.add_column(name)
     for x in sorted(result.signals, key=lambda x: (not x.breached, x.name)):
         labels = ", ".join(f"{k}={v}" for k, v in sorted(x.labels.items()))
-        table.add_row(x.name, labels, f"{x.value:.4g}", "-" if x.threshold is None else f"{x.threshold:g}",
-                      "[bold red]yes[/]" if x.breached else "no")  # fmt: skip
+        table.add_row(
+            x.name,
+            labels,
+            f"{x.value:.4g}",
+            "-" if x.threshold is None else f"{x.threshold:g}",
+            "[bold red]yes[/]" if x.breached else "no",
+        )
     console.print(table)
 
 
 def _signal_dict(x: Any) -> dict[str, Any]:
-    return {"model": x.model, "version": x.version, "name": x.name, "labels": x.labels, "value": x.value,
-            "threshold": x.threshold, "breached": x.breached, "window_start": x.window_start,
-            "window_end": x.window_end}  # fmt: skip
+    return {
+        "model": x.model,
+        "version": x.version,
+        "name": x.name,
+        "labels": x.labels,
+        "value": x.value,
+        "threshold": x.threshold,
+        "breached": x.breached,
+        "window_start": x.window_start,
+        "window_end": x.window_end,
+    }

@@ -31,12 +31,25 @@ def serve_command(
     g = cfg.gateway
     host, port, workers = host or g.host, g.port if port is None else port, workers or g.workers
     os.environ["AISRE_CONFIG"] = os.path.abspath(config)
-    console.print(f"aisre gateway on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}), "
-                  f"models: {', '.join(cfg.models)}")  # fmt: skip
+    console.print(
+        f"aisre gateway on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}), "
+        f"models: {', '.join(cfg.models)}"
+    )
     if workers > 1:
-        uvicorn.run("aisre.gateway.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", log_level=log_level, access_log=False, proxy_headers=False,
-                    server_header=False, timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip
+        uvicorn.run(
+            "aisre.gateway.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_level=log_level,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=g.shutdown_grace_s,
+        )
         return
     from aisre.gateway.app import create_app
 
@@ -44,6 +57,15 @@ def serve_command(
         app = create_app(cfg)
     except AisreError as exc:
         raise fail(str(exc)) from None
-    uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", log_level=log_level,
-                access_log=False, proxy_headers=False, server_header=False,
-                timeout_graceful_shutdown=g.shutdown_grace_s)  # fmt: skip
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=g.shutdown_grace_s,
+    )

@@ -62,8 +62,10 @@ class VersionConfig(Section):
     def _header_values(cls, headers: dict[str, str]) -> dict[str, str]:
         for name, value in headers.items():
             if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
-                raise ValueError(f"header {name!r}: names may not contain spaces, ':' or line breaks, "
-                                 "values may not contain line breaks")  # fmt: skip
+                raise ValueError(
+                    f"header {name!r}: names may not contain spaces, ':' or line breaks, "
+                    "values may not contain line breaks"
+                )
         return headers
 
     @model_validator(mode="after")

@@ -66,9 +66,7 @@ def parse_config(text: str, source: str = "config") -> AisreConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(
-            [f"(top level): expected a mapping of sections, got {type(data).__name__}"], source
-        )
+        raise ConfigError([f"(top level): expected a mapping of sections, got {type(data).__name__}"], source)
     problems: list[str] = []
     data = _expand_env(data, (), problems)
     if problems:
@@ -144,8 +142,7 @@ def _expand_env(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:
         if default is not None:
             return default
         problems.append(
-            f"{'.'.join(path)}: environment variable {name} is not set "
-            f"(use ${{{name}:-default}} to give a default)"
+            f"{'.'.join(path)}: environment variable {name} is not set (use ${{{name}:-default}} to give a default)"
         )
         return ""
 

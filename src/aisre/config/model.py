@@ -35,8 +35,7 @@ class StoreConfig(Section):
             raise ValueError("expected 'sqlite:///PATH' (e.g. sqlite:///aisre.db)")
         if url.endswith(":memory:"):
             raise ValueError(
-                "an in-memory SQLite database cannot be shared by the writer thread and "
-                "readers; give a file path"
+                "an in-memory SQLite database cannot be shared by the writer thread and readers; give a file path"
             )
         return url
 
@@ -120,4 +119,3 @@ class AisreConfig(Section):
     @classmethod
     def _url_shorthand(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value
-

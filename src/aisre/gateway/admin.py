@@ -46,13 +46,18 @@ class AdminApi:
     def _guard(self, handler: Any) -> Any:
         async def guarded(request: Request) -> Response:
             if self._admin is None:
-                return openai_error(GatewayError(403, "the admin API is off; set auth.admin_key (e.g. "
-                                                 "admin_key: ${AISRE_ADMIN_KEY}) to enable it"))  # fmt: skip
+                return openai_error(
+                    GatewayError(
+                        403,
+                        "the admin API is off; set auth.admin_key (e.g. admin_key: ${AISRE_ADMIN_KEY}) to enable it",
+                    )
+                )
             given = request.headers.get("authorization", "")
             token = given[7:].encode() if given.lower().startswith("bearer ") else b""
             if not hmac.compare_digest(token, self._admin):
-                return openai_error(GatewayError(401, "admin API: missing or wrong admin key "
-                                                 "(Authorization: Bearer <admin key>)"))  # fmt: skip
+                return openai_error(
+                    GatewayError(401, "admin API: missing or wrong admin key (Authorization: Bearer <admin key>)")
+                )
             try:
                 return await handler(request)
             except GatewayError as err:
@@ -67,9 +72,17 @@ class AdminApi:
         return model
 
     async def list_routes(self, request: Request) -> Response:
-        return JSONResponse({name: {"weights": route.weights, "open_breakers": sorted(route.open_breakers),
-                                    "shadow": route.shadow_version, "fallback": route.fallback}
-                             for name, route in self.gw.routing.models.items()})  # fmt: skip
+        return JSONResponse(
+            {
+                name: {
+                    "weights": route.weights,
+                    "open_breakers": sorted(route.open_breakers),
+                    "shadow": route.shadow_version,
+                    "fallback": route.fallback,
+                }
+                for name, route in self.gw.routing.models.items()
+            }
+        )
 
     async def set_route(self, request: Request) -> Response:
         model = self._model(request)
@@ -114,8 +127,9 @@ class AdminApi:
             raise GatewayError(400, f"unknown or bad field: {exc}") from None
         except (ValueError, ApiKeyError) as exc:
             raise GatewayError(400, str(exc)) from None
-        return Response(orjson.dumps({**dataclasses.asdict(record), "secret": secret}), 201,
-                        media_type="application/json")
+        return Response(
+            orjson.dumps({**dataclasses.asdict(record), "secret": secret}), 201, media_type="application/json"
+        )
 
     async def revoke_key(self, request: Request) -> Response:
         key = request.path_params["key"]

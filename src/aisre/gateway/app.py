@@ -80,10 +80,14 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
     async def server_error(request: Request, exc: Exception) -> Response:
         return internal_error(request.url.path, exc)
 
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={HTTPException: http_error, Exception: server_error})  # fmt: skip
-    fast = {("POST", "/v1/chat/completions"): openai.chat, ("POST", "/v1/completions"): openai.completions,
-            ("POST", "/v1/embeddings"): openai.embeddings}  # fmt: skip
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error, Exception: server_error}
+    )
+    fast = {
+        ("POST", "/v1/chat/completions"): openai.chat,
+        ("POST", "/v1/completions"): openai.completions,
+        ("POST", "/v1/embeddings"): openai.embeddings,
+    }
     return FastPath(app, fast, oip.infer)
 
 
@@ -131,8 +135,15 @@ def _oip_infer_params(path: str) -> dict[str, str] | None:
     parts = path.split("/")
     if len(parts) == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
         return {"name": parts[3]}
-    if (len(parts) == 7 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "versions"
-            and parts[6] == "infer" and parts[3] and parts[5]):  # fmt: skip
+    if (
+        len(parts) == 7
+        and parts[1] == "v2"
+        and parts[2] == "models"
+        and parts[4] == "versions"
+        and parts[6] == "infer"
+        and parts[3]
+        and parts[5]
+    ):
         return {"name": parts[3], "version": parts[5]}
     return None
 

@@ -59,9 +59,12 @@ class Balancer:
     """The replicas of one model version, and the policy for choosing among them."""
 
     def __init__(
-        self, urls: Sequence[str], ejection: EjectionConfig, clock: Callable[[], float],
+        self,
+        urls: Sequence[str],
+        ejection: EjectionConfig,
+        clock: Callable[[], float],
         rng: random.Random | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.replicas = [Replica(u) for u in urls]
         self.ejection = ejection
         self.clock = clock

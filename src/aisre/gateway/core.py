@@ -59,9 +59,12 @@ class Gateway:
     async def start(self) -> None:
         g = self.config.gateway
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60, ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                             cookie_jar=aiohttp.DummyCookieJar(),
-                                             skip_auto_headers=("User-Agent",))  # fmt: skip
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
+        )
         self.http1 = Http1Pool(g.connect_timeout_s)
         for model, mcfg in self.config.models.items():
             for version, vcfg in mcfg.versions.items():
@@ -69,7 +72,13 @@ class Gateway:
                     balancer = Balancer(vcfg.replicas, g.ejection, time.monotonic)
                     budget = RetryBudget(g.retries, time.monotonic)
                     self.versions[(model, version)] = HttpVersion(
-                        f"{model}/{version}", balancer, self.session, self.http1, budget, g, vcfg.headers,
+                        f"{model}/{version}",
+                        balancer,
+                        self.session,
+                        self.http1,
+                        budget,
+                        g,
+                        vcfg.headers,
                         vcfg.timeout_s,
                     )
         if g.health_checks.enabled and any(isinstance(v, HttpVersion) for v in self.versions.values()):
@@ -217,8 +226,9 @@ class Gateway:
     async def _check(self, version: HttpVersion, replica: Any, path: str, timeout_s: float) -> None:
         assert self.session is not None
         try:
-            async with self.session.get(replica.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s),
-                                        headers=version.headers) as response:  # fmt: skip
+            async with self.session.get(
+                replica.url + path, timeout=aiohttp.ClientTimeout(total=timeout_s), headers=version.headers
+            ) as response:
                 await response.read()
                 version.balancer.health(replica, response.status < 500)
         except (TimeoutError, aiohttp.ClientError, OSError):

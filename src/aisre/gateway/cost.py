@@ -273,13 +273,17 @@ class SpendMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.spend = Counter(
-            "aisre_spend_usd", "Spend in US dollars, by API key id and model.", ("key", "model"),
+            "aisre_spend_usd",
+            "Spend in US dollars, by API key id and model.",
+            ("key", "model"),
             registry=self.registry,
-        )  # fmt: skip
+        )
         self.remaining = Gauge(
-            "aisre_budget_remaining_usd", "US dollars left in the current period of a budget "
-            "(subject: key:<key id> or model:<model>).", ("subject",), registry=self.registry,
-        )  # fmt: skip
+            "aisre_budget_remaining_usd",
+            "US dollars left in the current period of a budget (subject: key:<key id> or model:<model>).",
+            ("subject",),
+            registry=self.registry,
+        )
         self._spend_children: dict[tuple[str, str], Any] = {}
         self._remaining_children: dict[str, Any] = {}
 
@@ -315,8 +319,9 @@ class BudgetGuard:
     async def check(self, subjects_with_budgets: Sequence[tuple[str, Budget]], now: float) -> None:
         """Raise BudgetExceededError for the first exhausted budget (spent >= limit)."""
         # Read concurrently: with a shared ledger each read is a network round trip.
-        totals = await asyncio.gather(*(self.ledger.total(subject, period_key(budget.period, now))
-                                        for subject, budget in subjects_with_budgets))  # fmt: skip
+        totals = await asyncio.gather(
+            *(self.ledger.total(subject, period_key(budget.period, now)) for subject, budget in subjects_with_budgets)
+        )
         for (subject, budget), spent in zip(subjects_with_budgets, totals, strict=True):
             if self.metrics is not None:
                 self.metrics.set_remaining(subject, budget.usd - spent)
@@ -328,8 +333,9 @@ class BudgetGuard:
         if not usd:
             return
         _check_usd("usd", usd)
-        totals = await asyncio.gather(*(self.ledger.add(subject, period_key(budget.period, now), usd)
-                                        for subject, budget in subjects))  # fmt: skip
+        totals = await asyncio.gather(
+            *(self.ledger.add(subject, period_key(budget.period, now), usd) for subject, budget in subjects)
+        )
         for (subject, budget), total in zip(subjects, totals, strict=True):
             if self.metrics is not None:
                 self.metrics.set_remaining(subject, budget.usd - total)

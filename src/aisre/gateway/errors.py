@@ -6,25 +6,32 @@ from __future__ import annotations
 import orjson
 from starlette.responses import Response
 
-_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                 404: "not_found_error", 413: "invalid_request_error", 429: "rate_limit_error",
-                 502: "upstream_error", 503: "service_unavailable", 504: "timeout"}  # fmt: skip
+from aisre.errors import GatewayError
 
+__all__ = ["GatewayError", "oip_error", "openai_error"]
 
-class GatewayError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:  # fmt: skip
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout",
+}
 
 
 def openai_error(err: GatewayError) -> Response:
-    body = {"error": {"message": err.message, "type": _OPENAI_TYPES.get(err.status, "api_error"),
-                      "param": err.param, "code": err.code}}  # fmt: skip
+    body = {
+        "error": {
+            "message": err.message,
+            "type": _OPENAI_TYPES.get(err.status, "api_error"),
+            "param": err.param,
+            "code": err.code,
+        }
+    }
     return Response(orjson.dumps(body), err.status, err.headers, media_type="application/json")
 
 

@@ -22,20 +22,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from aisre.errors import ConnectFailed, ConnectionBroken, ResponseTimeout
+
 #: Idle keep-alive connections kept per origin (more are closed after use).
 MAX_IDLE_PER_ORIGIN = 256
-
-
-class ConnectFailed(Exception):
-    """No connection could be made (refused, unreachable, or the connect timeout passed)."""
-
-
-class ResponseTimeout(Exception):
-    """The response did not complete within the timeout."""
-
-
-class ConnectionBroken(Exception):
-    """The connection closed or sent garbage before the response was complete."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +99,10 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         # Neither a length nor chunks: the body runs until the server closes the connection.
-        self._until_close = "content-length" not in self._headers and \
-            "chunked" not in self._headers.get("transfer-encoding", "").lower()  # fmt: skip
+        self._until_close = (
+            "content-length" not in self._headers
+            and "chunked" not in self._headers.get("transfer-encoding", "").lower()
+        )
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -152,8 +144,9 @@ class Http1Pool:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._ssl = ssl_context
 
-    async def request(self, origin: Origin, method: str, path: str, headers: Mapping[str, str], body: bytes,
-                      timeout_s: float) -> Response:  # fmt: skip
+    async def request(
+        self, origin: Origin, method: str, path: str, headers: Mapping[str, str], body: bytes, timeout_s: float
+    ) -> Response:
         """Send one request to `origin`; `timeout_s` bounds the whole attempt, connecting included
         (connecting alone is also bounded by the pool's connect timeout)."""
         loop = asyncio.get_running_loop()
@@ -188,8 +181,9 @@ class Http1Pool:
         limit = min(self.connect_timeout_s, timeout_s)  # the attempt's own time may run out first
         try:
             async with asyncio.timeout(limit):
-                _, conn = await loop.create_connection(_Connection, origin.host, origin.port, ssl=context,
-                                                       server_hostname=origin.host if context else None)  # fmt: skip
+                _, conn = await loop.create_connection(
+                    _Connection, origin.host, origin.port, ssl=context, server_hostname=origin.host if context else None
+                )
         except TimeoutError:
             raise ConnectFailed(f"connect timeout after {limit:.3g} s") from None
         except OSError as exc:

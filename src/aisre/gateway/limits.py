@@ -117,8 +117,9 @@ def _wait_s(limit: int, backlog: int, cost: int) -> float:
     return max(0, backlog + cost * MINUTE_US - limit * MINUTE_US) / limit / 1e6
 
 
-def decide(limits: Limits, tokens: int, allowed: bool, req_backlog: int, tok_backlog: int, in_flight: int,
-           backend: str) -> Decision:  # fmt: skip
+def decide(
+    limits: Limits, tokens: int, allowed: bool, req_backlog: int, tok_backlog: int, in_flight: int, backend: str
+) -> Decision:
     """A Decision from backlogs in ticks: after consumption when allowed, as found when refused."""
     req = _dimension(limits.rpm, req_backlog) if limits.rpm else None
     tok = _dimension(limits.tpm, tok_backlog) if limits.tpm else None
@@ -141,17 +142,26 @@ def decide(limits: Limits, tokens: int, allowed: bool, req_backlog: int, tok_bac
         waits.append(CONCURRENCY_RETRY_S)
         reasons.append(f"max_concurrent={limits.max_concurrent} requests already in flight")
     reason = "rate limit: " + "; ".join(reasons) if reasons else "rate limit reached"
-    return Decision(False, refused or "requests", max(waits, default=CONCURRENCY_RETRY_S), req, tok, conc,
-                    reason, backend)  # fmt: skip
+    return Decision(
+        False, refused or "requests", max(waits, default=CONCURRENCY_RETRY_S), req, tok, conc, reason, backend
+    )
 
 
 def never_admitted(limits: Limits, tokens: int, backend: str) -> Decision | None:
     """A refusal when one request costs more tokens than the whole per-minute limit, else None."""
     if limits.tpm is None or tokens <= limits.tpm:
         return None
-    return Decision(False, "tokens", math.inf, None, DimensionState(limits.tpm, 0, 0.0), None,
-                    f"request needs an estimated {tokens} tokens, more than the whole limit tpm={limits.tpm}; "
-                    "it can never be admitted", backend)  # fmt: skip
+    return Decision(
+        False,
+        "tokens",
+        math.inf,
+        None,
+        DimensionState(limits.tpm, 0, 0.0),
+        None,
+        f"request needs an estimated {tokens} tokens, more than the whole limit tpm={limits.tpm}; "
+        "it can never be admitted",
+        backend,
+    )
 
 
 # --- in memory ------------------------------------------------------------------------------------------------
@@ -196,9 +206,11 @@ class InMemoryLimiter:
         rpm, tpm, cap = limits.rpm, limits.tpm, limits.max_concurrent
         rb = backlog_ticks(s.req_tat, s.req_rem, now, rpm) if rpm else 0
         tb = backlog_ticks(s.tok_tat, s.tok_rem, now, tpm) if tpm else 0
-        allowed = ((not rpm or rb + MINUTE_US <= rpm * MINUTE_US)
-                   and (not tpm or tb + tokens * MINUTE_US <= tpm * MINUTE_US)
-                   and (not cap or s.in_flight < cap))  # fmt: skip
+        allowed = (
+            (not rpm or rb + MINUTE_US <= rpm * MINUTE_US)
+            and (not tpm or tb + tokens * MINUTE_US <= tpm * MINUTE_US)
+            and (not cap or s.in_flight < cap)
+        )
         if not allowed:
             return decide(limits, tokens, False, rb, tb, s.in_flight, "memory")
         if rpm:
@@ -232,8 +244,9 @@ class InMemoryLimiter:
         now = self._now_us() if now_us is None else now_us
         before = len(self._subjects)
         # a new dict rather than deletions: a dict's table never shrinks, so 100k dropped subjects would stay allocated
-        self._subjects = {k: s for k, s in self._subjects.items()
-                          if s.in_flight or s.req_tat >= now or s.tok_tat >= now}  # fmt: skip
+        self._subjects = {
+            k: s for k, s in self._subjects.items() if s.in_flight or s.req_tat >= now or s.tok_tat >= now
+        }
         self._next_sweep_us = now + self._sweep_interval_us
         self._sweep_size = max(1024, 2 * len(self._subjects))
         return before - len(self._subjects)
@@ -337,13 +350,20 @@ def check_max_prompt_chars(payload: Mapping[str, Any], max_prompt_chars: int | N
         return
     field, chars, _ = _prompt(payload)
     if chars > max_prompt_chars:
-        raise GatewayError(400, f"field '{field}' holds {chars:,} characters of prompt text; the limit is "
-                                f"max_prompt_chars={max_prompt_chars:,}", param=field,
-                           code="prompt_too_long")  # fmt: skip
+        raise GatewayError(
+            400,
+            f"field '{field}' holds {chars:,} characters of prompt text; the limit is "
+            f"max_prompt_chars={max_prompt_chars:,}",
+            param=field,
+            code="prompt_too_long",
+        )
 
 
-def check_max_tokens_per_request(payload: Mapping[str, Any], max_tokens_per_request: int | None,
-                                 default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS) -> None:  # fmt: skip
+def check_max_tokens_per_request(
+    payload: Mapping[str, Any],
+    max_tokens_per_request: int | None,
+    default_completion_tokens: int = DEFAULT_COMPLETION_TOKENS,
+) -> None:
     """400 naming the field to lower when the estimated tokens exceed `max_tokens_per_request`."""
     if max_tokens_per_request is None:
         return
@@ -353,10 +373,15 @@ def check_max_tokens_per_request(payload: Mapping[str, Any], max_tokens_per_requ
     if prompt + completion <= max_tokens_per_request:
         return
     named = next((f for f in ("max_completion_tokens", "max_tokens") if payload.get(f)), None)
-    param = named if named and completion > max_tokens_per_request - prompt and prompt <= max_tokens_per_request \
-        else field  # fmt: skip
+    param = (
+        named if named and completion > max_tokens_per_request - prompt and prompt <= max_tokens_per_request else field
+    )
     source = f"'{named}'" if named else f"a default allowance of {default_completion_tokens} per choice"
-    raise GatewayError(400, f"request needs an estimated {prompt + completion:,} tokens ({prompt:,} from field "
-                            f"'{field}' + {completion:,} for the completion, from {source}); the limit is "
-                            f"max_tokens_per_request={max_tokens_per_request:,}; lower field '{param}'",
-                       param=param, code="too_many_tokens")  # fmt: skip
+    raise GatewayError(
+        400,
+        f"request needs an estimated {prompt + completion:,} tokens ({prompt:,} from field "
+        f"'{field}' + {completion:,} for the completion, from {source}); the limit is "
+        f"max_tokens_per_request={max_tokens_per_request:,}; lower field '{param}'",
+        param=param,
+        code="too_many_tokens",
+    )

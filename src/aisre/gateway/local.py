@@ -25,8 +25,12 @@ class SklearnVersion:
         except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
             raise ConfigError([f"models.{model}.versions.{version}.sklearn: cannot load {path}: {exc}"]) from None
         if not hasattr(self.estimator, "predict"):
-            raise ConfigError([f"models.{model}.versions.{version}.sklearn: {path} holds "
-                               f"{type(self.estimator).__name__}, which has no predict()"])  # fmt: skip
+            raise ConfigError(
+                [
+                    f"models.{model}.versions.{version}.sklearn: {path} holds "
+                    f"{type(self.estimator).__name__}, which has no predict()"
+                ]
+            )
         self.has_proba = hasattr(self.estimator, "predict_proba")
         self.n_features = getattr(self.estimator, "n_features_in_", None)
         self.feature_names = [str(n) for n in getattr(self.estimator, "feature_names_in_", [])]

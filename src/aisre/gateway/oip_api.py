@@ -37,8 +37,6 @@ class Outcome:
     scores: list[dict[str, float]] | None = None
 
 
-
-
 class OipApi:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
@@ -50,8 +48,9 @@ class OipApi:
         return JSONResponse({"live": True})
 
     async def ready(self, request: Request) -> Response:
-        ready = all(self._version_ready(m, v) for (m, v) in self.gw.versions
-                    if self.gw.config.models[m].protocol == "oip")  # fmt: skip
+        ready = all(
+            self._version_ready(m, v) for (m, v) in self.gw.versions if self.gw.config.models[m].protocol == "oip"
+        )
         return JSONResponse({"ready": ready}, 200 if ready else 503)
 
     def _version_ready(self, model: str, version: str) -> bool:
@@ -115,8 +114,16 @@ class OipApi:
         finally:  # after the response: limits freed, spend charged
             self.gw.settle_later(admission, name, charged[0], None)
 
-    async def _infer(self, request: Request, name: str, config: ModelConfig, pinned: str | None, admission: Any,
-                     started: float, charged: list[float | None]) -> Response:  # fmt: skip
+    async def _infer(
+        self,
+        request: Request,
+        name: str,
+        config: ModelConfig,
+        pinned: str | None,
+        admission: Any,
+        started: float,
+        charged: list[float | None],
+    ) -> Response:
         g = self.gw.config.gateway
         try:
             payload, _ = await read_json(request, g.max_body_bytes)
@@ -144,8 +151,17 @@ class OipApi:
                 try:
                     outcome = await self._run(name, version, payload, inputs, deadline)
                 except GatewayError as err:
-                    self._record(name, version, route, inputs, None, started, error=err.message, parent=parent,
-                                 key_id=admission.key_id)  # fmt: skip
+                    self._record(
+                        name,
+                        version,
+                        route,
+                        inputs,
+                        None,
+                        started,
+                        error=err.message,
+                        parent=parent,
+                        key_id=admission.key_id,
+                    )
                     self.gw.metrics.upstream_errors.labels(name, version, str(err.status)).inc()
                     error = err
                     if err.status < 500:
@@ -154,14 +170,26 @@ class OipApi:
                 upstream_s = time.perf_counter() - t
                 cost = self.gw.policies.price(name, version, None, None) if outcome.status < 400 else None
                 charged[0] = cost
-                records = self._record(name, version, route, inputs, outcome, started, parent=parent,
-                                       key_id=admission.key_id, cost_usd=cost)  # fmt: skip
+                records = self._record(
+                    name,
+                    version,
+                    route,
+                    inputs,
+                    outcome,
+                    started,
+                    parent=parent,
+                    key_id=admission.key_id,
+                    cost_usd=cost,
+                )
                 self._maybe_shadow(name, version, payload, inputs)
                 self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
                 overhead = max(0.0, time.perf_counter() - started - upstream_s)
                 self.gw.metrics.overhead.labels(name).observe(overhead)
-                headers = {"x-aisre-version": version, "x-aisre-route": str(route),
-                           "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
+                headers = {
+                    "x-aisre-version": version,
+                    "x-aisre-route": str(route),
+                    "x-aisre-overhead-ms": f"{overhead * 1000:.3f}",
+                }
                 if records:
                     headers["x-aisre-record-id"] = records[0].id
                 headers.update(admission.headers)
@@ -171,8 +199,9 @@ class OipApi:
         finally:
             self.gw.metrics.in_flight.labels(name).dec()
 
-    async def _run(self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray],
-                   deadline: float) -> Outcome:  # fmt: skip
+    async def _run(
+        self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray], deadline: float
+    ) -> Outcome:
         backend = self.gw.versions[(name, version)]
         if isinstance(backend, SklearnVersion):
             try:
@@ -180,8 +209,10 @@ class OipApi:
             except TensorError as exc:
                 raise GatewayError(400, str(exc)) from None
             if backend.n_features is not None and X.shape[1] != backend.n_features:
-                raise GatewayError(400, f"inputs: model {name}/{version} expects {backend.n_features} features "
-                                   f"per row, got {X.shape[1]}")  # fmt: skip
+                raise GatewayError(
+                    400,
+                    f"inputs: model {name}/{version} expects {backend.n_features} features per row, got {X.shape[1]}",
+                )
             try:
                 predictions, proba = await backend.predict(X)
             except (ValueError, TypeError) as exc:
@@ -194,8 +225,9 @@ class OipApi:
                 outputs.append(encode_tensor("predict_proba", proba))
                 keys = [str(c) for c in backend.classes]
                 scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
-            body = orjson.dumps({"model_name": name, "model_version": version, "id": payload.get("id"),
-                                 "outputs": outputs})  # fmt: skip
+            body = orjson.dumps(
+                {"model_name": name, "model_version": version, "id": payload.get("id"), "outputs": outputs}
+            )
             return Outcome(200, body, None, predictions.tolist(), scores)
         assert isinstance(backend, HttpVersion)
         upstream_name = self.gw.config.models[name].versions[version].upstream_model or name
@@ -205,15 +237,26 @@ class OipApi:
                 data = orjson.loads(reply.body)
                 outputs = data["outputs"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise GatewayError(502, f"upstream {name}/{version} ({reply.replica}) returned an invalid "
-                                   "OIP response (no 'outputs')") from None  # fmt: skip
+                raise GatewayError(
+                    502, f"upstream {name}/{version} ({reply.replica}) returned an invalid OIP response (no 'outputs')"
+                ) from None
             predictions, scores = _read_outputs(outputs)
             return Outcome(200, reply.body, reply.replica, predictions, scores)
         return Outcome(reply.status, reply.body, reply.replica)
 
-    def _record(self, name: str, version: str, route: Route, inputs: dict[str, np.ndarray], outcome: Outcome | None,
-                started: float, error: str | None = None, parent: Any = None, key_id: str | None = None,
-                cost_usd: float | None = None) -> list[InferenceRecord]:  # fmt: skip
+    def _record(
+        self,
+        name: str,
+        version: str,
+        route: Route,
+        inputs: dict[str, np.ndarray],
+        outcome: Outcome | None,
+        started: float,
+        error: str | None = None,
+        parent: Any = None,
+        key_id: str | None = None,
+        cost_usd: float | None = None,
+    ) -> list[InferenceRecord]:
         backend = self.gw.versions[(name, version)]
         feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
         try:
@@ -229,11 +272,21 @@ class OipApi:
         predictions = outcome.predictions if outcome is not None and outcome.predictions else []
         scores = outcome.scores if outcome is not None and outcome.scores else []
         records = [
-            InferenceRecord(name, version, row, predictions[i] if i < len(predictions) else None,
-                            scores[i] if i < len(scores) else None, route=route,
-                            status=Status.OK if ok else Status.ERROR, error=error, latency_s=latency,
-                            replica=outcome.replica if outcome else None, ts=now, key_id=key_id,
-                            cost_usd=None if cost_usd is None else cost_usd / len(rows))  # fmt: skip
+            InferenceRecord(
+                name,
+                version,
+                row,
+                predictions[i] if i < len(predictions) else None,
+                scores[i] if i < len(scores) else None,
+                route=route,
+                status=Status.OK if ok else Status.ERROR,
+                error=error,
+                latency_s=latency,
+                replica=outcome.replica if outcome else None,
+                ts=now,
+                key_id=key_id,
+                cost_usd=None if cost_usd is None else cost_usd / len(rows),
+            )
             for i, row in enumerate(rows)
         ]
         self.gw.record_call(records, latency, parent)

@@ -14,22 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from aisre.errors import AisreError
+from aisre.errors import TensorError
 
 DATATYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64),
-    "INT8": np.dtype(np.int8), "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
+    "UINT8": np.dtype(np.uint8),
+    "UINT16": np.dtype(np.uint16),
+    "UINT32": np.dtype(np.uint32),
+    "UINT64": np.dtype(np.uint64),
+    "INT8": np.dtype(np.int8),
+    "INT16": np.dtype(np.int16),
+    "INT32": np.dtype(np.int32),
+    "INT64": np.dtype(np.int64),
+    "FP16": np.dtype(np.float16),
+    "FP32": np.dtype(np.float32),
+    "FP64": np.dtype(np.float64),
     "BYTES": np.dtype(object),
 }
 _BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
-
-
-class TensorError(AisreError, ValueError):
-    """An OIP payload is malformed; the message starts with the path of the bad field (`inputs[0].shape: ...`)."""
 
 
 def decode_inputs(payload: Any) -> dict[str, np.ndarray]:
@@ -147,8 +149,10 @@ def _numeric_array(data: list[Any], datatype: str, where: str) -> np.ndarray:
         out_of_range = (flat < info.min) | (flat > info.max)
         if out_of_range.any():
             index = int(np.flatnonzero(out_of_range)[0])
-            raise TensorError(f"{where}.data: value {flat[index].item()!r} at flat index {index} is out of range for "
-                              f"{datatype} [{info.min}, {info.max}]")
+            raise TensorError(
+                f"{where}.data: value {flat[index].item()!r} at flat index {index} is out of range for "
+                f"{datatype} [{info.min}, {info.max}]"
+            )
     return raw.astype(target)
 
 
@@ -194,7 +198,7 @@ def feature_matrix(inputs: Mapping[str, np.ndarray], feature_names: list[str]) -
     """A rows x features matrix from the inputs: one 2-D tensor, or one 1-D tensor per feature
     (ordered by the model's feature names when they all match)."""
     if len(inputs) == 1:
-        (name, tensor), = inputs.items()
+        ((name, tensor),) = inputs.items()
         if tensor.ndim == 1:
             tensor = tensor.reshape(-1, 1) if feature_names and len(feature_names) == 1 else tensor.reshape(1, -1)
         if tensor.ndim != 2:

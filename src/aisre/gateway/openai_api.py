@@ -69,8 +69,11 @@ class OpenAIApi:
         return await self._handle(request, "/embeddings", "embeddings", validate_embeddings)
 
     async def models(self, request: Request) -> Response:
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": "aisre"}
-                for name, m in self.gw.config.models.items() if m.protocol == "openai"]  # fmt: skip
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": "aisre"}
+            for name, m in self.gw.config.models.items()
+            if m.protocol == "openai"
+        ]
         return JSONResponse({"object": "list", "data": data})
 
     # -- the pipeline ----------------------------------------------------------------------
@@ -80,8 +83,16 @@ class OpenAIApi:
         try:
             payload, raw = await read_json(request, g.max_body_bytes)
             validate(payload)
-            call = Call(payload["model"], self._model(payload["model"]), payload, operation, path, started,
-                        time.monotonic() + g.deadline_s, raw)  # fmt: skip
+            call = Call(
+                payload["model"],
+                self._model(payload["model"]),
+                payload,
+                operation,
+                path,
+                started,
+                time.monotonic() + g.deadline_s,
+                raw,
+            )
             headers = request.headers
             call.admission = await self.gw.policies.admit(headers, call.model, call.config, payload)
         except GatewayError as err:
@@ -109,11 +120,18 @@ class OpenAIApi:
         config = self.gw.config.models.get(name)
         if config is None:
             known = sorted(m for m, c in self.gw.config.models.items() if c.protocol == "openai")
-            raise GatewayError(404, f"model '{name}' does not exist; this gateway serves {known}",
-                               param="model", code="model_not_found")  # fmt: skip
+            raise GatewayError(
+                404,
+                f"model '{name}' does not exist; this gateway serves {known}",
+                param="model",
+                code="model_not_found",
+            )
         if config.protocol != "openai":
-            raise GatewayError(400, f"model '{name}' speaks the Open Inference Protocol; "
-                               f"send it to /v2/models/{name}/infer", param="model")  # fmt: skip
+            raise GatewayError(
+                400,
+                f"model '{name}' speaks the Open Inference Protocol; send it to /v2/models/{name}/infer",
+                param="model",
+            )
         return config
 
     def _candidates(self, call: Call, first: str) -> list[tuple[str, bool]]:
@@ -137,8 +155,9 @@ class OpenAIApi:
                 payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
         return orjson.dumps(payload)
 
-    async def _attempt(self, call: Call, version: str, is_fallback: bool,
-                       start: Callable[[HttpVersion], Awaitable[Any]]) -> tuple[Route, HttpVersion, Any]:  # fmt: skip
+    async def _attempt(
+        self, call: Call, version: str, is_fallback: bool, start: Callable[[HttpVersion], Awaitable[Any]]
+    ) -> tuple[Route, HttpVersion, Any]:
         """One version of the fallback chain: time the upstream call; a failure is recorded,
         counted and raised for the chain to move on."""
         backend = self.gw.versions[(call.model, version)]
@@ -162,8 +181,11 @@ class OpenAIApi:
             body = self._body(call, version)
             try:
                 route, backend, reply = await self._attempt(
-                    call, version, is_fallback, lambda b, body=body: b.call(call.path, body, call.deadline,
-                                                                            call.forward_headers))  # fmt: skip
+                    call,
+                    version,
+                    is_fallback,
+                    lambda b, body=body: b.call(call.path, body, call.deadline, call.forward_headers),
+                )
             except GatewayError as err:
                 error = err
                 continue
@@ -178,8 +200,12 @@ class OpenAIApi:
             record = self._record(call, version, route, reply, data)
             self._maybe_shadow(call, version)
             self.gw.metrics.requests.labels(call.model, version, f"{reply.status // 100}xx").inc()
-            return Response(reply.body, reply.status, self._headers(call, version, route, record),
-                            media_type=reply.content_type or "application/json")  # fmt: skip
+            return Response(
+                reply.body,
+                reply.status,
+                self._headers(call, version, route, record),
+                media_type=reply.content_type or "application/json",
+            )
         self.gw.metrics.requests.labels(call.model, first, f"{error.status // 100}xx").inc()
         return openai_error(error)
 
@@ -196,8 +222,11 @@ class OpenAIApi:
     def _headers(self, call: Call, version: str, route: Route, record: InferenceRecord | None) -> dict[str, str]:
         overhead = max(0.0, time.perf_counter() - call.started - call.upstream_s)
         self.gw.metrics.overhead.labels(call.model).observe(overhead)
-        headers = {"x-aisre-version": version, "x-aisre-route": str(route),
-                   "x-aisre-overhead-ms": f"{overhead * 1000:.3f}"}  # fmt: skip
+        headers = {
+            "x-aisre-version": version,
+            "x-aisre-route": str(route),
+            "x-aisre-overhead-ms": f"{overhead * 1000:.3f}",
+        }
         if call.admission is not None and call.admission.headers:
             headers.update(call.admission.headers)
         if record is not None:
@@ -206,9 +235,16 @@ class OpenAIApi:
 
     # -- records ---------------------------------------------------------------------------
     def _record(
-        self, call: Call, version: str, route: Route, reply: Reply | None, data: dict[str, Any] | None,
-        error: str | None = None, output_text: str | None = None, **timing: Any,
-    ) -> InferenceRecord:  # fmt: skip
+        self,
+        call: Call,
+        version: str,
+        route: Route,
+        reply: Reply | None,
+        data: dict[str, Any] | None,
+        error: str | None = None,
+        output_text: str | None = None,
+        **timing: Any,
+    ) -> InferenceRecord:
         usage = (data or {}).get("usage") or {}
         ok = error is None and reply is not None and reply.status < 400
         if error is None and reply is not None and reply.status >= 400:
@@ -216,12 +252,22 @@ class OpenAIApi:
         tokens_in, tokens_out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         cost = self.gw.policies.price(call.model, version, tokens_in, tokens_out) if ok else None
         record = InferenceRecord(
-            call.model, version, operation=call.operation, route=route,
-            status=Status.OK if ok else Status.ERROR, error=error,
-            latency_s=time.perf_counter() - call.started, input_tokens=tokens_in, output_tokens=tokens_out,
-            cost_usd=cost, key_id=call.key_id, replica=reply.replica if reply else None, tags=dict(call.tags),
-            ts=self.gw.clock.now(), **timing,
-        )  # fmt: skip
+            call.model,
+            version,
+            operation=call.operation,
+            route=route,
+            status=Status.OK if ok else Status.ERROR,
+            error=error,
+            latency_s=time.perf_counter() - call.started,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost_usd=cost,
+            key_id=call.key_id,
+            replica=reply.replica if reply else None,
+            tags=dict(call.tags),
+            ts=self.gw.clock.now(),
+            **timing,
+        )
         if ok and route != Route.SHADOW:  # what the caller is charged for (shadows are the operator's cost)
             call.cost_usd = cost
             if tokens_in is not None or tokens_out is not None:
@@ -248,8 +294,18 @@ class OpenAIApi:
         payload.pop("stream", None)
         payload.pop("stream_options", None)
         deadline = time.monotonic() + self.gw.config.gateway.deadline_s
-        shadow_call = Call(call.model, call.config, payload, call.operation, call.path, time.perf_counter(),
-                           deadline, call.key_id, call.trace_parent, tags=call.tags)  # fmt: skip
+        shadow_call = Call(
+            call.model,
+            call.config,
+            payload,
+            call.operation,
+            call.path,
+            time.perf_counter(),
+            deadline,
+            call.key_id,
+            call.trace_parent,
+            tags=call.tags,
+        )
         try:
             reply = await backend.call(call.path, self._body(shadow_call, version), shadow_call.deadline)
         except GatewayError as err:
@@ -267,8 +323,11 @@ class OpenAIApi:
             body = self._body(call, version, include_usage=True)
             try:
                 route, backend, stream = await self._attempt(
-                    call, version, is_fallback, lambda b, body=body: b.open_stream(call.path, body, call.deadline,
-                                                                                   call.forward_headers))  # fmt: skip
+                    call,
+                    version,
+                    is_fallback,
+                    lambda b, body=body: b.open_stream(call.path, body, call.deadline, call.forward_headers),
+                )
             except GatewayError as err:
                 error = err
                 continue
@@ -280,8 +339,9 @@ class OpenAIApi:
                 reply = Reply(response.status, body, response.content_type, stream.replica.url, 0.0, stream.attempts)
                 self._record(call, version, route, reply, None)
                 self.gw.metrics.in_flight.labels(call.model).dec()
-                return Response(body, response.status, self._headers(call, version, route, None),
-                                media_type=response.content_type)  # fmt: skip
+                return Response(
+                    body, response.status, self._headers(call, version, route, None), media_type=response.content_type
+                )
             self._maybe_shadow(call, version)
             relay = _Relay(self, call, version, route, backend, stream, client_wants_usage)
             call.relay_settles = True
@@ -296,8 +356,16 @@ class OpenAIApi:
 class _Relay:
     """Relays one upstream SSE stream to the client event by event, measuring as it goes."""
 
-    def __init__(self, api: OpenAIApi, call: Call, version: str, route: Route, backend: HttpVersion,
-                 stream: Any, client_wants_usage: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        api: OpenAIApi,
+        call: Call,
+        version: str,
+        route: Route,
+        backend: HttpVersion,
+        stream: Any,
+        client_wants_usage: bool,
+    ) -> None:
         self.api, self.call, self.version, self.route = api, call, version, route
         self.backend, self.stream, self.client_wants_usage = backend, stream, client_wants_usage
         self.first_token_at: float | None = None
@@ -370,8 +438,17 @@ class _Relay:
             tpot = (self.last_token_at - self.first_token_at) / (out_tokens - 1)
         reply = Reply(200, b"", "text/event-stream", self.stream.replica.url, 0.0, self.stream.attempts)
         text = "".join(self.text) if call.config.log_content else None
-        self.api._record(call, self.version, self.route, reply, {"usage": self.usage}, error=error,
-                         output_text=text, ttft_s=ttft, tpot_s=tpot)  # fmt: skip
+        self.api._record(
+            call,
+            self.version,
+            self.route,
+            reply,
+            {"usage": self.usage},
+            error=error,
+            output_text=text,
+            ttft_s=ttft,
+            tpot_s=tpot,
+        )
         self.api.gw.metrics.in_flight.labels(call.model).dec()
         self.api.gw.metrics.requests.labels(call.model, self.version, "2xx").inc()
         self.api.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)

@@ -75,8 +75,10 @@ class Policies:
                 raise GatewayError(500, "API keys need the SQLite store")
             self.keys = KeyStore(store, clock=clock, secret_env=self.auth.key_secret_env)
         else:
-            log.warning("auth is OFF: any caller may use every model (set auth.enabled: true and create keys "
-                        "with `aisre keys create`)")  # fmt: skip
+            log.warning(
+                "auth is OFF: any caller may use every model (set auth.enabled: true and create keys "
+                "with `aisre keys create`)"
+            )
         self.state: Any = None
         limiter: Limiter = InMemoryLimiter()
         ledger: Any = MemorySpendLedger()
@@ -90,8 +92,9 @@ class Policies:
         self.prices = PriceTable.from_models(config.models)
         self.guard = BudgetGuard(ledger, SpendMetrics(registry))
         self._model_limits = {m: _limits(c) for m, c in config.models.items()}
-        self._model_budgets = {m: Budget.from_config(c.budget, label=m) for m, c in config.models.items()
-                               if c.budget is not None}  # fmt: skip
+        self._model_budgets = {
+            m: Budget.from_config(c.budget, label=m) for m, c in config.models.items() if c.budget is not None
+        }
 
     # -- authenticate --------------------------------------------------------------------
     def authenticate(self, headers_in: Mapping[str, str], model: str) -> KeyRecord | None:
@@ -99,20 +102,27 @@ class Policies:
             return None
         given = headers_in.get("authorization", "")
         if not given.lower().startswith("bearer ") or not given[7:].strip():
-            raise GatewayError(401, "missing API key: send 'Authorization: Bearer <key>' (create keys with "
-                               "`aisre keys create`)", code="missing_api_key")  # fmt: skip
+            raise GatewayError(
+                401,
+                "missing API key: send 'Authorization: Bearer <key>' (create keys with `aisre keys create`)",
+                code="missing_api_key",
+            )
         try:
             key = self.keys.verify(given[7:].strip())
         except ApiKeyError as exc:
             raise GatewayError(401, str(exc), code="invalid_api_key") from None
         if not key.allows(model):
-            raise GatewayError(403, f"key '{key.name}' may not use model '{model}' (it may use: "
-                               f"{', '.join(key.models or ())})", code="model_not_allowed")  # fmt: skip
+            raise GatewayError(
+                403,
+                f"key '{key.name}' may not use model '{model}' (it may use: {', '.join(key.models or ())})",
+                code="model_not_allowed",
+            )
         return key
 
     # -- limit ------------------------------------------------------------------------------
-    async def admit(self, headers_in: Mapping[str, str], model: str, config: ModelConfig,
-                    payload: Mapping[str, Any] | None) -> Admission:  # fmt: skip
+    async def admit(
+        self, headers_in: Mapping[str, str], model: str, config: ModelConfig, payload: Mapping[str, Any] | None
+    ) -> Admission:
         key = self.authenticate(headers_in, model)
         limits = config.limits
         estimate = 0
@@ -122,8 +132,7 @@ class Policies:
             estimate = estimate_tokens(payload)
         admission = Admission(key, estimate)
         if key is not None and key.budget_usd is not None:
-            admission.budgets.append((key_subject(key.id), Budget(key.budget_usd, key.budget_period,
-                                                                  label=key.name)))  # fmt: skip
+            admission.budgets.append((key_subject(key.id), Budget(key.budget_usd, key.budget_period, label=key.name)))
         if model in self._model_budgets:
             admission.budgets.append((model_subject(model), self._model_budgets[model]))
         if admission.budgets:
@@ -174,8 +183,10 @@ class Policies:
 
     async def _release(self, admission: Admission, actual: int) -> None:
         held, admission.held = admission.held, []
-        results = await asyncio.gather(*(self.limiter.release(subject, limits, admission.estimate, actual)
-                                         for subject, limits in held), return_exceptions=True)  # fmt: skip
+        results = await asyncio.gather(
+            *(self.limiter.release(subject, limits, admission.estimate, actual) for subject, limits in held),
+            return_exceptions=True,
+        )
         for (subject, _), result in zip(held, results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("could not release %s: %s", subject, result)

@@ -40,8 +40,7 @@ async def read_json(request: Request, limit: int) -> tuple[dict[str, Any], bytes
     return payload, bytes(body)
 
 
-def _field(payload: dict[str, Any], name: str, kinds: type | tuple[type, ...], what: str,
-           required: bool = True) -> Any:  # fmt: skip
+def _field(payload: dict[str, Any], name: str, kinds: type | tuple[type, ...], what: str, required: bool = True) -> Any:
     if name not in payload:
         if required:
             raise GatewayError(400, f"missing required field '{name}' ({what})", param=name)
@@ -67,8 +66,9 @@ def _common(payload: dict[str, Any]) -> None:
             raise GatewayError(400, f"field '{name}' must be >= 1, got {value}", param=name)
     options = _field(payload, "stream_options", dict, "an object", required=False)
     if options is not None and "include_usage" in options and not isinstance(options["include_usage"], bool):
-        raise GatewayError(400, "field 'stream_options.include_usage' must be true or false",
-                           param="stream_options.include_usage")  # fmt: skip
+        raise GatewayError(
+            400, "field 'stream_options.include_usage' must be true or false", param="stream_options.include_usage"
+        )
 
 
 def validate_chat(payload: dict[str, Any]) -> None:

@@ -125,22 +125,41 @@ class RedisState:
     clocks the limits).
     """
 
-    def __init__(self, url: str, *, prefix: str = "aisre", timeout_s: float = 0.05, connect_timeout_s: float = 0.25,
-                 probe_interval_s: float = 1.0, failures_to_trip: int = 3, registry: CollectorRegistry | None = None,
-                 clock: Callable[[], float] = time.monotonic, client: Redis | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "aisre",
+        timeout_s: float = 0.05,
+        connect_timeout_s: float = 0.25,
+        probe_interval_s: float = 1.0,
+        failures_to_trip: int = 3,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        client: Redis | None = None,
+    ) -> None:
         self.url = _safe_url(url)
         self.prefix = prefix
         self.probe_interval_s = probe_interval_s
         self.failures_to_trip = failures_to_trip
         self.client = client or Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=connect_timeout_s, retry=Retry(NoBackoff(), 0),
-            decode_responses=True, driver_info=None,  # no CLIENT SETINFO round trips on each new connection
-        )  # fmt: skip
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=connect_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+            driver_info=None,  # no CLIENT SETINFO round trips on each new connection
+        )
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.errors = Counter("aisre_state_errors", "Failed operations on the shared state (Redis), by operation.",
-                              ("operation",), registry=self.registry)  # fmt: skip
-        self.up_gauge = Gauge("aisre_state_up", "1 while the shared state (Redis) answers, 0 during an outage.",
-                              registry=self.registry)  # fmt: skip
+        self.errors = Counter(
+            "aisre_state_errors",
+            "Failed operations on the shared state (Redis), by operation.",
+            ("operation",),
+            registry=self.registry,
+        )
+        self.up_gauge = Gauge(
+            "aisre_state_up", "1 while the shared state (Redis) answers, 0 during an outage.", registry=self.registry
+        )
         self.up_gauge.set(1)
         self._clock = clock
         self._down_since: float | None = None
@@ -170,8 +189,12 @@ class RedisState:
                 self._probing = False
         self._consecutive = 0
         if self._down_since is not None:
-            log.warning("shared state at %s answers again after %.1f s (%d failed operations); shared limits resume",
-                        self.url, self._clock() - self._down_since, self._failures)  # fmt: skip
+            log.warning(
+                "shared state at %s answers again after %.1f s (%d failed operations); shared limits resume",
+                self.url,
+                self._clock() - self._down_since,
+                self._failures,
+            )
             self._down_since = None
             self._failures = 0
             self.up_gauge.set(1)
@@ -186,8 +209,14 @@ class RedisState:
         if self._down_since is None and self._consecutive >= self.failures_to_trip:
             self._down_since = now
             self.up_gauge.set(0)
-            log.warning("shared state at %s is unreachable (%s on %s: %s); probing every %.1f s",
-                        self.url, type(exc).__name__, operation, exc, self.probe_interval_s)  # fmt: skip
+            log.warning(
+                "shared state at %s is unreachable (%s on %s: %s); probing every %.1f s",
+                self.url,
+                type(exc).__name__,
+                operation,
+                exc,
+                self.probe_interval_s,
+            )
 
     def key(self, kind: str, name: str) -> str:
         """`prefix:kind:{name}`: the braces keep one subject's keys in one Redis Cluster slot."""
@@ -267,15 +296,31 @@ class RedisLimiter:
     Limiter signature and returns each slot to the store that granted it.
     """
 
-    def __init__(self, url: str | RedisState, *, on_failure: Literal["open", "closed"] = "open",
-                 fallback: Limiter | None = None, lease_s: float = 600.0,
-                 registry: CollectorRegistry | None = None, timeout_s: float = 0.05,
-                 connect_timeout_s: float = 0.25, probe_interval_s: float = 1.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str | RedisState,
+        *,
+        on_failure: Literal["open", "closed"] = "open",
+        fallback: Limiter | None = None,
+        lease_s: float = 600.0,
+        registry: CollectorRegistry | None = None,
+        timeout_s: float = 0.05,
+        connect_timeout_s: float = 0.25,
+        probe_interval_s: float = 1.0,
+    ) -> None:
         if on_failure not in ("open", "closed"):
             raise ValueError(f"on_failure must be 'open' or 'closed', got {on_failure!r}")
-        self.state = url if isinstance(url, RedisState) else RedisState(
-            url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, probe_interval_s=probe_interval_s,
-            registry=registry)  # fmt: skip
+        self.state = (
+            url
+            if isinstance(url, RedisState)
+            else RedisState(
+                url,
+                timeout_s=timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                probe_interval_s=probe_interval_s,
+                registry=registry,
+            )
+        )
         self.on_failure = on_failure
         self.fallback = fallback if fallback is not None else InMemoryLimiter()
         self._lease_us = str(round(lease_s * 1e6))

@@ -22,9 +22,22 @@ from aisre.gateway.errors import GatewayError
 from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout
 from aisre.gateway.retry import RETRYABLE_STATUS, RetryBudget
 
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-                         "content-encoding", "upgrade", "te", "trailer", "proxy-authorization",
-                         "proxy-authenticate", "authorization"})  # fmt: skip
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "host",
+        "content-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "authorization",
+    }
+)
 
 
 @dataclass
@@ -51,9 +64,17 @@ class Stream:
 class HttpVersion:
     """The replicas of one model version behind HTTP."""
 
-    def __init__(self, name: str, balancer: Balancer, session: aiohttp.ClientSession, pool: Http1Pool,
-                 budget: RetryBudget, config: GatewayConfig, headers: Mapping[str, str] | None = None,
-                 try_timeout_s: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        balancer: Balancer,
+        session: aiohttp.ClientSession,
+        pool: Http1Pool,
+        budget: RetryBudget,
+        config: GatewayConfig,
+        headers: Mapping[str, str] | None = None,
+        try_timeout_s: float | None = None,
+    ) -> None:
         self.name = name
         self.balancer = balancer
         self.session = session
@@ -85,15 +106,17 @@ class HttpVersion:
             return self._stream_timeout
         return self._make_stream_timeout(remaining)
 
-    async def call(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None,
-                   method: str = "POST") -> Reply:  # fmt: skip
+    async def call(
+        self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None, method: str = "POST"
+    ) -> Reply:
         """One request, retried on connect errors and 502/503/504 to another replica."""
         stream = await self._attempts(path, body, deadline, headers, method, read_body=True)
         assert isinstance(stream, Reply)
         return stream
 
-    async def open_stream(self, path: str, body: bytes, deadline: float,
-                          headers: Mapping[str, str] | None = None) -> Stream:  # fmt: skip
+    async def open_stream(
+        self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None
+    ) -> Stream:
         """Start a streaming request: retried only until the upstream's headers arrive."""
         stream = await self._attempts(path, body, deadline, headers, "POST", read_body=False)
         assert isinstance(stream, Stream)
@@ -102,8 +125,18 @@ class HttpVersion:
     def finish_stream(self, stream: Stream, ok: bool) -> None:
         self.balancer.finished(stream.replica, time.perf_counter() - stream.started, ok)
 
-    async def _try(self, replica: Replica, path: str, body: bytes, headers: Mapping[str, str] | None, method: str,
-                   read_body: bool, remaining: float, started: float, attempt: int) -> Reply | Stream:  # fmt: skip
+    async def _try(
+        self,
+        replica: Replica,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        method: str,
+        read_body: bool,
+        remaining: float,
+        started: float,
+        attempt: int,
+    ) -> Reply | Stream:
         """One attempt on one replica; raises _Failed for anything retryable."""
         send_headers = {**self._base_headers, **headers} if headers else self._base_headers
         if read_body:
@@ -111,8 +144,9 @@ class HttpVersion:
         timeout = self._timeout(remaining)
         url = replica.url
         try:
-            response = await self.session.request(method, self._url(url, path), data=body, headers=send_headers,
-                                                  timeout=timeout, allow_redirects=False)  # fmt: skip
+            response = await self.session.request(
+                method, self._url(url, path), data=body, headers=send_headers, timeout=timeout, allow_redirects=False
+            )
         except aiohttp.ConnectionTimeoutError:
             raise _Failed(502, f"cannot connect to {url} (connect timeout)") from None
         except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
@@ -125,8 +159,17 @@ class HttpVersion:
             raise _Failed(502, f"{url} answered {response.status}")
         return Stream(response, replica, started, attempt)
 
-    async def _whole(self, replica: Replica, path: str, body: bytes, headers: Mapping[str, str], method: str,
-                     remaining: float, started: float, attempt: int) -> Reply:  # fmt: skip
+    async def _whole(
+        self,
+        replica: Replica,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        method: str,
+        remaining: float,
+        started: float,
+        attempt: int,
+    ) -> Reply:
         url = replica.url
         seconds = min(self.try_timeout_s, remaining)
         try:
@@ -144,8 +187,9 @@ class HttpVersion:
         kept = {k: v for k, v in response.headers.items() if k not in _HOP_BY_HOP}
         return Reply(response.status, response.body, response.content_type, url, latency, attempt, kept)
 
-    async def _attempts(self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None,
-                        method: str, read_body: bool) -> Reply | Stream:  # fmt: skip
+    async def _attempts(
+        self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None, method: str, read_body: bool
+    ) -> Reply | Stream:
         tried: set[str] = set()
         self.budget.on_request()
         last_error = "no replica available"

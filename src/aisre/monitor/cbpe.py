@@ -90,9 +90,7 @@ def _realized(name: str, t: np.ndarray, pred: np.ndarray, raw: np.ndarray) -> fl
 
 
 # -- sampling error (NannyML's components: std of observation-level values, and a fraction) --
-def sampling_error_components(
-    name: str, t: np.ndarray, pred: np.ndarray, raw: np.ndarray
-) -> tuple[float, float]:
+def sampling_error_components(name: str, t: np.ndarray, pred: np.ndarray, raw: np.ndarray) -> tuple[float, float]:
     """(std, fraction) from the labeled reference; SE(n) = std / sqrt(n · fraction)."""
     n = t.size
     tp, fp, fn = t & pred, ~t & pred, t & ~pred
@@ -172,18 +170,34 @@ class CBPEReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"n": self.n, "calibrated": self.calibrated, "notes": list(self.notes),
-                "estimates": {k: e.to_dict() for k, e in self.estimates.items()}}  # fmt: skip
+        return {
+            "n": self.n,
+            "calibrated": self.calibrated,
+            "notes": list(self.notes),
+            "estimates": {k: e.to_dict() for k, e in self.estimates.items()},
+        }
 
-    def signals(self, model: str, version: str, window_start: float | None = None,
-                window_end: float | None = None) -> list[Signal]:  # fmt: skip
+    def signals(
+        self, model: str, version: str, window_start: float | None = None, window_end: float | None = None
+    ) -> list[Signal]:
         """`estimated_<metric>` signals; threshold is the reference band edge that was
         crossed (the lower edge when none was)."""
         out = []
         for k, e in self.estimates.items():
             edge = e.upper_threshold if (e.alert and e.value > e.upper_threshold) else e.lower_threshold
-            out.append(Signal(model, version, f"estimated_{k}", e.value, edge, e.alert,
-                              {"metric": k, "method": "cbpe"}, window_start, window_end))  # fmt: skip
+            out.append(
+                Signal(
+                    model,
+                    version,
+                    f"estimated_{k}",
+                    e.value,
+                    edge,
+                    e.alert,
+                    {"metric": k, "method": "cbpe"},
+                    window_start,
+                    window_end,
+                )
+            )
         return out
 
 
@@ -224,9 +238,7 @@ class CBPE:
         self.interval_width = interval_width
 
     # -- fit -----------------------------------------------------------------------------
-    def fit(
-        self, y_true: Any, y_score: Any, y_pred: Any = None, classes: Sequence[Any] | None = None
-    ) -> Self:
+    def fit(self, y_true: Any, y_score: Any, y_pred: Any = None, classes: Sequence[Any] | None = None) -> Self:
         """Learn calibration, alert thresholds and sampling-error components from a labeled reference."""
         score = self._positive_score(y_score, classes)
         t_codes, t_known = self._truth(y_true, len(score))
@@ -234,9 +246,7 @@ class CBPE:
         rows = t_known & p_known & ~np.isnan(score)
         t, pred, raw = t_codes[rows], pred[rows], score[rows]
         if t.size < 2 * max(2, self.n_chunks if self.chunk_size is None else 2):
-            raise DataError(
-                f"y_true: the reference needs labeled rows for {self.n_chunks} chunks, got {t.size}"
-            )
+            raise DataError(f"y_true: the reference needs labeled rows for {self.n_chunks} chunks, got {t.size}")
         if self.calibration == "always" or (self.calibration == "auto" and needs_calibration(t, raw)):
             self.calibrator_ = isotonic(raw, t)
         else:
@@ -268,8 +278,9 @@ class CBPE:
             raise DataError("CBPE: call fit(reference) before estimate(...)")
         return y_score if self.calibrator_ is None else self.calibrator_.predict(y_score)
 
-    def estimate(self, y_score: Any, y_pred: Any = None, y_true: Any = None,
-                 classes: Sequence[Any] | None = None) -> CBPEReport:  # fmt: skip
+    def estimate(
+        self, y_score: Any, y_pred: Any = None, y_true: Any = None, classes: Sequence[Any] | None = None
+    ) -> CBPEReport:
         """Estimated metrics of one unlabeled window; pass `y_true` to also get the realised values."""
         if not hasattr(self, "thresholds_"):
             raise DataError("CBPE: call fit(reference) before estimate(...)")
@@ -296,13 +307,26 @@ class CBPE:
             # np.clip keeps NaN (Python's max(0.0, nan) would turn it into 0.0)
             lower, upper = np.clip([value - self.interval_width * se, value + self.interval_width * se], 0, 1)
             out[name] = Estimate(
-                name, float(value), float(lower), float(upper), float(se), lo_t, hi_t,
-                bool(value < lo_t or value > hi_t), int(raw.size), realized,
-            )  # fmt: skip
+                name,
+                float(value),
+                float(lower),
+                float(upper),
+                float(se),
+                lo_t,
+                hi_t,
+                bool(value < lo_t or value > hi_t),
+                int(raw.size),
+                realized,
+            )
         return CBPEReport(int(raw.size), out, self.calibrator_ is not None, notes)
 
-    def estimate_over_time(self, data: LabeledWindow | Sequence, window: str | float = "1h",
-                           start: float | None = None, end: float | None = None) -> OverTime:  # fmt: skip
+    def estimate_over_time(
+        self,
+        data: LabeledWindow | Sequence,
+        window: str | float = "1h",
+        start: float | None = None,
+        end: float | None = None,
+    ) -> OverTime:
         """`estimate` per time window of a `LabeledWindow` or (record, label) pairs.
 
         Realised values are reported where the window has labels (for validation).
@@ -319,8 +343,9 @@ class CBPE:
             part = w.select(idx == i)
             if part.y_score is None:
                 raise DataError("y_score: CBPE needs scores; the records have none")
-            report = self.estimate(part.y_score, part.y_pred if has_pred else None,
-                                   part.y_true if has_truth else None, part.classes)  # fmt: skip
+            report = self.estimate(
+                part.y_score, part.y_pred if has_pred else None, part.y_true if has_truth else None, part.classes
+            )
             results.append(WindowResult(float(lo), float(lo + width), len(part), report))
         return OverTime(width, results)
 
@@ -336,9 +361,7 @@ class CBPE:
                 raise DataError(f"y_score: {score.shape[1]} columns but classes {names} (positive {pos!r})")
             score = score[:, names.index(pos)]
         if score.ndim != 1:
-            raise DataError(
-                f"y_score: expected one positive-class probability per row, got shape {score.shape}"
-            )
+            raise DataError(f"y_score: expected one positive-class probability per row, got shape {score.shape}")
         return score
 
     def _truth(self, y_true: Any, n: int) -> tuple[np.ndarray, np.ndarray]:

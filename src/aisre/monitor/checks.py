@@ -100,19 +100,36 @@ def check_window(
             f"reference has {sorted(reference)[:10]}, records have {sorted(current)[:10]}"
         )
     if shared:
-        result = drift({c: reference[c] for c in shared}, {c: current[c] for c in shared}, method=method,
-                       share_threshold=share_threshold, **drift_options)  # fmt: skip
+        result = drift(
+            {c: reference[c] for c in shared},
+            {c: current[c] for c in shared},
+            method=method,
+            share_threshold=share_threshold,
+            **drift_options,
+        )
         check.data = result
         check.signals += _drift_signals(result, "data_drift_score", "feature", base)
-        check.signals.append(Signal(name="data_drift_share", value=result.share_drifted,
-                                    threshold=share_threshold, breached=result.dataset_drift, **base))  # fmt: skip
+        check.signals.append(
+            Signal(
+                name="data_drift_share",
+                value=result.share_drifted,
+                threshold=share_threshold,
+                breached=result.dataset_drift,
+                **base,
+            )
+        )
         check.signals.append(Signal(name="dataset_drift", value=float(result.dataset_drift), **base))
     if reference_outputs is not None:
         ref_out, cur_out = to_columns(reference_outputs), output_columns(records)
         both = [c for c in ref_out if c in cur_out]
         if both:
-            result = drift({c: ref_out[c] for c in both}, {c: cur_out[c] for c in both}, method=method,
-                           share_threshold=share_threshold, **drift_options)  # fmt: skip
+            result = drift(
+                {c: ref_out[c] for c in both},
+                {c: cur_out[c] for c in both},
+                method=method,
+                share_threshold=share_threshold,
+                **drift_options,
+            )
             check.prediction = result
             check.signals += _drift_signals(result, "prediction_drift_score", "output", base)
     return check
@@ -122,6 +139,14 @@ def _drift_signals(result: Any, name: str, label: str, base: dict[str, Any]) -> 
     out = []
     for column, r in result.columns.items():
         value = r.p_value if r.p_value is not None else r.statistic
-        out.append(Signal(name=name, value=float(value), threshold=r.threshold, breached=r.drift,
-                          labels={label: column, "method": r.method}, **base))  # fmt: skip
+        out.append(
+            Signal(
+                name=name,
+                value=float(value),
+                threshold=r.threshold,
+                breached=r.drift,
+                labels={label: column, "method": r.method},
+                **base,
+            )
+        )
     return out

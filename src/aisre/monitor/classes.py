@@ -75,9 +75,7 @@ def sort_classes(names: Sequence[str]) -> list[str]:
         return sorted(names)
 
 
-def encode(
-    arrays: Sequence[np.ndarray], classes: Sequence[Any] | None = None
-) -> tuple[list[np.ndarray], list[str]]:
+def encode(arrays: Sequence[np.ndarray], classes: Sequence[Any] | None = None) -> tuple[list[np.ndarray], list[str]]:
     """Integer codes (MISSING for None/NaN) of each array into one shared class list.
 
     With `classes` given, the class list is exactly those (canonicalised) and a value

@@ -50,9 +50,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks @ labels - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
-def encode(
-    reference: Columns, current: Columns, classifier: str
-) -> tuple[np.ndarray, list[list[int]], list[int]]:
+def encode(reference: Columns, current: Columns, classifier: str) -> tuple[np.ndarray, list[list[int]], list[int]]:
     """Pooled design matrix, the matrix columns of each feature, and the categorical columns.
 
     "hgb": numeric as is (NaN kept: the trees route missing values), text ordinal-coded by
@@ -101,8 +99,14 @@ def encode(
 def _make_model(classifier: str, categorical: list[int], seed: int, params: dict[str, Any]) -> Any:
     ensemble, linear_model, _ = _sklearn()
     if classifier == "hgb":
-        options = {"max_iter": 100, "learning_rate": 0.1, "early_stopping": False, "random_state": seed,
-                   "categorical_features": categorical or None, **params}  # fmt: skip
+        options = {
+            "max_iter": 100,
+            "learning_rate": 0.1,
+            "early_stopping": False,
+            "random_state": seed,
+            "categorical_features": categorical or None,
+            **params,
+        }
         return ensemble.HistGradientBoostingClassifier(**options)
     if classifier == "logistic":
         return linear_model.LogisticRegression(**{"max_iter": 1000, **params})
@@ -110,9 +114,14 @@ def _make_model(classifier: str, categorical: list[int], seed: int, params: dict
 
 
 def out_of_fold_scores(
-    x: np.ndarray, y: np.ndarray, classifier: str, categorical: list[int], folds: int, seed: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    classifier: str,
+    categorical: list[int],
+    folds: int,
+    seed: int,
     params: dict[str, Any],
-) -> tuple[np.ndarray, np.ndarray, list[Any]]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray, list[Any]]:
     """Out-of-fold P(current) for every row, the fold of every row, and the fitted models."""
     _, _, model_selection = _sklearn()
     splitter = model_selection.StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -167,10 +176,18 @@ def permutation_importance(
 
 
 def domain_classifier_test(
-    reference: Columns, current: Columns, *, classifier: str = "hgb", folds: int = 5,
-    n_permutations: int = 200, permutation: str = "scores", seed: int = 0,
-    params: dict[str, Any] | None = None, importances: bool = True, n_threads: int | None = 1,
-) -> tuple[float, np.ndarray, dict[str, Any]]:  # fmt: skip
+    reference: Columns,
+    current: Columns,
+    *,
+    classifier: str = "hgb",
+    folds: int = 5,
+    n_permutations: int = 200,
+    permutation: str = "scores",
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    importances: bool = True,
+    n_threads: int | None = 1,
+) -> tuple[float, np.ndarray, dict[str, Any]]:
     """Observed cross-validated AUC, B permuted AUCs and details (feature importances, folds).
 
     `n_threads` caps the OpenMP/BLAS threads while fitting (None: the library default). One
@@ -182,13 +199,21 @@ def domain_classifier_test(
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency
 
     with threadpool_limits(limits=n_threads):
-        return _domain_classifier_test(reference, current, classifier, folds, n_permutations, permutation,
-                                       seed, dict(params or {}), importances)  # fmt: skip
+        return _domain_classifier_test(
+            reference, current, classifier, folds, n_permutations, permutation, seed, dict(params or {}), importances
+        )
 
 
 def _domain_classifier_test(
-    reference: Columns, current: Columns, classifier: str, folds: int, n_permutations: int, permutation: str,
-    seed: int, params: dict[str, Any], importances: bool,
+    reference: Columns,
+    current: Columns,
+    classifier: str,
+    folds: int,
+    n_permutations: int,
+    permutation: str,
+    seed: int,
+    params: dict[str, Any],
+    importances: bool,
 ) -> tuple[float, np.ndarray, dict[str, Any]]:
     if permutation not in ("scores", "refit"):
         raise DataError(f"permutation: expected 'scores' or 'refit', got {permutation!r}")
@@ -211,9 +236,14 @@ def _domain_classifier_test(
             yb = rng.permutation(y)
             sb, _, _ = out_of_fold_scores(x, yb, classifier, categorical, folds, seed, params)
             permuted[b] = roc_auc(sb, yb)
-    details: dict[str, Any] = {"classifier": classifier, "folds": folds, "permutation": permutation,
-                               "n_permutations": n_permutations, "n_reference": m,
-                               "n_current": n}  # fmt: skip
+    details: dict[str, Any] = {
+        "classifier": classifier,
+        "folds": folds,
+        "permutation": permutation,
+        "n_permutations": n_permutations,
+        "n_reference": m,
+        "n_current": n,
+    }
     if importances:
         drops = permutation_importance(x, y, fold_of, models, groups, seed + 2)
         ranked = sorted(zip(reference, drops.tolist(), strict=True), key=lambda kv: -kv[1])

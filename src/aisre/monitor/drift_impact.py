@@ -30,16 +30,23 @@ class DriftImpact:
     def breached(self) -> bool:
         return self.score >= self.threshold
 
-    def signals(self, model: str, version: str, window_start: float | None = None,
-                window_end: float | None = None) -> list[Signal]:  # fmt: skip
-        return [Signal(model, version, "drift_impact", self.score, self.threshold, self.breached,
-                       {}, window_start, window_end)]  # fmt: skip
+    def signals(
+        self, model: str, version: str, window_start: float | None = None, window_end: float | None = None
+    ) -> list[Signal]:
+        return [
+            Signal(
+                model, version, "drift_impact", self.score, self.threshold, self.breached, {}, window_start, window_end
+            )
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "threshold": self.threshold, "breached": self.breached,
-                "drifted": [{"feature": f, "share": s, "statistic": self.statistics.get(f)}
-                            for f, s in self.drifted],
-                "unranked": self.unranked}  # fmt: skip
+        return {
+            "score": self.score,
+            "threshold": self.threshold,
+            "breached": self.breached,
+            "drifted": [{"feature": f, "share": s, "statistic": self.statistics.get(f)} for f, s in self.drifted],
+            "unranked": self.unranked,
+        }
 
 
 def drift_impact(
@@ -60,9 +67,7 @@ def drift_impact(
     shares = as_feature_importance(importance, "importance").shares()
     results = getattr(drift_results, "columns", drift_results)
     if not isinstance(results, Mapping):
-        raise DataError(
-            f"drift_results: expected a mapping of column -> drift result, got {type(results).__name__}"
-        )
+        raise DataError(f"drift_results: expected a mapping of column -> drift result, got {type(results).__name__}")
     drifted, statistics, unranked = [], {}, []
     for column, result in results.items():
         flag, statistic = _drift_flag(column, result)

@@ -27,9 +27,12 @@ from aisre.monitor.windows import OverTime, WindowResult, parse_window, window_i
 from aisre.records import Signal
 
 SUMMARY = (
-    "demographic_parity_difference", "demographic_parity_ratio", "equal_opportunity_difference",
-    "equalized_odds_difference", "disparate_impact_ratio",
-)  # fmt: skip
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "disparate_impact_ratio",
+)
 # Ratios are floors (breached below the threshold); differences are ceilings (breached above).
 _RATIOS = frozenset({"demographic_parity_ratio", "disparate_impact_ratio"})
 FOUR_FIFTHS = 0.8
@@ -98,26 +101,52 @@ class FairnessReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sensitive_feature": self.sensitive_feature, "method": self.method,
-            "summary": self.summary(), "four_fifths_rule_violated": self.four_fifths_rule_violated,
-            "groups": self.table(), "overall": asdict(self.overall),
-            "thresholds": dict(self.thresholds), "breaches": self.breaches, "notes": list(self.notes),
-        }  # fmt: skip
+            "sensitive_feature": self.sensitive_feature,
+            "method": self.method,
+            "summary": self.summary(),
+            "four_fifths_rule_violated": self.four_fifths_rule_violated,
+            "groups": self.table(),
+            "overall": asdict(self.overall),
+            "thresholds": dict(self.thresholds),
+            "breaches": self.breaches,
+            "notes": list(self.notes),
+        }
 
-    def signals(self, model: str, version: str, window_start: float | None = None,
-                window_end: float | None = None) -> list[Signal]:  # fmt: skip
+    def signals(
+        self, model: str, version: str, window_start: float | None = None, window_end: float | None = None
+    ) -> list[Signal]:
         """Summary gaps (labels: sensitive_feature) and per-group rates (labels: + group)."""
         breaches = self.breaches
         feature = {"sensitive_feature": self.sensitive_feature}
         out = [
-            Signal(model, version, name, float(getattr(self, name)), self.thresholds.get(name),
-                   breaches.get(name, False), {**feature, "metric": name}, window_start, window_end)
+            Signal(
+                model,
+                version,
+                name,
+                float(getattr(self, name)),
+                self.thresholds.get(name),
+                breaches.get(name, False),
+                {**feature, "metric": name},
+                window_start,
+                window_end,
+            )
             for name in SUMMARY
-        ]  # fmt: skip
+        ]
         for g in self.groups.values():
             for name in ("selection_rate", "true_positive_rate", "false_positive_rate"):
-                out.append(Signal(model, version, name, float(getattr(g, name)), None, False,
-                                  {**feature, "group": g.group}, window_start, window_end))  # fmt: skip
+                out.append(
+                    Signal(
+                        model,
+                        version,
+                        name,
+                        float(getattr(g, name)),
+                        None,
+                        False,
+                        {**feature, "group": g.group},
+                        window_start,
+                        window_end,
+                    )
+                )
         return out
 
 
@@ -174,12 +203,18 @@ def fairness(
         notes.append("true_positive_rate is NaN for group(s) with no positive labels: left out of the gaps")
     eo = _nanmax([_difference(tpr, o_tpr, method), _difference(fpr, o_fpr, method)])
     return FairnessReport(
-        feature, groups, GroupMetrics("overall", *(col[0] for col in overall)),
-        _difference(sel, o_sel, method), _ratio(sel, o_sel, method),
+        feature,
+        groups,
+        GroupMetrics("overall", *(col[0] for col in overall)),
+        _difference(sel, o_sel, method),
+        _ratio(sel, o_sel, method),
         _difference(tpr, o_tpr, method) if truth is not None else np.nan,
-        eo if truth is not None else np.nan, _ratio(sel, o_sel, "between_groups"),
-        limits, method, notes,
-    )  # fmt: skip
+        eo if truth is not None else np.nan,
+        _ratio(sel, o_sel, "between_groups"),
+        limits,
+        method,
+        notes,
+    )
 
 
 def _groups(sensitive: Any, n: int, name: str | None) -> tuple[list[str], np.ndarray, str]:
@@ -195,9 +230,7 @@ def _groups(sensitive: Any, n: int, name: str | None) -> tuple[list[str], np.nda
             uniq, inverse = factorize(values)
             if len(values) != n:
                 raise DataError(f"sensitive: column {col_name!r} has {len(values)} values, expected {n}")
-            texts.append(
-                np.array([None if u is None else f"{col_name}={u}" for u in uniq], dtype=object)[inverse]
-            )
+            texts.append(np.array([None if u is None else f"{col_name}={u}" for u in uniq], dtype=object)[inverse])
         stacked = np.stack(texts, axis=1) if texts[0].size else np.empty((0, len(texts)), dtype=object)
         joined = np.array(
             [None if any(v is None for v in row) else ", ".join(row) for row in stacked.tolist()],
@@ -232,9 +265,7 @@ def _binary(
     return codes[1] == p_idx, codes[1] != MISSING, p, p_known
 
 
-def _rates(
-    g: np.ndarray, t: np.ndarray, t_known: np.ndarray, p: np.ndarray, k: int, zero: bool
-) -> tuple[list, ...]:
+def _rates(g: np.ndarray, t: np.ndarray, t_known: np.ndarray, p: np.ndarray, k: int, zero: bool) -> tuple[list, ...]:
     count = np.bincount(g, minlength=k)
     selected = np.bincount(g, weights=p, minlength=k)
     gl, tl, pl = g[t_known], t[t_known], p[t_known]
@@ -249,8 +280,15 @@ def _rates(
         np.divide(num, den, out=out, where=den > 0)
         return out
 
-    return (count.tolist(), rate(selected, count).tolist(), rate(tp, pos).tolist(), rate(fp, neg).tolist(),
-            rate(tp, tp + fp).tolist(), pos.astype(int).tolist(), neg.astype(int).tolist())  # fmt: skip
+    return (
+        count.tolist(),
+        rate(selected, count).tolist(),
+        rate(tp, pos).tolist(),
+        rate(fp, neg).tolist(),
+        rate(tp, tp + fp).tolist(),
+        pos.astype(int).tolist(),
+        neg.astype(int).tolist(),
+    )
 
 
 def _nanmax(values: Sequence[float]) -> float:
@@ -313,7 +351,6 @@ def fairness_over_time(
     for i, lo in enumerate(starts):
         part = data.select(idx == i)
         has_truth = any(v is not None for v in part.y_true.tolist())
-        report = fairness(part.y_true if has_truth else None, part.y_pred,
-                          part.sensitive(sensitive), **options)  # fmt: skip
+        report = fairness(part.y_true if has_truth else None, part.y_pred, part.sensitive(sensitive), **options)
         results.append(WindowResult(float(lo), float(lo + width), len(part), report))
     return OverTime(width, results)

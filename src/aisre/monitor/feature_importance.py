@@ -48,8 +48,14 @@ class FeatureImportance:
 
     def to_dict(self) -> dict[str, Any]:
         std = None if self.std is None else dict(zip(self.features, self.std.tolist(), strict=True))
-        return {"method": self.method, "n_rows": self.n_rows, "baseline_score": self.baseline_score,
-                "importances": self.as_dict(), "shares": self.shares(), "std": std}  # fmt: skip
+        return {
+            "method": self.method,
+            "n_rows": self.n_rows,
+            "baseline_score": self.baseline_score,
+            "importances": self.as_dict(),
+            "shares": self.shares(),
+            "std": std,
+        }
 
 
 def as_feature_importance(value: FeatureImportance | Mapping[str, float], name: str) -> FeatureImportance:

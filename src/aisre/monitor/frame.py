@@ -17,12 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisre.errors import AisreError
-
-
-class DataError(AisreError, ValueError):
-    """Input data has the wrong shape or type; the message names the column."""
-
+from aisre.errors import DataError
 
 Columns = dict[str, np.ndarray]
 

@@ -35,10 +35,23 @@ from aisre.monitor.importance_ranking import (
 from aisre.records import Label
 
 __all__ = [
-    "DRIFT_IMPACT_THRESHOLD", "MAX_SHARE_CHANGE", "MIN_KENDALL", "MIN_SPEARMAN", "DriftImpact", "FeatureImportance",
-    "ImportanceShift", "Scorer", "compare_importance", "drift_impact", "kendall_tau", "labelled_window",
-    "model_importance", "permutation_importance", "spearman", "window_importance",
-]  # fmt: skip
+    "DRIFT_IMPACT_THRESHOLD",
+    "MAX_SHARE_CHANGE",
+    "MIN_KENDALL",
+    "MIN_SPEARMAN",
+    "DriftImpact",
+    "FeatureImportance",
+    "ImportanceShift",
+    "Scorer",
+    "compare_importance",
+    "drift_impact",
+    "kendall_tau",
+    "labelled_window",
+    "model_importance",
+    "permutation_importance",
+    "spearman",
+    "window_importance",
+]
 
 Scorer = Callable[[Any, Any, Any], float]
 
@@ -69,8 +82,7 @@ def permutation_importance(
     if len(y) != X.shape[0]:
         raise DataError(f"y: expected {X.shape[0]} labels (one per row of X), got {len(y)}")
     score = _scorer(estimator, scoring)
-    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(
-        random_state)  # fmt: skip
+    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
     seed = rng.randint(np.iinfo(np.int32).max + 1)
     baseline = float(score(estimator, X, y))
     frame = hasattr(X, "iloc")
@@ -89,8 +101,9 @@ def permutation_importance(
                 permuted[:, col] = permuted[order, col]
             scores[col, repeat] = score(estimator, permuted, y)
     raw = baseline - scores
-    return FeatureImportance(tuple(names), raw.mean(axis=1), "permutation", raw.std(axis=1), raw,
-                             baseline, int(X.shape[0]))  # fmt: skip
+    return FeatureImportance(
+        tuple(names), raw.mean(axis=1), "permutation", raw.std(axis=1), raw, baseline, int(X.shape[0])
+    )
 
 
 def model_importance(estimator: Any, feature_names: Sequence[str] | None = None) -> FeatureImportance:
@@ -114,9 +127,7 @@ def model_importance(estimator: Any, feature_names: Sequence[str] | None = None)
     return FeatureImportance(names, values, method)
 
 
-def window_importance(
-    estimator: Any, X: Any = None, y: Any = None, **permutation: Any
-) -> FeatureImportance:
+def window_importance(estimator: Any, X: Any = None, y: Any = None, **permutation: Any) -> FeatureImportance:
     """Permutation importance when the window is labelled (`y` given), else the model's own."""
     if y is None:
         names = permutation.get("feature_names")
@@ -182,8 +193,7 @@ def _as_matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[Any, list[s
 def _names(estimator: Any, feature_names: Sequence[str] | None, n: int) -> tuple[str, ...]:
     if feature_names is None and estimator is not None:
         feature_names = getattr(estimator, "feature_names_in_", None)
-    names = tuple(str(f) for f in feature_names) if feature_names is not None else tuple(
-        f"x{i}" for i in range(n))  # fmt: skip
+    names = tuple(str(f) for f in feature_names) if feature_names is not None else tuple(f"x{i}" for i in range(n))
     if len(names) != n:
         raise DataError(f"feature_names: expected {n} names, got {len(names)}")
     return names

@@ -83,40 +83,61 @@ class ImportanceShift:
     @property
     def rank_breached(self) -> dict[str, bool]:
         """NaN (a constant side: no ranking to compare) never breaches."""
-        return {"spearman": bool(self.spearman < self.min_spearman),
-                "kendall": bool(self.kendall < self.min_kendall)}  # fmt: skip
+        return {"spearman": bool(self.spearman < self.min_spearman), "kendall": bool(self.kendall < self.min_kendall)}
 
     @property
     def alert(self) -> bool:
         return any(self.rank_breached.values()) or bool(self.jumped)
 
-    def signals(self, model: str, version: str, window_start: float | None = None,
-                window_end: float | None = None) -> list[Signal]:  # fmt: skip
+    def signals(
+        self, model: str, version: str, window_start: float | None = None, window_end: float | None = None
+    ) -> list[Signal]:
         """`feature_importance_rank_correlation` {method} and `feature_importance_share`
         {feature} (value: current share; breached when it moved by more than the threshold)."""
-        common = {"model": model, "version": version, "window_start": window_start,
-                  "window_end": window_end}  # fmt: skip
+        common = {"model": model, "version": version, "window_start": window_start, "window_end": window_end}
         out = [
-            Signal(name="feature_importance_rank_correlation", value=value, threshold=threshold,
-                   breached=self.rank_breached[method], labels={"method": method}, **common)
-            for method, value, threshold in (("spearman", self.spearman, self.min_spearman),
-                                             ("kendall", self.kendall, self.min_kendall))
-        ]  # fmt: skip
+            Signal(
+                name="feature_importance_rank_correlation",
+                value=value,
+                threshold=threshold,
+                breached=self.rank_breached[method],
+                labels={"method": method},
+                **common,
+            )
+            for method, value, threshold in (
+                ("spearman", self.spearman, self.min_spearman),
+                ("kendall", self.kendall, self.min_kendall),
+            )
+        ]
         changes = self.share_changes
         out += [
-            Signal(name="feature_importance_share", value=self.current_shares[f],
-                   threshold=self.max_share_change, breached=abs(changes[f]) > self.max_share_change,
-                   labels={"feature": f}, **common)
+            Signal(
+                name="feature_importance_share",
+                value=self.current_shares[f],
+                threshold=self.max_share_change,
+                breached=abs(changes[f]) > self.max_share_change,
+                labels={"feature": f},
+                **common,
+            )
             for f in self.reference_shares
-        ]  # fmt: skip
+        ]
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spearman": self.spearman, "kendall": self.kendall, "alert": self.alert,
-                "jumped": self.jumped, "reference_shares": self.reference_shares,
-                "current_shares": self.current_shares, "share_changes": self.share_changes,
-                "thresholds": {"min_spearman": self.min_spearman, "min_kendall": self.min_kendall,
-                               "max_share_change": self.max_share_change}}  # fmt: skip
+        return {
+            "spearman": self.spearman,
+            "kendall": self.kendall,
+            "alert": self.alert,
+            "jumped": self.jumped,
+            "reference_shares": self.reference_shares,
+            "current_shares": self.current_shares,
+            "share_changes": self.share_changes,
+            "thresholds": {
+                "min_spearman": self.min_spearman,
+                "min_kendall": self.min_kendall,
+                "max_share_change": self.max_share_change,
+            },
+        }
 
 
 def compare_importance(
@@ -145,9 +166,15 @@ def compare_importance(
     a = np.array([ref_values[f] for f in ref.features])
     b = np.array([cur_values[f] for f in ref.features])
     cur_shares = cur.shares()
-    return ImportanceShift(spearman(a, b), kendall_tau(a, b), ref.shares(),
-                           {f: cur_shares[f] for f in ref.features},
-                           min_spearman, min_kendall, max_share_change)  # fmt: skip
+    return ImportanceShift(
+        spearman(a, b),
+        kendall_tau(a, b),
+        ref.shares(),
+        {f: cur_shares[f] for f in ref.features},
+        min_spearman,
+        min_kendall,
+        max_share_change,
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------------

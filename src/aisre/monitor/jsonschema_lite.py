@@ -14,19 +14,25 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from aisre.errors import AisreError
+from aisre.errors import SchemaError
 
-
-class SchemaError(AisreError, ValueError):
-    """The schema itself is invalid or uses a keyword outside the supported subset."""
-
-
-SUPPORTED = frozenset({
-    "type", "properties", "required", "items", "enum", "additionalProperties", "minimum", "maximum",
-    "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
-})  # fmt: skip
-ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "default", "examples", "$comment",
-                         "format"})  # fmt: skip
+SUPPORTED = frozenset(
+    {
+        "type",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "additionalProperties",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+    }
+)
+ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "default", "examples", "$comment", "format"})
 TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 
 
@@ -88,8 +94,10 @@ def schema_errors(instance: Any, schema: Any) -> list[str]:
     except ImportError:
         return subset_errors(instance, schema)
     validator = jsonschema.validators.validator_for(schema)(schema)
-    return [f"{'/' + '/'.join(map(str, e.absolute_path)) if e.absolute_path else '/'}: {e.message}"
-            for e in validator.iter_errors(instance)]  # fmt: skip
+    return [
+        f"{'/' + '/'.join(map(str, e.absolute_path)) if e.absolute_path else '/'}: {e.message}"
+        for e in validator.iter_errors(instance)
+    ]
 
 
 def subset_errors(instance: Any, schema: Any) -> list[str]:
@@ -139,10 +147,12 @@ def _errors(value: Any, schema: Any, pointer: str) -> Any:
 
 
 def _number_errors(value: float, schema: Mapping[str, Any], where: str) -> Any:
-    for key, fails in (("minimum", value < schema.get("minimum", -math.inf)),
-                       ("maximum", value > schema.get("maximum", math.inf)),
-                       ("exclusiveMinimum", value <= schema.get("exclusiveMinimum", -math.inf)),
-                       ("exclusiveMaximum", value >= schema.get("exclusiveMaximum", math.inf))):  # fmt: skip
+    for key, fails in (
+        ("minimum", value < schema.get("minimum", -math.inf)),
+        ("maximum", value > schema.get("maximum", math.inf)),
+        ("exclusiveMinimum", value <= schema.get("exclusiveMinimum", -math.inf)),
+        ("exclusiveMaximum", value >= schema.get("exclusiveMaximum", math.inf)),
+    ):
         if fails:
             yield f"{where}: {value!r} fails {key} {schema[key]!r}"
 

@@ -45,10 +45,13 @@ class LabeledWindow:
     def select(self, mask: np.ndarray) -> LabeledWindow:
         """The rows where `mask` is true."""
         return LabeledWindow(
-            self.y_true[mask], self.y_pred[mask],
-            None if self.y_score is None else self.y_score[mask], self.classes, self.ts[mask],
+            self.y_true[mask],
+            self.y_pred[mask],
+            None if self.y_score is None else self.y_score[mask],
+            self.classes,
+            self.ts[mask],
             {k: v[mask] for k, v in self.tags.items()},
-        )  # fmt: skip
+        )
 
     def sensitive(self, names: str | Sequence[str]) -> np.ndarray | dict[str, np.ndarray]:
         """The tag column(s) naming the sensitive feature(s), for `fairness(...)`."""
@@ -61,9 +64,13 @@ class LabeledWindow:
 
 
 def labeled_window(
-    store: Any, model: str, version: str | None = None, since: float | None = None,
-    until: float | None = None, only_labeled: bool = True,
-) -> LabeledWindow:  # fmt: skip
+    store: Any,
+    model: str,
+    version: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    only_labeled: bool = True,
+) -> LabeledWindow:
     """Records of `model`/`version` with since <= ts < until joined to their labels.
 
     `only_labeled=False` keeps unlabeled records too (y_true None), e.g. for CBPE or for
@@ -87,9 +94,7 @@ def from_records(pairs: Sequence[tuple[InferenceRecord, Label | None]]) -> Label
         ts[i] = record.ts
         raw_scores[i] = record.scores
         tag_names.update(dict.fromkeys(record.tags))
-    tags = {
-        name: np.array([record.tags.get(name) for record, _ in pairs], dtype=object) for name in tag_names
-    }
+    tags = {name: np.array([record.tags.get(name) for record, _ in pairs], dtype=object) for name in tag_names}
     y_score, classes = score_matrix(raw_scores)
     if not classes:
         seen = {canonical(v) for v in (*y_true.tolist(), *y_pred.tolist())} - {None}
@@ -98,9 +103,13 @@ def from_records(pairs: Sequence[tuple[InferenceRecord, Label | None]]) -> Label
 
 
 def from_table(
-    data: Any, y_true: str = "y_true", y_pred: str = "y_pred", y_score: str | Sequence[str] | None = None,
-    ts: str = "ts", tags: Sequence[str] = (),
-) -> LabeledWindow:  # fmt: skip
+    data: Any,
+    y_true: str = "y_true",
+    y_pred: str = "y_pred",
+    y_score: str | Sequence[str] | None = None,
+    ts: str = "ts",
+    tags: Sequence[str] = (),
+) -> LabeledWindow:
     """Arrays from a table (pandas/polars/arrow/mapping) with columns named as given.
 
     Columns named in `tags` (e.g. a sensitive attribute) are carried as tags.

@@ -56,8 +56,20 @@ class ResponseFlags:
         return None if self.schema_errors is None else not self.schema_errors
 
     def to_dict(self) -> dict[str, Any]:
-        names = ("index", "record_id", "empty", "truncated", "refusal", "chars", "tokens", "finish_reason",
-                 "refusal_pattern", "response_id", "json_valid", "schema_errors")  # fmt: skip
+        names = (
+            "index",
+            "record_id",
+            "empty",
+            "truncated",
+            "refusal",
+            "chars",
+            "tokens",
+            "finish_reason",
+            "refusal_pattern",
+            "response_id",
+            "json_valid",
+            "schema_errors",
+        )
         out = {k: getattr(self, k) for k in names}
         out["evaluations"] = [e.event(self.response_id) for e in self.evaluations]
         return out
@@ -82,8 +94,7 @@ class ResponseChecker:
             except re.error as exc:
                 raise ValueError(f"refusal_patterns[{i}]: invalid regex {pattern!r}: {exc}") from None
         if refusal_scan_chars is not None and refusal_scan_chars < 1:
-            raise ValueError(
-                f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}")
+            raise ValueError(f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise ValueError(f"max_tokens: expected an integer >= 1 or None, got {max_tokens!r}")
         if schema is not None:
@@ -93,9 +104,16 @@ class ResponseChecker:
         self.schema = schema
         self.expect_json = expect_json or schema is not None
 
-    def check(self, text: str | None, *, index: int = 0, record_id: str | None = None,
-              tokens: int | None = None, finish_reason: str | None = None,
-              max_tokens: int | None = None) -> ResponseFlags:  # fmt: skip
+    def check(
+        self,
+        text: str | None,
+        *,
+        index: int = 0,
+        record_id: str | None = None,
+        tokens: int | None = None,
+        finish_reason: str | None = None,
+        max_tokens: int | None = None,
+    ) -> ResponseFlags:
         """Flags for one response; `max_tokens` overrides the checker's limit for this one."""
         text = text or ""
         limit = max_tokens if max_tokens is not None else self.max_tokens
@@ -105,8 +123,17 @@ class ResponseChecker:
             truncated = None if tokens is None or limit is None else tokens >= limit
         head = text if self.refusal_scan_chars is None else text[: self.refusal_scan_chars]
         matched = next((p.pattern for p in self.refusal_patterns if p.search(head)), None)
-        flags = ResponseFlags(index, record_id, not text.strip(), truncated, matched is not None, len(text),
-                              tokens, finish_reason, matched)  # fmt: skip
+        flags = ResponseFlags(
+            index,
+            record_id,
+            not text.strip(),
+            truncated,
+            matched is not None,
+            len(text),
+            tokens,
+            finish_reason,
+            matched,
+        )
         if self.expect_json:
             try:
                 value = json.loads(text, parse_constant=_reject_constant)
@@ -114,8 +141,7 @@ class ResponseChecker:
             except ValueError:
                 flags.json_valid = False
             if self.schema is not None:
-                flags.schema_errors = schema_errors(value, self.schema) if flags.json_valid else [
-                    "/: not valid JSON"]  # fmt: skip
+                flags.schema_errors = schema_errors(value, self.schema) if flags.json_valid else ["/: not valid JSON"]
         return flags
 
 

@@ -52,10 +52,13 @@ class EvaluationOutcome:
     def event(self, response_id: str | None = None) -> dict[str, Any]:
         """As an OpenTelemetry `gen_ai.evaluation.result` event: {"name", "attributes"}."""
         attributes: dict[str, Any] = {"gen_ai.evaluation.name": self.name}
-        for key, value in (("gen_ai.evaluation.score.value", self.score),
-                           ("gen_ai.evaluation.score.label", self.label),
-                           ("gen_ai.evaluation.explanation", self.explanation),
-                           ("gen_ai.response.id", response_id), ("error.type", self.error_type)):  # fmt: skip
+        for key, value in (
+            ("gen_ai.evaluation.score.value", self.score),
+            ("gen_ai.evaluation.score.label", self.label),
+            ("gen_ai.evaluation.explanation", self.explanation),
+            ("gen_ai.response.id", response_id),
+            ("error.type", self.error_type),
+        ):
             if value is not None:
                 attributes[key] = value
         return {"name": EVENT_NAME, "attributes": attributes}
@@ -76,8 +79,11 @@ class EvaluationSummary:
 
 def named_evaluators(evaluators: Any) -> dict[str, Evaluator]:
     """Evaluators by name: a mapping as given, else each one's `name` or `__name__`; names must be unique."""
-    pairs = list(evaluators.items()) if isinstance(evaluators, Mapping) else [
-        (getattr(e, "name", None) or getattr(e, "__name__", None), e) for e in evaluators]  # fmt: skip
+    pairs = (
+        list(evaluators.items())
+        if isinstance(evaluators, Mapping)
+        else [(getattr(e, "name", None) or getattr(e, "__name__", None), e) for e in evaluators]
+    )
     named: dict[str, Evaluator] = {}
     for i, (name, fn) in enumerate(pairs):
         if not isinstance(name, str) or not name:
@@ -111,8 +117,9 @@ def _coerce(result: Any) -> tuple[float | None, str | None, str | None]:
     elif isinstance(result, str):
         score, label, explanation = None, result, None
     else:
-        raise TypeError(f"evaluator returned {type(result).__name__}; expected a score, a label, "
-                        "a mapping or an EvaluationResult")  # fmt: skip
+        raise TypeError(
+            f"evaluator returned {type(result).__name__}; expected a score, a label, a mapping or an EvaluationResult"
+        )
     if score is not None:
         score = float(score)
         if not 0.0 <= score <= 1.0:  # also rejects NaN

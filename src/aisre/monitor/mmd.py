@@ -76,9 +76,14 @@ def critical_value(permuted: np.ndarray, alpha: float) -> float:
 
 
 def mmd_test(
-    x: np.ndarray, y: np.ndarray, *, n_permutations: int = 500, seed: int = 0, batch: int = 128,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_permutations: int = 500,
+    seed: int = 0,
+    batch: int = 128,
     sigma: float | None = None,
-) -> tuple[float, np.ndarray, dict[str, Any]]:  # fmt: skip
+) -> tuple[float, np.ndarray, dict[str, Any]]:
     """Observed unbiased MMD² of samples x (m x d) and y (n x d), and B permuted MMD² values."""
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise DataError(f"MMD: expected two 2-D samples with the same columns, got {x.shape} and {y.shape}")
@@ -110,6 +115,12 @@ def mmd_test(
         syy = total - 2.0 * r + q - (trace - dx)
         permuted[start : start + size] = sxx / (m * (m - 1)) + syy / (n * (n - 1)) - 2.0 * sxy / (m * n)
     rule = "median pairwise distance of the pooled sample" if sigma is None else "given"
-    details = {"bandwidth": bandwidth, "bandwidth_rule": rule, "kernel": "rbf", "n_reference": m,
-               "n_current": n, "n_permutations": n_permutations}  # fmt: skip
+    details = {
+        "bandwidth": bandwidth,
+        "bandwidth_rule": rule,
+        "kernel": "rbf",
+        "n_reference": m,
+        "n_current": n,
+        "n_permutations": n_permutations,
+    }
     return observed, permuted, details

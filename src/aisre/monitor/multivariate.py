@@ -52,8 +52,19 @@ class MultivariateDriftResult:
     ) -> list[Signal]:
         """One signal: `multivariate_drift_auc`, `reconstruction_error` or `mmd`."""
         threshold = self.threshold if math.isfinite(self.threshold) else None
-        return [Signal(model, version, SIGNAL_NAMES[self.method], self.statistic, threshold, self.drift,
-                       {"method": self.method}, window_start, window_end)]  # fmt: skip
+        return [
+            Signal(
+                model,
+                version,
+                SIGNAL_NAMES[self.method],
+                self.statistic,
+                threshold,
+                self.drift,
+                {"method": self.method},
+                window_start,
+                window_end,
+            )
+        ]
 
 
 def align(reference: Any, current: Any, columns: Sequence[str] | None = None) -> tuple[Columns, Columns]:
@@ -112,9 +123,15 @@ def _subsample(x: np.ndarray, limit: int | None, rng: np.random.Generator) -> np
 
 
 def mmd_drift_matrices(
-    x: np.ndarray, y: np.ndarray, *, alpha: float = 0.05, n_permutations: int = 500,
-    max_samples: int | None = 1000, seed: int = 0, sigma: float | None = None,
-) -> MultivariateDriftResult:  # fmt: skip
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    alpha: float = 0.05,
+    n_permutations: int = 500,
+    max_samples: int | None = 1000,
+    seed: int = 0,
+    sigma: float | None = None,
+) -> MultivariateDriftResult:
     """MMD on two numeric matrices (rows = observations), e.g. embeddings; each sample is
     subsampled (seeded) to at most `max_samples` rows."""
     check_alpha(alpha)
@@ -127,17 +144,24 @@ def mmd_drift_matrices(
     return MultivariateDriftResult("mmd", observed, p, critical_value(permuted, alpha), p < alpha, details)
 
 
-def mmd_drift(reference: Any, current: Any, *, columns: Sequence[str] | None = None, **options: Any
-              ) -> MultivariateDriftResult:  # fmt: skip
+def mmd_drift(
+    reference: Any, current: Any, *, columns: Sequence[str] | None = None, **options: Any
+) -> MultivariateDriftResult:
     ref, cur = align(reference, current, columns)
     x, y = numeric_matrix(ref, cur)
     return mmd_drift_matrices(x, y, **options)
 
 
 def domain_classifier_drift(
-    reference: Any, current: Any, *, columns: Sequence[str] | None = None, alpha: float = 0.05,
-    max_samples: int | None = 5000, seed: int = 0, **options: Any,
-) -> MultivariateDriftResult:  # fmt: skip
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    max_samples: int | None = 5000,
+    seed: int = 0,
+    **options: Any,
+) -> MultivariateDriftResult:
     """Options: classifier ("hgb" | "logistic"), folds (5), n_permutations (200), permutation
     ("scores" | "refit"), params (for the scikit-learn estimator), importances (True)."""
     check_alpha(alpha)
@@ -152,9 +176,14 @@ def domain_classifier_drift(
 
 
 def reconstruction_drift(
-    reference: Any, current: Any, *, columns: Sequence[str] | None = None, n_components: float | int = 0.65,
-    chunk_size: int | None = None, std_multiplier: float = 3.0,
-) -> MultivariateDriftResult:  # fmt: skip
+    reference: Any,
+    current: Any,
+    *,
+    columns: Sequence[str] | None = None,
+    n_components: float | int = 0.65,
+    chunk_size: int | None = None,
+    std_multiplier: float = 3.0,
+) -> MultivariateDriftResult:
     ref, cur = align(reference, current, columns)
     statistic, upper, lower, details = reconstruction_test(
         ref, cur, n_components=n_components, chunk_size=chunk_size, std_multiplier=std_multiplier
@@ -166,8 +195,9 @@ def reconstruction_drift(
 METHODS = {"domain_classifier": domain_classifier_drift, "pca": reconstruction_drift, "mmd": mmd_drift}
 
 
-def multivariate_drift(reference: Any, current: Any, method: str = "domain_classifier", **options: Any
-                       ) -> MultivariateDriftResult:  # fmt: skip
+def multivariate_drift(
+    reference: Any, current: Any, method: str = "domain_classifier", **options: Any
+) -> MultivariateDriftResult:
     """Test the whole table at once; `method` is "domain_classifier", "pca" or "mmd"."""
     if method not in METHODS:
         raise DataError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
@@ -180,5 +210,3 @@ def _subsample_columns(columns: Columns, limit: int | None, rng: np.random.Gener
         return columns
     pick = np.sort(rng.choice(n, size=limit, replace=False))
     return {name: values[pick] for name, values in columns.items()}
-
-

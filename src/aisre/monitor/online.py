@@ -36,9 +36,19 @@ from aisre.monitor.profile import CategoricalProfile, ColumnProfile, NumericProf
 from aisre.monitor.stream_windows import CountWindows, OnlineDrift, RawValues, TimeWindows, WindowVerdict
 
 __all__ = [
-    "BootstrapCalibrated", "CountWindows", "Cusum", "Detector", "OnlineDrift", "ProfileDistance", "RawValues",
-    "TestOutcome", "TimeWindows", "WindowTest", "WindowVerdict", "cusum_limit",
-]  # fmt: skip
+    "BootstrapCalibrated",
+    "CountWindows",
+    "Cusum",
+    "Detector",
+    "OnlineDrift",
+    "ProfileDistance",
+    "RawValues",
+    "TestOutcome",
+    "TimeWindows",
+    "WindowTest",
+    "WindowVerdict",
+    "cusum_limit",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +85,9 @@ def _method(method: str | Method) -> Method:
 class WindowTest(Detector):
     """A p-value test of each window against the reference sample, at alpha (or alpha / horizon)."""
 
-    def __init__(self, reference: Any, method: str | Method = "ks", alpha: float = 0.05,
-                 horizon: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, reference: Any, method: str | Method = "ks", alpha: float = 0.05, horizon: int | None = None
+    ) -> None:
         self.method = _method(method)
         if not self.method.uses_p_value:
             raise DataError(f"method: {self.method.name!r} gives no p-value; use BootstrapCalibrated")
@@ -106,8 +117,9 @@ class BootstrapCalibrated(Detector):
     (k + 1) / (B + 1) and the threshold the matching critical value (`mmd.critical_value`).
     """
 
-    def __init__(self, reference: Any, method: str | Method = "psi", alpha: float = 0.05,
-                 n_boot: int = 1000, seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, reference: Any, method: str | Method = "psi", alpha: float = 0.05, n_boot: int = 1000, seed: int = 0
+    ) -> None:
         self.method = _method(method)
         self.reference = normalise(np.asarray(reference), "reference")
         self.method.fit(self.reference)
@@ -146,14 +158,20 @@ class ProfileDistance(Detector):
     at n = 50, N = 5,000).
     """
 
-    def __init__(self, reference: ColumnProfile, distance: str = "psi", alpha: float = 0.05,
-                 n_boot: int = 1000, seed: int = 0, resample_reference: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self,
+        reference: ColumnProfile,
+        distance: str = "psi",
+        alpha: float = 0.05,
+        n_boot: int = 1000,
+        seed: int = 0,
+        resample_reference: bool = True,
+    ) -> None:
         if not isinstance(reference, NumericProfile | CategoricalProfile):
             raise DataError(f"reference: expected a column profile, got {type(reference).__name__}")
         method = _method(distance)
         if not hasattr(method, "from_counts"):
-            raise DataError(f"distance: {distance!r} is not a histogram distance "
-                            "(psi, jensenshannon, hellinger)")  # fmt: skip
+            raise DataError(f"distance: {distance!r} is not a histogram distance (psi, jensenshannon, hellinger)")
         self.from_counts = type(method).from_counts
         self.reference = reference
         total = reference.counts.sum()
@@ -187,8 +205,11 @@ class ProfileDistance(Detector):
         statistic = float(self.from_counts(self.reference.counts, window.counts))
         null = self._null(n)
         p = permutation_p_value(statistic, null)
-        details = {"n_boot": self.n_boot, "calibration": "multinomial bootstrap of reference shares",
-                   "resample_reference": self.resample_reference}  # fmt: skip
+        details = {
+            "n_boot": self.n_boot,
+            "calibration": "multinomial bootstrap of reference shares",
+            "resample_reference": self.resample_reference,
+        }
         return TestOutcome(statistic, p, critical_value(null, self.alpha), p < self.alpha, details)
 
 
@@ -215,8 +236,9 @@ class Cusum(Detector):
     to 0 after an alarm.
     """
 
-    def __init__(self, inner: Detector, horizon: int = 100, alpha: float = 0.05, allowance: float = 1.5,
-                 seed: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, inner: Detector, horizon: int = 100, alpha: float = 0.05, allowance: float = 1.5, seed: int = 0
+    ) -> None:
         if horizon < 1:
             raise DataError(f"horizon: expected >= 1 windows, got {horizon}")
         if allowance <= 1:
@@ -243,8 +265,13 @@ class Cusum(Detector):
         x = -math.log(max(inner.p_value, 1e-300))
         self.state = max(0.0, self.state + x - self.allowance)
         drift = self.state > self.limit
-        details = {"window_statistic": inner.statistic, "window_p_value": inner.p_value, "cusum": self.state,
-                   "allowance": self.allowance, "horizon": self.horizon}  # fmt: skip
+        details = {
+            "window_statistic": inner.statistic,
+            "window_p_value": inner.p_value,
+            "cusum": self.state,
+            "allowance": self.allowance,
+            "horizon": self.horizon,
+        }
         statistic = self.state
         if drift:
             self.state = 0.0

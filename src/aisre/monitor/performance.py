@@ -43,8 +43,11 @@ class PerformanceReport:
 
     @property
     def breaches(self) -> dict[str, bool]:
-        return {name: _breached(name, self.metrics[name].value, limit)
-                for name, limit in self.thresholds.items() if name in self.metrics}  # fmt: skip
+        return {
+            name: _breached(name, self.metrics[name].value, limit)
+            for name, limit in self.thresholds.items()
+            if name in self.metrics
+        }
 
     def __getitem__(self, name: str) -> MetricValue:
         return self.metrics[name]
@@ -58,20 +61,34 @@ class PerformanceReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "task": self.task, "n": self.n, "classes": self.classes, "pos_label": self.pos_label,
+            "task": self.task,
+            "n": self.n,
+            "classes": self.classes,
+            "pos_label": self.pos_label,
             "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-            "thresholds": dict(self.thresholds), "breaches": self.breaches,
-        }  # fmt: skip
+            "thresholds": dict(self.thresholds),
+            "breaches": self.breaches,
+        }
 
-    def signals(self, model: str, version: str, window_start: float | None = None,
-                window_end: float | None = None) -> list[Signal]:  # fmt: skip
+    def signals(
+        self, model: str, version: str, window_start: float | None = None, window_end: float | None = None
+    ) -> list[Signal]:
         """One signal per metric, named as the metric (`accuracy`, `f1`, `roc_auc`, `mae`...)."""
         breaches = self.breaches
         return [
-            Signal(model, version, name, m.value, self.thresholds.get(name), breaches.get(name, False),
-                   {"metric": name, "task": self.task}, window_start, window_end)
+            Signal(
+                model,
+                version,
+                name,
+                m.value,
+                self.thresholds.get(name),
+                breaches.get(name, False),
+                {"metric": name, "task": self.task},
+                window_start,
+                window_end,
+            )
             for name, m in self.metrics.items()
-        ]  # fmt: skip
+        ]
 
 
 def _breached(name: str, value: float, limit: float) -> bool:
@@ -131,8 +148,7 @@ def performance(
         values = _regression(truth, pred, wanted, settings)
         return PerformanceReport(task, len(truth), values, limits)
     if task == "binary":
-        values, names, pos = _binary(truth, pred, score, wanted, pos_label, classes, decision_threshold,
-                                     settings)  # fmt: skip
+        values, names, pos = _binary(truth, pred, score, wanted, pos_label, classes, decision_threshold, settings)
         return PerformanceReport(task, len(truth), values, limits, names, pos)
     values, names = _multiclass(truth, pred, score, wanted, classes, settings)
     return PerformanceReport(task, len(truth), values, limits, names)
@@ -151,9 +167,15 @@ def _score_array(y_score: Any, n: int) -> np.ndarray:
 
 
 def _binary(
-    truth: np.ndarray, pred: np.ndarray | None, score: np.ndarray | None, wanted: list[str], pos_label: Any,
-    classes: Sequence[Any] | None, decision_threshold: float, s: pm.Settings,
-) -> tuple[dict[str, MetricValue], list[str], str]:  # fmt: skip
+    truth: np.ndarray,
+    pred: np.ndarray | None,
+    score: np.ndarray | None,
+    wanted: list[str],
+    pos_label: Any,
+    classes: Sequence[Any] | None,
+    decision_threshold: float,
+    s: pm.Settings,
+) -> tuple[dict[str, MetricValue], list[str], str]:
     pos = canonical(pos_label)
     if pos is None:
         raise DataError(f"pos_label: expected a class label, got {pos_label!r}")
@@ -204,9 +226,13 @@ def _two(extra: list[str], pos: str) -> list[str]:
 
 
 def _multiclass(
-    truth: np.ndarray, pred: np.ndarray | None, score: np.ndarray | None, wanted: list[str],
-    classes: Sequence[Any] | None, s: pm.Settings,
-) -> tuple[dict[str, MetricValue], list[str]]:  # fmt: skip
+    truth: np.ndarray,
+    pred: np.ndarray | None,
+    score: np.ndarray | None,
+    wanted: list[str],
+    classes: Sequence[Any] | None,
+    s: pm.Settings,
+) -> tuple[dict[str, MetricValue], list[str]]:
     arrays = [truth] if pred is None else [truth, pred]
     codes, names = encode(arrays, classes)
     k = len(names)
@@ -229,9 +255,14 @@ def _multiclass(
     out = {}
     for name in wanted:
         out[name] = pm.multiclass(
-            name, codes[0][rows], None if p_codes is None else p_codes[rows],
-            codes[0][score_rows], None if score is None else score[score_rows], k, s,
-        )  # fmt: skip
+            name,
+            codes[0][rows],
+            None if p_codes is None else p_codes[rows],
+            codes[0][score_rows],
+            None if score is None else score[score_rows],
+            k,
+            s,
+        )
     return out, names
 
 
@@ -274,8 +305,9 @@ def performance_over_time(
     for w, lo in enumerate(starts):
         rows = order[bounds[w] : bounds[w + 1]]
         part = data.select(rows)
-        results.append(WindowResult(float(lo), float(lo + width), len(rows),
-                                    _window_report(part, task, metrics, options)))  # fmt: skip
+        results.append(
+            WindowResult(float(lo), float(lo + width), len(rows), _window_report(part, task, metrics, options))
+        )
     return OverTime(width, results)
 
 
@@ -286,8 +318,7 @@ def _window_report(
     if part.y_score is not None and "classes" not in kwargs:
         kwargs["classes"] = part.classes
     has_pred = any(v is not None for v in part.y_pred.tolist()) or part.y_score is None
-    return performance(part.y_true, part.y_pred if has_pred else None, part.y_score, task,
-                       metrics=metrics, **kwargs)  # fmt: skip
+    return performance(part.y_true, part.y_pred if has_pred else None, part.y_score, task, metrics=metrics, **kwargs)
 
 
 def _as_window(data: Any) -> LabeledWindow:

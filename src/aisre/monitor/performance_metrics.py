@@ -32,8 +32,9 @@ class Settings:
     auc_interval: str = "delong"
 
 
-def _value(name: str, value: float, interval: tuple[float, float], n: int, method: str,
-           s: Settings, note: str | None = None) -> MetricValue:  # fmt: skip
+def _value(
+    name: str, value: float, interval: tuple[float, float], n: int, method: str, s: Settings, note: str | None = None
+) -> MetricValue:
     if np.isnan(value) and note is None:
         note = "undefined for this window"
     return MetricValue(name, float(value), interval[0], interval[1], n, method, s.confidence, note)
@@ -45,26 +46,30 @@ def _empty(name: str, s: Settings, note: str) -> MetricValue:
 
 def _proportion(name: str, hits: int, trials: int, s: Settings, what: str) -> MetricValue:
     if trials == 0:
-        return MetricValue(name, np.nan, np.nan, np.nan, 0, "wilson", s.confidence,
-                           f"undefined: no {what} in this window")  # fmt: skip
+        return MetricValue(
+            name, np.nan, np.nan, np.nan, 0, "wilson", s.confidence, f"undefined: no {what} in this window"
+        )
     return _value(name, hits / trials, ci.wilson(hits, trials, s.confidence), trials, "wilson", s)
 
 
-def _boot(name: str, stat: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], s: Settings,
-          note: str | None = None) -> MetricValue:  # fmt: skip
+def _boot(
+    name: str, stat: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...], s: Settings, note: str | None = None
+) -> MetricValue:
     n = len(arrays[0])
     if n == 0:
         return _empty(name, s, note or "no rows with the values this metric needs")
     value = ci.point(stat, arrays)
     if np.isnan(value):
-        return MetricValue(name, np.nan, np.nan, np.nan, n, "bootstrap", s.confidence,
-                           note or "undefined for this window")  # fmt: skip
+        return MetricValue(
+            name, np.nan, np.nan, np.nan, n, "bootstrap", s.confidence, note or "undefined for this window"
+        )
     lower, upper, _ = ci.bootstrap(stat, arrays, s.n_bootstrap, s.confidence, s.seed)
     return _value(name, value, (lower, upper), n, "bootstrap", s, note)
 
 
-def _boot_counts(name: str, stat: Callable[[np.ndarray], np.ndarray], cm: np.ndarray, s: Settings,
-                 undefined: str) -> MetricValue:  # fmt: skip
+def _boot_counts(
+    name: str, stat: Callable[[np.ndarray], np.ndarray], cm: np.ndarray, s: Settings, undefined: str
+) -> MetricValue:
     n = int(cm.sum())
     if n == 0:
         return _empty(name, s, "no rows with both a label and a prediction")
@@ -76,8 +81,7 @@ def _boot_counts(name: str, stat: Callable[[np.ndarray], np.ndarray], cm: np.nda
 
 
 # -- binary ----------------------------------------------------------------------------------
-def binary(name: str, t: np.ndarray, p: np.ndarray | None, score: np.ndarray | None,
-           s: Settings) -> MetricValue:  # fmt: skip
+def binary(name: str, t: np.ndarray, p: np.ndarray | None, score: np.ndarray | None, s: Settings) -> MetricValue:
     """One binary metric; `t`/`p` booleans (rows with both known), `score` (t, s) pair rows."""
     if name in SCORE_METRICS:
         return _binary_score(name, t, score, s)
@@ -103,34 +107,54 @@ def _binary_score(name: str, t: np.ndarray, score: np.ndarray | None, s: Setting
         return _empty(name, s, "no rows with both a label and a score")
     if name == "roc_auc":
         if t.all() or not t.any():
-            return MetricValue(name, np.nan, np.nan, np.nan, t.size, "none", s.confidence,
-                               "undefined: only one class in y_true for this window")  # fmt: skip
+            return MetricValue(
+                name,
+                np.nan,
+                np.nan,
+                np.nan,
+                t.size,
+                "none",
+                s.confidence,
+                "undefined: only one class in y_true for this window",
+            )
         if s.auc_interval == "bootstrap":
             return _boot(name, ci.auc_binary, (t, score), s)
         auc, lower, upper = ci.delong_interval(t, score, s.confidence)
         return _value(name, auc, (lower, upper), t.size, "delong", s)
     if name == "log_loss":
         if np.any((score < 0) | (score > 1)):
-            return MetricValue(name, np.nan, np.nan, np.nan, t.size, "none", s.confidence,
-                               "undefined: scores outside [0, 1] are not probabilities")  # fmt: skip
+            return MetricValue(
+                name,
+                np.nan,
+                np.nan,
+                np.nan,
+                t.size,
+                "none",
+                s.confidence,
+                "undefined: scores outside [0, 1] are not probabilities",
+            )
         # Clip each column as scikit-learn does: [1-p, p] -> clip(., eps, 1-eps).
-        loss = np.where(t, -np.log(np.clip(score, _EPS, 1 - _EPS)),
-                        -np.log(np.clip(1.0 - score, _EPS, 1 - _EPS)))  # fmt: skip
+        loss = np.where(t, -np.log(np.clip(score, _EPS, 1 - _EPS)), -np.log(np.clip(1.0 - score, _EPS, 1 - _EPS)))
         return _boot(name, ci.mean, (loss,), s)
     raise ValueError(f"metrics: unknown binary metric {name!r}")
 
 
 # -- multiclass ------------------------------------------------------------------------------
-def multiclass(name: str, t: np.ndarray, p: np.ndarray | None, t_s: np.ndarray | None,
-               score: np.ndarray | None, k: int, s: Settings) -> MetricValue:  # fmt: skip
+def multiclass(
+    name: str,
+    t: np.ndarray,
+    p: np.ndarray | None,
+    t_s: np.ndarray | None,
+    score: np.ndarray | None,
+    k: int,
+    s: Settings,
+) -> MetricValue:
     """One multiclass metric (macro averages); `t_s`/`score` are the rows with scores."""
     if name == "roc_auc":
         if score is None or t_s is None:
             return _empty(name, s, "needs scores (y_score)")
         missing = sorted(set(range(k)) - set(np.unique(t_s).tolist()))
-        note = (
-            f"one-vs-rest AUC undefined for class index(es) {missing}: absent in y_true" if missing else None
-        )
+        note = f"one-vs-rest AUC undefined for class index(es) {missing}: absent in y_true" if missing else None
         return _boot(name, ci.auc_ovr_macro, (t_s, score), s, note)
     if name == "log_loss":
         if score is None or t_s is None:

@@ -83,9 +83,14 @@ class NumericProfile:
         finite = present[np.isfinite(present)]
         self.infinite += present.size - finite.size
         if finite.size:
-            batch = NumericProfile(self.edges, counts=np.zeros_like(self.counts), n=finite.size,
-                                   mean=float(finite.mean()), min=float(finite.min()),
-                                   max=float(finite.max()))  # fmt: skip
+            batch = NumericProfile(
+                self.edges,
+                counts=np.zeros_like(self.counts),
+                n=finite.size,
+                mean=float(finite.mean()),
+                min=float(finite.min()),
+                max=float(finite.max()),
+            )
             batch.m2 = float(((finite - batch.mean) ** 2).sum())
             self._merge_moments(batch)
             if self.sketch is not None:
@@ -96,10 +101,17 @@ class NumericProfile:
         """A new profile of both windows (edges must be the same)."""
         if not np.array_equal(self.edges, other.edges):
             raise DataError("cannot merge numeric profiles with different bin edges")
-        out = NumericProfile(self.edges.copy(), counts=self.counts + other.counts, n=self.n,
-                             missing=self.missing + other.missing,
-                             infinite=self.infinite + other.infinite, mean=self.mean, m2=self.m2,
-                             min=self.min, max=self.max)  # fmt: skip
+        out = NumericProfile(
+            self.edges.copy(),
+            counts=self.counts + other.counts,
+            n=self.n,
+            missing=self.missing + other.missing,
+            infinite=self.infinite + other.infinite,
+            mean=self.mean,
+            m2=self.m2,
+            min=self.min,
+            max=self.max,
+        )
         out._merge_moments(other)
         if self.sketch is not None or other.sketch is not None:
             out.sketch = _new_sketch()
@@ -125,9 +137,18 @@ class NumericProfile:
         return float(self.sketch.get_quantile(q)) if self.n else math.nan
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"kind": "numeric", "edges": self.edges.tolist(), "counts": self.counts.tolist(),
-               "n": self.n, "missing": self.missing, "infinite": self.infinite, "mean": self.mean,
-               "m2": self.m2, "min": _json_float(self.min), "max": _json_float(self.max)}  # fmt: skip
+        out = {
+            "kind": "numeric",
+            "edges": self.edges.tolist(),
+            "counts": self.counts.tolist(),
+            "n": self.n,
+            "missing": self.missing,
+            "infinite": self.infinite,
+            "mean": self.mean,
+            "m2": self.m2,
+            "min": _json_float(self.min),
+            "max": _json_float(self.max),
+        }
         if self.sketch is not None:
             out["sketch"] = self.sketch.serialize().hex()
         return out
@@ -137,9 +158,18 @@ class NumericProfile:
         sketch = None
         if d.get("sketch") and kll_doubles_sketch is not None:
             sketch = kll_doubles_sketch.deserialize(bytes.fromhex(d["sketch"]))
-        return cls(np.asarray(d["edges"], dtype=np.float64), np.asarray(d["counts"], dtype=np.int64),
-                   d["n"], d["missing"], d["infinite"], d["mean"], d["m2"],
-                   _from_json_float(d["min"]), _from_json_float(d["max"]), sketch)  # fmt: skip
+        return cls(
+            np.asarray(d["edges"], dtype=np.float64),
+            np.asarray(d["counts"], dtype=np.int64),
+            d["n"],
+            d["missing"],
+            d["infinite"],
+            d["mean"],
+            d["m2"],
+            _from_json_float(d["min"]),
+            _from_json_float(d["max"]),
+            sketch,
+        )
 
 
 @dataclass
@@ -186,8 +216,12 @@ class CategoricalProfile:
         return {c: (int(k) / total if total else 0.0) for c, k in zip(names, self.counts, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "categorical", "vocabulary": list(self.vocabulary),
-                "counts": self.counts.tolist(), "missing": self.missing}  # fmt: skip
+        return {
+            "kind": "categorical",
+            "vocabulary": list(self.vocabulary),
+            "counts": self.counts.tolist(),
+            "missing": self.missing,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CategoricalProfile:
@@ -206,8 +240,9 @@ def category_counts(values: np.ndarray) -> dict[str | None, int]:
     return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(), strict=True))
 
 
-def fit_profile(values: np.ndarray, bins: int | str = "doane", category_cap: int = 50,
-                quantiles: bool = False) -> ColumnProfile:  # fmt: skip
+def fit_profile(
+    values: np.ndarray, bins: int | str = "doane", category_cap: int = 50, quantiles: bool = False
+) -> ColumnProfile:
     """Profile a reference column: choose its bins (or vocabulary) and count it."""
     if is_numeric(values):
         sketch = _new_sketch() if quantiles else None

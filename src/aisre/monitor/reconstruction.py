@@ -130,9 +130,13 @@ def _pca(x: np.ndarray, n_components: float | int) -> tuple[np.ndarray, np.ndarr
 
 
 def reconstruction_test(
-    reference: Columns, current: Columns, *, n_components: float | int = 0.65, chunk_size: int | None = None,
+    reference: Columns,
+    current: Columns,
+    *,
+    n_components: float | int = 0.65,
+    chunk_size: int | None = None,
     std_multiplier: float = 3.0,
-) -> tuple[float, float, float | None, dict[str, Any]]:  # fmt: skip
+) -> tuple[float, float, float | None, dict[str, Any]]:
     """(current mean error, upper threshold, lower threshold or None, details)."""
     model = ReconstructionModel.fit(reference, n_components)
     current_errors = model.row_errors(current)
@@ -143,8 +147,10 @@ def reconstruction_test(
         raise DataError(f"chunk_size: expected >= 1, got {chunk_size}")
     if n_ref // size < 2:
         size = max(1, n_ref // 10)  # NannyML's DefaultChunker: 10 chunks
-        notes.append(f"the reference holds fewer than 2 chunks of the window's size; thresholds use "
-                     f"10 reference chunks of {size} rows (wider band: fewer alerts)")  # fmt: skip
+        notes.append(
+            f"the reference holds fewer than 2 chunks of the window's size; thresholds use "
+            f"10 reference chunks of {size} rows (wider band: fewer alerts)"
+        )
     chunks = model.chunk_errors(reference, size)
     centre, spread = float(chunks.mean()), float(chunks.std())
     upper = centre + std_multiplier * spread
@@ -162,9 +168,10 @@ def reconstruction_test(
         "lower_threshold": lower,
         "upper_threshold": upper,
         "sampling_error": float(current_errors.std(ddof=1) / math.sqrt(current_errors.size))
-        if current_errors.size > 1 else math.nan,
+        if current_errors.size > 1
+        else math.nan,
         "n_reference": n_ref,
         "n_current": int(current_errors.size),
         "notes": notes,
-    }  # fmt: skip
+    }
     return statistic, upper, lower, details

@@ -73,9 +73,15 @@ class Reference:
 
     @classmethod
     def fit(
-        cls, data: Any, *, bins: int | str = "doane", category_cap: int = 50, sample_size: int = 10_000,
-        quantiles: bool = False, seed: int = 0,
-    ) -> Reference:  # fmt: skip
+        cls,
+        data: Any,
+        *,
+        bins: int | str = "doane",
+        category_cap: int = 50,
+        sample_size: int = 10_000,
+        quantiles: bool = False,
+        seed: int = 0,
+    ) -> Reference:
         columns = to_columns(data)
         if not columns:
             raise DataError("the reference has no columns")
@@ -86,8 +92,14 @@ class Reference:
         pick = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
         profiles = {name: fit_profile(v, bins, category_cap, quantiles) for name, v in columns.items()}
         samples = {name: v[pick] for name, v in columns.items()}
-        settings = {"bins": bins, "category_cap": category_cap, "sample_size": sample_size,
-                    "seed": seed, "rows": n, "created": time.time()}  # fmt: skip
+        settings = {
+            "bins": bins,
+            "category_cap": category_cap,
+            "sample_size": sample_size,
+            "seed": seed,
+            "rows": n,
+            "created": time.time(),
+        }
         return cls(TableProfile(profiles, n), samples, settings)
 
     @property

@@ -90,20 +90,26 @@ def drift_report_html(
         n_ref = len(next(iter(reference.values()))) if reference else 0
         n_cur = len(next(iter(current.values()))) if current else 0
         out.append(f"<p>reference rows: {n_ref:,} &nbsp; current rows: {n_cur:,}</p>")
-    out.append("<h2>Columns</h2><table><tr><th>column</th><th>method</th><th>statistic</th>"
-               "<th>p-value</th><th>threshold</th><th>drift</th></tr>")  # fmt: skip
+    out.append(
+        "<h2>Columns</h2><table><tr><th>column</th><th>method</th><th>statistic</th>"
+        "<th>p-value</th><th>threshold</th><th>drift</th></tr>"
+    )
     for name, r in ordered:
         badge = "<span class='verdict drift'>drift</span>" if r.drift else "<span class='verdict ok'>ok</span>"
-        out.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(r.method)}</td><td>{_num(r.statistic)}</td>"
-                   f"<td>{_num(r.p_value)}</td><td>{_num(r.threshold)}</td><td>{badge}</td></tr>")  # fmt: skip
+        out.append(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(r.method)}</td><td>{_num(r.statistic)}</td>"
+            f"<td>{_num(r.p_value)}</td><td>{_num(r.threshold)}</td><td>{badge}</td></tr>"
+        )
     out.append("</table>")
     if history:
         out.append("<h2>Drift over time</h2>")
         out.append(_history_charts(history))
     if reference is not None and current is not None:
-        out.append("<h2>Distributions</h2><div class='legend'>share of rows per bin:"
-                   f"<span style='background:{svg.REFERENCE_COLOUR}'></span>reference"
-                   f"<span style='background:{svg.CURRENT_COLOUR}'></span>current</div><div class='grid'>")  # fmt: skip
+        out.append(
+            "<h2>Distributions</h2><div class='legend'>share of rows per bin:"
+            f"<span style='background:{svg.REFERENCE_COLOUR}'></span>reference"
+            f"<span style='background:{svg.CURRENT_COLOUR}'></span>current</div><div class='grid'>"
+        )
         for name, _ in ordered[:max_plots]:
             if name in reference and name in current:
                 out.append(f"<div class='cell'>{column_histogram(name, reference[name], current[name])}</div>")

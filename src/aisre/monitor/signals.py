@@ -11,7 +11,11 @@ from aisre.telemetry.signals import SignalExporter
 
 
 def publish(
-    signals: Iterable[Signal], *, store: Any = None, exporter: SignalExporter | None = None, metrics: Any = None,
+    signals: Iterable[Signal],
+    *,
+    store: Any = None,
+    exporter: SignalExporter | None = None,
+    metrics: Any = None,
     ts: float | None = None,
 ) -> list[Signal]:
     """Store signals (if a store is given) and expose them as gauges (an exporter, or a Metrics's)."""

@@ -65,8 +65,7 @@ class WindowVerdict:
     drift: bool
     details: dict[str, Any] = field(default_factory=dict)
 
-    def signals(self, model: str, version: str, column: str | None = None,
-                name: str = "online_drift") -> list[Signal]:  # fmt: skip
+    def signals(self, model: str, version: str, column: str | None = None, name: str = "online_drift") -> list[Signal]:
         labels = {"detector": self.detector, **({"column": column} if column else {})}
         threshold = self.threshold if math.isfinite(self.threshold) else None
         value = self.statistic if math.isfinite(self.statistic) else math.nan
@@ -212,8 +211,17 @@ class OnlineDrift:
             window = window.merge(pane)
         outcome = self.detector.test(window)
         n = int(window.n) if isinstance(window, RawValues) else int(window.counts.sum())
-        verdict = WindowVerdict(self._index, start, end, n, self.detector.name, outcome.statistic,
-                                outcome.p_value, outcome.threshold, outcome.drift,
-                                outcome.details)  # fmt: skip
+        verdict = WindowVerdict(
+            self._index,
+            start,
+            end,
+            n,
+            self.detector.name,
+            outcome.statistic,
+            outcome.p_value,
+            outcome.threshold,
+            outcome.drift,
+            outcome.details,
+        )
         self._index += 1
         return verdict

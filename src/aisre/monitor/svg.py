@@ -23,8 +23,14 @@ def _fmt(x: float) -> str:
     return f"{x:.3f}".rstrip("0").rstrip(".")
 
 
-def histogram(labels: Sequence[str], reference: Sequence[float], current: Sequence[float],
-              title: str, width: int = 360, height: int = 150) -> str:  # fmt: skip
+def histogram(
+    labels: Sequence[str],
+    reference: Sequence[float],
+    current: Sequence[float],
+    title: str,
+    width: int = 360,
+    height: int = 150,
+) -> str:
     """Overlaid bars of two share vectors over the same bins (reference grey, current orange)."""
     n = len(labels)
     top = max([*reference, *current, 1e-12])
@@ -55,8 +61,13 @@ def histogram(labels: Sequence[str], reference: Sequence[float], current: Sequen
     return "".join(parts)
 
 
-def lines(series: dict[str, Sequence[tuple[float, float]]], title: str, threshold: float | None = None,
-          width: int = 720, height: int = 200) -> str:  # fmt: skip
+def lines(
+    series: dict[str, Sequence[tuple[float, float]]],
+    title: str,
+    threshold: float | None = None,
+    width: int = 720,
+    height: int = 200,
+) -> str:
     """One polyline per series of (x, y) points, with an optional dashed threshold line."""
     points = [p for s in series.values() for p in s]
     if not points:
@@ -85,13 +96,17 @@ def lines(series: dict[str, Sequence[tuple[float, float]]], title: str, threshol
     ]
     if threshold is not None:
         y = sy(threshold)
-        parts.append(f'<line x1="{pad_l}" y1="{y:.1f}" x2="{pad_l + plot_w}" y2="{y:.1f}" stroke="#c92a2a" '
-                     'stroke-dasharray="4 3"><title>threshold</title></line>')  # fmt: skip
+        parts.append(
+            f'<line x1="{pad_l}" y1="{y:.1f}" x2="{pad_l + plot_w}" y2="{y:.1f}" stroke="#c92a2a" '
+            'stroke-dasharray="4 3"><title>threshold</title></line>'
+        )
     for i, (name, s) in enumerate(series.items()):
         colour = _PALETTE[i % len(_PALETTE)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in s)
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{coords}"/>')
-        parts.append(f'<text x="{pad_l + plot_w + 6}" y="{pad_t + 10 + 12 * i}" font-size="10" '
-                     f'fill="{colour}">{html.escape(name[:18])}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{pad_l + plot_w + 6}" y="{pad_t + 10 + 12 * i}" font-size="10" '
+            f'fill="{colour}">{html.escape(name[:18])}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

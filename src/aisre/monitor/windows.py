@@ -71,9 +71,12 @@ class WindowReport(Protocol):
     def row(self) -> dict[str, Any]: ...
 
     def signals(
-        self, model: str, version: str, window_start: float | None = None,
+        self,
+        model: str,
+        version: str,
+        window_start: float | None = None,
         window_end: float | None = None,
-    ) -> list[Signal]: ...  # fmt: skip
+    ) -> list[Signal]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,15 +74,11 @@ class InferenceRecord:
                 found.append(f"{name}: expected a non-empty string, got {value!r}")
         for name in ("latency_s", "ttft_s", "tpot_s", "cost_usd"):
             value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, int | float) and math.isfinite(value) and value >= 0
-            ):
+            if value is not None and not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 found.append(f"{name}: expected a finite number >= 0 or None, got {value!r}")
         for name in ("input_tokens", "output_tokens"):
             value = getattr(self, name)
-            if value is not None and not (
-                isinstance(value, int) and not isinstance(value, bool) and value >= 0
-            ):
+            if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
                 found.append(f"{name}: expected an integer >= 0 or None, got {value!r}")
         try:
             Route(self.route)
@@ -91,9 +87,7 @@ class InferenceRecord:
         try:
             Status(self.status)
         except ValueError:
-            found.append(
-                f"status: expected one of {[s.value for s in Status]}, got {self.status!r}"
-            )
+            found.append(f"status: expected one of {[s.value for s in Status]}, got {self.status!r}")
         if not isinstance(self.tags, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in self.tags.items()
         ):

@@ -35,5 +35,3 @@ class Signal:
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"signal name {self.name!r}: expected snake_case [a-z0-9_]")
-
-

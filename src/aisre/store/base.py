@@ -38,9 +38,11 @@ class Store(Sink, Protocol):
     def get(self, record_id: str) -> InferenceRecord | None: ...
 
     def records(
-        self, where: RecordFilter = RecordFilter(), limit: int | None = None,
+        self,
+        where: RecordFilter = RecordFilter(),
+        limit: int | None = None,
         newest_first: bool = False,
-    ) -> list[InferenceRecord]: ...  # fmt: skip
+    ) -> list[InferenceRecord]: ...
 
     def iter_records(
         self, where: RecordFilter = RecordFilter(), chunk_size: int = 10_000

@@ -15,8 +15,17 @@ _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 # of the record travels in one JSON `body`. Fewer bound parameters per row is what makes
 # >= 100k rows/s possible (SQLite binding costs about as much per column as the insert).
 COLUMNS: tuple[str, ...] = (
-    "id", "ts", "model", "version", "route", "status", "latency_s", "cost_usd", "key_id", "body",
-)  # fmt: skip
+    "id",
+    "ts",
+    "model",
+    "version",
+    "route",
+    "status",
+    "latency_s",
+    "cost_usd",
+    "key_id",
+    "body",
+)
 
 
 def _fallback(value: Any) -> Any:
@@ -86,22 +95,47 @@ def record_to_row(r: InferenceRecord) -> tuple:
         body["replica"] = r.replica
     if r.tags:
         body["tags"] = r.tags
-    return (r.id, r.ts, r.model, r.version, r.route, r.status, r.latency_s, r.cost_usd,
-            r.key_id, _encode(body).decode())  # fmt: skip
+    return (
+        r.id,
+        r.ts,
+        r.model,
+        r.version,
+        r.route,
+        r.status,
+        r.latency_s,
+        r.cost_usd,
+        r.key_id,
+        _encode(body).decode(),
+    )
 
 
 def row_to_record(row: tuple | Any) -> InferenceRecord:
     id_, ts, model, version, route, status, latency_s, cost_usd, key_id, body = tuple(row)
     b = orjson.loads(body)
     return InferenceRecord(
-        model=model, version=version, inputs=b.get("inputs"), prediction=b.get("prediction"),
-        scores=b.get("scores"), output_text=b.get("output_text"),
-        operation=b.get("operation", "predict"), route=Route(route), status=Status(status),
-        error=b.get("error"), latency_s=latency_s, ttft_s=b.get("ttft_s"), tpot_s=b.get("tpot_s"),
-        input_tokens=b.get("input_tokens"), output_tokens=b.get("output_tokens"),
-        cost_usd=cost_usd, key_id=key_id, trace_id=b.get("trace_id"), replica=b.get("replica"),
-        tags=b.get("tags") or {}, ts=ts, id=id_,
-    )  # fmt: skip
+        model=model,
+        version=version,
+        inputs=b.get("inputs"),
+        prediction=b.get("prediction"),
+        scores=b.get("scores"),
+        output_text=b.get("output_text"),
+        operation=b.get("operation", "predict"),
+        route=Route(route),
+        status=Status(status),
+        error=b.get("error"),
+        latency_s=latency_s,
+        ttft_s=b.get("ttft_s"),
+        tpot_s=b.get("tpot_s"),
+        input_tokens=b.get("input_tokens"),
+        output_tokens=b.get("output_tokens"),
+        cost_usd=cost_usd,
+        key_id=key_id,
+        trace_id=b.get("trace_id"),
+        replica=b.get("replica"),
+        tags=b.get("tags") or {},
+        ts=ts,
+        id=id_,
+    )
 
 
 def iso_time(ts: float) -> str:
@@ -116,9 +150,23 @@ def record_to_json_line(r: InferenceRecord) -> bytes:
     obj["id"] = r.id
     obj["input"] = r.inputs
     obj["prediction"] = r.prediction
-    for name in ("scores", "output_text", "operation", "route", "status", "error",
-                 "latency_s", "ttft_s", "tpot_s", "input_tokens", "output_tokens",
-                 "cost_usd", "key_id", "trace_id", "replica"):  # fmt: skip
+    for name in (
+        "scores",
+        "output_text",
+        "operation",
+        "route",
+        "status",
+        "error",
+        "latency_s",
+        "ttft_s",
+        "tpot_s",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "key_id",
+        "trace_id",
+        "replica",
+    ):
         value = getattr(r, name)
         if value is not None:
             obj[name] = value

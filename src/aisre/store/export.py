@@ -11,23 +11,43 @@ from aisre.store.base import RecordFilter, Store
 from aisre.store.codec import dumps
 
 # JSON-valued fields are kept as JSON text: their shape differs from model to model.
-PARQUET_SCHEMA = pa.schema([
-    ("id", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("model", pa.string()),
-    ("version", pa.string()), ("operation", pa.string()), ("route", pa.string()),
-    ("status", pa.string()), ("error", pa.string()), ("latency_s", pa.float64()),
-    ("ttft_s", pa.float64()), ("tpot_s", pa.float64()), ("input_tokens", pa.int64()),
-    ("output_tokens", pa.int64()), ("cost_usd", pa.float64()), ("key_id", pa.string()),
-    ("trace_id", pa.string()), ("replica", pa.string()), ("inputs", pa.string()),
-    ("prediction", pa.string()), ("scores", pa.string()), ("output_text", pa.string()),
-    ("tags", pa.string()), ("label", pa.string()), ("label_ts", pa.timestamp("us", tz="UTC")),
-])  # fmt: skip
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("model", pa.string()),
+        ("version", pa.string()),
+        ("operation", pa.string()),
+        ("route", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("latency_s", pa.float64()),
+        ("ttft_s", pa.float64()),
+        ("tpot_s", pa.float64()),
+        ("input_tokens", pa.int64()),
+        ("output_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("key_id", pa.string()),
+        ("trace_id", pa.string()),
+        ("replica", pa.string()),
+        ("inputs", pa.string()),
+        ("prediction", pa.string()),
+        ("scores", pa.string()),
+        ("output_text", pa.string()),
+        ("tags", pa.string()),
+        ("label", pa.string()),
+        ("label_ts", pa.timestamp("us", tz="UTC")),
+    ]
+)
 _JSON = {"inputs", "prediction", "scores", "tags"}
 
 
 def export_parquet(
-    store: Store, path: str | os.PathLike[str], where: RecordFilter = RecordFilter(),
+    store: Store,
+    path: str | os.PathLike[str],
+    where: RecordFilter = RecordFilter(),
     chunk_size: int = 50_000,
-) -> int:  # fmt: skip
+) -> int:
     """Write matching records, with their labels if any, to a Parquet file; returns rows."""
     rows = 0
     with pq.ParquetWriter(path, PARQUET_SCHEMA, compression="zstd") as writer:

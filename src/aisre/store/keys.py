@@ -35,8 +35,9 @@ _SECRET = re.compile(r"sk-aisre-(key_[0-9a-f]{12})-[A-Za-z0-9_-]{43}")
 _SECRET_CHARS = len(SECRET_PREFIX) + 16 + 1 + 43
 _MAX_NAME_CHARS = 100
 _CACHE_ENTRIES = 4096
-_COLUMNS = ("id, name, hash, models, rpm, tpm, max_concurrent, budget_usd, budget_period, expires_at, created_at,"
-            " revoked_at")  # fmt: skip
+_COLUMNS = (
+    "id, name, hash, models, rpm, tpm, max_concurrent, budget_usd, budget_period, expires_at, created_at, revoked_at"
+)
 _SELECT_BY_ID = f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -238,18 +239,22 @@ class KeyStore:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InvalidKeyOptionError(field, "a whole number >= 1", value)
         if budget_usd is not None and (
-            isinstance(budget_usd, bool) or not isinstance(budget_usd, int | float)
-            or not math.isfinite(budget_usd) or budget_usd <= 0
-        ):  # fmt: skip
+            isinstance(budget_usd, bool)
+            or not isinstance(budget_usd, int | float)
+            or not math.isfinite(budget_usd)
+            or budget_usd <= 0
+        ):
             raise InvalidKeyOptionError("budget_usd", "a number of US dollars > 0", budget_usd)
         if budget_period is not None and budget_period not in BUDGET_PERIODS:
             raise InvalidKeyOptionError("budget_period", "one of " + ", ".join(BUDGET_PERIODS), budget_period)
         if budget_period is not None and budget_usd is None:
             raise InvalidKeyOptionError("budget_period", "a budget_usd to reset", budget_period)
         if expires_at is not None and (
-            isinstance(expires_at, bool) or not isinstance(expires_at, int | float)
-            or not math.isfinite(expires_at) or expires_at <= now
-        ):  # fmt: skip
+            isinstance(expires_at, bool)
+            or not isinstance(expires_at, int | float)
+            or not math.isfinite(expires_at)
+            or expires_at <= now
+        ):
             raise InvalidKeyOptionError("expires_at", f"a time in the future (now is {iso_time(now)})", expires_at)
         key = self._server_key if self._server_key is not None else self._load_server_key()
         conn = self.store._conn()
@@ -257,9 +262,20 @@ class KeyStore:
             key_id = "key_" + secrets.token_hex(6)
             secret = f"{SECRET_PREFIX}{key_id}-{secrets.token_urlsafe(32)}"
             digest = hmac.digest(key, secret.encode(), "sha256").hex()
-            row = (key_id, name, digest, None if checked is None else orjson.dumps(checked).decode(), rpm, tpm,
-                   max_concurrent, None if budget_usd is None else float(budget_usd), budget_period,
-                   None if expires_at is None else float(expires_at), now, None)  # fmt: skip
+            row = (
+                key_id,
+                name,
+                digest,
+                None if checked is None else orjson.dumps(checked).decode(),
+                rpm,
+                tpm,
+                max_concurrent,
+                None if budget_usd is None else float(budget_usd),
+                budget_period,
+                None if expires_at is None else float(expires_at),
+                now,
+                None,
+            )
             try:
                 with conn:
                     conn.execute(f"INSERT INTO api_keys ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
@@ -285,15 +301,20 @@ class KeyStore:
         conn = self.store._conn()
         with conn:
             if _ID.fullmatch(id_or_name):
-                conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                             (self.clock.now(), id_or_name))  # fmt: skip
+                conn.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                    (self.clock.now(), id_or_name),
+                )
                 row = conn.execute(_SELECT_BY_ID, (id_or_name,)).fetchone()
             else:
-                row = conn.execute(f"SELECT {_COLUMNS} FROM api_keys WHERE name = ? AND revoked_at IS NULL",
-                                   (id_or_name,)).fetchone()  # fmt: skip
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM api_keys WHERE name = ? AND revoked_at IS NULL", (id_or_name,)
+                ).fetchone()
                 if row is not None:
-                    conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                                 (self.clock.now(), row[0]))  # fmt: skip
+                    conn.execute(
+                        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                        (self.clock.now(), row[0]),
+                    )
                     row = conn.execute(_SELECT_BY_ID, (row[0],)).fetchone()
         if row is None:
             raise KeyNotFoundError(id_or_name)
@@ -317,8 +338,9 @@ class KeyStore:
         if value is not None:
             self._server_key = _check_server_secret(value, f"${self.secret_env}")
         else:
-            self._server_key = _check_server_secret(_read_or_create_secret_file(self.secret_file),
-                                                    str(self.secret_file))  # fmt: skip
+            self._server_key = _check_server_secret(
+                _read_or_create_secret_file(self.secret_file), str(self.secret_file)
+            )
         return self._server_key
 
 
@@ -338,8 +360,7 @@ def _checked_models(models: Iterable[str] | None) -> list[str] | None:
         raise InvalidKeyOptionError("models", "a list of model names", models)
     out = list(dict.fromkeys(models))
     if not out or any(not isinstance(m, str) or not m.strip() or m != m.strip() or "," in m for m in out):
-        raise InvalidKeyOptionError("models", "one or more model names without commas (None allows every model)",
-                                    out)  # fmt: skip
+        raise InvalidKeyOptionError("models", "one or more model names without commas (None allows every model)", out)
     return out
 
 

@@ -52,14 +52,10 @@ CREATE TABLE IF NOT EXISTS signals (
 CREATE INDEX IF NOT EXISTS signals_model_name_ts ON signals (model, name, ts);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
 """
-_INSERT = (
-    f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(COLUMNS))})"
-)
+_INSERT = f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 ROWS_PER_INSERT = 100
-_INSERT_CHUNK = (
-    f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES "
-    + ",".join([f"({', '.join('?' * len(COLUMNS))})"] * ROWS_PER_INSERT)
+_INSERT_CHUNK = f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES " + ",".join(
+    [f"({', '.join('?' * len(COLUMNS))})"] * ROWS_PER_INSERT
 )
 _SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
 
@@ -79,15 +75,11 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         if self.path.parent and not self.path.parent.exists():
-            raise StoreError(
-                f"cannot create store {self.path}: directory {self.path.parent} does not exist"
-            )
+            raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist")
         try:
             conn = self._conn()
             conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             conn.commit()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
@@ -150,27 +142,47 @@ class SQLiteStore:
             conn.executemany(
                 "INSERT INTO signals (ts, model, version, name, labels, window_start, window_end,"
                 " value, threshold, breached) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(ts, s.model, s.version, s.name, dumps(dict(sorted(s.labels.items()))),
-                  s.window_start, s.window_end, s.value, s.threshold, int(s.breached))
-                 for s in signals],
-            )  # fmt: skip
+                [
+                    (
+                        ts,
+                        s.model,
+                        s.version,
+                        s.name,
+                        dumps(dict(sorted(s.labels.items()))),
+                        s.window_start,
+                        s.window_end,
+                        s.value,
+                        s.threshold,
+                        int(s.breached),
+                    )
+                    for s in signals
+                ],
+            )
 
     def signals(
-        self, model: str | None = None, name: str | None = None, since: float | None = None,
+        self,
+        model: str | None = None,
+        name: str | None = None,
+        since: float | None = None,
         version: str | None = None,
-    ) -> list[tuple[float, Signal]]:  # fmt: skip
+    ) -> list[tuple[float, Signal]]:
         """Stored signals as (computed_at, signal), oldest first."""
         parts, params = [], []
-        for column, value, op in (("model", model, "="), ("name", name, "="),
-                                  ("ts", since, ">="), ("version", version, "=")):  # fmt: skip
+        for column, value, op in (
+            ("model", model, "="),
+            ("name", name, "="),
+            ("ts", since, ">="),
+            ("version", version, "="),
+        ):
             if value is not None:
                 parts.append(f"{column} {op} ?")
                 params.append(value)
         where = (" WHERE " + " AND ".join(parts)) if parts else ""
         rows = self._conn().execute(
             "SELECT ts, model, version, name, labels, window_start, window_end, value, threshold,"
-            f" breached FROM signals{where} ORDER BY ts, seq", params,
-        )  # fmt: skip
+            f" breached FROM signals{where} ORDER BY ts, seq",
+            params,
+        )
         return [
             (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
             for ts, m, v, n, labels, ws, we, value, threshold, b in rows
@@ -186,15 +198,17 @@ class SQLiteStore:
         deleted = 0
         while True:
             with conn:
-                seqs = [row[0] for row in conn.execute(
-                    "SELECT seq FROM inferences WHERE ts < ? LIMIT ?", (older_than, chunk))]  # fmt: skip
+                seqs = [
+                    row[0]
+                    for row in conn.execute("SELECT seq FROM inferences WHERE ts < ? LIMIT ?", (older_than, chunk))
+                ]
                 if not seqs:
                     return deleted
                 marks = ",".join("?" * len(seqs))
                 conn.execute(
-                    f"DELETE FROM labels WHERE record_id IN "
-                    f"(SELECT id FROM inferences WHERE seq IN ({marks}))", seqs,
-                )  # fmt: skip
+                    f"DELETE FROM labels WHERE record_id IN (SELECT id FROM inferences WHERE seq IN ({marks}))",
+                    seqs,
+                )
                 conn.execute(f"DELETE FROM inferences WHERE seq IN ({marks})", seqs)
             deleted += len(seqs)
 
@@ -215,10 +229,7 @@ class SQLiteStore:
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(
-                r[0]
-                for r in conn.execute(f"SELECT id FROM inferences WHERE id IN ({marks})", chunk)
-            )
+            found.update(r[0] for r in conn.execute(f"SELECT id FROM inferences WHERE id IN ({marks})", chunk))
         return [i for i in wanted if i not in found]
 
     def labels_for(self, record_ids: Sequence[str]) -> dict[str, Label]:

@@ -157,11 +157,15 @@ class BatchingWriter:
         with self._count_lock:
             s = self._stats
             return WriterStats(
-                written=s.written, dropped=s.dropped, rejected=s.rejected, batches=s.batches,
-                write_errors=s.write_errors, write_seconds=s.write_seconds,
+                written=s.written,
+                dropped=s.dropped,
+                rejected=s.rejected,
+                batches=s.batches,
+                write_errors=s.write_errors,
+                write_seconds=s.write_seconds,
                 queue_depth=len(self._queue),
                 queue_capacity=self.capacity,
-            )  # fmt: skip
+            )
 
     def _mark(self) -> _Marker:
         marker = _Marker()
@@ -199,18 +203,17 @@ class BatchingWriter:
             )
         if self.overflow == "raise":
             self._count("rejected", n)
-            raise QueueFullError(
-                f"record queue full ({self.capacity} records); overflow policy is 'raise'"
-            )
+            raise QueueFullError(f"record queue full ({self.capacity} records); overflow policy is 'raise'")
         room = self.capacity - len(self._queue)
         self._count("dropped", n - max(room, 0))
         now = time.monotonic()
         if now - self._last_drop_log > 10:
             self._last_drop_log = now
             log.warning(
-                "record queue full (%d); dropping records (overflow policy 'drop'); "
-                "%d dropped so far", self.capacity, self._stats.dropped,
-            )  # fmt: skip
+                "record queue full (%d); dropping records (overflow policy 'drop'); %d dropped so far",
+                self.capacity,
+                self._stats.dropped,
+            )
         return room >= n
 
     def _count(self, name: str, n: int) -> None:
@@ -260,8 +263,7 @@ class BatchingWriter:
                     sink.write_batch(batch, durable)
                 except Exception as exc:  # noqa: BLE001 - a failing sink must not kill the thread
                     self._count("write_errors", 1)
-                    log.error("writing %d records to %r failed: %s; retrying in %.2fs",
-                              len(batch), sink, exc, delay)  # fmt: skip
+                    log.error("writing %d records to %r failed: %s; retrying in %.2fs", len(batch), sink, exc, delay)
                     if self._closed and delay >= 1.0:
                         self._count("dropped", len(batch))
                         log.error("giving up on %d records at close", len(batch))

@@ -68,10 +68,15 @@ class InstrumentedEstimator:
         now = m.clock.now()
         records = [
             InferenceRecord(
-                m.model, m.version, dict(zip(names, row, strict=False)), predictions[i],
-                None if scores is None else scores[i], latency_s=latency, ts=now,
+                m.model,
+                m.version,
+                dict(zip(names, row, strict=False)),
+                predictions[i],
+                None if scores is None else scores[i],
+                latency_s=latency,
+                ts=now,
                 tags={} if tags is None else tags[i],
-            )  # fmt: skip
+            )
             for i, row in enumerate(rows)
         ]
         m.recorder.record_call(records, latency)
@@ -87,9 +92,7 @@ class InstrumentedEstimator:
             if array.ndim == 1:
                 array = array.reshape(1, -1) if array.dtype != object else array.reshape(-1, 1)
             rows = array.tolist()
-            names = self._feature_names or [
-                str(n) for n in getattr(self.estimator, "feature_names_in_", [])
-            ]
+            names = self._feature_names or [str(n) for n in getattr(self.estimator, "feature_names_in_", [])]
             if len(names) != (len(rows[0]) if rows else 0):
                 names = [f"x{i}" for i in range(len(rows[0]) if rows else 0)]
         return names, rows

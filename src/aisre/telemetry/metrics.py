@@ -25,8 +25,7 @@ from aisre.records import InferenceRecord, Status
 from aisre.store.writer import WriterStats
 from aisre.telemetry.signals import SignalExporter
 
-LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-                     2.5, 5.0, 10.0, 30.0, 60.0)  # fmt: skip
+LATENCY_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 TTFT_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
 TPOT_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
 LABELS = ("model", "version", "route")
@@ -35,8 +34,7 @@ LABELS = ("model", "version", "route")
 class _Bound:
     """The metric children of one (model, version, route), resolved once for the hot path."""
 
-    __slots__ = ("duration", "predictions", "errors", "input_tokens", "output_tokens",
-                 "cost", "ttft", "tpot")  # fmt: skip
+    __slots__ = ("duration", "predictions", "errors", "input_tokens", "output_tokens", "cost", "ttft", "tpot")
 
     def __init__(self, m: Metrics, key: tuple[str, str, str]) -> None:
         self.duration = m.duration.labels(*key)
@@ -54,29 +52,40 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.duration = Histogram(
-            "aisre_inference_duration_seconds", "Time to serve one inference call, in seconds.",
-            LABELS, registry=r, buckets=LATENCY_BUCKETS_S,
-        )  # fmt: skip
-        self.predictions = Counter(
-            "aisre_predictions", "Inferences recorded (successful and failed).", LABELS,
+            "aisre_inference_duration_seconds",
+            "Time to serve one inference call, in seconds.",
+            LABELS,
             registry=r,
-        )  # fmt: skip
-        self.errors = Counter(
-            "aisre_inference_errors", "Inferences that ended in an error.", LABELS, registry=r
+            buckets=LATENCY_BUCKETS_S,
         )
+        self.predictions = Counter(
+            "aisre_predictions",
+            "Inferences recorded (successful and failed).",
+            LABELS,
+            registry=r,
+        )
+        self.errors = Counter("aisre_inference_errors", "Inferences that ended in an error.", LABELS, registry=r)
         self.tokens = Counter(
-            "aisre_tokens", "LLM tokens, by direction (input or output).",
-            (*LABELS, "direction"), registry=r,
-        )  # fmt: skip
+            "aisre_tokens",
+            "LLM tokens, by direction (input or output).",
+            (*LABELS, "direction"),
+            registry=r,
+        )
         self.cost = Counter("aisre_cost_usd", "Cost of inferences, in US dollars.", LABELS, registry=r)
         self.ttft = Histogram(
-            "aisre_time_to_first_token_seconds", "LLM time to first token, in seconds.",
-            LABELS, registry=r, buckets=TTFT_BUCKETS_S,
-        )  # fmt: skip
+            "aisre_time_to_first_token_seconds",
+            "LLM time to first token, in seconds.",
+            LABELS,
+            registry=r,
+            buckets=TTFT_BUCKETS_S,
+        )
         self.tpot = Histogram(
-            "aisre_time_per_output_token_seconds", "LLM time per output token after the first, "
-            "in seconds.", LABELS, registry=r, buckets=TPOT_BUCKETS_S,
-        )  # fmt: skip
+            "aisre_time_per_output_token_seconds",
+            "LLM time per output token after the first, in seconds.",
+            LABELS,
+            registry=r,
+            buckets=TPOT_BUCKETS_S,
+        )
         self.signals = SignalExporter()  # monitoring signals, latest value per series
         self.registry.register(self.signals)
         self._bound: dict[tuple[str, str, str], _Bound] = {}
@@ -171,16 +180,20 @@ class _WriterCollector:
         s = self._stats()
         for name, value, doc in (
             ("aisre_records_written", s.written, "Records committed to the store."),
-            ("aisre_records_dropped", s.dropped, "Records discarded: queue full under the "
-             "'drop' policy, or left uncommitted at close."),
-            ("aisre_records_rejected", s.rejected, "Records refused to the caller with "
-             "QueueFullError (policy 'raise', or 'block' timed out)."),
+            (
+                "aisre_records_dropped",
+                s.dropped,
+                "Records discarded: queue full under the 'drop' policy, or left uncommitted at close.",
+            ),
+            (
+                "aisre_records_rejected",
+                s.rejected,
+                "Records refused to the caller with QueueFullError (policy 'raise', or 'block' timed out).",
+            ),
             ("aisre_store_write_errors", s.write_errors, "Failed batch writes (retried)."),
             ("aisre_store_batches", s.batches, "Batches committed."),
             ("aisre_store_write_seconds", s.write_seconds, "Time spent committing batches."),
-        ):  # fmt: skip
+        ):
             yield CounterMetricFamily(name, doc, value=value)
-        yield GaugeMetricFamily("aisre_record_queue_depth", "Records waiting to be written.",
-                                value=s.queue_depth)  # fmt: skip
-        yield GaugeMetricFamily("aisre_record_queue_capacity", "Size of the record queue.",
-                                value=s.queue_capacity)  # fmt: skip
+        yield GaugeMetricFamily("aisre_record_queue_depth", "Records waiting to be written.", value=s.queue_depth)
+        yield GaugeMetricFamily("aisre_record_queue_capacity", "Size of the record queue.", value=s.queue_capacity)

@@ -1,8 +1,8 @@
 """`aisre.Monitor`: instrument a model in-process in three lines.
 
-    monitor = aisre.Monitor("fraud", "v1", store="sqlite:///aisre.db")
-    rid = monitor.record({"amount": 12.5}, prediction=0, latency_s=0.004)
-    monitor.label(rid, 1)          # when the truth arrives, minutes or weeks later
+monitor = aisre.Monitor("fraud", "v1", store="sqlite:///aisre.db")
+rid = monitor.record({"amount": 12.5}, prediction=0, latency_s=0.004)
+monitor.label(rid, 1)          # when the truth arrives, minutes or weeks later
 """
 
 from __future__ import annotations
@@ -79,11 +79,14 @@ class Monitor:
                 config = AisreConfig(store=StoreConfig(**store_cfg))
             if store is not None and not isinstance(store, str):
                 recorder = Recorder(
-                    store, metrics=Metrics(), clock=clock,
+                    store,
+                    metrics=Metrics(),
+                    clock=clock,
                     durability=durability or config.store.durability,
-                    spans=None if tracer_provider is None else SpanEmitter(
-                        tracer_provider, config.telemetry.tracing.log_content),
-                )  # fmt: skip
+                    spans=None
+                    if tracer_provider is None
+                    else SpanEmitter(tracer_provider, config.telemetry.tracing.log_content),
+                )
             else:
                 recorder = Recorder.from_config(config, clock, tracer_provider)
         self.recorder = recorder
@@ -120,19 +123,40 @@ class Monitor:
         if ts is None:
             ts = self.clock.now()
         r = InferenceRecord(
-            self.model, self.version, inputs, prediction, scores, output_text, operation,
-            route, status, error, latency_s, ttft_s, tpot_s, input_tokens, output_tokens,
-            cost_usd, key_id, trace_id, replica, {} if tags is None else tags, ts,
-        )  # fmt: skip
+            self.model,
+            self.version,
+            inputs,
+            prediction,
+            scores,
+            output_text,
+            operation,
+            route,
+            status,
+            error,
+            latency_s,
+            ttft_s,
+            tpot_s,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            key_id,
+            trace_id,
+            replica,
+            {} if tags is None else tags,
+            ts,
+        )
         # Cheap checks first; the full, named diagnosis only when something looks wrong.
         if not (
             (latency_s is None or (type(latency_s) is float and 0.0 <= latency_s < _INF))
             and type(route) is Route
             and type(status) is Status
             and (tags is None or (type(tags) is dict and all(type(v) is str for v in tags.values())))
-            and ttft_s is None and tpot_s is None and cost_usd is None
-            and input_tokens is None and output_tokens is None
-        ):  # fmt: skip
+            and ttft_s is None
+            and tpot_s is None
+            and cost_usd is None
+            and input_tokens is None
+            and output_tokens is None
+        ):
             _check(r)
         self.recorder.record(r)
         return r.id
@@ -149,14 +173,23 @@ class Monitor:
             yield call
         except BaseException as exc:
             call.record_id = self.record(
-                call.inputs, latency_s=time.perf_counter() - start, status=Status.ERROR,
-                error=f"{type(exc).__name__}: {exc}", tags=call.tags, **call.fields,
-            )  # fmt: skip
+                call.inputs,
+                latency_s=time.perf_counter() - start,
+                status=Status.ERROR,
+                error=f"{type(exc).__name__}: {exc}",
+                tags=call.tags,
+                **call.fields,
+            )
             raise
         call.record_id = self.record(
-            call.inputs, call.prediction, scores=call.scores, output_text=call.output_text,
-            latency_s=time.perf_counter() - start, tags=call.tags, **call.fields,
-        )  # fmt: skip
+            call.inputs,
+            call.prediction,
+            scores=call.scores,
+            output_text=call.output_text,
+            latency_s=time.perf_counter() - start,
+            tags=call.tags,
+            **call.fields,
+        )
 
     def track(self, fn: F) -> F:
         """Decorator: record each call's arguments (by name) and return value."""
@@ -223,11 +256,8 @@ class Monitor:
 def _check(r: InferenceRecord) -> None:
     problems = r.problems()
     if problems:
-        raise InvalidRecordError(
-            "cannot record inference: " + "; ".join(problems)
-        )
+        raise InvalidRecordError("cannot record inference: " + "; ".join(problems))
     r.route = Route(r.route)
     r.status = Status(r.status)
     if isinstance(r.latency_s, int):
         r.latency_s = float(r.latency_s)
-

@@ -51,9 +51,7 @@ class Recorder:
         self._metrics_server: MetricsServer | None = None
 
     @classmethod
-    def from_config(
-        cls, cfg: AisreConfig, clock: Clock = SYSTEM_CLOCK, tracer_provider: Any = None
-    ) -> Recorder:
+    def from_config(cls, cfg: AisreConfig, clock: Clock = SYSTEM_CLOCK, tracer_provider: Any = None) -> Recorder:
         """Everything `aisre.yaml` describes: store, writer, sinks, metrics, tracing, redaction.
 
         Spans go to `tracer_provider` when given; else, with tracing enabled, to an OTLP
@@ -66,10 +64,15 @@ class Recorder:
         if cfg.log.jsonl:
             sinks.append(JsonlSink(cfg.log.jsonl))
         writer = BatchingWriter(
-            sinks, durability=s.durability, queue_size=s.queue_size, overflow=s.overflow,
-            batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
-            block_timeout_s=s.block_timeout_s, clock=clock.now,
-        )  # fmt: skip
+            sinks,
+            durability=s.durability,
+            queue_size=s.queue_size,
+            overflow=s.overflow,
+            batch_size=s.batch_size,
+            flush_interval_s=s.flush_interval_s,
+            block_timeout_s=s.block_timeout_s,
+            clock=clock.now,
+        )
         metrics = Metrics() if cfg.telemetry.metrics.enabled else None
         spans = None
         t = cfg.telemetry.tracing
@@ -78,8 +81,7 @@ class Recorder:
         elif t.enabled:
             provider = build_tracer_provider(t) if t.otlp_endpoint else None
             spans = SpanEmitter(provider, t.log_content, owns_provider=provider is not None)
-        recorder = cls(store, writer=writer, metrics=metrics, spans=spans, redactor=redactor,
-                       clock=clock)  # fmt: skip
+        recorder = cls(store, writer=writer, metrics=metrics, spans=spans, redactor=redactor, clock=clock)
         m = cfg.telemetry.metrics
         if metrics is not None and m.port is not None:
             recorder.serve_metrics(m.host, m.port)

@@ -30,10 +30,12 @@ class Redactor:
             return None
         key = os.environ.get(cfg.hash_key_env, "").encode()
         if cfg.hash and not key:
-            raise ConfigError([
-                f"redaction.hash: set the environment variable {cfg.hash_key_env} to a secret "
-                "key (hashes of short values without a key can be reversed by guessing)"
-            ])  # fmt: skip
+            raise ConfigError(
+                [
+                    f"redaction.hash: set the environment variable {cfg.hash_key_env} to a secret "
+                    "key (hashes of short values without a key can be reversed by guessing)"
+                ]
+            )
         return cls(cfg.drop, cfg.hash, key)
 
     def hash_value(self, value: Any) -> str:

@@ -39,9 +39,7 @@ class SignalExporter:
             label_names = sorted({k for s in series for k in s.labels})
             names = ["model", "version", *label_names]
             value = GaugeMetricFamily(f"aisre_{name}", f"Latest aisre signal {name}.", labels=names)
-            breached = GaugeMetricFamily(
-                f"aisre_{name}_breached", f"1 if {name} is past its threshold.", labels=names
-            )
+            breached = GaugeMetricFamily(f"aisre_{name}_breached", f"1 if {name} is past its threshold.", labels=names)
             for s in series:
                 values = [s.model, s.version, *(s.labels.get(k, "") for k in label_names)]
                 value.add_metric(values, s.value if math.isfinite(s.value) else math.nan)

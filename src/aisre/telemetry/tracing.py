@@ -98,9 +98,7 @@ def _content(attrs: dict[str, Any], side: str, value: Any) -> None:
 class SpanEmitter:
     """Turns finished records into spans on a tracer; fills `record.trace_id`."""
 
-    def __init__(
-        self, tracer_provider: Any = None, log_content: bool = False, owns_provider: bool = False
-    ) -> None:
+    def __init__(self, tracer_provider: Any = None, log_content: bool = False, owns_provider: bool = False) -> None:
         self.provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
         self.tracer = self.provider.get_tracer("aisre")
         self.log_content = log_content

@@ -45,8 +45,15 @@ def main(argv: list[str] | None = None) -> None:
         from aisre.testing.oip_server import oip_app
 
         app = oip_app(settings, OipModel.from_joblib(args.sklearn) if args.sklearn else None)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="off",
-                timeout_graceful_shutdown=1)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,10 @@ class OipModel:
             columns = []
             for i, (name, array) in enumerate(arrays.items()):
                 if array.ndim not in (1, 2) or (array.ndim == 2 and array.shape[1] != 1):
-                    raise TensorError(f"inputs[{i}].shape: with several inputs each is one column [rows] or "
-                                      f"[rows, 1]; {name!r} has {list(array.shape)}")
+                    raise TensorError(
+                        f"inputs[{i}].shape: with several inputs each is one column [rows] or "
+                        f"[rows, 1]; {name!r} has {list(array.shape)}"
+                    )
                 if rows is not None and array.shape[0] != rows:
                     raise TensorError(f"inputs[{i}].shape: {array.shape[0]} rows, the first input has {rows}")
                 rows = array.shape[0]
@@ -94,5 +96,10 @@ class OipModel:
         outputs = [{"name": "predict", "datatype": self.predict_datatype, "shape": [-1]}]
         if self.predict_proba is not None:
             outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, self.n_classes or -1]})
-        return {"name": name, "versions": versions, "platform": self.platform,
-                "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}], "outputs": outputs}
+        return {
+            "name": name,
+            "versions": versions,
+            "platform": self.platform,
+            "inputs": [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}],
+            "outputs": outputs,
+        }

@@ -36,8 +36,9 @@ def _requested_outputs(body: dict[str, Any], model: OipModel) -> list[str]:
     for i, item in enumerate(requested):
         name = item.get("name") if isinstance(item, dict) else None
         if name not in model.output_names:
-            raise TensorError(f"outputs[{i}].name: unknown output {name!r}; this model has "
-                              f"{', '.join(model.output_names)}")
+            raise TensorError(
+                f"outputs[{i}].name: unknown output {name!r}; this model has {', '.join(model.output_names)}"
+            )
         names.append(name)
     return names
 
@@ -99,13 +100,15 @@ def oip_app(settings: MockSettings | None = None, model: OipModel | None = None)
             outputs = await run_in_threadpool(served.run, features, wanted)
         except ValueError as exc:  # scikit-learn's way of saying the input does not fit the model
             return oip_error(400, f"predict: {exc}")
-        return json_response({
-            "model_name": state.settings.model,
-            "model_version": state.settings.version,
-            "id": request_id if isinstance(request_id, str) else str(uuid.uuid4()),
-            "parameters": {"mock_replica": state.settings.replica_id} if state.settings.replica_id else {},
-            "outputs": encode_outputs(outputs),
-        })
+        return json_response(
+            {
+                "model_name": state.settings.model,
+                "model_version": state.settings.version,
+                "id": request_id if isinstance(request_id, str) else str(uuid.uuid4()),
+                "parameters": {"mock_replica": state.settings.replica_id} if state.settings.replica_id else {},
+                "outputs": encode_outputs(outputs),
+            }
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -36,8 +36,13 @@ from aisre.testing.openai_payloads import (
 from aisre.testing.settings import MockSettings
 from aisre.testing.state import MockState, Tracked
 
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "invalid_request_error", 429: "rate_limit_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    429: "rate_limit_error",
+}
 
 
 def openai_error(status: int, message: str, param: str | None = None, code: str | None = None) -> Response:
@@ -78,10 +83,16 @@ class SSEResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _chat_events(model: str, words: list[str], finish: str, gen: Generation,
-                       tokens_per_s: float | None) -> AsyncIterator[bytes]:
-    base: dict[str, Any] = {"id": new_id("chatcmpl"), "object": "chat.completion.chunk", "created": int(time.time()),
-                            "model": model, "system_fingerprint": "fp_mock"}
+async def _chat_events(
+    model: str, words: list[str], finish: str, gen: Generation, tokens_per_s: float | None
+) -> AsyncIterator[bytes]:
+    base: dict[str, Any] = {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_mock",
+    }
     if gen.include_usage:
         base["usage"] = None  # OpenAI sends null usage on every chunk but the last when include_usage is set
 
@@ -103,10 +114,16 @@ async def _chat_events(model: str, words: list[str], finish: str, gen: Generatio
     yield b"[DONE]"
 
 
-async def _completion_events(model: str, words: list[str], finish: str, gen: Generation,
-                             tokens_per_s: float | None) -> AsyncIterator[bytes]:
-    base: dict[str, Any] = {"id": new_id("cmpl"), "object": "text_completion", "created": int(time.time()),
-                            "model": model, "system_fingerprint": "fp_mock"}
+async def _completion_events(
+    model: str, words: list[str], finish: str, gen: Generation, tokens_per_s: float | None
+) -> AsyncIterator[bytes]:
+    base: dict[str, Any] = {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_mock",
+    }
     if gen.include_usage:
         base["usage"] = None
     choices = gen.n * len(gen.prompt_tokens)
@@ -133,8 +150,9 @@ def openai_app(settings: MockSettings | None = None) -> Starlette:
 
     def model_mismatch(requested: str) -> Response | None:
         if state.settings.strict_model and requested != state.settings.model:
-            return openai_error(404, f"The model `{requested}` does not exist or you do not have access to it.",
-                                code="model_not_found")
+            return openai_error(
+                404, f"The model `{requested}` does not exist or you do not have access to it.", code="model_not_found"
+            )
         return None
 
     async def generate(request: Request, parse: Any, respond: Any, events: Any) -> Response:

@@ -67,17 +67,31 @@ class RunningServer(_Lifecycle):
         self._sock.close()
 
 
-def serve_in_thread(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, startup_timeout_s: float = 10.0,
-                    graceful_shutdown_s: float = 1.0) -> RunningServer:
+def serve_in_thread(
+    app: ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout_s: float = 10.0,
+    graceful_shutdown_s: float = 1.0,
+) -> RunningServer:
     """Start `app` and return once it is listening; `port=0` picks a free port (read it from `.port`)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, host=host, port=sock.getsockname()[1], log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=graceful_shutdown_s, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=sock.getsockname()[1],
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=graceful_shutdown_s,
+        lifespan="off",
+    )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"aisre-testing-server-{sock.getsockname()[1]}")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"aisre-testing-server-{sock.getsockname()[1]}"
+    )
     thread.start()
     deadline = time.monotonic() + startup_timeout_s
     while not server.started:
@@ -107,8 +121,9 @@ def settings_argv(settings: dict[str, Any]) -> list[str]:
 class RunningProcess(_Lifecycle):
     """`python -m aisre.testing KIND` in a child process; `kill()` (SIGKILL) and `restart()` on the same port."""
 
-    def __init__(self, kind: Literal["openai", "oip"], host: str, port: int, argv: list[str],
-                 startup_timeout_s: float) -> None:
+    def __init__(
+        self, kind: Literal["openai", "oip"], host: str, port: int, argv: list[str], startup_timeout_s: float
+    ) -> None:
         self.kind, self.host, self.port = kind, host, port
         self.argv = argv
         self.startup_timeout_s = startup_timeout_s
@@ -130,8 +145,13 @@ class RunningProcess(_Lifecycle):
     def start(self) -> Self:
         """Start the child and wait until its health endpoint answers 200."""
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self._wait_healthy()
         return self
 
@@ -178,9 +198,15 @@ class RunningProcess(_Lifecycle):
         return self.start()
 
 
-def serve_in_subprocess(kind: Literal["openai", "oip"] = "openai", port: int = 0, host: str = "127.0.0.1", *,
-                        sklearn: str | os.PathLike[str] | None = None, startup_timeout_s: float = 30.0,
-                        **settings: Any) -> RunningProcess:
+def serve_in_subprocess(
+    kind: Literal["openai", "oip"] = "openai",
+    port: int = 0,
+    host: str = "127.0.0.1",
+    *,
+    sklearn: str | os.PathLike[str] | None = None,
+    startup_timeout_s: float = 30.0,
+    **settings: Any,
+) -> RunningProcess:
     """Start a mock server in a child process (MockSettings fields as keywords) and wait until it is healthy."""
     if kind not in HEALTH_PATHS:
         raise ValueError(f"kind: expected 'openai' or 'oip', got {kind!r}")

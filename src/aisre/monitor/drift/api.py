@@ -196,8 +196,12 @@ def _corrected(results: dict[str, DriftResult], correction: str) -> dict[str, Dr
     out = dict(results)
     for name, p_adj in zip(tested, adjusted, strict=True):
         r = results[name]
-        details = {**r.details, "p_value_adjusted": float(p_adj), "correction": correction,
-                   "drift_uncorrected": r.drift}  # fmt: skip
+        details = {
+            **r.details,
+            "p_value_adjusted": float(p_adj),
+            "correction": correction,
+            "drift_uncorrected": r.drift,
+        }
         out[name] = dataclasses.replace(r, drift=bool(p_adj < r.threshold), details=details)
     return out
 

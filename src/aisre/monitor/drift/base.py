@@ -57,8 +57,15 @@ class Method(ABC):
     def score(self, current: np.ndarray, column: str | None = None) -> DriftResult:
         statistic, p_value, details = self._score(np.asanyarray(current))
         drift = self.is_drift(statistic, p_value)
-        return DriftResult(self.name, float(statistic), None if p_value is None else float(p_value),
-                           self.threshold, drift, column, details)  # fmt: skip
+        return DriftResult(
+            self.name,
+            float(statistic),
+            None if p_value is None else float(p_value),
+            self.threshold,
+            drift,
+            column,
+            details,
+        )
 
     def is_drift(self, statistic: float, p_value: float | None) -> bool:
         if self.uses_p_value:

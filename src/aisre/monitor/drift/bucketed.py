@@ -80,16 +80,32 @@ class _Undecided:
     start: np.ndarray
 
     @classmethod
-    def select(cls, mixed: np.ndarray, values_a: np.ndarray, key_a: np.ndarray, values_b: np.ndarray,
-               key_b: np.ndarray, left: np.ndarray, width: float, start: np.ndarray,
-               shift: float = 0.0) -> _Undecided:  # fmt: skip
+    def select(
+        cls,
+        mixed: np.ndarray,
+        values_a: np.ndarray,
+        key_a: np.ndarray,
+        values_b: np.ndarray,
+        key_b: np.ndarray,
+        left: np.ndarray,
+        width: float,
+        start: np.ndarray,
+        shift: float = 0.0,
+    ) -> _Undecided:
         """The `mixed` buckets out of all of them (`key_*`: each value's bucket among all);
         the kept values are shifted by `shift` (only those: no full-size temporary)."""
         rank = np.cumsum(mixed) - 1
         keep_a, keep_b = mixed[key_a], mixed[key_b]
         chosen = np.flatnonzero(mixed)
-        return cls(values_a[keep_a] - shift, rank[key_a[keep_a]], values_b[keep_b] - shift, rank[key_b[keep_b]],
-                   left[chosen], width, start[chosen])  # fmt: skip
+        return cls(
+            values_a[keep_a] - shift,
+            rank[key_a[keep_a]],
+            values_b[keep_b] - shift,
+            rank[key_b[keep_b]],
+            left[chosen],
+            width,
+            start[chosen],
+        )
 
 
 def _histogram(values: np.ndarray, lo: float, scale: float, buckets: int) -> tuple[np.ndarray, np.ndarray]:

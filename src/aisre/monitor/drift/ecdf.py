@@ -41,4 +41,3 @@ def ks_statistic(m: Merged) -> float:
     """max |F_a - F_b| over the pooled sample (the two-sided KS D, as scipy.stats.ks_2samp)."""
     ends = m.last_of_ties
     return float(np.max(np.abs(m.cdf_a[ends] - m.cdf_b[ends])))
-

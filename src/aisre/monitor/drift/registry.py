@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aisre.errors import AisreError
+from aisre.errors import MethodError
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.compat import EVIDENTLY_THRESHOLDS, MODES
 from aisre.monitor.drift.histogram import PSI, Hellinger, JensenShannon
@@ -13,10 +13,6 @@ METHODS: dict[str, type[Method]] = {
     cls.name: cls
     for cls in (KS, ChiSquare, ZTest, PSI, JensenShannon, Wasserstein, Hellinger, CramerVonMises, AndersonDarling)
 }
-
-
-class MethodError(AisreError, ValueError):
-    """A drift method name, threshold, compat mode or correction is not valid."""
 
 
 def get_method(name: str, threshold: float | None = None, compat: str | None = None) -> Method:
