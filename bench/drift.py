@@ -263,7 +263,7 @@ def input_size(data_dir: Path) -> int:
 
 PROFILE_CODE = """
 import time, numpy as np
-from aisre.monitor import profile as p
+from aisre.monitor.profiles import profile as p
 rng = np.random.default_rng(0)
 edges = p.reference_edges(rng.normal(size=100_000))
 x = rng.normal(0.1, 1.0, VALUES)
@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("\n".join(column_table(results, None if args.columns <= 30 else _disagreeing(results))))
     if args.profile:
-        print(f"\nprofile update (aisre.monitor.profile): {profile_rate() or 'not available'}")
+        print(f"\nprofile update (aisre.monitor.profiles.profile): {profile_rate() or 'not available'}")
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -23,6 +23,7 @@ import threading
 import time
 
 import aisre
+import aisre.telemetry
 from aisre.records import InferenceRecord
 from aisre.store import BatchingWriter, open_store
 
@@ -107,7 +108,7 @@ def main() -> None:
         "v1",
         recorder=aisre.Recorder(
             idle_store,
-            metrics=aisre.Metrics(),
+            metrics=aisre.telemetry.Metrics(),
             writer=BatchingWriter([idle_store], queue_size=10**7, batch_size=10**7, flush_interval_s=3600),
         ),
     )

@@ -14,10 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import aisre
-from aisre.monitor.calibration import expected_calibration_error, needs_calibration
-from aisre.monitor.cbpe import CBPE, estimated_metric, sampling_error_components
-from aisre.monitor.frame import DataError
-from aisre.monitor.performance import labeled_window
+from aisre.monitor.performance.calibration import expected_calibration_error, needs_calibration
+from aisre.monitor.performance.cbpe import CBPE, estimated_metric, sampling_error_components
+from aisre.monitor.performance.realised import labeled_window
+from aisre.monitor.tabular.frame import DataError
 
 WEIGHTS = np.array([2.0, -1.5, 1.0])
 

@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 import aisre
-from aisre.monitor.checks import check_window, output_columns
 from aisre.monitor.drift import drift
-from aisre.monitor.frame import DataError
-from aisre.monitor.report import drift_report_html
-from aisre.monitor.signals import publish
+from aisre.monitor.jobs.checks import check_window, output_columns
+from aisre.monitor.jobs.signals import publish
+from aisre.monitor.report.html import drift_report_html
+from aisre.monitor.tabular.frame import DataError
 
 from .conftest import PYTHON
 

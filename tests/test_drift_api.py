@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from aisre.monitor.drift import METHODS, DatasetDrift, MethodError, drift, get_method
-from aisre.monitor.frame import DataError
+from aisre.monitor.tabular.frame import DataError
 
 
 def _frames(n_ref: int = 1500, n_cur: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -186,7 +186,7 @@ def test_arrow_backed_text_and_times_convert_like_numpy_inputs():
     import pandas as pd
     import pyarrow as pa
 
-    from aisre.monitor.frame import to_columns
+    from aisre.monitor.tabular.frame import to_columns
 
     text = ["a", None, "b", "a"]
     arrow = to_columns(pa.table({"t": text, "when": pa.array([0, 60, None, 120], pa.timestamp("s"))}))

@@ -15,7 +15,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from aisre.monitor.drift import METHODS, PSI, Hellinger, JensenShannon, adjust, auto_method, drift, get_method
-from aisre.monitor.frame import DataError
+from aisre.monitor.tabular.frame import DataError
 
 GOLDEN = Path(__file__).parent / "golden"
 RTOL = 1e-9

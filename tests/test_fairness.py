@@ -10,8 +10,8 @@ import pytest
 from fairlearn import metrics as fm
 from sklearn.metrics import precision_score
 
-from aisre.monitor.fairness import SUMMARY, fairness, fairness_over_time
-from aisre.monitor.frame import DataError
+from aisre.monitor.fairness.groups import SUMMARY, fairness, fairness_over_time
+from aisre.monitor.tabular.frame import DataError
 
 TOL = 1e-12
 RATES = {

@@ -18,9 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import aisre
-from aisre import RecordFilter
-from aisre.monitor.frame import DataError
-from aisre.monitor.importance import (
+from aisre.monitor.importance.api import (
     DRIFT_IMPACT_THRESHOLD,
     FeatureImportance,
     compare_importance,
@@ -32,6 +30,8 @@ from aisre.monitor.importance import (
     spearman,
     window_importance,
 )
+from aisre.monitor.tabular.frame import DataError
+from aisre.store import RecordFilter
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import aisre
-from aisre import RecordFilter
+from aisre.store import RecordFilter
 
 from .conftest import free_port
 

@@ -11,15 +11,15 @@ import pytest
 from scipy import stats
 
 import aisre
-from aisre import RecordFilter
-from aisre.monitor.frame import DataError
-from aisre.monitor.jsonschema_lite import SchemaError, check_subset_schema, subset_errors
-from aisre.monitor.llm_quality import (
+from aisre.monitor.llm.quality import (
     EVENT_NAME,
     EvaluationResult,
     ResponseChecker,
     llm_quality,
 )
+from aisre.monitor.llm.schema import SchemaError, check_subset_schema, subset_errors
+from aisre.monitor.tabular.frame import DataError
+from aisre.store import RecordFilter
 
 ANSWER_SCHEMA = {
     "type": "object",

@@ -13,12 +13,12 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from aisre.monitor.domain_classifier import roc_auc, within_fold_permutations
 from aisre.monitor.drift.registry import get_method
-from aisre.monitor.frame import DataError, to_columns
-from aisre.monitor.mmd import critical_value, mmd2_unbiased, mmd_test, permutation_p_value, rbf_kernel
-from aisre.monitor.multivariate import multivariate_drift
-from aisre.monitor.reconstruction import ReconstructionModel
+from aisre.monitor.multivariate.api import multivariate_drift
+from aisre.monitor.multivariate.domain_classifier import roc_auc, within_fold_permutations
+from aisre.monitor.multivariate.mmd import critical_value, mmd2_unbiased, mmd_test, permutation_p_value, rbf_kernel
+from aisre.monitor.multivariate.reconstruction import ReconstructionModel
+from aisre.monitor.tabular.frame import DataError, to_columns
 
 FAST_HGB = {"params": {"max_iter": 30}, "n_permutations": 100}
 # 50 seeded no-drift repetitions at alpha = 0.05: 2.5 alarms expected; 8 is the 99.9%

@@ -8,8 +8,7 @@ import pytest
 from scipy.stats import binom
 
 from aisre.clock import ManualClock
-from aisre.monitor.frame import DataError
-from aisre.monitor.online import (
+from aisre.monitor.online.detectors import (
     BootstrapCalibrated,
     CountWindows,
     Cusum,
@@ -19,7 +18,8 @@ from aisre.monitor.online import (
     WindowTest,
     cusum_limit,
 )
-from aisre.monitor.profile import fit_profile
+from aisre.monitor.profiles.profile import fit_profile
+from aisre.monitor.tabular.frame import DataError
 
 ALPHA = 0.05
 WINDOWS, SIZE = 1000, 50

@@ -14,9 +14,10 @@ from scipy.stats import binomtest
 from sklearn import metrics as skm
 
 import aisre
-from aisre.monitor import metrics_ci as ci
-from aisre.monitor.frame import DataError
-from aisre.monitor.performance import labeled_window, performance, performance_over_time
+import aisre.store
+from aisre.monitor.performance import intervals as ci
+from aisre.monitor.performance.realised import labeled_window, performance, performance_over_time
+from aisre.monitor.tabular.frame import DataError
 
 TOL = 1e-12
 
@@ -272,7 +273,7 @@ def test_from_a_real_store_filled_through_the_sdk_with_late_labels(db_path):
 
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-    from aisre.monitor.fairness import fairness
+    from aisre.monitor.fairness.groups import fairness
 
     fair = fairness(y_true, y_pred, window.sensitive("sex"), sensitive_name="sex")
     sex = np.array(sexes[:300])
@@ -287,7 +288,7 @@ def test_from_a_real_store_filled_through_the_sdk_with_late_labels(db_path):
     stored = monitor.store.signals(model="credit", name="demographic_parity_difference")
     assert stored[0][1].labels == {"sensitive_feature": "sex", "metric": "demographic_parity_difference"}
 
-    pairs = monitor.store.labeled_records(aisre.RecordFilter("credit", "v2"))
+    pairs = monitor.store.labeled_records(aisre.store.RecordFilter("credit", "v2"))
     series = performance_over_time(pairs, window="20m", metrics=["accuracy", "roc_auc"])
     assert sum(r["n"] for r in series.rows()) == 300
     monitor.close()
@@ -296,7 +297,7 @@ def test_from_a_real_store_filled_through_the_sdk_with_late_labels(db_path):
 def test_window_widths_parse_and_bad_ones_are_named():
     from datetime import timedelta
 
-    from aisre.monitor.windows import parse_window
+    from aisre.monitor.tabular.windows import parse_window
 
     assert [parse_window(w) for w in ("90s", "15m", "1h", "1d", 30, timedelta(hours=2))] == [
         90.0,
@@ -312,7 +313,7 @@ def test_window_widths_parse_and_bad_ones_are_named():
 
 
 def test_scores_stored_as_mappings_lists_or_one_probability_become_one_matrix():
-    from aisre.monitor.labeled import score_matrix
+    from aisre.monitor.tabular.labeled import score_matrix
 
     matrix, classes = score_matrix([{"1": 0.8, "0": 0.2}, [0.6, 0.4], 0.3, None])
     assert classes == ["0", "1"]

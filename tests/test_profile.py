@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aisre.monitor.frame import DataError
-from aisre.monitor.profile import CategoricalProfile, NumericProfile, fit_profile
-from aisre.monitor.reference import Reference
+from aisre.monitor.profiles.profile import CategoricalProfile, NumericProfile, fit_profile
+from aisre.monitor.profiles.reference import Reference
+from aisre.monitor.tabular.frame import DataError
 
 floats = st.floats(-1e6, 1e6) | st.sampled_from([float("nan"), float("inf"), float("-inf")])
 REF = np.random.default_rng(1).normal(size=500)

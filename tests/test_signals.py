@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aisre.monitor.signals import publish
+from aisre.monitor.jobs.signals import publish
 from aisre.records import Signal
 from aisre.telemetry.signals import SignalExporter
 

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from aisre import InferenceRecord, Label, RecordFilter, Route, Status, UnknownRecordError
-from aisre.store import JsonlSink, export_parquet, open_store
+from aisre import InferenceRecord, Label, Route, Status, UnknownRecordError
+from aisre.store import JsonlSink, RecordFilter, export_parquet, open_store
 from aisre.store.codec import record_to_json_line
 from aisre.store.summary import summarize
 

@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from aisre.monitor.frame import DataError
-from aisre.monitor.text import embed, embedding_drift
+from aisre.monitor.multivariate.text import embed, embedding_drift
+from aisre.monitor.tabular.frame import DataError
 
 DIM = 256
 BILLING = [

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from aisre import BatchingWriter, InferenceRecord, QueueFullError
+from aisre import InferenceRecord, QueueFullError
 from aisre.errors import WriterClosedError
+from aisre.store import BatchingWriter
 
 
 class SlowSink:

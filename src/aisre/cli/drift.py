@@ -51,7 +51,7 @@ def drift_command(
 ) -> None:
     """Test every column of CUR against REF; print a table, optionally JSON and HTML."""
     from aisre.monitor.drift import drift
-    from aisre.monitor.frame import to_columns
+    from aisre.monitor.tabular.frame import to_columns
 
     ref_table, cur_table = read_table(reference, "REF"), read_table(current, "CUR")
     wanted = [c.strip() for c in columns.split(",")] if columns else None
@@ -90,7 +90,7 @@ def drift_command(
         Path(json_out).write_text(json.dumps(doc, indent=2))
         console.print(f"wrote {json_out}")
     if html_out:
-        from aisre.monitor.report import drift_report_html
+        from aisre.monitor.report.html import drift_report_html
 
         title = f"Drift: {Path(current).name} vs {Path(reference).name}"
         page = drift_report_html(result, ref_cols, cur_cols, title=title)

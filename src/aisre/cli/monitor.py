@@ -20,7 +20,7 @@ app = typer.Typer(help="Check stored inferences against a reference.", no_args_i
 def _reference(path: str) -> Any:
     """A saved reference (.json: its raw-value sample) or a CSV/Parquet table."""
     if path.endswith(".json"):
-        from aisre.monitor.reference import Reference
+        from aisre.monitor.profiles.reference import Reference
 
         try:
             return Reference.load(path).samples
@@ -37,7 +37,7 @@ def make_reference(
     bins: Annotated[str, typer.Option(help="doane, sturges, fd, an integer, or quantile:N.")] = "doane",
 ) -> None:
     """Profile a reference once and save it; monitoring never needs the raw data again."""
-    from aisre.monitor.reference import Reference
+    from aisre.monitor.profiles.reference import Reference
 
     table = read_table(data, "DATA")
     try:
@@ -65,7 +65,7 @@ def check(
     store: Annotated[str | None, typer.Option("--store", help="Store URL.")] = None,
 ) -> None:
     """Compare a window of stored records with the reference; store and print the signals."""
-    from aisre.monitor.checks import check_window
+    from aisre.monitor.jobs.checks import check_window
 
     s = store_from(config, store)
     ref = _reference(reference)

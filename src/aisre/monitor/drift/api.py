@@ -18,7 +18,7 @@ from aisre.monitor.drift.compat import MODES
 from aisre.monitor.drift.correction import CORRECTIONS, adjust
 from aisre.monitor.drift.registry import METHODS, MethodError, get_method
 from aisre.monitor.drift.values import count_present
-from aisre.monitor.frame import DataError, to_columns
+from aisre.monitor.tabular.frame import DataError, to_columns
 
 #: Below this many values per column, threads cost more than they save.
 PARALLEL_MIN_ROWS = 50_000
@@ -90,7 +90,7 @@ def drift(
 ) -> DatasetDrift:
     """Test every column of `current` against `reference` and decide whether the dataset drifted.
 
-    `reference`/`current`: anything `aisre.monitor.frame.to_columns` accepts. `method`: a
+    `reference`/`current`: anything `aisre.monitor.tabular.frame.to_columns` accepts. `method`: a
     name from METHODS, "auto" (Evidently's choice per column), or {column: name} (others
     "auto"). `threshold`: one number for all columns, {column: number}, or None for each
     method's default. `compat`: None (aisre), "evidently" or "nannyml". `correction`: None,

@@ -5,7 +5,7 @@
 
 Parameters are set in `__init__` and nothing else; `fit` learns from the reference only
 (bin edges, sorted sample, category set); `score` compares one current window.
-Values arrive already normalised by `aisre.monitor.frame.normalise`: float64 with NaN for
+Values arrive already normalised by `aisre.monitor.tabular.frame.normalise`: float64 with NaN for
 numeric columns, object arrays of str/None for categorical ones. Missing values are
 dropped before testing and counted in the result.
 """

@@ -13,7 +13,7 @@ from aisre.monitor.drift import compat as peers
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.binning import bin_counts, floor_zero_shares, quantile_edges, shares
 from aisre.monitor.drift.values import Values, align, category_counts, prepare, require_values, summary
-from aisre.monitor.frame import DataError
+from aisre.monitor.tabular.frame import DataError
 
 #: Bins for numeric columns in aisre's own mode (reference deciles, the usual PSI setup).
 DEFAULT_BINS = 10

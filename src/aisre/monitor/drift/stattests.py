@@ -13,7 +13,7 @@ from scipy import stats
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.ecdf import ks_statistic, merge
 from aisre.monitor.drift.values import Values, align, category_counts, prepare, require_values, summary
-from aisre.monitor.frame import DataError
+from aisre.monitor.tabular.frame import DataError
 
 #: scipy.stats.ks_2samp(method="auto") computes the exact p-value up to this sample size.
 KS_EXACT_MAX_N = 10_000

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from aisre.monitor.drift.base import Kind
-from aisre.monitor.frame import DataError, dictionary_codes, encoding_of
+from aisre.monitor.tabular.frame import DataError, dictionary_codes, encoding_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ def prepare(values: np.ndarray, role: str) -> Values:
         kept = values[present].astype(object, copy=False)
         return Values(kept, "categorical", len(values), n_missing, 0, categories, codes[present])
     raise DataError(
-        f"{role}: expected float64 or str values (use aisre.monitor.frame.normalise), got dtype {values.dtype}"
+        f"{role}: expected float64 or str values (use aisre.monitor.tabular.frame.normalise), got dtype {values.dtype}"
     )
 
 

@@ -1,0 +1,152 @@
+"""Checks on a window of stored records: inputs and outputs as columns, drift as signals.
+
+This is where the store (filled by the SDK or the gateway) meets the statistics: a window
+`[since, until)` of one model version's records becomes named columns (the inputs, and
+the outputs: prediction, each class score, response length, output tokens), is compared
+with a reference, and every result becomes a `Signal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aisre.monitor.tabular.frame import Columns, DataError, to_columns
+from aisre.records import InferenceRecord, Signal
+from aisre.store.base import RecordFilter, Store
+
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+
+
+def input_columns(records: Sequence[InferenceRecord]) -> Columns:
+    """Each record's `inputs` mapping as one row; non-mapping inputs are not tabular."""
+    rows = [r.inputs for r in records if isinstance(r.inputs, dict)]
+    return to_columns(rows) if rows else {}
+
+
+def output_columns(records: Sequence[InferenceRecord]) -> Columns:
+    """Model outputs as columns: `prediction`, `score:<class>`, `response_length`, `output_tokens`."""
+    if not records:
+        return {}
+    out: dict[str, list[Any]] = {}
+    if any(r.prediction is not None for r in records):
+        out["prediction"] = [_scalar(r.prediction) for r in records]
+    classes = sorted({str(k) for r in records if isinstance(r.scores, dict) for k in r.scores})
+    for c in classes:
+        out[f"score:{c}"] = [
+            float(r.scores[c]) if isinstance(r.scores, dict) and c in r.scores else np.nan for r in records
+        ]
+    if any(r.output_text is not None for r in records):
+        out["response_length"] = [np.nan if r.output_text is None else float(len(r.output_text)) for r in records]
+    if any(r.output_tokens is not None for r in records):
+        out["output_tokens"] = [np.nan if r.output_tokens is None else float(r.output_tokens) for r in records]
+    return to_columns(out)
+
+
+def _scalar(value: Any) -> Any:
+    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+
+
+@dataclass
+class WindowCheck:
+    """The drift of one window's inputs and outputs against the reference, and its signals."""
+
+    model: str
+    version: str
+    since: float | None
+    until: float | None
+    rows: int
+    data: Any = None
+    prediction: Any = None
+    signals: list[Signal] = field(default_factory=list)
+
+
+def check_window(
+    store: Store,
+    reference_inputs: Any,
+    model: str,
+    version: str,
+    since: float | None = None,
+    until: float | None = None,
+    *,
+    reference_outputs: Any = None,
+    method: str | dict[str, str] = "auto",
+    share_threshold: float = 0.5,
+    **drift_options: Any,
+) -> WindowCheck:
+    """Compare a stored window with reference data (anything `to_columns` accepts).
+
+    Signals: `data_drift_score{feature,method}` and `prediction_drift_score{output,method}`
+    (the value the verdict compares with the threshold: the p-value for tests, the distance
+    for distances), `data_drift_share` and `dataset_drift` (0/1), and `window_rows`.
+    """
+    from aisre.monitor.drift import drift  # the statistics layer; imported lazily (numpy/scipy)
+
+    records = store.records(RecordFilter(model, version, since, until))
+    check = WindowCheck(model, version, since, until, len(records))
+    base = {"model": model, "version": version, "window_start": since, "window_end": until}
+    check.signals.append(Signal(name="window_rows", value=float(len(records)), **base))
+    if not records:
+        return check
+    current = input_columns(records)
+    reference = to_columns(reference_inputs)
+    shared = [c for c in reference if c in current]
+    if reference and not shared:
+        raise DataError(
+            f"no reference column appears in the stored inputs of {model}/{version}: "
+            f"reference has {sorted(reference)[:10]}, records have {sorted(current)[:10]}"
+        )
+    if shared:
+        result = drift(
+            {c: reference[c] for c in shared},
+            {c: current[c] for c in shared},
+            method=method,
+            share_threshold=share_threshold,
+            **drift_options,
+        )
+        check.data = result
+        check.signals += _drift_signals(result, "data_drift_score", "feature", base)
+        check.signals.append(
+            Signal(
+                name="data_drift_share",
+                value=result.share_drifted,
+                threshold=share_threshold,
+                breached=result.dataset_drift,
+                **base,
+            )
+        )
+        check.signals.append(Signal(name="dataset_drift", value=float(result.dataset_drift), **base))
+    if reference_outputs is not None:
+        ref_out, cur_out = to_columns(reference_outputs), output_columns(records)
+        both = [c for c in ref_out if c in cur_out]
+        if both:
+            result = drift(
+                {c: ref_out[c] for c in both},
+                {c: cur_out[c] for c in both},
+                method=method,
+                share_threshold=share_threshold,
+                **drift_options,
+            )
+            check.prediction = result
+            check.signals += _drift_signals(result, "prediction_drift_score", "output", base)
+    return check
+
+
+def _drift_signals(result: Any, name: str, label: str, base: dict[str, Any]) -> list[Signal]:
+    out = []
+    for column, r in result.columns.items():
+        value = r.p_value if r.p_value is not None else r.statistic
+        out.append(
+            Signal(
+                name=name,
+                value=float(value),
+                threshold=r.threshold,
+                breached=r.drift,
+                labels={label: column, "method": r.method},
+                **base,
+            )
+        )
+    return out

@@ -1,0 +1,153 @@
+"""A reference, profiled once and saved, so monitoring never needs the raw reference again.
+
+`Reference.fit(data)` profiles every column (bins or vocabulary chosen from the reference)
+and keeps a seeded random sample of raw values per column (default 10,000) for the exact
+tests that need raw values (KS, Wasserstein, Cramér–von Mises). `save`/`load` use one
+JSON file, typically tens of KB per column whatever the reference size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from aisre.monitor.profiles.profile import CategoricalProfile, ColumnProfile, NumericProfile, fit_profile
+from aisre.monitor.tabular.frame import DataError, is_numeric, to_columns
+
+FORMAT = "aisre.reference/1"
+
+
+@dataclass
+class TableProfile:
+    """Profiles of every column of one window; merges column by column."""
+
+    columns: dict[str, ColumnProfile]
+    rows: int = 0
+
+    def update(self, data: Any) -> TableProfile:
+        columns = to_columns(data)
+        missing = [c for c in self.columns if c not in columns]
+        if missing:
+            raise DataError(f"columns missing from the current data: {missing}")
+        n = len(next(iter(columns.values()))) if columns else 0
+        for name, profile in self.columns.items():
+            values = columns[name]
+            if isinstance(profile, NumericProfile) and not is_numeric(values):
+                raise DataError(
+                    f"column {name!r}: numeric in the reference, but the current values are text "
+                    f"(e.g. {next((v for v in values if v is not None), None)!r})"
+                )
+            if isinstance(profile, CategoricalProfile) and is_numeric(values):
+                values = np.array([None if np.isnan(v) else _category_text(v) for v in values], dtype=object)
+            profile.update(values)
+        self.rows += n
+        return self
+
+    def merge(self, other: TableProfile) -> TableProfile:
+        if set(self.columns) != set(other.columns):
+            differ = sorted(set(self.columns) ^ set(other.columns))
+            raise DataError(f"cannot merge profiles of different columns: {differ}")
+        merged = {name: p.merge(other.columns[name]) for name, p in self.columns.items()}  # type: ignore[arg-type]
+        return TableProfile(merged, self.rows + other.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "columns": {n: p.to_dict() for n, p in self.columns.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TableProfile:
+        kinds = {"numeric": NumericProfile, "categorical": CategoricalProfile}
+        columns = {name: kinds[p["kind"]].from_dict(p) for name, p in d["columns"].items()}
+        return cls(columns, d["rows"])  # type: ignore[arg-type]
+
+
+@dataclass
+class Reference:
+    profile: TableProfile
+    samples: dict[str, np.ndarray]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def fit(
+        cls,
+        data: Any,
+        *,
+        bins: int | str = "doane",
+        category_cap: int = 50,
+        sample_size: int = 10_000,
+        quantiles: bool = False,
+        seed: int = 0,
+    ) -> Reference:
+        columns = to_columns(data)
+        if not columns:
+            raise DataError("the reference has no columns")
+        n = len(next(iter(columns.values())))
+        if n == 0:
+            raise DataError("the reference has no rows")
+        rng = np.random.default_rng(seed)
+        pick = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
+        profiles = {name: fit_profile(v, bins, category_cap, quantiles) for name, v in columns.items()}
+        samples = {name: v[pick] for name, v in columns.items()}
+        settings = {
+            "bins": bins,
+            "category_cap": category_cap,
+            "sample_size": sample_size,
+            "seed": seed,
+            "rows": n,
+            "created": time.time(),
+        }
+        return cls(TableProfile(profiles, n), samples, settings)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.profile.columns)
+
+    def empty_profile(self) -> TableProfile:
+        """A fresh profile with the reference's bins and vocabularies, for a current window."""
+        return TableProfile({name: type(p).empty_like(p) for name, p in self.profile.columns.items()})  # type: ignore[arg-type]
+
+    def profile_of(self, data: Any) -> TableProfile:
+        return self.empty_profile().update(data)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        doc = {
+            "format": FORMAT,
+            "settings": self.settings,
+            "profile": self.profile.to_dict(),
+            "samples": {n: _sample_to_json(v) for n, v in self.samples.items()},
+        }
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(doc, f, separators=(",", ":"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Reference:
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read reference {path}: {exc}") from None
+        if doc.get("format") != FORMAT:
+            found = doc.get("format")
+            raise DataError(f"{path} is not an aisre reference (format {found!r}, expected {FORMAT!r})")
+        samples = {n: _sample_from_json(v) for n, v in doc["samples"].items()}
+        return cls(TableProfile.from_dict(doc["profile"]), samples, doc["settings"])
+
+
+def _category_text(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def _sample_to_json(values: np.ndarray) -> dict[str, Any]:
+    if is_numeric(values):
+        return {"numeric": [None if np.isnan(v) else float(v) for v in values.tolist()]}
+    return {"categorical": values.tolist()}
+
+
+def _sample_from_json(d: dict[str, Any]) -> np.ndarray:
+    if "numeric" in d:
+        return np.array([np.nan if v is None else v for v in d["numeric"]], dtype=np.float64)
+    return np.array(d["categorical"], dtype=object)

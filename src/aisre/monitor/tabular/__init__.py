@@ -1,0 +1,28 @@
+"""Tabular inputs: any table -> named numpy columns, class labels -> codes, stored records joined to late
+labels, and time windows. Every monitor method reads its data through here."""
+
+from aisre.monitor.tabular.classes import canonical, encode, factorize, sort_classes
+from aisre.monitor.tabular.frame import TextColumn, check_alpha, is_numeric, normalise, to_columns
+from aisre.monitor.tabular.labeled import LabeledWindow, from_records, from_table, labeled_window
+from aisre.monitor.tabular.windows import OverTime, WindowReport, WindowResult, parse_window, window_index
+
+__all__ = [
+    "LabeledWindow",
+    "OverTime",
+    "TextColumn",
+    "WindowReport",
+    "WindowResult",
+    "canonical",
+    "check_alpha",
+    "encode",
+    "factorize",
+    "from_records",
+    "from_table",
+    "is_numeric",
+    "labeled_window",
+    "normalise",
+    "parse_window",
+    "sort_classes",
+    "to_columns",
+    "window_index",
+]
