@@ -237,8 +237,12 @@ class Monitor:
         return self.recorder.serve_metrics(host, port).url
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything recorded so far is in the store."""
+        """Wait until everything recorded so far is in the store (spans are not waited for)."""
         self.recorder.flush(timeout)
+
+    def flush_spans(self, timeout_s: float = 5.0) -> bool:
+        """Wait up to `timeout_s` for the spans so far to be exported; True if they were."""
+        return self.recorder.flush_spans(timeout_s)
 
     def close(self) -> None:
         if self._owns_recorder:

@@ -145,12 +145,19 @@ class Recorder:
         return None if self._metrics_server is None else self._metrics_server.url
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every record so far is committed and every span exported."""
+        """Wait until every record so far is committed to the store.
+
+        Spans are not waited for: exporting them is a separate path (its own queue and
+        thread) so a slow or absent collector can never hold up the store. See `flush_spans`.
+        """
         self.writer.flush(timeout)
-        if self.spans is not None:
-            self.spans.flush()
+
+    def flush_spans(self, timeout_s: float = 5.0) -> bool:
+        """Wait up to `timeout_s` for the spans emitted so far to be exported; True if they were."""
+        return True if self.spans is None else self.spans.flush(timeout_s)
 
     def close(self) -> None:
+        """Commit queued records, then stop span export (bounded), metrics and the store."""
         self.writer.close()
         if self.spans is not None:
             self.spans.close()

@@ -8,18 +8,21 @@ is written onto the record so logs, traces and records join.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, StatusCode
 
 from aisre.config import TracingConfig
 from aisre.records import InferenceRecord, Status
 from aisre.store.codec import dumps
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+# One OTLP export (all its retries included) gives up after this long: a collector that is
+# down or silent costs the export thread seconds, never the caller (see span_export.py).
+EXPORT_TIMEOUT_S = 2.0
 
 # gen_ai.operation.name -> openinference.span.kind. OpenInference has no kind for a
 # classical model's prediction; CHAIN is its generic "a step that transforms input".
@@ -32,7 +35,15 @@ _OPENINFERENCE_KIND = {
 
 
 def build_tracer_provider(cfg: TracingConfig) -> TracerProvider:
-    """A tracer provider that exports to OTLP/HTTP when `otlp_endpoint` is set."""
+    """A tracer provider that exports to OTLP/HTTP when `otlp_endpoint` is set.
+
+    Spans go through a `SpanExportQueue` (bounded, its own thread, bounded waits), so a slow
+    or absent collector never holds up recording or the store. The SDK loads only here.
+    """
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
     provider = TracerProvider(
         resource=Resource.create({"service.name": cfg.service_name}),
         sampler=ParentBased(TraceIdRatioBased(cfg.sample_ratio)),
@@ -40,8 +51,12 @@ def build_tracer_provider(cfg: TracingConfig) -> TracerProvider:
     if cfg.otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        exporter = OTLPSpanExporter(endpoint=cfg.otlp_endpoint, headers=cfg.otlp_headers or None)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        from aisre.telemetry.span_export import SpanExportQueue
+
+        exporter = OTLPSpanExporter(
+            endpoint=cfg.otlp_endpoint, headers=cfg.otlp_headers or None, timeout=EXPORT_TIMEOUT_S
+        )
+        provider.add_span_processor(SpanExportQueue(exporter))
     return provider
 
 
@@ -104,14 +119,19 @@ class SpanEmitter:
         self.log_content = log_content
         self._owns_provider = owns_provider
 
-    def flush(self, timeout_s: float = 10.0) -> None:
+    def flush(self, timeout_s: float = 5.0) -> bool:
+        """Ask the provider to export pending spans; True if it finished within `timeout_s`.
+
+        Bounded for the provider aisre builds; a provider passed in flushes by its own rules
+        (the SDK's BatchSpanProcessor ignores the timeout and exports on this thread).
+        """
         force_flush = getattr(self.provider, "force_flush", None)
-        if force_flush is not None:
-            force_flush(int(timeout_s * 1000))
+        if force_flush is None:
+            return True
+        return bool(force_flush(int(timeout_s * 1000)))
 
     def close(self) -> None:
-        """Export what is pending; shut the provider down only if aisre built it."""
-        self.flush()
+        """Shut the provider down (bounded) if aisre built it; a provider passed in is the caller's."""
         if self._owns_provider:
             self.provider.shutdown()
 
