@@ -22,8 +22,8 @@ import numpy as np
 
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode, factorize, sort_classes
 from aisre.monitor.tabular.frame import DataError, to_columns
-from aisre.monitor.tabular.labeled import LabeledWindow, from_records, from_table
-from aisre.monitor.tabular.windows import OverTime, WindowResult, parse_window, window_index
+from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window
+from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
 
 SUMMARY = (
@@ -336,21 +336,11 @@ def fairness_over_time(
     y_pred and the `sensitive` column(s). `options` go to `fairness` (thresholds, method...).
     """
     names = [sensitive] if isinstance(sensitive, str) else list(sensitive)
-    if isinstance(records_with_labels, LabeledWindow):
-        data = records_with_labels
-    elif isinstance(records_with_labels, Sequence) and (
-        not records_with_labels or isinstance(records_with_labels[0], tuple)
-    ):
-        data = from_records(records_with_labels)  # type: ignore[arg-type]
-    else:
-        data = from_table(records_with_labels, tags=names)
-    width = parse_window(window)
-    starts, idx = window_index(data.ts, width, start, end)
+    data = as_labeled_window(records_with_labels, tags=names)
     options.setdefault("sensitive_name", ",".join(names))
-    results = []
-    for i, lo in enumerate(starts):
-        part = data.select(idx == i)
+
+    def report(part: LabeledWindow) -> FairnessReport:
         has_truth = any(v is not None for v in part.y_true.tolist())
-        report = fairness(part.y_true if has_truth else None, part.y_pred, part.sensitive(sensitive), **options)
-        results.append(WindowResult(float(lo), float(lo + width), len(part), report))
-    return OverTime(width, results)
+        return fairness(part.y_true if has_truth else None, part.y_pred, part.sensitive(sensitive), **options)
+
+    return over_time(data, window, report, start, end)

@@ -23,8 +23,8 @@ from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.calibration import isotonic, needs_calibration
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode
 from aisre.monitor.tabular.frame import DataError
-from aisre.monitor.tabular.labeled import LabeledWindow
-from aisre.monitor.tabular.windows import OverTime, WindowResult, parse_window, window_index
+from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window
+from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
 
 CBPE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -331,23 +331,18 @@ class CBPE:
 
         Realised values are reported where the window has labels (for validation).
         """
-        from aisre.monitor.performance.realised import _as_window
-
-        w = _as_window(data)
-        width = parse_window(window)
-        starts, idx = window_index(w.ts, width, start, end)
+        w = as_labeled_window(data)
         has_pred = any(v is not None for v in w.y_pred.tolist())
         has_truth = any(v is not None for v in w.y_true.tolist())
-        results = []
-        for i, lo in enumerate(starts):
-            part = w.select(idx == i)
+
+        def report(part: LabeledWindow) -> CBPEReport:
             if part.y_score is None:
                 raise DataError("y_score: CBPE needs scores; the records have none")
-            report = self.estimate(
+            return self.estimate(
                 part.y_score, part.y_pred if has_pred else None, part.y_true if has_truth else None, part.classes
             )
-            results.append(WindowResult(float(lo), float(lo + width), len(part), report))
-        return OverTime(width, results)
+
+        return over_time(w, window, report, start, end)
 
     # -- input helpers -------------------------------------------------------------------
     def _positive_score(self, y_score: Any, classes: Sequence[Any] | None) -> np.ndarray:

@@ -20,8 +20,8 @@ from aisre.monitor.performance import metrics as pm
 from aisre.monitor.performance.intervals import MetricValue
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode, sort_classes
 from aisre.monitor.tabular.frame import DataError
-from aisre.monitor.tabular.labeled import LabeledWindow, from_records, from_table, labeled_window
-from aisre.monitor.tabular.windows import OverTime, WindowResult, parse_window, window_index
+from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window, labeled_window
+from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -296,19 +296,8 @@ def performance_over_time(
     label), a `LabeledWindow`, or a table with columns ts, y_true, y_pred (and y_score, the
     positive-class probability). `options` go to `performance` (thresholds, pos_label...).
     """
-    data = _as_window(records_with_labels)
-    width = parse_window(window)
-    starts, idx = window_index(data.ts, width, start, end)
-    order = np.argsort(idx, kind="stable")
-    bounds = np.searchsorted(idx[order], np.arange(len(starts) + 1))
-    results = []
-    for w, lo in enumerate(starts):
-        rows = order[bounds[w] : bounds[w + 1]]
-        part = data.select(rows)
-        results.append(
-            WindowResult(float(lo), float(lo + width), len(rows), _window_report(part, task, metrics, options))
-        )
-    return OverTime(width, results)
+    data = as_labeled_window(records_with_labels)
+    return over_time(data, window, lambda part: _window_report(part, task, metrics, options), start, end)
 
 
 def _window_report(
@@ -319,14 +308,3 @@ def _window_report(
         kwargs["classes"] = part.classes
     has_pred = any(v is not None for v in part.y_pred.tolist()) or part.y_score is None
     return performance(part.y_true, part.y_pred if has_pred else None, part.y_score, task, metrics=metrics, **kwargs)
-
-
-def _as_window(data: Any) -> LabeledWindow:
-    if isinstance(data, LabeledWindow):
-        return data
-    if isinstance(data, Sequence) and (not data or isinstance(data[0], tuple)):
-        return from_records(data)  # type: ignore[arg-type]
-    names = getattr(data, "columns", None)
-    if names is None:
-        names = getattr(data, "column_names", None) or (list(data) if isinstance(data, Mapping) else [])
-    return from_table(data, y_score="y_score" if "y_score" in list(names) else None)

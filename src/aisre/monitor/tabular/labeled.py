@@ -42,15 +42,15 @@ class LabeledWindow:
     def __len__(self) -> int:
         return len(self.ts)
 
-    def select(self, mask: np.ndarray) -> LabeledWindow:
-        """The rows where `mask` is true."""
+    def select(self, rows: np.ndarray) -> LabeledWindow:
+        """The rows picked by `rows`: a boolean mask, or row indices (kept in their order)."""
         return LabeledWindow(
-            self.y_true[mask],
-            self.y_pred[mask],
-            None if self.y_score is None else self.y_score[mask],
+            self.y_true[rows],
+            self.y_pred[rows],
+            None if self.y_score is None else self.y_score[rows],
             self.classes,
-            self.ts[mask],
-            {k: v[mask] for k, v in self.tags.items()},
+            self.ts[rows],
+            {k: v[rows] for k, v in self.tags.items()},
         )
 
     def sensitive(self, names: str | Sequence[str]) -> np.ndarray | dict[str, np.ndarray]:
@@ -61,6 +61,20 @@ class LabeledWindow:
             raise DataError(f"sensitive: no record has tag(s) {missing}; tags seen: {sorted(self.tags)}")
         cols = {n: self.tags.get(n, np.full(len(self), None, dtype=object)) for n in wanted}
         return cols[wanted[0]] if isinstance(names, str) else cols
+
+
+def as_labeled_window(data: Any, tags: Sequence[str] = ()) -> LabeledWindow:
+    """A `LabeledWindow` from itself, (record, label) pairs, or a table with columns ts, y_true,
+    y_pred (and y_score, the positive-class probability, when present); `tags` names table
+    columns to carry as tags (records bring their own)."""
+    if isinstance(data, LabeledWindow):
+        return data
+    if isinstance(data, Sequence) and (not data or isinstance(data[0], tuple)):
+        return from_records(data)  # type: ignore[arg-type]
+    names = getattr(data, "columns", None)
+    if names is None:
+        names = getattr(data, "column_names", None) or (list(data) if isinstance(data, Mapping) else [])
+    return from_table(data, y_score="y_score" if "y_score" in list(names) else None, tags=tags)
 
 
 def labeled_window(
