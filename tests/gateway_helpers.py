@@ -1,4 +1,4 @@
-"""Starting real gateways for tests: uvicorn on 127.0.0.1, a free port, lifespan on."""
+"""Starting real gateways for tests: uvicorn on 127.0.0.1 with the gateway's HTTP protocol, a free port, lifespan on."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import yaml
 
 from aisre.config import AisreConfig, parse_config
 from aisre.gateway.app import create_app
+from aisre.gateway.protocol import http_protocol
 
 
 class RunningGateway:
@@ -32,7 +33,7 @@ class RunningGateway:
                 log_level="warning",
                 access_log=False,
                 loop="uvloop",
-                http="httptools",
+                http=http_protocol(config.gateway),  # what `aisre serve` runs
                 timeout_graceful_shutdown=2,
             )
         )

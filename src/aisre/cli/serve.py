@@ -1,14 +1,19 @@
-"""`aisre serve`: run the gateway (uvicorn with uvloop and httptools)."""
+"""`aisre serve`: run the gateway (uvicorn with uvloop and httptools, plus the gateway's limits).
+
+The whole config is checked, and the app built, before anything is printed or bound: a bad
+config exits 2 with every problem listed, never after a banner and never with a traceback.
+"""
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
-from aisre.config import load_config
+from aisre.config import AisreConfig, load_config
 from aisre.errors import AisreError
 
 
@@ -22,6 +27,8 @@ def serve_command(
     """Serve the models of aisre.yaml over the OpenAI API and the Open Inference Protocol v2."""
     import uvicorn
 
+    from aisre.gateway.protocol import http_protocol
+
     try:
         cfg = load_config(config)
     except AisreError as exc:
@@ -30,42 +37,45 @@ def serve_command(
         raise fail(f"{config}: no models configured; add a 'models:' section (see README)")
     g = cfg.gateway
     host, port, workers = host or g.host, g.port if port is None else port, workers or g.workers
-    os.environ["AISRE_CONFIG"] = os.path.abspath(config)
+    app = _built_app(cfg, keep=workers == 1)
     console.print(
         f"aisre gateway on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}), "
         f"models: {', '.join(cfg.models)}"
     )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": http_protocol(g),
+        "log_level": log_level,
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+        # uvicorn takes whole seconds; rounding up never cuts a configured grace short.
+        "timeout_graceful_shutdown": math.ceil(g.shutdown_grace_s),
+    }
     if workers > 1:
-        uvicorn.run(
-            "aisre.gateway.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop",
-            http="httptools",
-            log_level=log_level,
-            access_log=False,
-            proxy_headers=False,
-            server_header=False,
-            timeout_graceful_shutdown=g.shutdown_grace_s,
-        )
-        return
+        os.environ["AISRE_CONFIG"] = os.path.abspath(config)
+        uvicorn.run("aisre.gateway.app:app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(app, **options)
+
+
+def _built_app(cfg: AisreConfig, keep: bool) -> Any:
+    """The gateway app, built now so that every config problem (a model file that does not
+    load, a store that cannot open) is reported before serving. With several workers each
+    builds its own; this one only validates, and its recorder is closed again."""
     from aisre.gateway.app import create_app
+    from aisre.telemetry import Recorder
 
     try:
-        app = create_app(cfg)
+        if keep:
+            return create_app(cfg)
+        recorder = Recorder.from_config(cfg)
+        try:
+            create_app(cfg, recorder)
+        finally:
+            recorder.close()
     except AisreError as exc:
         raise fail(str(exc)) from None
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level=log_level,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=g.shutdown_grace_s,
-    )
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from aisre.gateway.errors import GatewayError
 
@@ -25,10 +25,13 @@ async def read_json(request: Request, limit: int) -> tuple[dict[str, Any], bytes
         if size > limit:
             raise GatewayError(413, f"request body is {size} bytes; the limit is {limit} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
+    except ClientDisconnect:  # the client left (or shutdown closed its unfinished request): nobody reads this
+        raise GatewayError(400, "the connection closed before the request body was complete") from None
     if not body:
         raise GatewayError(400, "request body is empty; expected a JSON object")
     try:
