@@ -4,6 +4,7 @@ evaluator hooks, and a window read back from a real SQLite store."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,13 +12,14 @@ import pytest
 from scipy import stats
 
 import aisre
+from aisre.errors import MissingDependencyError, SchemaError
 from aisre.monitor.llm.quality import (
     EVENT_NAME,
     EvaluationResult,
     ResponseChecker,
     llm_quality,
 )
-from aisre.monitor.llm.schema import SchemaError, check_subset_schema, subset_errors
+from aisre.monitor.llm.schema import check_schema, schema_errors
 from aisre.monitor.tabular.frame import DataError
 from aisre.store import RecordFilter
 
@@ -125,38 +127,67 @@ def test_json_validity(text, valid):
     [
         ({"answer": "Paris", "confidence": 0.9}, None),
         ({"answer": "Paris", "confidence": 1, "sources": ["wiki"], "kind": "fact"}, None),
-        ({"answer": "Paris"}, "required property 'confidence' is missing"),
-        ({"answer": "", "confidence": 0.5}, "/answer: length 0 is shorter than minLength 1"),
-        ({"answer": "x" * 201, "confidence": 0.5}, "longer than maxLength 200"),
-        ({"answer": "Paris", "confidence": 1.5}, "/confidence: 1.5 fails maximum 1"),
-        ({"answer": "Paris", "confidence": -0.1}, "fails minimum 0"),
-        ({"answer": "Paris", "confidence": True}, "/confidence: expected number, got boolean"),
-        ({"answer": "Paris", "confidence": 0.5, "sources": ["a", 3]}, "/sources/1: expected string, got integer"),
+        ({"answer": "Paris"}, "/: 'confidence' is a required property"),
+        ({"answer": "", "confidence": 0.5}, "/answer: ''"),
+        ({"answer": "x" * 201, "confidence": 0.5}, "is too long"),
+        ({"answer": "Paris", "confidence": 1.5}, "/confidence: 1.5 is greater than the maximum of 1"),
+        ({"answer": "Paris", "confidence": -0.1}, "less than the minimum of 0"),
+        ({"answer": "Paris", "confidence": True}, "/confidence: True is not of type 'number'"),
+        ({"answer": "Paris", "confidence": 0.5, "sources": ["a", 3]}, "/sources/1: 3 is not of type 'string'"),
         ({"answer": "Paris", "confidence": 0.5, "kind": "rumour"}, "'rumour' is not one of"),
-        ({"answer": "Paris", "confidence": 0.5, "extra": 1}, "additional property 'extra' is not allowed"),
-        (["Paris"], "/: expected object, got array"),
+        ({"answer": "Paris", "confidence": 0.5, "extra": 1}, "('extra' was unexpected)"),
+        (["Paris"], "/: ['Paris'] is not of type 'object'"),
     ],
 )
-def test_schema_subset(value, fragment):
-    errors = subset_errors(value, ANSWER_SCHEMA)
+def test_schema_violations_are_named_by_json_pointer(value, fragment):
+    errors = schema_errors(value, ANSWER_SCHEMA)
     if fragment is None:
         assert errors == []
     else:
         assert any(fragment in e for e in errors), errors
-    # the checker agrees (with `jsonschema` when installed, else the subset)
     assert ResponseChecker(schema=ANSWER_SCHEMA).check(json.dumps(value)).schema_valid is (fragment is None)
 
 
 def test_schema_edge_cases_follow_json_schema():
-    schema_errors = subset_errors
     assert schema_errors(2.0, {"type": "integer"}) == []  # 1.0 is an integer (draft 6+)
     assert schema_errors(True, {"enum": [1]})  # true is not 1
     assert schema_errors(1.0, {"enum": [1]}) == []
     assert schema_errors({"a": "x"}, {"additionalProperties": {"type": "integer"}}) == [
-        "/a: expected integer, got string"
+        "/a: 'x' is not of type 'integer'"
     ]
-    assert schema_errors(5, {"type": ["string", "null"]}) == ["/: expected string or null, got integer"]
-    assert schema_errors(3, {"exclusiveMaximum": 3}) == ["/: 3 fails exclusiveMaximum 3"]
+    assert schema_errors(3, {"exclusiveMaximum": 3})
+    assert schema_errors({"a/b": 1}, {"properties": {"a/b": {"type": "string"}}})[0].startswith("/a~1b: ")
+
+
+def test_draft_2020_12_keywords_are_checked_without_a_dollar_schema():
+    point = {
+        "$defs": {"coordinate": {"type": "number", "minimum": -180, "maximum": 180}},
+        "type": "array",
+        "prefixItems": [{"$ref": "#/$defs/coordinate"}, {"$ref": "#/$defs/coordinate"}],
+        "items": False,
+    }
+    assert schema_errors([1.5, -2], point) == []
+    assert schema_errors([1.5, 200], point)[0].startswith("/1: 200 is greater than the maximum of 180")
+    assert schema_errors([1, 2, 3], point)  # `items: false` after prefixItems: no third element
+    closed = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}},
+        "dependentRequired": {"answer": ["confidence"]},
+        "unevaluatedProperties": False,
+    }
+    assert schema_errors({"answer": "x"}, closed) == ["/: 'confidence' is a dependency of 'answer'"]
+    assert any("'extra' was unexpected" in e for e in schema_errors({"extra": 1}, closed))
+
+
+def test_the_dollar_schema_dialect_is_honoured_and_an_unknown_one_refused():
+    tuple_items = {"items": [{"type": "string"}, {"type": "integer"}]}  # draft 7's tuple form
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", **tuple_items}
+    assert schema_errors(["a", 1], draft7) == []
+    assert schema_errors(["a", "b"], draft7) == ["/1: 'b' is not of type 'integer'"]
+    with pytest.raises(SchemaError, match=r"schema.items: \[.*\] is not of type 'object', 'boolean'"):
+        check_schema(tuple_items)  # the same keyword is invalid in 2020-12, the default
+    with pytest.raises(SchemaError, match=r"schema.\$schema: unknown dialect 'https://example.com/mine'"):
+        check_schema({"$schema": "https://example.com/mine", "type": "object"})
 
 
 def test_invalid_json_fails_the_schema_too():
@@ -164,15 +195,30 @@ def test_invalid_json_fails_the_schema_too():
     assert flags.json_valid is False and flags.schema_valid is False
 
 
-def test_unsupported_schema_keywords_are_refused_by_name():
-    with pytest.raises(SchemaError, match=r"schema.properties.name: unsupported keyword\(s\) \['pattern'\]"):
-        check_subset_schema({"properties": {"name": {"type": "string", "pattern": "^a"}}})
+def test_invalid_schemas_are_refused_naming_the_keyword():
+    with pytest.raises(SchemaError, match=r"schema.properties.name.minLength: -1 is less than the minimum of 0"):
+        check_schema({"properties": {"name": {"type": "string", "minLength": -1}}})
     with pytest.raises(SchemaError, match="schema.type"):
-        check_subset_schema({"type": "float"})
-    with pytest.raises(SchemaError):
-        ResponseChecker(schema={"type": "float"})  # refused whichever validator is used
+        check_schema({"type": "float"})
+    with pytest.raises(SchemaError, match="schema: expected a JSON object"):
+        check_schema(["not", "a", "schema"])
+    with pytest.raises(SchemaError, match="schema.type"):
+        ResponseChecker(schema={"type": "float"})
+    with pytest.raises(SchemaError, match="schema.required"):
+        llm_quality(["{}"], schema={"required": "answer"})
     annotated = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "t", "type": "object"}
-    check_subset_schema(annotated)
+    check_schema(annotated)
+
+
+def test_without_jsonschema_only_a_schema_check_asks_for_the_llm_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # as if not installed
+    assert ResponseChecker(expect_json=True).check('{"a": 1}').json_valid  # no schema, no need
+    assert llm_quality(["fine", ""]).counts["empty"] == 1
+    with pytest.raises(MissingDependencyError, match=r"pip install 'aisre\[llm\]'") as err:
+        ResponseChecker(schema=ANSWER_SCHEMA)
+    assert err.value.extra == "llm" and err.value.package == "jsonschema"
+    with pytest.raises(MissingDependencyError, match="jsonschema"):
+        llm_quality(["{}"], schema=ANSWER_SCHEMA)
 
 
 # -- a window -----------------------------------------------------------------------------------

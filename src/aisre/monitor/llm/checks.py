@@ -1,7 +1,7 @@
 """Per-response LLM checks: empty, truncated, refusal, invalid JSON and schema violations, as flags.
 
-The refusal patterns, the truncation rule and the schema subset are defined in
-docs/statistics-importance-llm.md.
+The refusal patterns and the truncation rule are defined in docs/statistics-importance-llm.md;
+schemas are checked by the `jsonschema` package (the `aisre[llm]` extra, see `schema.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aisre.monitor.llm.evaluators import EvaluationOutcome
-from aisre.monitor.llm.schema import check_schema, schema_errors
+from aisre.monitor.llm.schema import compile_schema
 
 DEFAULT_REFUSAL_PATTERNS: tuple[str, ...] = (
     r"\bI(?:['’]m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:['’]|no)?t|cannot|won['’]t|will not|"
@@ -97,8 +97,7 @@ class ResponseChecker:
             raise ValueError(f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise ValueError(f"max_tokens: expected an integer >= 1 or None, got {max_tokens!r}")
-        if schema is not None:
-            check_schema(schema)
+        self._schema_errors = None if schema is None else compile_schema(schema)
         self.refusal_scan_chars = refusal_scan_chars
         self.max_tokens = max_tokens
         self.schema = schema
@@ -140,8 +139,8 @@ class ResponseChecker:
                 flags.json_valid = True
             except ValueError:
                 flags.json_valid = False
-            if self.schema is not None:
-                flags.schema_errors = schema_errors(value, self.schema) if flags.json_valid else ["/: not valid JSON"]
+            if self._schema_errors is not None:
+                flags.schema_errors = self._schema_errors(value) if flags.json_valid else ["/: not valid JSON"]
         return flags
 
 

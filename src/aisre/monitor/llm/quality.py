@@ -3,9 +3,10 @@
     report = llm_quality(store.records(RecordFilter(model="chat")), schema=..., reference=ref_report)
     store.write_signals(report.signals("chat", "v1", start, end), ts=now)
 
-No network. The per-response checks live in `llm_checks.py`, the evaluator hook in
-`llm_evaluators.py`; their names are importable from here. Every rule (the refusal patterns,
-the truncation rule, the schema subset, the evaluator contract and its OpenTelemetry
+No network. The per-response checks live in `checks.py`, the evaluator hook in
+`evaluators.py`, schema checks (by `jsonschema`, the `aisre[llm]` extra) in `schema.py`; their
+names are importable from here. Every rule (the refusal patterns, the truncation rule, schema
+validity, the evaluator contract and its OpenTelemetry
 `gen_ai.evaluation.result` attributes) is defined in docs/statistics-importance-llm.md.
 """
 
