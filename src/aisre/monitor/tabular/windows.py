@@ -88,7 +88,8 @@ def window_rows(
 class Rows(Protocol):
     """Row-aligned data with timestamps that can pick rows by index (a `LabeledWindow`)."""
 
-    ts: np.ndarray
+    @property
+    def ts(self) -> np.ndarray: ...
 
     def __len__(self) -> int: ...
 
