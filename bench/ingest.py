@@ -36,7 +36,14 @@ def model(x: dict) -> int:
 
 def make_records(n: int) -> list[InferenceRecord]:
     return [
-        InferenceRecord("fraud", "v1", dict(FEATURES, f0=float(i)), i % 2, {"0": 0.3, "1": 0.7}, latency_s=0.002)
+        InferenceRecord(
+            model="fraud",
+            version="v1",
+            inputs=dict(FEATURES, f0=float(i)),
+            prediction=i % 2,
+            scores={"0": 0.3, "1": 0.7},
+            latency_s=0.002,
+        )
         for i in range(n)
     ]
 

@@ -79,8 +79,8 @@ def test_window_without_matching_columns_is_a_clear_error(filled):
 
 def test_output_columns_from_records():
     recs = [
-        aisre.InferenceRecord("m", "v", prediction=1, scores={"0": 0.2, "1": 0.8}),
-        aisre.InferenceRecord("m", "v", prediction=0, output_text="hello", output_tokens=2),
+        aisre.InferenceRecord(model="m", version="v", prediction=1, scores={"0": 0.2, "1": 0.8}),
+        aisre.InferenceRecord(model="m", version="v", prediction=0, output_text="hello", output_tokens=2),
     ]
     cols = output_columns(recs)
     assert cols["score:1"].tolist()[0] == 0.8 and np.isnan(cols["score:1"][1])

@@ -31,7 +31,16 @@ json_values = st.recursive(
 )
 def test_record_row_round_trip(inputs, prediction, scores, text, tags, tokens, error):
     r = InferenceRecord(
-        "m", "v", inputs, prediction, scores, text, error=error, tags=tags, input_tokens=tokens, ts=1_800_000_000.0
+        model="m",
+        version="v",
+        inputs=inputs,
+        prediction=prediction,
+        scores=scores,
+        output_text=text,
+        error=error,
+        tags=tags,
+        input_tokens=tokens,
+        ts=1_800_000_000.0,
     )
     back = row_to_record(record_to_row(r))
     assert (back.inputs, back.prediction, back.scores) == (inputs, prediction, scores)

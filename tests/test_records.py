@@ -28,14 +28,14 @@ def test_ids_sort_by_time_and_never_repeat_across_threads():
 
 
 def test_record_gets_an_id_from_its_timestamp():
-    r = InferenceRecord("m", "v1", ts=1_800_000_000.5)
+    r = InferenceRecord(model="m", version="v1", ts=1_800_000_000.5)
     assert len(r.id) == 32
     assert record_id_time(r.id) == pytest.approx(1_800_000_000.5, abs=0.001)
 
 
 def test_problems_name_each_bad_field():
-    r = InferenceRecord("", "v1", latency_s=-1, input_tokens=2.5, route="sideways", tags={"a": 1})
+    r = InferenceRecord(model="", version="v1", latency_s=-1, input_tokens=2.5, route="sideways", tags={"a": 1})
     found = " | ".join(r.problems())
     for field in ("model", "latency_s", "input_tokens", "route", "tags"):
         assert field in found
-    assert InferenceRecord("m", "v1", route=Route.CANARY, latency_s=0.1).problems() == []
+    assert InferenceRecord(model="m", version="v1", route=Route.CANARY, latency_s=0.1).problems() == []

@@ -17,10 +17,10 @@ from aisre.store.summary import summarize
 
 def _record(i: int, **kw) -> InferenceRecord:
     return InferenceRecord(
-        "fraud",
-        kw.pop("version", "v1"),
-        {"amount": float(i)},
-        i % 2,
+        model="fraud",
+        version=kw.pop("version", "v1"),
+        inputs={"amount": float(i)},
+        prediction=i % 2,
         ts=kw.pop("ts", 1_800_000_000.0 + i),
         latency_s=0.001 * (i + 1),
         **kw,
@@ -29,8 +29,8 @@ def _record(i: int, **kw) -> InferenceRecord:
 
 def test_every_field_round_trips_through_sqlite(store):
     r = InferenceRecord(
-        "chat",
-        "v2",
+        model="chat",
+        version="v2",
         inputs={"x": np.float32(1.5), "arr": np.arange(3), "when": object()},
         prediction=np.int64(1),
         scores={"0": 0.25, "1": 0.75},
@@ -84,8 +84,8 @@ def test_every_field_round_trips_through_sqlite(store):
 def test_values_json_cannot_hold_natively_are_kept_not_fatal(store):
     cyclic: list = []
     cyclic.append(cyclic)
-    big = InferenceRecord("m", "v1", {"big": 2**70, "nan": float("nan")}, prediction={1, 2})
-    odd = InferenceRecord("m", "v1", {"loop": cyclic})
+    big = InferenceRecord(model="m", version="v1", inputs={"big": 2**70, "nan": float("nan")}, prediction={1, 2})
+    odd = InferenceRecord(model="m", version="v1", inputs={"loop": cyclic})
     store.write_batch([big, odd])
     assert store.get(big.id).inputs == {"big": str(2**70), "nan": None}  # text, not lost
     assert store.get(big.id).prediction == [1, 2]
@@ -167,7 +167,9 @@ def test_parquet_export_has_every_record_and_label(store, tmp_path: Path):
 
 
 def test_jsonl_line_is_one_object_with_model_time_input_prediction():
-    r = InferenceRecord("fraud", "v1", {"amount": 3.5}, 1, ts=1_800_000_000.123, latency_s=0.002)
+    r = InferenceRecord(
+        model="fraud", version="v1", inputs={"amount": 3.5}, prediction=1, ts=1_800_000_000.123, latency_s=0.002
+    )
     line = record_to_json_line(r)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     obj = json.loads(line)

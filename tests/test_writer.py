@@ -43,7 +43,7 @@ class FlakySink:
 
 
 def _r(i: int) -> InferenceRecord:
-    return InferenceRecord("m", "v1", {"i": i}, i)
+    return InferenceRecord(model="m", version="v1", inputs={"i": i}, prediction=i)
 
 
 def _fill(writer: BatchingWriter, sink: SlowSink) -> None:

@@ -273,11 +273,11 @@ class OipApi:
         scores = outcome.scores if outcome is not None and outcome.scores else []
         records = [
             InferenceRecord(
-                name,
-                version,
-                row,
-                predictions[i] if i < len(predictions) else None,
-                scores[i] if i < len(scores) else None,
+                model=name,
+                version=version,
+                inputs=row,
+                prediction=predictions[i] if i < len(predictions) else None,
+                scores=scores[i] if i < len(scores) else None,
                 route=route,
                 status=Status.OK if ok else Status.ERROR,
                 error=error,

@@ -252,8 +252,8 @@ class OpenAIApi:
         tokens_in, tokens_out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         cost = self.gw.policies.price(call.model, version, tokens_in, tokens_out) if ok else None
         record = InferenceRecord(
-            call.model,
-            version,
+            model=call.model,
+            version=version,
             operation=call.operation,
             route=route,
             status=Status.OK if ok else Status.ERROR,

@@ -28,9 +28,12 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class InferenceRecord:
     """One inference: what went in, what came out, how long it took, what it cost.
+
+    Keyword-only: with 22 fields, a positional call silently shifts every value after a
+    missed or added one (`scores` landing in `output_text`); names make that impossible.
 
     Units: `ts` seconds since the Unix epoch (when the inference finished); `latency_s`,
     `ttft_s` (time to first token) and `tpot_s` (time per output token) in seconds;

@@ -68,11 +68,11 @@ class InstrumentedEstimator:
         now = m.clock.now()
         records = [
             InferenceRecord(
-                m.model,
-                m.version,
-                dict(zip(names, row, strict=False)),
-                predictions[i],
-                None if scores is None else scores[i],
+                model=m.model,
+                version=m.version,
+                inputs=dict(zip(names, row, strict=False)),
+                prediction=predictions[i],
+                scores=None if scores is None else scores[i],
                 latency_s=latency,
                 ts=now,
                 tags={} if tags is None else tags[i],
