@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -15,6 +16,7 @@ import pytest
 
 from aisre.clock import ManualClock
 from aisre.store import SQLiteStore
+from aisre.store.expiry import parse_expiry
 from aisre.store.keys import (
     DuplicateKeyNameError,
     ExpiredKeyError,
@@ -334,3 +336,75 @@ def test_cli_errors_for_missing_store_and_unknown_key(tmp_path: Path):
         env={"AISRE_KEY_SECRET": "short"},
     )
     assert weak.returncode == 2 and "AISRE_KEY_SECRET" in weak.stderr and "at least 32" in weak.stderr
+
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("30d", NOW + 30 * 86_400),
+        (" 12h ", NOW + 12 * 3600),
+        ("1.5h", NOW + 5400),
+        ("2w", NOW + 2 * 604_800),
+        ("90m", NOW + 5400),
+        ("3600s", NOW + 3600),
+        ("2027-01-31", dt.datetime(2027, 1, 31, tzinfo=dt.UTC).timestamp()),
+        ("20270131", dt.datetime(2027, 1, 31, tzinfo=dt.UTC).timestamp()),
+        ("2027-01-31T18:00Z", dt.datetime(2027, 1, 31, 18, tzinfo=dt.UTC).timestamp()),
+        ("2027-01-31T18:00+02:00", dt.datetime(2027, 1, 31, 16, tzinfo=dt.UTC).timestamp()),
+        (1_900_000_000, 1_900_000_000.0),
+        (1_900_000_000.5, 1_900_000_000.5),
+        ("1900000000", 1_900_000_000.0),
+    ],
+)
+def test_expiry_forms_shared_by_cli_and_admin_api(value, expected):
+    assert parse_expiry(value, NOW) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("soon", "expires: expected a duration from now like 30d, 12h"),
+        ("30x", "or Unix epoch seconds"),
+        ("", "ISO 8601"),
+        (True, "got True"),
+        (["30d"], "got ['30d']"),
+        (float("inf"), "got inf"),
+        ("999999999999w", "a duration from now"),
+        ("2001-01-01", "expected a time in the future (now is 2027-01-15T08:00:00.000Z; '2001-01-01' is 2001-01-01"),
+        (NOW, "expected a time in the future"),
+        ("1960-01-01", "is before 1970"),
+    ],
+)
+def test_expiry_errors_name_the_field_and_every_accepted_form(value, message):
+    with pytest.raises(InvalidKeyOptionError) as caught:
+        parse_expiry(value, NOW)
+    assert caught.value.field == "expires" and message in str(caught.value)
+
+
+def test_create_refuses_models_outside_the_known_ones(keys: KeyStore):
+    with pytest.raises(InvalidKeyOptionError) as caught:
+        keys.create("a", models=["chat", "nosuch", "ghost"], known_models={"chat", "fraud"})
+    assert str(caught.value) == "models: expected models the config serves (chat, fraud), got 'nosuch, ghost'"
+    record, _ = keys.create("a", models=["chat"], known_models={"chat", "fraud"})
+    assert record.models == ("chat",) and keys.create("b", models=["anything"])[0].models == ("anything",)
+
+
+def test_cli_create_refuses_models_the_config_does_not_serve(tmp_path: Path):
+    (tmp_path / "aisre.yaml").write_text(
+        "store: sqlite:///keys.db\n"
+        "models:\n"
+        "  chat: {protocol: openai, versions: {v1: {replicas: ['http://127.0.0.1:9/v1']}}}\n"
+        "  fraud: {protocol: oip, versions: {v1: {replicas: ['http://127.0.0.1:9']}}}\n"
+    )
+    given = cli("create", "--name", "a", "--models", "chat,nosuchmodel", "-c", "aisre.yaml", cwd=tmp_path)
+    assert given.returncode == 2 and len(given.stderr.strip().splitlines()) == 1, given.stderr
+    assert "--models: expected models the config serves (chat, fraud), got 'nosuchmodel'" in given.stderr
+    found = cli("create", "--name", "a", "--models", "nosuchmodel", cwd=tmp_path)  # ./aisre.yaml is found
+    assert found.returncode == 2 and "'nosuchmodel'" in found.stderr and "sk-aisre-" not in found.stdout
+    ok = cli("create", "--name", "a", "--models", "chat", "--expires", "32503680000", "-q", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    record = KeyStore(tmp_path / "keys.db").verify(ok.stdout.strip())
+    assert record.models == ("chat",) and record.expires_at == 32_503_680_000.0

@@ -29,11 +29,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def config_from(path: str | None) -> AisreConfig:
-    """The config at `path`, else $AISRE_CONFIG, else ./aisre.yaml if present, else defaults."""
+def find_config(path: str | None) -> str | None:
+    """The config file to use: `path`, else $AISRE_CONFIG, else ./aisre.yaml if present, else None."""
     chosen = path or os.environ.get("AISRE_CONFIG")
     if chosen is None and Path(DEFAULT_CONFIG).exists():
         chosen = DEFAULT_CONFIG
+    return chosen
+
+
+def config_from(path: str | None) -> AisreConfig:
+    """The config at `path`, else $AISRE_CONFIG, else ./aisre.yaml if present, else defaults."""
+    chosen = find_config(path)
     if chosen is None:
         return AisreConfig()
     try:

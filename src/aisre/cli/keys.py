@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from aisre.cli.common import config_from, console, fail, store_from
+from aisre.cli.common import config_from, console, fail, find_config, store_from
+from aisre.config import AisreConfig
 from aisre.errors import AisreError
 from aisre.store import open_store
+from aisre.store.expiry import parse_expiry
 from aisre.store.keys import (
     BUDGET_PERIODS,
     InvalidKeyOptionError,
@@ -26,8 +27,6 @@ app = typer.Typer(help="Create, list and revoke API keys (only a keyed hash is s
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Path to aisre.yaml.")]
 StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL, e.g. sqlite:///aisre.db.")]
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 # KeyStore.create's argument -> the option that sets it, so library errors name the option.
 _OPTION = {
     "name": "--name",
@@ -42,27 +41,13 @@ _OPTION = {
 
 
 def _expires(text: str | None) -> float | None:
-    """'30d', '12h' (from now) or an ISO date/time (UTC if no zone) -> epoch seconds in the future."""
+    """--expires in any form `parse_expiry` accepts (the admin API's `expires` accepts the same)."""
     if text is None:
         return None
-    now = time.time()
-    match = _DURATION.match(text.strip())
-    if match:
-        at = now + float(match[1]) * _UNIT_S[match[2]]
-    else:
-        try:
-            stamp = dt.datetime.fromisoformat(text.strip())
-        except ValueError:
-            stamp = None
-        if stamp is not None and stamp.tzinfo is None:
-            stamp = stamp.replace(tzinfo=dt.UTC)
-        at = None if stamp is None else stamp.timestamp()
-    if at is None or at <= now:
-        raise fail(
-            f"--expires: expected a duration from now like 30d, 12h or a future ISO date/time like "
-            f"2027-01-31 or 2027-01-31T18:00Z, got {text!r}"
-        )
-    return at
+    try:
+        return parse_expiry(text, time.time(), "--expires")
+    except InvalidKeyOptionError as exc:
+        raise fail(str(exc)) from None
 
 
 def _models(text: str | None) -> list[str] | None:
@@ -92,13 +77,18 @@ def _limits(r: KeyRecord) -> list[str]:
     ]
 
 
-def _open_for_create(config: str | None, store: str | None) -> KeyStore:
-    """The key store, creating the database file if nothing was recorded yet."""
-    url = store or config_from(config).store.url
+def _open_for_create(config: str | None, store: str | None) -> tuple[KeyStore, set[str] | None]:
+    """The key store (its database created if nothing was recorded yet) and, when a config file is given
+    or found, the models it serves (a key may only name those) and its server-secret variable."""
+    path = find_config(config)
+    cfg = config_from(path) if path is not None else None
+    url = store or (cfg or AisreConfig()).store.url
+    secret_env = (cfg or AisreConfig()).auth.key_secret_env
     try:
-        return KeyStore(open_store(url))
+        keys = KeyStore(open_store(url), secret_env=secret_env)
     except AisreError as exc:
         raise fail(f"--store: {exc}" if store else str(exc)) from None
+    return keys, None if cfg is None else set(cfg.models)
 
 
 def _open(config: str | None, store: str | None) -> KeyStore:
@@ -130,9 +120,11 @@ def create(
     if budget_period is not None and budget_usd is None:
         raise fail(f"--budget-period: expected --budget-usd too (the period resets that budget), got {budget_period!r}")
     allowed, expires_at = _models(models), _expires(expires)
-    keys = _open_for_create(config, store)
+    keys, known = _open_for_create(config, store)
     try:
-        record, secret = keys.create(name, allowed, rpm, tpm, max_concurrent, budget_usd, budget_period, expires_at)
+        record, secret = keys.create(
+            name, allowed, rpm, tpm, max_concurrent, budget_usd, budget_period, expires_at, known_models=known
+        )
     except InvalidKeyOptionError as exc:
         raise fail(f"{_OPTION.get(exc.field, exc.field)}: expected {exc.expected}, got {exc.got!r}") from None
     except AisreError as exc:

@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import orjson
@@ -230,10 +230,15 @@ class KeyStore:
         budget_usd: float | None = None,
         budget_period: str | None = None,
         expires_at: float | None = None,
+        known_models: Collection[str] | None = None,
     ) -> tuple[KeyRecord, str]:
-        """A new key and its secret. The secret is returned once and never stored: hand it over now."""
+        """A new key and its secret. The secret is returned once and never stored: hand it over now.
+
+        With `known_models` (the models a gateway's config serves), a model outside it is refused, so a typo
+        fails here instead of as a 403 on the key's first request.
+        """
         now = self.clock.now()
-        checked = _checked_models(models)
+        checked = _checked_models(models, known_models)
         _check_name(name)
         for field, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -326,6 +331,13 @@ class KeyStore:
             self.store.close()
 
     # -- the server secret -------------------------------------------------------------
+    def check_server_secret(self) -> str:
+        """Load the server secret now (creating the secret file if needed) and return its source, so a
+        missing or weak secret stops a gateway at start-up instead of failing requests. Raises KeySecretError."""
+        if self._server_key is None:
+            self._load_server_key()
+        return self.server_secret_source
+
     @property
     def server_secret_source(self) -> str:
         """Where the server secret comes from: the environment variable, the secret file, or the constructor."""
@@ -353,14 +365,18 @@ def _check_name(name: object) -> None:
         raise InvalidKeyOptionError("name", "a name that does not look like a key id (key_ + 12 hex)", name)
 
 
-def _checked_models(models: Iterable[str] | None) -> list[str] | None:
+def _checked_models(models: Iterable[str] | None, known: Collection[str] | None) -> list[str] | None:
     if models is None:
         return None
-    if isinstance(models, str):
+    if isinstance(models, str) or not isinstance(models, Iterable):
         raise InvalidKeyOptionError("models", "a list of model names", models)
     out = list(dict.fromkeys(models))
     if not out or any(not isinstance(m, str) or not m.strip() or m != m.strip() or "," in m for m in out):
         raise InvalidKeyOptionError("models", "one or more model names without commas (None allows every model)", out)
+    unknown = [m for m in out if known is not None and m not in known]
+    if unknown:
+        served = ", ".join(sorted(known)) if known else "none: the config has no models section"
+        raise InvalidKeyOptionError("models", f"models the config serves ({served})", ", ".join(unknown))
     return out
 
 
