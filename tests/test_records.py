@@ -39,3 +39,9 @@ def test_problems_name_each_bad_field():
     for field in ("model", "latency_s", "input_tokens", "route", "tags"):
         assert field in found
     assert InferenceRecord(model="m", version="v1", route=Route.CANARY, latency_s=0.1).problems() == []
+
+
+def test_records_refuse_positional_fields():
+    # 22 fields: a positional call would shift every value after a missing one.
+    with pytest.raises(TypeError, match="positional"):
+        InferenceRecord("m", "v1", {"x": 1})  # type: ignore[misc]
