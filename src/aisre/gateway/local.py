@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from aisre.errors import ConfigError
+from aisre.errors import ConfigError, TensorError
+from aisre.gateway.oip_tensors import datatype_of
 
 
 class SklearnVersion:
@@ -35,6 +36,7 @@ class SklearnVersion:
         self.n_features = getattr(self.estimator, "n_features_in_", None)
         self.feature_names = [str(n) for n in getattr(self.estimator, "feature_names_in_", [])]
         self.classes = [c.item() if hasattr(c, "item") else c for c in getattr(self.estimator, "classes_", [])]
+        self.predict_datatype = predict_datatype(self.estimator)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"aisre-{model}-{version}")
 
     async def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -52,3 +54,17 @@ class SklearnVersion:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def predict_datatype(estimator: object) -> str:
+    """The OIP datatype of `predict`'s output: a classifier answers with its classes' dtype (scikit-learn's
+    `classes_.take(...)`), anything else with floats. Metadata declares it and responses are cast to it."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return "FP64"
+    if isinstance(classes, list) and classes:  # a multi-output classifier: one array of classes per output
+        classes = classes[0]
+    try:
+        return datatype_of(np.asarray(classes).dtype)
+    except TensorError:
+        return "BYTES"

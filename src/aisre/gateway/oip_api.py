@@ -8,11 +8,10 @@ prediction, class probabilities), so the monitor can test drift on gateway traff
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -22,8 +21,21 @@ from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, oip_error
 from aisre.gateway.local import SklearnVersion
 from aisre.gateway.metrics import REJECTED_REASONS
-from aisre.gateway.oip_tensors import TensorError, decode_inputs, encode_tensor, feature_matrix
-from aisre.gateway.requests import read_json
+from aisre.gateway.oip_binary import HEADER
+from aisre.gateway.oip_messages import (
+    JSON_MEDIA_TYPE,
+    InferRequest,
+    parse_infer_request,
+    predictions_and_scores,
+    read_reply,
+    render,
+    reply_needs_rewrite,
+    rewrite_reply,
+    select_outputs,
+)
+from aisre.gateway.oip_metadata import describe
+from aisre.gateway.oip_tensors import TensorError, as_datatype, feature_matrix
+from aisre.gateway.requests import read_body
 from aisre.gateway.upstream import HttpVersion
 from aisre.records import InferenceRecord, Route, Status
 
@@ -35,6 +47,8 @@ class Outcome:
     replica: str | None
     predictions: list[Any] | None = None
     scores: list[dict[str, float]] | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # Inference-Header-Content-Length of binary bodies
+    media_type: str = JSON_MEDIA_TYPE
 
 
 class OipApi:
@@ -42,7 +56,7 @@ class OipApi:
         self.gw = gateway
 
     async def server_metadata(self, request: Request) -> Response:
-        return JSONResponse({"name": "aisre", "version": __version__, "extensions": []})
+        return JSONResponse({"name": "aisre", "version": __version__, "extensions": ["binary_tensor_data"]})
 
     async def live(self, request: Request) -> Response:
         return JSONResponse({"live": True})
@@ -66,15 +80,10 @@ class OipApi:
             return oip_error(err)
         versions = [version] if version else list(config.versions)
         meta: dict[str, Any] = {"name": name, "versions": versions, "platform": "aisre"}
-        backend = self.gw.versions.get((name, versions[0]))
-        if isinstance(backend, SklearnVersion):
-            width = backend.n_features or -1
-            meta["inputs"] = [{"name": "input-0", "datatype": "FP64", "shape": [-1, width]}]
-            meta["outputs"] = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
-            if backend.has_proba:
-                width = len(backend.classes)
-                meta["outputs"].append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, width]})
-            meta["platform"] = "sklearn"
+        try:
+            meta.update(await describe(self.gw, name, versions[0]))
+        except GatewayError as err:
+            return oip_error(err)
         return JSONResponse(meta)
 
     async def model_ready(self, request: Request) -> Response:
@@ -126,8 +135,8 @@ class OipApi:
     ) -> Response:
         g = self.gw.config.gateway
         try:
-            payload, _ = await read_json(request, g.max_body_bytes)
-            inputs = _decoded(payload)
+            body = await read_body(request, g.max_body_bytes)
+            call = parse_infer_request(body, request.headers.get(HEADER))
         except GatewayError as err:
             self.gw.metrics.rejected.labels("bad_request").inc()
             return oip_error(err)
@@ -149,13 +158,13 @@ class OipApi:
                     self.gw.metrics.fallbacks.labels(name, version).inc()
                 t = time.perf_counter()
                 try:
-                    outcome = await self._run(name, version, payload, inputs, deadline)
+                    outcome = await self._run(name, version, call, deadline)
                 except GatewayError as err:
                     self._record(
                         name,
                         version,
                         route,
-                        inputs,
+                        call.inputs,
                         None,
                         started,
                         error=err.message,
@@ -174,14 +183,14 @@ class OipApi:
                     name,
                     version,
                     route,
-                    inputs,
+                    call.inputs,
                     outcome,
                     started,
                     parent=parent,
                     key_id=admission.key_id,
                     cost_usd=cost,
                 )
-                self._maybe_shadow(name, version, payload, inputs)
+                self._maybe_shadow(name, version, call)
                 self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
                 overhead = max(0.0, time.perf_counter() - started - upstream_s)
                 self.gw.metrics.overhead.labels(name).observe(overhead)
@@ -193,56 +202,75 @@ class OipApi:
                 if records:
                     headers["x-aisre-record-id"] = records[0].id
                 headers.update(admission.headers)
-                return Response(outcome.body, outcome.status, headers, media_type="application/json")
+                headers.update(outcome.headers)
+                return Response(outcome.body, outcome.status, headers, media_type=outcome.media_type)
             self.gw.metrics.requests.labels(name, first, f"{error.status // 100}xx").inc()
             return oip_error(error)
         finally:
             self.gw.metrics.in_flight.labels(name).dec()
 
-    async def _run(
-        self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray], deadline: float
-    ) -> Outcome:
+    async def _run(self, name: str, version: str, call: InferRequest, deadline: float) -> Outcome:
         backend = self.gw.versions[(name, version)]
         if isinstance(backend, SklearnVersion):
-            try:
-                X, _ = feature_matrix(inputs, backend.feature_names)
-            except TensorError as exc:
-                raise GatewayError(400, str(exc)) from None
-            if backend.n_features is not None and X.shape[1] != backend.n_features:
-                raise GatewayError(
-                    400,
-                    f"inputs: model {name}/{version} expects {backend.n_features} features per row, got {X.shape[1]}",
-                )
-            try:
-                predictions, proba = await backend.predict(X)
-            except (ValueError, TypeError) as exc:
-                raise GatewayError(400, f"inputs rejected by {name}/{version}: {exc}") from None
-            except Exception as exc:  # noqa: BLE001 - a broken model must not take the gateway down
-                raise GatewayError(502, f"model {name}/{version} failed: {type(exc).__name__}: {exc}") from None
-            outputs = [encode_tensor("predict", predictions)]
-            scores = None
-            if proba is not None:
-                outputs.append(encode_tensor("predict_proba", proba))
-                keys = [str(c) for c in backend.classes]
-                scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
-            body = orjson.dumps(
-                {"model_name": name, "model_version": version, "id": payload.get("id"), "outputs": outputs}
-            )
-            return Outcome(200, body, None, predictions.tolist(), scores)
+            return await self._run_sklearn(backend, name, version, call)
         assert isinstance(backend, HttpVersion)
         upstream_name = self.gw.config.models[name].versions[version].upstream_model or name
-        reply = await backend.call(f"/v2/models/{upstream_name}/infer", orjson.dumps(payload), deadline)
-        if reply.status == 200:
-            try:
-                data = orjson.loads(reply.body)
-                outputs = data["outputs"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise GatewayError(
-                    502, f"upstream {name}/{version} ({reply.replica}) returned an invalid OIP response (no 'outputs')"
-                ) from None
-            predictions, scores = _read_outputs(outputs)
+        try:
+            body = call.upstream_body
+        except TensorError as exc:
+            raise GatewayError(400, str(exc)) from None
+        reply = await backend.call(f"/v2/models/{upstream_name}/infer", body, deadline)
+        if reply.status != 200:
+            return Outcome(reply.status, reply.body, reply.replica)
+        where = f"upstream {name}/{version} ({reply.replica})"
+        try:
+            doc, arrays = read_reply(reply.body, reply.headers)
+        except ValueError as exc:
+            raise GatewayError(502, f"{where} returned an invalid OIP response ({exc})") from None
+        predictions, scores = predictions_and_scores(arrays)
+        if not reply_needs_rewrite(reply.headers, call.outputs):
             return Outcome(200, reply.body, reply.replica, predictions, scores)
-        return Outcome(reply.status, reply.body, reply.replica)
+        if arrays is None:
+            raise GatewayError(502, f"{where} returned outputs that do not decode as OIP tensors")
+        rendered = rewrite_reply(doc, arrays, call.outputs)
+        return Outcome(200, rendered.body, reply.replica, predictions, scores, rendered.headers, rendered.media_type)
+
+    async def _run_sklearn(self, backend: SklearnVersion, name: str, version: str, call: InferRequest) -> Outcome:
+        try:
+            X, _ = feature_matrix(call.inputs, backend.feature_names)
+        except TensorError as exc:
+            raise GatewayError(400, str(exc)) from None
+        if backend.n_features is not None and X.shape[1] != backend.n_features:
+            raise GatewayError(
+                400,
+                f"inputs: model {name}/{version} expects {backend.n_features} features per row, got {X.shape[1]}",
+            )
+        try:
+            predictions, proba = await backend.predict(X)
+        except (ValueError, TypeError) as exc:
+            raise GatewayError(400, f"inputs rejected by {name}/{version}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a broken model must not take the gateway down
+            raise GatewayError(502, f"model {name}/{version} failed: {type(exc).__name__}: {exc}") from None
+        try:  # responses send the datatypes the metadata declares
+            arrays = {"predict": as_datatype(predictions, backend.predict_datatype)}
+            if proba is not None:
+                arrays["predict_proba"] = as_datatype(proba, "FP64")
+        except TensorError as exc:
+            raise GatewayError(502, f"model {name}/{version} answered predict in an unexpected dtype: {exc}") from None
+        try:
+            selected = select_outputs(arrays, call.outputs, f"{name}/{version}")
+        except TensorError as exc:
+            raise GatewayError(400, str(exc)) from None
+        doc = {"model_name": name, "model_version": version}
+        if "id" in call.payload:  # echoed when given, as Triton does
+            doc["id"] = call.payload["id"]
+        rendered = render(doc, selected, call.outputs)
+        scores = None
+        if proba is not None:
+            keys = [str(c) for c in backend.classes]
+            scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
+        predicted = arrays["predict"].tolist()
+        return Outcome(200, rendered.body, None, predicted, scores, rendered.headers, rendered.media_type)
 
     def _record(
         self,
@@ -273,11 +301,11 @@ class OipApi:
         scores = outcome.scores if outcome is not None and outcome.scores else []
         records = [
             InferenceRecord(
-                model=name,
-                version=version,
-                inputs=row,
-                prediction=predictions[i] if i < len(predictions) else None,
-                scores=scores[i] if i < len(scores) else None,
+                name,
+                version,
+                row,
+                predictions[i] if i < len(predictions) else None,
+                scores[i] if i < len(scores) else None,
                 route=route,
                 status=Status.OK if ok else Status.ERROR,
                 error=error,
@@ -292,45 +320,19 @@ class OipApi:
         self.gw.record_call(records, latency, parent)
         return records
 
-    def _maybe_shadow(self, name: str, served: str, payload: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:
+    def _maybe_shadow(self, name: str, served: str, call: InferRequest) -> None:
         shadow = self.gw.routing.shadow_for(name, served)
-        if shadow is not None and not self.gw.spawn(self._shadow(name, shadow, payload, inputs)):
+        if shadow is not None and not self.gw.spawn(self._shadow(name, shadow, call)):
             self.gw.metrics.shadow.labels(name, shadow, "skipped").inc()
 
-    async def _shadow(self, name: str, version: str, payload: dict[str, Any], inputs: dict[str, np.ndarray]) -> None:
+    async def _shadow(self, name: str, version: str, call: InferRequest) -> None:
         started = time.perf_counter()
         deadline = time.monotonic() + self.gw.config.gateway.deadline_s
         try:
-            outcome = await self._run(name, version, payload, inputs, deadline)
+            outcome = await self._run(name, version, call, deadline)
         except GatewayError as err:
-            self._record(name, version, Route.SHADOW, inputs, None, started, error=err.message)
+            self._record(name, version, Route.SHADOW, call.inputs, None, started, error=err.message)
             self.gw.metrics.shadow.labels(name, version, "error").inc()
             return
-        self._record(name, version, Route.SHADOW, inputs, outcome, started)
+        self._record(name, version, Route.SHADOW, call.inputs, outcome, started)
         self.gw.metrics.shadow.labels(name, version, "ok" if outcome.status < 400 else "error").inc()
-
-
-def _decoded(payload: dict[str, Any]) -> dict[str, np.ndarray]:
-    try:
-        return decode_inputs(payload)
-    except TensorError as exc:
-        raise GatewayError(400, str(exc)) from None
-
-
-def _read_outputs(outputs: Any) -> tuple[list[Any] | None, list[dict[str, float]] | None]:
-    """Per-row predictions (the first output) and scores (an output named like probabilities)."""
-    if not isinstance(outputs, list) or not outputs or not isinstance(outputs[0], dict):
-        return None, None
-    try:
-        first = outputs[0]
-        predictions = np.asarray(first["data"]).reshape(first["shape"])
-        predictions_list = predictions.reshape(predictions.shape[0], -1)[:, 0].tolist() if predictions.ndim else None
-        scores = None
-        for out in outputs[1:]:
-            if "prob" in str(out.get("name", "")).lower():
-                proba = np.asarray(out["data"], dtype=float).reshape(out["shape"])
-                if proba.ndim == 2:
-                    scores = [{str(i): p for i, p in enumerate(row)} for row in proba.tolist()]
-        return predictions_list, scores
-    except (KeyError, TypeError, ValueError):
-        return None, None

@@ -3,7 +3,8 @@
 Used by the gateway (requests, in-process models) and by the OIP mock server in `aisre.testing`.
 
 A tensor is `{"name", "shape", "datatype", "data"}`; `data` is flat (row-major) or nested to any
-depth. BYTES tensors carry JSON strings and decode to object arrays of `str`.
+depth. BYTES tensors carry JSON strings and decode to object arrays of `str`. A tensor whose
+`parameters.binary_data_size` is set has no `data`: its values follow the JSON (see `oip_binary`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from aisre.errors import TensorError
+from aisre.gateway.oip_binary import BinaryData, array_from_bytes, array_to_bytes
 
 DATATYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
@@ -34,14 +36,15 @@ DATATYPES: dict[str, np.dtype[Any]] = {
 _BY_DTYPE = {dtype: name for name, dtype in DATATYPES.items() if name != "BYTES"}
 
 
-def decode_inputs(payload: Any) -> dict[str, np.ndarray]:
-    """The `inputs` of an inference request as arrays shaped as declared, in request order."""
-    return _decode_list(payload, "inputs")
+def decode_inputs(payload: Any, binary: bytes | memoryview | None = None) -> dict[str, np.ndarray]:
+    """The `inputs` of an inference request as arrays shaped as declared, in request order; `binary` is the
+    body after the JSON header (None: the request had no Inference-Header-Content-Length)."""
+    return _decode_list(payload, "inputs", binary)
 
 
-def decode_outputs(payload: Any) -> dict[str, np.ndarray]:
+def decode_outputs(payload: Any, binary: bytes | memoryview | None = None) -> dict[str, np.ndarray]:
     """The `outputs` of an inference response as arrays (the client side of `encode_outputs`)."""
-    return _decode_list(payload, "outputs")
+    return _decode_list(payload, "outputs", binary)
 
 
 def encode_outputs(arrays: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -62,6 +65,31 @@ def datatype_of(dtype: np.dtype[Any]) -> str:
         raise TensorError(f"dtype {dtype} has no Open Inference Protocol datatype") from None
 
 
+def as_datatype(value: Any, datatype: str) -> np.ndarray:
+    """`value` as an array of `datatype`'s dtype, so a response sends the datatype metadata declared."""
+    array = np.asarray(value)
+    if datatype == "BYTES":
+        return array if array.dtype.kind in "OUS" else array.astype(object)
+    if array.dtype == DATATYPES[datatype]:
+        return array
+    try:
+        return array.astype(DATATYPES[datatype])
+    except (TypeError, ValueError) as exc:
+        raise TensorError(f"cannot send dtype {array.dtype} as {datatype}: {exc}") from None
+
+
+def encode_binary_tensor(name: str, value: Any) -> tuple[dict[str, Any], bytes]:
+    """An array as an OIP tensor with `parameters.binary_data_size`, and the bytes that follow the JSON."""
+    array = np.asarray(value)
+    try:
+        datatype = datatype_of(array.dtype)
+    except TensorError as exc:
+        raise TensorError(f"{name}: {exc}") from None
+    raw = array_to_bytes(array, datatype)
+    tensor = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+    return {**tensor, "parameters": {"binary_data_size": len(raw)}}, raw
+
+
 def encode_tensor(name: str, value: Any) -> dict[str, Any]:
     array = np.asarray(value)
     try:
@@ -76,7 +104,7 @@ def encode_tensor(name: str, value: Any) -> dict[str, Any]:
     return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
 
 
-def _decode_list(payload: Any, field: str) -> dict[str, np.ndarray]:
+def _decode_list(payload: Any, field: str, binary: bytes | memoryview | None) -> dict[str, np.ndarray]:
     if not isinstance(payload, Mapping):
         raise TensorError(f"body: expected a JSON object with '{field}', got {type(payload).__name__}")
     if field not in payload:
@@ -85,29 +113,41 @@ def _decode_list(payload: Any, field: str) -> dict[str, np.ndarray]:
     if not isinstance(tensors, list) or not tensors:
         raise TensorError(f"{field}: expected a non-empty list of tensors, got {_show(tensors)}")
     arrays: dict[str, np.ndarray] = {}
+    data = BinaryData(binary)
     for i, tensor in enumerate(tensors):
         where = f"{field}[{i}]"
-        name, array = decode_tensor(tensor, where)
+        name, array = decode_tensor(tensor, where, data)
         if name in arrays:
             raise TensorError(f"{where}.name: duplicate tensor name {name!r}")
         arrays[name] = array
+    data.finish(field)
     return arrays
 
 
-def decode_tensor(tensor: Any, where: str = "tensor") -> tuple[str, np.ndarray]:
-    """One OIP tensor → (name, array); `where` prefixes error messages."""
+def decode_tensor(tensor: Any, where: str = "tensor", binary: BinaryData | None = None) -> tuple[str, np.ndarray]:
+    """One OIP tensor → (name, array); `where` prefixes error messages; a tensor with
+    `parameters.binary_data_size` takes its values from `binary`."""
     if not isinstance(tensor, Mapping):
         raise TensorError(f"{where}: expected an object with name, shape, datatype, data; got {_show(tensor)}")
-    for key in ("name", "shape", "datatype", "data"):
+    for key in ("name", "shape", "datatype"):
         if key not in tensor:
             raise TensorError(f"{where}.{key}: required")
-    name, shape, datatype, data = tensor["name"], tensor["shape"], tensor["datatype"], tensor["data"]
+    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
     if not isinstance(name, str) or not name:
         raise TensorError(f"{where}.name: expected a non-empty string, got {_show(name)}")
     if not isinstance(shape, list) or not all(_is_int(d) and d >= 0 for d in shape):
         raise TensorError(f"{where}.shape: expected a list of non-negative integers, got {_show(shape)}")
     if datatype not in DATATYPES:
         raise TensorError(f"{where}.datatype: unknown {_show(datatype)}; expected one of {', '.join(DATATYPES)}")
+    size = binary_data_size(tensor, where)
+    if size is not None:
+        if "data" in tensor:
+            raise TensorError(f"{where}: {name!r} has both 'data' and parameters.binary_data_size; send one of them")
+        raw = (binary or BinaryData(None)).take(size, where, name)
+        return name, array_from_bytes(raw, datatype, shape, where, name)
+    if "data" not in tensor:
+        raise TensorError(f"{where}.data: required (or parameters.binary_data_size with binary data after the JSON)")
+    data = tensor["data"]
     if not isinstance(data, list):
         data = [data]  # a scalar is accepted as one value
     if datatype == "BYTES":
@@ -118,6 +158,19 @@ def decode_tensor(tensor: Any, where: str = "tensor") -> tuple[str, np.ndarray]:
     if array.size != expected:
         raise TensorError(f"{where}.shape: product {expected} does not match {array.size} values")
     return name, array.reshape(shape)
+
+
+def binary_data_size(tensor: Mapping[str, Any], where: str) -> int | None:
+    """The tensor's `parameters.binary_data_size` (None when its data is JSON)."""
+    parameters = tensor.get("parameters")
+    if parameters is None:
+        return None
+    if not isinstance(parameters, Mapping):
+        raise TensorError(f"{where}.parameters: expected an object, got {_show(parameters)}")
+    size = parameters.get("binary_data_size")
+    if size is not None and not (_is_int(size) and size >= 0):
+        raise TensorError(f"{where}.parameters.binary_data_size: expected a byte count >= 0, got {_show(size)}")
+    return size
 
 
 def _numeric_array(data: list[Any], datatype: str, where: str) -> np.ndarray:

@@ -16,6 +16,12 @@ from aisre.gateway.errors import GatewayError
 
 async def read_json(request: Request, limit: int) -> tuple[dict[str, Any], bytes]:
     """The body as a JSON object (and its bytes); 413 over `limit`, 400 when not JSON."""
+    body = await read_body(request, limit)
+    return parse_json_object(body), body
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body; 413 over `limit` (checked against content-length first, then while reading)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -32,15 +38,20 @@ async def read_json(request: Request, limit: int) -> tuple[dict[str, Any], bytes
                 raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
     except ClientDisconnect:  # the client left (or shutdown closed its unfinished request): nobody reads this
         raise GatewayError(400, "the connection closed before the request body was complete") from None
+    return bytes(body)
+
+
+def parse_json_object(body: bytes, what: str = "request body") -> dict[str, Any]:
+    """`body` as a JSON object; 400 naming `what` otherwise."""
     if not body:
-        raise GatewayError(400, "request body is empty; expected a JSON object")
+        raise GatewayError(400, f"{what} is empty; expected a JSON object")
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise GatewayError(400, f"request body is not valid JSON: {exc}") from None
+        raise GatewayError(400, f"{what} is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
-        raise GatewayError(400, f"request body must be a JSON object, got {type(payload).__name__}")
-    return payload, bytes(body)
+        raise GatewayError(400, f"{what} must be a JSON object, got {type(payload).__name__}")
+    return payload
 
 
 def _field(payload: dict[str, Any], name: str, kinds: type | tuple[type, ...], what: str, required: bool = True) -> Any:
