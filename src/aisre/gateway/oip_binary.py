@@ -120,7 +120,7 @@ def array_from_bytes(raw: memoryview, datatype: str, shape: list[int], where: st
 def array_to_bytes(array: np.ndarray, datatype: str) -> bytes:
     """An array as the binary data of a `datatype` tensor (the inverse of `array_from_bytes`)."""
     if datatype == "BYTES":
-        parts = []
+        parts: list[bytes] = []
         for value in array.ravel().tolist():
             data = value if isinstance(value, bytes) else str(value).encode("utf-8")
             parts += (_LENGTH.pack(len(data)), data)
@@ -129,7 +129,7 @@ def array_to_bytes(array: np.ndarray, datatype: str) -> bytes:
 
 
 def _split_bytes(raw: memoryview, where: str, name: str) -> list[bytes]:
-    values = []
+    values: list[bytes] = []
     offset, end = 0, len(raw)
     while offset < end:
         if end - offset < _LENGTH.size:
