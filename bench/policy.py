@@ -37,7 +37,7 @@ def config_text(state_url: str | None) -> str:
     state = f"state: {state_url}\n" if state_url else ""
     return (
         state
-        + """auth: {enabled: true}
+        + """auth: {enabled: true, metrics: public}
 models:
   chat:
     protocol: openai
@@ -56,7 +56,9 @@ async def run(policies: Policies, secret: str, n: int) -> tuple[list[float], lis
     path, total = [], []
     for _ in range(n):
         t = time.perf_counter()
-        admission = await policies.admit(headers, "chat", model, PAYLOAD)
+        key = policies.authenticate(headers)
+        policies.authorize(key, "chat")
+        admission = await policies.admit(key, "chat", model, PAYLOAD)
         cost = policies.price("chat", "v1", 12, 16)
         t_path = time.perf_counter()
         await policies.settle(admission, "chat", cost, 28)

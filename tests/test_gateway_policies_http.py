@@ -69,7 +69,7 @@ def test_keys_are_required_checked_and_revoked_at_once(gw):
     gw.keys.revoke("ci")
     r = post(gw, secret)
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
-    metrics = httpx.get(f"{gw.url}/metrics").text
+    metrics = httpx.get(f"{gw.url}/metrics", headers={"authorization": f"Bearer {ADMIN}"}).text
     assert secret not in metrics and 'aisre_gateway_rejected_requests_total{reason="unauthenticated"}' in metrics
 
 

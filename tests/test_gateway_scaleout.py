@@ -80,7 +80,7 @@ def cluster(tmp_path: Path):
     config = tmp_path / "aisre.yaml"
     config.write_text(f"""store: sqlite:///aisre.db
 state: redis://127.0.0.1:{redis.port}/0
-auth: {{enabled: true}}
+auth: {{enabled: true, metrics: public}}
 models:
   chat:
     protocol: openai

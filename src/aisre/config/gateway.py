@@ -191,11 +191,37 @@ class AuthConfig(Section):
     `admin_key` guards the admin API (key management, route weights, breakers); put it in
     the environment: `admin_key: ${AISRE_ADMIN_KEY}`. Key hashes are keyed with the secret
     in `$<key_secret_env>` (or a file next to the store, see docs/keys.md).
+
+    `/metrics` shows spend per key id, so it is `protected` by default once auth is enabled
+    (or a `metrics_token` is set): it then wants `Authorization: Bearer <metrics_token>`, a
+    read-only credential for the scraper (the admin key works too, for a person with curl).
+    `metrics: public` serves it to anyone, e.g. when only a private network reaches the port.
     """
 
     enabled: bool = False
     admin_key: str | None = None
     key_secret_env: str = "AISRE_KEY_SECRET"
+    metrics: Literal["protected", "public"] | None = None
+    metrics_token: str | None = None
+
+    @property
+    def metrics_protected(self) -> bool:
+        """Whether /metrics wants a bearer token (`metrics`, else on when auth or a metrics token is on)."""
+        if self.metrics is not None:
+            return self.metrics == "protected"
+        return self.enabled or bool(self.metrics_token)
+
+    @model_validator(mode="after")
+    def _metrics_readable(self) -> AuthConfig:
+        if self.metrics == "public" and self.metrics_token:
+            raise ValueError("auth.metrics is public but auth.metrics_token is set; remove one of them")
+        if self.metrics_protected and not (self.metrics_token or self.admin_key):
+            raise ValueError(
+                "/metrics is protected (it shows spend per key) but nothing can read it: set auth.metrics_token "
+                "(e.g. ${AISRE_METRICS_TOKEN}, sent by Prometheus as a Bearer token) or auth.admin_key, "
+                "or set auth.metrics: public"
+            )
+        return self
 
 
 class StateConfig(Section):

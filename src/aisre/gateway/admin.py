@@ -4,7 +4,7 @@
     PUT    /admin/models/{model}/route        {"weights": {"v1": 90, "v2": 10}}
     PUT    /admin/models/{model}/versions/{version}/breaker   {"open": true}
     GET    /admin/keys                                    keys (never secrets)
-    POST   /admin/keys        {"name": ..., "models": [...], "rpm": ..., ...}   -> the secret, once
+    POST   /admin/keys        {"name": ..., "models": [...], "rpm": ..., "expires": "30d", ...}   -> the secret, once
     DELETE /admin/keys/{key}                              revoke (every process refuses it at once)
 
 Without `auth.admin_key` the admin API answers 403 and says how to enable it.
@@ -13,7 +13,6 @@ Without `auth.admin_key` the admin API answers 403 and says how to enable it.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 from typing import Any
 
 import orjson
@@ -21,17 +20,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aisre.gateway.access import CHALLENGE, bearer_token, token_matches
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, openai_error
 from aisre.gateway.requests import read_json
-from aisre.store.keys import ApiKeyError
+from aisre.store.expiry import parse_expiry
+from aisre.store.keys import ApiKeyError, InvalidKeyOptionError
 
 
 class AdminApi:
     def __init__(self, gateway: Gateway) -> None:
         self.gw = gateway
         key = gateway.config.auth.admin_key
-        self._admin = key.encode() if key else None
+        self._admin = key.strip().encode() if key and key.strip() else None
 
     def routes(self) -> list[Route]:
         return [
@@ -52,11 +53,13 @@ class AdminApi:
                         "the admin API is off; set auth.admin_key (e.g. admin_key: ${AISRE_ADMIN_KEY}) to enable it",
                     )
                 )
-            given = request.headers.get("authorization", "")
-            token = given[7:].encode() if given.lower().startswith("bearer ") else b""
-            if not hmac.compare_digest(token, self._admin):
+            if not token_matches(bearer_token(request.headers), [self._admin]):
                 return openai_error(
-                    GatewayError(401, "admin API: missing or wrong admin key (Authorization: Bearer <admin key>)")
+                    GatewayError(
+                        401,
+                        "admin API: missing or wrong admin key (Authorization: Bearer <admin key>)",
+                        headers=dict(CHALLENGE),
+                    )
                 )
             try:
                 return await handler(request)
@@ -117,15 +120,32 @@ class AdminApi:
         return Response(orjson.dumps([dataclasses.asdict(k) for k in keys.list()]), media_type="application/json")
 
     async def create_key(self, request: Request) -> Response:
+        """The same options as `aisre keys create`, checked the same way (one expiry parser, models
+        checked against the config); every error names its field."""
+        keys = self.gw.key_store()
         payload, _ = await read_json(request, 64 * 1024)
+        unknown = sorted(set(payload) - _KEY_FIELDS)
+        if unknown:
+            raise GatewayError(
+                400,
+                f"unknown field '{unknown[0]}'; POST /admin/keys accepts: {', '.join(sorted(_KEY_FIELDS))}",
+                param=unknown[0],
+            )
         name = payload.pop("name", None)
         if not isinstance(name, str) or not name:
             raise GatewayError(400, "field 'name' must be a non-empty string", param="name")
+        if "expires" in payload and "expires_at" in payload:
+            raise GatewayError(400, "give one of 'expires' and 'expires_at' (the same thing)", param="expires")
+        expires_field = "expires_at" if "expires_at" in payload else "expires"
+        expires = payload.pop(expires_field, None)
         try:
-            record, secret = self.gw.key_store().create(name, **payload)
-        except TypeError as exc:
-            raise GatewayError(400, f"unknown or bad field: {exc}") from None
-        except (ValueError, ApiKeyError) as exc:
+            if expires is not None:
+                payload["expires_at"] = parse_expiry(expires, self.gw.clock.now(), expires_field)
+            record, secret = keys.create(name, **payload, known_models=set(self.gw.config.models))
+        except InvalidKeyOptionError as exc:
+            message = f"field '{exc.field}': expected {exc.expected}, got {exc.got!r}"
+            raise GatewayError(400, message, param=exc.field) from None
+        except ApiKeyError as exc:
             raise GatewayError(400, str(exc)) from None
         return Response(
             orjson.dumps({**dataclasses.asdict(record), "secret": secret}), 201, media_type="application/json"
@@ -138,6 +158,9 @@ class AdminApi:
         except (LookupError, ApiKeyError) as exc:
             raise GatewayError(404, str(exc)) from None
         return _key_json(record)
+
+
+_KEY_FIELDS = {"name", "models", "rpm", "tpm", "max_concurrent", "budget_usd", "budget_period", "expires", "expires_at"}
 
 
 def _key_json(record: Any) -> Response:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig, load_config
+from aisre.gateway.access import MetricsAccess
 from aisre.gateway.admin import AdminApi
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, oip_error, openai_error
@@ -31,7 +32,13 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
     """The gateway as an ASGI app. Owns the Recorder it builds; a passed-in one is only flushed."""
     owns_recorder = recorder is None
     recorder = recorder or Recorder.from_config(config, clock)
-    gateway = Gateway(config, recorder, clock)
+    try:
+        gateway = Gateway(config, recorder, clock)  # config problems surface here, before listening
+    except BaseException:
+        if owns_recorder:
+            recorder.close()
+        raise
+    metrics_access = MetricsAccess(config.auth)
     openai = OpenAIApi(gateway)
     oip = OipApi(gateway)
 
@@ -47,6 +54,9 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
                 recorder.close()
 
     async def metrics(request: Request) -> Response:
+        refusal = metrics_access.refusal(request.headers)
+        if refusal is not None:
+            return openai_error(refusal)
         assert recorder.metrics is not None
         return Response(recorder.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -38,6 +38,7 @@ from aisre.gateway.oip_tensors import TensorError, as_datatype, feature_matrix
 from aisre.gateway.requests import read_body
 from aisre.gateway.upstream import HttpVersion
 from aisre.records import InferenceRecord, Route, Status
+from aisre.store.keys import KeyRecord
 
 
 @dataclass
@@ -75,7 +76,7 @@ class OipApi:
 
     async def model_metadata(self, request: Request) -> Response:
         try:
-            name, config, version = self._lookup(request)
+            name, config, version = self._lookup(request, self._caller(request))
         except GatewayError as err:
             return oip_error(err)
         versions = [version] if version else list(config.versions)
@@ -88,18 +89,26 @@ class OipApi:
 
     async def model_ready(self, request: Request) -> Response:
         try:
-            name, config, version = self._lookup(request)
+            name, config, version = self._lookup(request, self._caller(request))
         except GatewayError as err:
             return oip_error(err)
         ready = all(self._version_ready(name, v) for v in ([version] if version else config.versions))
         return JSONResponse({"name": name, "ready": ready}, 200 if ready else 503)
 
-    def _lookup(self, request: Request) -> tuple[str, ModelConfig, str | None]:
+    def _caller(self, request: Request) -> KeyRecord | None:
+        """The caller's key (401 without a valid one when auth is on), checked before anything else."""
+        return self.gw.policies.authenticate(request.headers)
+
+    def _lookup(self, request: Request, key: KeyRecord | None) -> tuple[str, ModelConfig, str | None]:
+        """The model and pinned version named in the path; 403 first if the key may not use that name,
+        and a 404 lists only the models the key may use."""
         name = request.path_params["name"]
         version = request.path_params.get("version")
+        self.gw.policies.authorize(key, name)
         config = self.gw.config.models.get(name)
         if config is None:
-            known = sorted(m for m, c in self.gw.config.models.items() if c.protocol == "oip")
+            oip_models = (m for m, c in self.gw.config.models.items() if c.protocol == "oip")
+            known = sorted(self.gw.policies.visible(key, oip_models))
             raise GatewayError(404, f"model '{name}' not found; this gateway serves {known}")
         if config.protocol != "oip":
             raise GatewayError(400, f"model '{name}' speaks the OpenAI API; send it to /v1/chat/completions")
@@ -112,8 +121,9 @@ class OipApi:
     async def infer(self, request: Request) -> Response:
         started = time.perf_counter()
         try:
-            name, config, pinned = self._lookup(request)
-            admission = await self.gw.policies.admit(request.headers, name, config, None)
+            key = self._caller(request)  # before the body is read or the model looked up
+            name, config, pinned = self._lookup(request, key)
+            admission = await self.gw.policies.admit(key, name, config, None)
         except GatewayError as err:
             self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
             return oip_error(err)

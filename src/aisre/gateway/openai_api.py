@@ -28,6 +28,7 @@ from aisre.gateway.metrics import REJECTED_REASONS
 from aisre.gateway.requests import read_json, validate_chat, validate_completion, validate_embeddings
 from aisre.gateway.upstream import HttpVersion, Reply
 from aisre.records import InferenceRecord, Route, Status
+from aisre.store.keys import KeyRecord
 
 Validator = Callable[[dict[str, Any]], None]
 
@@ -69,23 +70,35 @@ class OpenAIApi:
         return await self._handle(request, "/embeddings", "embeddings", validate_embeddings)
 
     async def models(self, request: Request) -> Response:
+        """The OpenAI models the caller's key may use (with auth on, a key is needed to list any)."""
+        try:
+            key = self.gw.policies.authenticate(request.headers)
+        except GatewayError as err:
+            self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
+            return openai_error(err)
         data = [
             {"id": name, "object": "model", "created": 0, "owned_by": "aisre"}
-            for name, m in self.gw.config.models.items()
-            if m.protocol == "openai"
+            for name in self.gw.policies.visible(key, self._openai_models())
         ]
         return JSONResponse({"object": "list", "data": data})
+
+    def _openai_models(self) -> list[str]:
+        return [name for name, m in self.gw.config.models.items() if m.protocol == "openai"]
 
     # -- the pipeline ----------------------------------------------------------------------
     async def _handle(self, request: Request, path: str, operation: str, validate: Validator) -> Response:
         started = time.perf_counter()
         g = self.gw.config.gateway
         try:
+            # The key first: an anonymous or bad-key caller gets 401 before its body is read or a
+            # model looked up, so errors cannot tell it which models exist.
+            key = self.gw.policies.authenticate(request.headers)
             payload, raw = await read_json(request, g.max_body_bytes)
             validate(payload)
+            self.gw.policies.authorize(key, payload["model"])
             call = Call(
                 payload["model"],
-                self._model(payload["model"]),
+                self._model(payload["model"], key),
                 payload,
                 operation,
                 path,
@@ -94,7 +107,7 @@ class OpenAIApi:
                 raw,
             )
             headers = request.headers
-            call.admission = await self.gw.policies.admit(headers, call.model, call.config, payload)
+            call.admission = await self.gw.policies.admit(key, call.model, call.config, payload)
         except GatewayError as err:
             self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
             return openai_error(err)
@@ -116,10 +129,10 @@ class OpenAIApi:
             if not call.relay_settles:  # a relayed stream settles when it ends; either way after the response
                 self.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
 
-    def _model(self, name: str) -> ModelConfig:
+    def _model(self, name: str, key: KeyRecord | None) -> ModelConfig:
         config = self.gw.config.models.get(name)
         if config is None:
-            known = sorted(m for m, c in self.gw.config.models.items() if c.protocol == "openai")
+            known = sorted(self.gw.policies.visible(key, self._openai_models()))
             raise GatewayError(
                 404,
                 f"model '{name}' does not exist; this gateway serves {known}",

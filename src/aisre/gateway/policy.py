@@ -1,11 +1,14 @@
-"""The policy stages of the pipeline: authenticate → limit (and budget) → … → account.
+"""The policy stages of the pipeline: authenticate → authorize → limit (and budget) → … → account.
 
-`Policies.admit` runs before any upstream call and either returns an `Admission` or raises
-a GatewayError the client can act on (401 unknown key, 403 model not allowed, 400 request
-too large, 429 rate limit or budget, with `Retry-After` and OpenAI's x-ratelimit-*
-headers). `Policies.settle` runs when the call ends: it frees the concurrency slots,
-reconciles the token estimate with the real usage, prices the call and charges budgets.
-State lives in memory for one process, or in Redis (`state.url`) for many.
+`Policies.authenticate` runs first, before the body is read or any model looked up, so an
+anonymous caller learns nothing but 401; `Policies.authorize` then refuses a model the key
+may not use (403, decided by the name alone, so it does not reveal whether the model
+exists). `Policies.admit` runs before any upstream call and either returns an `Admission`
+or raises a GatewayError the client can act on (400 request too large, 429 rate limit or
+budget, with `Retry-After` and OpenAI's x-ratelimit-* headers). `Policies.settle` runs
+when the call ends: it frees the concurrency slots, reconciles the token estimate with the
+real usage, prices the call and charges budgets. State lives in memory for one process, or
+in Redis (`state.url`) for many.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
 from aisre.config.gateway import ModelConfig
+from aisre.errors import ConfigError
 from aisre.gateway.cost import (
     Budget,
     BudgetExceededError,
@@ -44,7 +48,7 @@ from aisre.gateway.limits import (
     headers,
 )
 from aisre.store import SQLiteStore
-from aisre.store.keys import ApiKeyError, KeyRecord, KeyStore
+from aisre.store.keys import ApiKeyError, KeyRecord, KeySecretError, KeyStore
 
 log = logging.getLogger("aisre.gateway")
 
@@ -70,10 +74,20 @@ class Policies:
         self.clock = clock
         self.auth = config.auth
         self.keys: KeyStore | None = None
-        if self.auth.enabled:
+        if self.auth.enabled:  # every problem here is the config's: say so now, never as a 500 per request
             if not isinstance(store, SQLiteStore):
-                raise GatewayError(500, "API keys need the SQLite store")
+                raise ConfigError(
+                    [
+                        "auth.enabled: API keys live in the SQLite store (store.url), but the gateway was given "
+                        f"a recorder writing to {type(store).__name__}; give it a Recorder on a SQLiteStore, "
+                        "or set auth.enabled: false"
+                    ]
+                )
             self.keys = KeyStore(store, clock=clock, secret_env=self.auth.key_secret_env)
+            try:
+                self.keys.check_server_secret()
+            except KeySecretError as exc:
+                raise ConfigError([f"auth.key_secret_env: {exc}"]) from None
         else:
             log.warning(
                 "auth is OFF: any caller may use every model (set auth.enabled: true and create keys "
@@ -96,8 +110,10 @@ class Policies:
             m: Budget.from_config(c.budget, label=m) for m, c in config.models.items() if c.budget is not None
         }
 
-    # -- authenticate --------------------------------------------------------------------
-    def authenticate(self, headers_in: Mapping[str, str], model: str) -> KeyRecord | None:
+    # -- authenticate, authorize ----------------------------------------------------------
+    def authenticate(self, headers_in: Mapping[str, str]) -> KeyRecord | None:
+        """The caller's key (None with auth off); 401 for a missing, unknown, revoked or expired key.
+        Needs nothing but the headers, so it runs before the body is read or a model looked up."""
         if self.keys is None:
             return None
         given = headers_in.get("authorization", "")
@@ -108,22 +124,30 @@ class Policies:
                 code="missing_api_key",
             )
         try:
-            key = self.keys.verify(given[7:].strip())
+            return self.keys.verify(given[7:].strip())
         except ApiKeyError as exc:
             raise GatewayError(401, str(exc), code="invalid_api_key") from None
-        if not key.allows(model):
+
+    @staticmethod
+    def authorize(key: KeyRecord | None, model: str) -> None:
+        """403 when the key may not use `model`; by name alone, before the model is looked up."""
+        if key is not None and not key.allows(model):
             raise GatewayError(
                 403,
                 f"key '{key.name}' may not use model '{model}' (it may use: {', '.join(key.models or ())})",
                 code="model_not_allowed",
             )
-        return key
+
+    @staticmethod
+    def visible(key: KeyRecord | None, models: Iterable[str]) -> list[str]:
+        """The models a caller may see (in listings and "not found" hints): those its key allows."""
+        return [m for m in models if key is None or key.allows(m)]
 
     # -- limit ------------------------------------------------------------------------------
     async def admit(
-        self, headers_in: Mapping[str, str], model: str, config: ModelConfig, payload: Mapping[str, Any] | None
+        self, key: KeyRecord | None, model: str, config: ModelConfig, payload: Mapping[str, Any] | None
     ) -> Admission:
-        key = self.authenticate(headers_in, model)
+        """Budgets and limits for an authenticated, authorized call (see `authenticate`, `authorize`)."""
         limits = config.limits
         estimate = 0
         if payload is not None:  # raise GatewayError(400) naming the field
