@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from aisre.config import AisreConfig, load_config
 from aisre.errors import AisreError
@@ -25,7 +26,8 @@ _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line per problem
+    # The message is text, not markup: a problem may quote '[...]' (a URL pattern, a list of names).
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # one line per problem
     return typer.Exit(code)
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from aisre.config import checks
 from aisre.config.base import Section
 
 
@@ -60,12 +61,9 @@ class VersionConfig(Section):
     @field_validator("headers")
     @classmethod
     def _header_values(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if not name or any(c in name for c in " :\r\n") or "\r" in value or "\n" in value:
-                raise ValueError(
-                    f"header {name!r}: names may not contain spaces, ':' or line breaks, "
-                    "values may not contain line breaks"
-                )
+        bad = checks.header_problems(headers)
+        if bad:
+            raise ValueError("; ".join(bad))
         return headers
 
     @model_validator(mode="after")
@@ -106,23 +104,7 @@ class ModelConfig(Section):
 
     @model_validator(mode="after")
     def _versions_exist(self) -> ModelConfig:
-        known = set(self.versions)
-
-        def check(where: str, names: list[str]) -> None:
-            unknown = [n for n in names if n not in known]
-            if unknown:
-                raise ValueError(f"{where} names unknown versions {unknown}; versions are {sorted(known)}")
-
-        check("route", list(self.route))
-        check("fallback", self.fallback)
-        if self.shadow is not None:
-            check("shadow", [self.shadow.version])
-        if any(w < 0 for w in self.route.values()):
-            raise ValueError(f"route weights must be >= 0, got {self.route}")
-        if self.route and sum(self.route.values()) <= 0:
-            raise ValueError(f"route weights must not all be 0, got {self.route}")
-        if self.protocol == "openai" and any(v.sklearn for v in self.versions.values()):
-            raise ValueError("'sklearn' versions serve the Open Inference Protocol: use protocol: oip")
+        checks.raise_all(checks.model_problems(self), "ModelConfig")  # every problem at its own key
         return self
 
     @property

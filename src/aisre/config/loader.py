@@ -13,14 +13,24 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from aisre.config import checks
+from aisre.config.checks import Problem
+from aisre.config.gateway import VersionConfig
 from aisre.config.model import AisreConfig
 from aisre.errors import ConfigError
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def load_config(path: str | os.PathLike[str]) -> AisreConfig:
-    """Parse and validate a config file; raises ConfigError listing every problem."""
+def load_config(
+    path: str | os.PathLike[str], *, check_runtime: bool = False, connect: bool = False, load_models: bool = False
+) -> AisreConfig:
+    """Parse and validate a config file; raises ConfigError listing every problem.
+
+    `check_runtime` adds what the runtime checks at start-up (files, environment variables, URLs,
+    prices, limits: `aisre.config.checks.find`), reported together with the schema's problems;
+    `connect` also pings Redis, `load_models` also unpickles model files (running their code).
+    """
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -28,7 +38,8 @@ def load_config(path: str | os.PathLike[str]) -> AisreConfig:
         raise ConfigError([f"file not found: {source}"], source) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read {source}: {exc}"], source) from None
-    return resolve_paths(parse_config(text, source), Path(path).resolve().parent)
+    runtime = {"connect": connect, "load_models": load_models} if check_runtime else None
+    return _parse(text, source, Path(path).resolve().parent, runtime)
 
 
 def resolve_paths(cfg: AisreConfig, base: Path) -> AisreConfig:
@@ -55,7 +66,12 @@ def resolve_paths(cfg: AisreConfig, base: Path) -> AisreConfig:
     return cfg.model_copy(update={"store": store, "log": log, "models": models})
 
 
-def parse_config(text: str, source: str = "config") -> AisreConfig:
+def parse_config(text: str, source: str = "config", *, check_runtime: bool = False) -> AisreConfig:
+    """Parse and validate YAML text (relative paths stay relative to the working directory)."""
+    return _parse(text, source, None, {} if check_runtime else None)
+
+
+def _parse(text: str, source: str, base: Path | None, runtime: dict[str, bool] | None) -> AisreConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -67,37 +83,112 @@ def parse_config(text: str, source: str = "config") -> AisreConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"(top level): expected a mapping of sections, got {type(data).__name__}"], source)
-    problems: list[str] = []
-    data = _expand_env(data, (), problems)
-    if problems:
-        raise ConfigError(problems, source)
-    return config_from_dict(data, source)
+    unset: list[Problem] = []
+    data = _expand_env(data, (), unset)
+    return _validate(data, source, base, runtime, unset)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> AisreConfig:
+def config_from_dict(data: dict[str, Any], source: str = "config", *, check_runtime: bool = False) -> AisreConfig:
+    return _validate(data, source, None, {} if check_runtime else None, [])
+
+
+def _validate(
+    data: dict[str, Any], source: str, base: Path | None, runtime: dict[str, bool] | None, unset: list[Problem]
+) -> AisreConfig:
+    """Schema, then (with `runtime`) start-up checks, all reported at once. Where the schema fails, the
+    start-up checks still run on the sections that are valid on their own; problems under a key whose
+    environment variable is unset are left out (they are about the empty stand-in value)."""
+    found: list[Problem] = []
+    left_out: set[checks.Loc] = set()
+    cfg: AisreConfig | None
     try:
-        return AisreConfig.model_validate(data)
+        cfg = AisreConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, AisreConfig), source) from None
+        found += schema_problems(exc, AisreConfig)
+        cfg, left_out = _valid_sections(data) if runtime is not None else (None, set())
+    if cfg is not None and base is not None:
+        cfg = resolve_paths(cfg, base)
+    if cfg is not None and runtime is not None:
+        start_up = checks.find(
+            cfg, connect=runtime.get("connect", False), load_models=runtime.get("load_models", False)
+        )
+        found += [p for p in start_up if not any(p.under(loc) for loc in left_out)]
+    found = unset + [p for p in found if not any(p.under(u.loc) for u in unset)]
+    checks.require(found, source)
+    assert cfg is not None
+    return cfg
+
+
+def _valid_sections(data: dict[str, Any]) -> tuple[AisreConfig | None, set[checks.Loc]]:
+    """A config of the sections (and models) that validate alone, and the keys left out of it."""
+    kept: dict[str, Any] = {}
+    left_out: set[checks.Loc] = set()
+    for key, value in data.items():
+        if key not in AisreConfig.model_fields:
+            continue
+        if key == "models" and isinstance(value, dict):
+            kept[key] = {}
+            for name, model in value.items():
+                usable = next((m for m in (model, _versions_only(model)) if _validates({key: {name: m}})), None)
+                if usable is None:
+                    left_out.add((key, str(name)))
+                else:
+                    kept[key][name] = usable
+        elif _validates({key: value}):
+            kept[key] = value
+        else:
+            left_out.add((key,))
+    if ("store",) in left_out:
+        left_out.add(("auth",))  # the key secret file sits next to the store
+    try:
+        return AisreConfig.model_validate(kept), left_out
+    except ValidationError:
+        return None, left_out
+
+
+def _versions_only(model: Any) -> Any:
+    """A model without its cross-references (route, shadow, fallback) and without the versions that are
+    invalid alone, so the files, prices and limits of a model with a bad route are still checked."""
+    if not isinstance(model, dict) or not isinstance(model.get("versions"), dict):
+        return model
+    versions = {v: cfg for v, cfg in model["versions"].items() if _validates_as(VersionConfig, cfg)}
+    cut = {k: v for k, v in model.items() if k not in ("route", "shadow", "fallback")}
+    return {**cut, "versions": versions}
+
+
+def _validates_as(section: type[BaseModel], data: Any) -> bool:
+    try:
+        section.model_validate(data)
+    except ValidationError:
+        return False
+    return True
+
+
+def _validates(data: dict[str, Any]) -> bool:
+    return _validates_as(AisreConfig, data)
 
 
 def format_validation_error(exc: ValidationError, root: type[BaseModel]) -> list[str]:
     """Turn pydantic's errors into 'key.path: what was wrong (got X); expected Y' lines."""
-    lines = []
+    return [str(p) for p in schema_problems(exc, root)]
+
+
+def schema_problems(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
+    """pydantic's errors as Problems: the key path, what was wrong (got X), what was expected."""
+    found = []
     for err in exc.errors(include_url=False):
-        loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
-        path = ".".join(loc) or "(top level)"
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
         if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(root, loc[:-1])
-            hint = difflib.get_close_matches(loc[-1], allowed, n=1)
+            allowed = _allowed_keys(root, [str(p) for p in loc[:-1]])
+            hint = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             guess = f"; did you mean '{hint[0]}'?" if hint else ""
-            lines.append(f"{path}: unknown key{guess} (expected one of: {', '.join(allowed)})")
+            found.append(Problem(loc, f"unknown key{guess} (expected one of: {', '.join(allowed)})"))
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{path}: {msg}{shown}")
-    return lines
+        shown = "" if isinstance(got, dict) or err["type"] == checks.PROBLEM_TYPE else f" (got {got!r})"
+        found.append(Problem(loc, f"{msg}{shown}"))
+    return found
 
 
 def _allowed_keys(root: type[BaseModel], loc: list[str]) -> list[str]:
@@ -126,12 +217,12 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _expand_env(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:
+def _expand_env(value: Any, path: checks.Loc, unset: list[Problem]) -> Any:
     """Replace ${NAME} and ${NAME:-default} in strings with environment values."""
     if isinstance(value, dict):
-        return {k: _expand_env(v, (*path, str(k)), problems) for k, v in value.items()}
+        return {k: _expand_env(v, (*path, str(k)), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, (*path, str(i)), problems) for i, v in enumerate(value)]
+        return [_expand_env(v, (*path, i), unset) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -141,8 +232,8 @@ def _expand_env(value: Any, path: tuple[str, ...], problems: list[str]) -> Any:
             return os.environ[name]
         if default is not None:
             return default
-        problems.append(
-            f"{'.'.join(path)}: environment variable {name} is not set (use ${{{name}:-default}} to give a default)"
+        unset.append(
+            Problem(path, f"environment variable {name} is not set (use ${{{name}:-default}} to give a default)")
         )
         return ""
 

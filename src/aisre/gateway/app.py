@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aisre.clock import SYSTEM_CLOCK, Clock
-from aisre.config import AisreConfig, load_config
+from aisre.config import AisreConfig, checks, load_config
 from aisre.gateway.access import MetricsAccess
 from aisre.gateway.admin import AdminApi
 from aisre.gateway.core import Gateway
@@ -31,6 +31,8 @@ log = logging.getLogger("aisre.gateway")
 def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clock = SYSTEM_CLOCK) -> Any:
     """The gateway as an ASGI app. Owns the Recorder it builds; a passed-in one is only flushed."""
     owns_recorder = recorder is None
+    # Every start-up problem at once (the same checks as `aisre check-config`), before anything is opened.
+    checks.check(config, parts=[checks.RECORDER, checks.GATEWAY] if owns_recorder else [checks.GATEWAY])
     recorder = recorder or Recorder.from_config(config, clock)
     try:
         gateway = Gateway(config, recorder, clock)  # config problems surface here, before listening

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from aisre.errors import ConfigError, TensorError
+from aisre.config.checks import load_estimator
+from aisre.errors import TensorError
 from aisre.gateway.oip_tensors import datatype_of
 
 
@@ -17,21 +18,7 @@ class SklearnVersion:
     def __init__(self, model: str, version: str, path: str, threads: int = 2) -> None:
         self.name = f"{model}/{version}"
         self.path = path
-        try:
-            import joblib
-
-            self.estimator = joblib.load(path)
-        except FileNotFoundError:
-            raise ConfigError([f"models.{model}.versions.{version}.sklearn: no such file {path}"]) from None
-        except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
-            raise ConfigError([f"models.{model}.versions.{version}.sklearn: cannot load {path}: {exc}"]) from None
-        if not hasattr(self.estimator, "predict"):
-            raise ConfigError(
-                [
-                    f"models.{model}.versions.{version}.sklearn: {path} holds "
-                    f"{type(self.estimator).__name__}, which has no predict()"
-                ]
-            )
+        self.estimator = load_estimator(path, f"models.{model}.versions.{version}.sklearn")  # ConfigError if unusable
         self.has_proba = hasattr(self.estimator, "predict_proba")
         self.n_features = getattr(self.estimator, "n_features_in_", None)
         self.feature_names = [str(n) for n in getattr(self.estimator, "feature_names_in_", [])]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aisre.clock import SYSTEM_CLOCK, Clock
-from aisre.config import AisreConfig
+from aisre.config import AisreConfig, checks
 from aisre.errors import UnknownRecordError
 from aisre.records import InferenceRecord, Label
 from aisre.store import BatchingWriter, JsonlSink, SQLiteStore, Store, open_store
@@ -57,7 +57,8 @@ class Recorder:
         Spans go to `tracer_provider` when given; else, with tracing enabled, to an OTLP
         exporter if `otlp_endpoint` is set, or to the process's global tracer provider.
         """
-        redactor = Redactor.from_config(cfg.redaction)  # fail on bad redaction before opening
+        checks.check(cfg, parts=[checks.RECORDER])  # every store/log/redaction problem at once, before opening
+        redactor = Redactor.from_config(cfg.redaction)
         s = cfg.store
         store = open_store(s.url, retention_days=s.retention_days)
         sinks: list[Any] = [store]

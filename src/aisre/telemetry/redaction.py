@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from aisre.config import RedactionConfig
+from aisre.config import RedactionConfig, checks
 from aisre.errors import ConfigError
 
 
@@ -28,15 +28,8 @@ class Redactor:
     def from_config(cls, cfg: RedactionConfig) -> Redactor | None:
         if not cfg.drop and not cfg.hash:
             return None
-        key = os.environ.get(cfg.hash_key_env, "").encode()
-        if cfg.hash and not key:
-            raise ConfigError(
-                [
-                    f"redaction.hash: set the environment variable {cfg.hash_key_env} to a secret "
-                    "key (hashes of short values without a key can be reversed by guessing)"
-                ]
-            )
-        return cls(cfg.drop, cfg.hash, key)
+        checks.require(checks.redaction_problems(cfg))
+        return cls(cfg.drop, cfg.hash, os.environ.get(cfg.hash_key_env, "").encode())
 
     def hash_value(self, value: Any) -> str:
         digest = hmac.new(self._key, repr(value).encode(), hashlib.sha256).hexdigest()
