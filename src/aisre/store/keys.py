@@ -18,6 +18,7 @@ import secrets
 import sqlite3
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -29,6 +30,7 @@ from aisre.store.sqlite import SQLiteStore
 SECRET_ENV = "AISRE_KEY_SECRET"
 SECRET_PREFIX = "sk-aisre-"
 BUDGET_PERIODS = ("daily", "monthly")
+BudgetPeriod = Literal["daily", "monthly"]
 MIN_SERVER_SECRET_CHARS = 32
 _ID = re.compile(r"key_[0-9a-f]{12}")
 _SECRET = re.compile(r"sk-aisre-(key_[0-9a-f]{12})-[A-Za-z0-9_-]{43}")
@@ -131,7 +133,7 @@ class KeyRecord:
     tpm: int | None
     max_concurrent: int | None
     budget_usd: float | None
-    budget_period: str | None
+    budget_period: BudgetPeriod | None
     expires_at: float | None
     created_at: float
     revoked_at: float | None
