@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 import aisre
 
-from .conftest import PYTHON
+from .conftest import PYTHON, free_port
 
 
 def aisre_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -89,3 +90,64 @@ def test_missing_store_and_config_from_cwd(tmp_path: Path):
     (tmp_path / "aisre.yaml").write_text("store: {durability: sometimes}\n")
     bad = aisre_cli("log", "stats", cwd=tmp_path)
     assert bad.returncode == 2 and "store.durability" in bad.stderr
+
+
+def test_check_config_lists_every_problem_with_its_key_and_exits_2(tmp_path: Path):
+    (tmp_path / "aisre.yaml").write_text("""store: sqlite:///missing-dir/aisre.db
+redaction: {hash: [email]}
+state: redis://127.0.0.1:6379/zero
+models:
+  fraud:
+    protocol: oip
+    versions: {v1: {sklearn: fraud.joblib}, v2: {replicas: ["http://127.0.0.1:9201"]}}
+    route: {v1: 90, v3: 10}
+    shadow: {version: v4}
+""")
+    env = {k: v for k, v in os.environ.items() if k != "AISRE_REDACTION_KEY"}
+    out = subprocess.run(
+        [PYTHON, "-m", "aisre", "check-config", "aisre.yaml"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    for key in ("models.fraud.route", "models.fraud.shadow.version", "store.url", "redaction.hash", "state.url"):
+        assert f"  - {key}: " in out.stderr, key
+    assert "models.fraud.versions.v1.sklearn: no such file" in out.stderr
+    assert "[...]" not in out.stderr and "['v1', 'v2']" in out.stderr  # lists in messages are text, not markup
+
+
+def test_check_config_prints_one_line_when_the_config_is_fine(tmp_path: Path):
+    (tmp_path / "aisre.yaml").write_text(
+        'models: {chat: {protocol: openai, versions: {v1: {replicas: ["http://127.0.0.1:9101/v1"]}}}}\n'
+    )
+    out = aisre_cli("check-config", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("\n") == 1 and out.stdout.startswith("aisre.yaml: OK; ") and "1 model" in out.stdout
+
+
+def test_check_config_reaches_redis_only_with_connect(tmp_path: Path):
+    from tests.test_redis_state import REDIS_SERVER, RedisServer
+
+    (tmp_path / "aisre.yaml").write_text(f"state: redis://127.0.0.1:{free_port()}/0\n")
+    assert aisre_cli("check-config", cwd=tmp_path).returncode == 0  # syntax only: nothing is contacted
+    down = aisre_cli("check-config", "--connect", cwd=tmp_path)
+    assert down.returncode == 2 and "state.url: cannot reach Redis at redis://127.0.0.1:" in down.stderr
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not on PATH: the reachable case needs a real Redis")
+    server = RedisServer()
+    server.start()
+    try:
+        (tmp_path / "aisre.yaml").write_text(f"state: {server.url}\n")
+        up = aisre_cli("check-config", "--connect", cwd=tmp_path)
+        assert up.returncode == 0 and "state shared (Redis)" in up.stdout, up.stderr
+    finally:
+        server.kill()
+
+
+def test_check_config_unpickles_models_only_with_load_models(tmp_path: Path):
+    import joblib
+
+    joblib.dump(["not", "a", "model"], tmp_path / "m.joblib")
+    (tmp_path / "aisre.yaml").write_text("models: {m: {protocol: oip, versions: {v1: {sklearn: m.joblib}}}}\n")
+    assert aisre_cli("check-config", cwd=tmp_path).returncode == 0
+    loaded = aisre_cli("check-config", "--load-models", cwd=tmp_path)
+    assert loaded.returncode == 2 and "models.m.versions.v1.sklearn:" in loaded.stderr
+    assert "holds list, which has no predict()" in loaded.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from aisre._version import __version__
 from aisre.cli import keys as keys_cli
@@ -13,7 +12,7 @@ from aisre.cli import log, monitor
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
 from aisre.cli.serve import serve_command
-from aisre.config import load_config
+from aisre.config import AisreConfig, load_config
 from aisre.errors import ConfigError
 
 app = typer.Typer(
@@ -47,30 +46,37 @@ def root(
 def check_config(
     path: Annotated[str, typer.Argument(help="The config file.")] = DEFAULT_CONFIG,
     config: Annotated[str | None, typer.Option("--config", "-c", help="The config file.")] = None,
+    connect: Annotated[bool, typer.Option("--connect", help="Also check that Redis (state.url) answers.")] = False,
+    load_models: Annotated[
+        bool,
+        typer.Option(
+            "--load-models", help="Also unpickle the sklearn model files (runs their code: trusted files only)."
+        ),
+    ] = False,
 ) -> None:
-    """Validate aisre.yaml; print every problem with its key path, or a summary."""
+    """Check aisre.yaml as `aisre serve` would at start-up (schema, files, environment variables, URLs, prices,
+    limits, keys) without starting anything; print every problem with its key path (exit 2), or one line (exit 0)."""
     chosen = config or path
     try:
-        cfg = load_config(chosen)
+        cfg = load_config(chosen, check_runtime=True, connect=connect, load_models=load_models)
     except ConfigError as exc:
         raise fail(str(exc)) from None
-    table = Table(title=f"{chosen}: OK", show_header=False)
-    table.add_row("store", f"{cfg.store.url} ({cfg.store.durability}, overflow={cfg.store.overflow})")
-    retention = cfg.store.retention_days
-    table.add_row("retention", "forever" if retention is None else f"{retention:g} days")
-    m = cfg.telemetry.metrics
-    table.add_row(
-        "metrics",
-        "off"
-        if not m.enabled
-        else (f"http://{m.host}:{m.port}/metrics" if m.port is not None else "on (no own endpoint)"),
-    )
-    t = cfg.telemetry.tracing
-    table.add_row("tracing", "off" if not t.enabled else (t.otlp_endpoint or "on (no exporter)"))
-    table.add_row("jsonl log", cfg.log.jsonl or "off")
-    r = cfg.redaction
-    table.add_row("redaction", f"drop {r.drop or '-'}, hash {r.hash or '-'}")
-    console.print(table)
+    console.print(f"{chosen}: OK; {summary(cfg)}", highlight=False, soft_wrap=True)
+
+
+def summary(cfg: AisreConfig) -> str:
+    """One line: where records go and what is served."""
+    versions = sum(len(m.versions) for m in cfg.models.values())
+    metrics = cfg.telemetry.metrics
+    parts = [
+        f"store {cfg.store.url} ({cfg.store.durability})",
+        f"{len(cfg.models)} model{'s' * (len(cfg.models) != 1)}, {versions} version{'s' * (versions != 1)}",
+        "metrics " + ("off" if not metrics.enabled else "on" + (f" port {metrics.port}" if metrics.port else "")),
+        "tracing " + ("on" if cfg.telemetry.tracing.enabled else "off"),
+        "auth " + ("on" if cfg.auth.enabled else "off"),
+        "state " + ("shared (Redis)" if cfg.state.url else "per process"),
+    ]
+    return ", ".join(parts)
 
 
 def main() -> None:
