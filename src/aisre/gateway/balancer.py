@@ -38,8 +38,6 @@ class Replica:
     ejected_until: float = 0.0
     times_ejected: int = 0
     healthy: bool = True  # from active health checks
-    requests: int = 0
-    failures: int = 0
     sampled_at: float | None = None  # clock time of the last latency sample
 
     def admitted(self, now: float) -> bool:
@@ -87,7 +85,6 @@ class Balancer:
 
     def started(self, replica: Replica) -> None:
         replica.outstanding += 1
-        replica.requests += 1
 
     def finished(self, replica: Replica, latency_s: float, ok: bool) -> None:
         """Account for one attempt: latency EWMA on success; failure counting and ejection."""
@@ -100,7 +97,6 @@ class Balancer:
             replica.consecutive_failures = 0
             replica.times_ejected = 0 if replica.ejected_until <= now else replica.times_ejected
             return
-        replica.failures += 1
         replica.consecutive_failures += 1
         if replica.consecutive_failures >= self.ejection.consecutive_failures:
             self._eject(replica)

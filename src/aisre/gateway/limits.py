@@ -318,11 +318,6 @@ def _prompt(payload: Mapping[str, Any]) -> tuple[str, int, int]:
     return field, chars, tokens
 
 
-def prompt_chars(payload: Mapping[str, Any]) -> int:
-    """Characters of prompt text: message contents (text parts), `prompt`, or embeddings `input`."""
-    return _prompt(payload)[1]
-
-
 def _completion_allowance(payload: Mapping[str, Any], default: int) -> int:
     if "input" in payload and "messages" not in payload and "prompt" not in payload:
         return 0  # embeddings produce no tokens

@@ -278,14 +278,6 @@ class RedisState:
         raw = await self.run("breakers", lambda r: r.hgetall(self.key("breakers", model)))
         return {v: flag == "1" for v, flag in raw.items()}
 
-    # --- revoked API keys: one set, checked on every request ---
-
-    async def revoke_key(self, key_id: str) -> None:
-        await self.run("revoke_key", lambda r: r.sadd(f"{self.prefix}:revoked", key_id))
-
-    async def is_revoked(self, key_id: str) -> bool:
-        return bool(await self.run("is_revoked", lambda r: r.sismember(f"{self.prefix}:revoked", key_id)))
-
 
 class RedisLimiter:
     """The Limiter shared through Redis: one Lua script per acquire and per release.
