@@ -5,10 +5,10 @@
     shift = compare_importance(ref, cur)                  # Spearman / Kendall / share jumps
     impact = drift_impact(ref, drift_report)              # which drifted features matter
 
-Importances are permutation importances (exactly `sklearn.inspection.permutation_importance`:
+Importances are permutation importances (`sklearn.inspection.permutation_importance` itself:
 the decrease of a score when one column is shuffled, `n_repeats` times, seeded) when labels
 exist, else the model's `feature_importances_` or `|coef_|`. The result type lives in
-`feature_importance.py`, the ranking comparison in `importance_ranking.py`, drift impact in
+`values.py`, the ranking comparison in `ranking.py`, drift impact in
 `drift_impact.py`; all are importable from here. Definitions and the reasons for the default
 thresholds: docs/statistics-importance-llm.md.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError, require
 from aisre.monitor.importance.drift_impact import DRIFT_IMPACT_THRESHOLD, DriftImpact, drift_impact
 from aisre.monitor.importance.ranking import (
     MAX_SHARE_CHANGE,
@@ -31,7 +32,7 @@ from aisre.monitor.importance.ranking import (
     spearman,
 )
 from aisre.monitor.importance.values import FeatureImportance
-from aisre.monitor.tabular.frame import DataError, is_numeric, to_columns
+from aisre.monitor.tabular.frame import is_numeric, to_columns
 from aisre.records import Label
 
 __all__ = [
@@ -67,42 +68,35 @@ def permutation_importance(
     random_state: int | np.random.RandomState = 0,
     feature_names: Sequence[str] | None = None,
 ) -> FeatureImportance:
-    """Permutation importance with `sklearn.inspection.permutation_importance` semantics.
+    """Permutation importance by `sklearn.inspection.permutation_importance` itself.
 
-    Same seeding (one seed drawn from `random_state`, reused for every column, shuffles
-    compounding over repeats), same default score (`estimator.score`), same result. `X` is a
-    pandas DataFrame (shuffled with .iloc, as sklearn does), a numpy array, or any table
-    `to_columns` accepts (converted to a float array; every column must be numeric).
-    Cost: n_features x n_repeats predictions over the window; sample big windows first.
+    The decrease of a score when one column is shuffled, `n_repeats` times, seeded by
+    `random_state`; the default score is `estimator.score`. `X` is a pandas DataFrame, a
+    numpy array, or any table `to_columns` accepts (converted to a float array; every
+    column must be numeric). Needs the `aisre[sklearn]` extra. Cost: n_features x n_repeats
+    predictions over the window (plus one for the baseline); sample big windows first.
     """
-    if not isinstance(n_repeats, int) or n_repeats < 1:
-        raise ValueError(f"n_repeats: expected an integer >= 1, got {n_repeats!r}")
+    if not isinstance(n_repeats, int) or isinstance(n_repeats, bool) or n_repeats < 1:
+        raise InvalidParameterError(f"n_repeats: expected an integer >= 1, got {n_repeats!r}")
+    _check_scoring(estimator, scoring)
+    inspection = _sklearn("inspection")
     X, names = _as_matrix(X, feature_names)
     y = np.asarray(y)
     if len(y) != X.shape[0]:
         raise DataError(f"y: expected {X.shape[0]} labels (one per row of X), got {len(y)}")
-    score = _scorer(estimator, scoring)
-    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
-    seed = rng.randint(np.iinfo(np.int32).max + 1)
-    baseline = float(score(estimator, X, y))
-    frame = hasattr(X, "iloc")
-    scores = np.empty((len(names), n_repeats))
-    for col in range(len(names)):
-        shuffler = np.random.RandomState(seed)
-        permuted = X.copy()
-        order = np.arange(X.shape[0])
-        for repeat in range(n_repeats):
-            shuffler.shuffle(order)
-            if frame:
-                values = permuted.iloc[order, col]
-                values.index = permuted.index
-                permuted[permuted.columns[col]] = values
-            else:
-                permuted[:, col] = permuted[order, col]
-            scores[col, repeat] = score(estimator, permuted, y)
-    raw = baseline - scores
+    scorer = _sklearn("metrics").check_scoring(estimator, scoring=scoring)
+    baseline = float(scorer(estimator, X, y))  # sklearn scores it too, but does not return it
+    result = inspection.permutation_importance(
+        estimator, X, y, scoring=scorer, n_repeats=n_repeats, random_state=random_state
+    )
     return FeatureImportance(
-        tuple(names), raw.mean(axis=1), "permutation", raw.std(axis=1), raw, baseline, int(X.shape[0])
+        tuple(names),
+        result.importances_mean,
+        "permutation",
+        result.importances_std,
+        result.importances,
+        baseline,
+        int(X.shape[0]),
     )
 
 
@@ -160,18 +154,16 @@ def labelled_window(
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _scorer(estimator: Any, scoring: str | Scorer | None) -> Scorer:
-    if scoring is None:
-        if not hasattr(estimator, "score"):
-            raise ValueError(f"scoring: {type(estimator).__name__} has no score(); pass a scorer")
-        return lambda est, X, y: est.score(X, y)
-    if isinstance(scoring, str):
-        from sklearn.metrics import get_scorer  # only when asked for a named sklearn scorer
+def _sklearn(name: str) -> Any:
+    # scikit-learn is an optional extra: importing this module works without it
+    return require(f"sklearn.{name}", "sklearn", "permutation importance", package="scikit-learn")
 
-        return get_scorer(scoring)
-    if callable(scoring):
-        return scoring
-    raise ValueError(f"scoring: expected None, a scorer name or a callable, got {scoring!r}")
+
+def _check_scoring(estimator: Any, scoring: str | Scorer | None) -> None:
+    if scoring is None and not hasattr(estimator, "score"):
+        raise InvalidParameterError(f"scoring: {type(estimator).__name__} has no score(); pass a scorer")
+    if scoring is not None and not isinstance(scoring, str) and not callable(scoring):
+        raise InvalidParameterError(f"scoring: expected None, a scorer name or a callable, got {scoring!r}")
 
 
 def _as_matrix(X: Any, feature_names: Sequence[str] | None) -> tuple[Any, list[str]]:
