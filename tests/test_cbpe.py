@@ -14,10 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import aisre
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.performance.calibration import expected_calibration_error, needs_calibration
 from aisre.monitor.performance.cbpe import CBPE, estimated_metric, sampling_error_components
 from aisre.monitor.performance.realised import labeled_window
-from aisre.monitor.tabular.frame import DataError
 
 WEIGHTS = np.array([2.0, -1.5, 1.0])
 
@@ -163,7 +163,7 @@ def test_signals_and_rows():
 
 
 def test_bad_use_is_named():
-    with pytest.raises(DataError, match="metrics: CBPE estimates"):
+    with pytest.raises(InvalidParameterError, match="metrics: CBPE estimates"):
         CBPE(metrics=["mae"])
     with pytest.raises(DataError, match="call fit"):
         CBPE().estimate([0.2, 0.9])

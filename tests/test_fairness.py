@@ -10,8 +10,8 @@ import pytest
 from fairlearn import metrics as fm
 from sklearn.metrics import precision_score
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.fairness.groups import SUMMARY, fairness, fairness_over_time
-from aisre.monitor.tabular.frame import DataError
 
 TOL = 1e-12
 RATES = {
@@ -126,7 +126,7 @@ def test_degenerate_inputs_never_crash():
     ],
 )
 def test_bad_arguments_are_named(kwargs, message):
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(InvalidParameterError, match=message):
         fairness([0, 1], [0, 1], ["a", "b"], **kwargs)
 
 

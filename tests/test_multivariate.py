@@ -13,12 +13,13 @@ from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.drift.registry import get_method
 from aisre.monitor.multivariate.api import multivariate_drift
 from aisre.monitor.multivariate.domain_classifier import roc_auc, within_fold_permutations
 from aisre.monitor.multivariate.mmd import critical_value, mmd2_unbiased, mmd_test, permutation_p_value, rbf_kernel
 from aisre.monitor.multivariate.reconstruction import ReconstructionModel
-from aisre.monitor.tabular.frame import DataError, to_columns
+from aisre.monitor.tabular.frame import to_columns
 
 FAST_HGB = {"params": {"max_iter": 30}, "n_permutations": 100}
 # 50 seeded no-drift repetitions at alpha = 0.05: 2.5 alarms expected; 8 is the 99.9%
@@ -238,11 +239,11 @@ def test_accepts_rows_and_arrays_and_names_bad_arguments():
     rng = np.random.default_rng(4)
     rows = [{"a": float(v), "kind": "x" if v > 0 else "y"} for v in rng.normal(size=100)]
     assert multivariate_drift(rows, rows[:60], method="mmd").p_value > 0.05
-    with pytest.raises(DataError, match="method"):
+    with pytest.raises(InvalidParameterError, match="method"):
         multivariate_drift(rows, rows, method="nope")
     with pytest.raises(DataError, match="kind"):
         multivariate_drift(rows, [{"a": 1.0}] * 10, method="mmd")
-    with pytest.raises(DataError, match="alpha"):
+    with pytest.raises(InvalidParameterError, match="alpha"):
         multivariate_drift(rows, rows, method="mmd", alpha=2)
     with pytest.raises(DataError, match="'a'"):
         multivariate_drift(rows, [{"a": "text", "kind": "x"}] * 10, method="pca")

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import binom
 
 from aisre.clock import ManualClock
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.online.detectors import (
     BootstrapCalibrated,
     CountWindows,
@@ -19,7 +20,6 @@ from aisre.monitor.online.detectors import (
     cusum_limit,
 )
 from aisre.monitor.profiles.profile import fit_profile
-from aisre.monitor.tabular.frame import DataError
 
 ALPHA = 0.05
 WINDOWS, SIZE = 1000, 50
@@ -171,13 +171,13 @@ def test_event_time_replay_uses_the_datas_own_timestamps():
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(DataError, match="step"):
+    with pytest.raises(InvalidParameterError, match="step"):
         CountWindows(100, step=30)
-    with pytest.raises(DataError, match="alpha"):
+    with pytest.raises(InvalidParameterError, match="alpha"):
         WindowTest(REFERENCE, alpha=0)
-    with pytest.raises(DataError, match="psi"):
+    with pytest.raises(InvalidParameterError, match="psi"):
         WindowTest(REFERENCE, "psi")
     with pytest.raises(DataError, match="timestamps"):
         OnlineDrift(WindowTest(REFERENCE), TimeWindows(10, clock=None)).update([1.0])
-    with pytest.raises(DataError, match="allowance"):
+    with pytest.raises(InvalidParameterError, match="allowance"):
         Cusum(WindowTest(REFERENCE), allowance=0.5)

@@ -15,9 +15,9 @@ from sklearn import metrics as skm
 
 import aisre
 import aisre.store
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.realised import labeled_window, performance, performance_over_time
-from aisre.monitor.tabular.frame import DataError
 
 TOL = 1e-12
 
@@ -196,20 +196,20 @@ def test_missing_labels_predictions_and_scores_drop_only_their_rows():
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "message", "error"),
     [
-        (lambda: performance([0, 1], [0, 1], task="ranking"), "task: expected"),
-        (lambda: performance([0, 1], [0, 1], metrics=["mae"]), "metrics: unknown"),
-        (lambda: performance([0, 1, 2], [0, 1, 2]), "binary task expects at most two classes"),
-        (lambda: performance([0, 1], [0]), "y_pred: expected 2 values"),
-        (lambda: performance([0, 1], None), "y_pred, y_score"),
-        (lambda: performance([0, 1], [0, 1], thresholds={"mae": 1}), "thresholds: unknown"),
-        (lambda: performance([0, 1], y_score=[[0.1, 0.2, 0.7]] * 2, task="multiclass"), "y_score: expected"),
-        (lambda: performance(["a", "b"], ["a", "b"], task="regression"), "regression expects numbers"),
+        (lambda: performance([0, 1], [0, 1], task="ranking"), "task: expected", InvalidParameterError),
+        (lambda: performance([0, 1], [0, 1], metrics=["mae"]), "metrics: unknown", InvalidParameterError),
+        (lambda: performance([0, 1, 2], [0, 1, 2]), "binary task expects at most two classes", DataError),
+        (lambda: performance([0, 1], [0]), "y_pred: expected 2 values", DataError),
+        (lambda: performance([0, 1], None), "y_pred, y_score", DataError),
+        (lambda: performance([0, 1], [0, 1], thresholds={"mae": 1}), "thresholds: unknown", InvalidParameterError),
+        (lambda: performance([0, 1], y_score=[[0.1, 0.2, 0.7]] * 2, task="multiclass"), "y_score: expected", DataError),
+        (lambda: performance(["a", "b"], ["a", "b"], task="regression"), "regression expects numbers", DataError),
     ],
 )
-def test_bad_arguments_are_named(call, message):
-    with pytest.raises(DataError, match=message):
+def test_bad_arguments_are_named(call, message, error):
+    with pytest.raises(error, match=message):
         call()
 
 
@@ -308,7 +308,7 @@ def test_window_widths_parse_and_bad_ones_are_named():
         7200.0,
     ]
     for bad in ("soon", "-1h", 0, float("nan")):
-        with pytest.raises(DataError, match="window:"):
+        with pytest.raises(InvalidParameterError, match="window:"):
             parse_window(bad)
 
 

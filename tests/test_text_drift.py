@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.multivariate.text import embed, embedding_drift
-from aisre.monitor.tabular.frame import DataError
 
 DIM = 256
 BILLING = [
@@ -73,7 +73,7 @@ def test_same_topic_mix_is_not_drift():
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(DataError, match="methods"):
+    with pytest.raises(InvalidParameterError, match="methods"):
         embedding_drift(["a", "b"], ["c", "d"], embed=trigram_embed, methods=("psi",))
     with pytest.raises(DataError, match="reference: expected a sequence of texts"):
         embedding_drift("one string", ["c", "d"], embed=trigram_embed)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aisre.errors import DataError
+
 #: Shares of 0 are replaced by this before a logarithm of a share is taken (PSI). Same floor
 #: as Evidently's usual case; shares are not renormalised afterwards.
 ZERO_SHARE = 1e-4
@@ -32,7 +34,7 @@ def shares(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum()
     if total <= 0:
-        raise ValueError("cannot take shares of an empty histogram (all counts are 0)")
+        raise DataError("cannot take shares of an empty histogram (all counts are 0)")
     return counts / total
 
 

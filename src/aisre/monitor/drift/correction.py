@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from aisre.errors import MethodError
+
 CORRECTIONS = ("bonferroni", "bh")
 
 
@@ -29,4 +31,4 @@ def adjust(p_values: Sequence[float], correction: str) -> np.ndarray:
         out = np.empty(m)
         out[order] = np.clip(scaled, 0, 1)
         return out
-    raise ValueError(f"unknown correction {correction!r}; expected one of {CORRECTIONS} or None")
+    raise MethodError(f"correction: unknown correction {correction!r}; expected one of {CORRECTIONS} or None")

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 from scipy.spatial import distance
 
+from aisre.errors import DataError, InvalidParameterError, MethodError
 from aisre.monitor.drift import compat as peers
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.binning import bin_counts, floor_zero_shares, quantile_edges, shares
 from aisre.monitor.drift.values import Values, align, category_counts, prepare, require_values, summary
-from aisre.monitor.tabular.frame import DataError
 
 #: Bins for numeric columns in aisre's own mode (reference deciles, the usual PSI setup).
 DEFAULT_BINS = 10
@@ -38,7 +38,7 @@ class HistogramMethod(Method):
     def __init__(self, threshold: float | None = None, n_bins: int = DEFAULT_BINS, compat: str | None = None):
         super().__init__(threshold)
         if n_bins < 2:
-            raise ValueError(f"n_bins must be >= 2, got {n_bins}")
+            raise InvalidParameterError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
         self.n_bins = int(n_bins)
         self.compat = compat
 
@@ -86,10 +86,10 @@ class HistogramMethod(Method):
         return super().is_drift(statistic, p_value)
 
     def _evidently(self, ref: Values, cur: Values) -> float:
-        raise ValueError(f"method {self.name!r} has no compat='evidently' mode")
+        raise MethodError(f"compat: method {self.name!r} has no compat='evidently' mode")
 
     def _nannyml(self, ref_p: np.ndarray, cur_p: np.ndarray) -> float:
-        raise ValueError(f"method {self.name!r} has no compat='nannyml' mode")
+        raise MethodError(f"compat: method {self.name!r} has no compat='nannyml' mode")
 
 
 class PSI(HistogramMethod):

@@ -20,18 +20,18 @@ def get_method(name: str, threshold: float | None = None, compat: str | None = N
     compat="evidently")."""
     cls = METHODS.get(name)
     if cls is None:
-        raise MethodError(f"unknown drift method {name!r}; expected one of {sorted(METHODS)} or 'auto'")
+        raise MethodError(f"method: unknown drift method {name!r}; expected one of {sorted(METHODS)} or 'auto'")
     if compat is not None and compat not in MODES:
-        raise MethodError(f"unknown compat mode {compat!r}; expected one of {list(MODES)} or None")
+        raise MethodError(f"compat: unknown compat mode {compat!r}; expected one of {list(MODES)} or None")
     modes = getattr(cls, "compat_modes", (None,))
     if compat not in modes:
         supported = [m for m in modes if m is not None]
         raise MethodError(
-            f"method {name!r} has no compat={compat!r} mode (it supports {supported or 'none'}); "
+            f"compat: method {name!r} has no compat={compat!r} mode (it supports {supported or 'none'}); "
             "use compat=None for aisre's own definition"
         )
     if threshold is not None and not (threshold == threshold and threshold >= 0):
-        raise MethodError(f"threshold for {name!r} must be a number >= 0, got {threshold!r}")
+        raise MethodError(f"threshold: expected a number >= 0 for method {name!r}, got {threshold!r}")
     if compat == "evidently" and threshold is None:
         threshold = EVIDENTLY_THRESHOLDS.get(name)
     return cls(threshold=threshold, compat=compat)  # type: ignore[call-arg]

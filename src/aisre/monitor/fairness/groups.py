@@ -20,8 +20,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode, factorize, sort_classes
-from aisre.monitor.tabular.frame import DataError, to_columns
+from aisre.monitor.tabular.frame import to_columns
 from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window
 from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
@@ -174,13 +175,13 @@ def fairness(
     `disparate_impact_ratio` is always min / max selection rate (the four-fifths rule).
     """
     if method not in ("between_groups", "to_overall"):
-        raise DataError(f"method: expected 'between_groups' or 'to_overall', got {method!r}")
+        raise InvalidParameterError(f"method: expected 'between_groups' or 'to_overall', got {method!r}")
     if undefined_rate not in ("nan", "zero"):
-        raise DataError(f"undefined_rate: expected 'nan' or 'zero', got {undefined_rate!r}")
+        raise InvalidParameterError(f"undefined_rate: expected 'nan' or 'zero', got {undefined_rate!r}")
     limits = {"disparate_impact_ratio": FOUR_FIFTHS} if thresholds is None else dict(thresholds)
     bad = [k for k in limits if k not in SUMMARY]
     if bad:
-        raise DataError(f"thresholds: unknown metric(s) {bad}; expected some of {list(SUMMARY)}")
+        raise InvalidParameterError(f"thresholds: unknown metric(s) {bad}; expected some of {list(SUMMARY)}")
     pred = as_array(y_pred, "y_pred")
     group_names, group_codes, feature = _groups(sensitive, len(pred), sensitive_name)
     truth = None if y_true is None else as_array(y_true, "y_true")

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.importance.values import FeatureImportance, as_feature_importance
-from aisre.monitor.tabular.frame import DataError
 from aisre.records import Signal
 
 DRIFT_IMPACT_THRESHOLD = 0.20
@@ -63,7 +63,7 @@ def drift_impact(
     are listed in `unranked` and add nothing to the score.
     """
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold: expected a share in [0, 1], got {threshold!r}")
+        raise InvalidParameterError(f"threshold: expected a share in [0, 1], got {threshold!r}")
     shares = as_feature_importance(importance, "importance").shares()
     results = getattr(drift_results, "columns", drift_results)
     if not isinstance(results, Mapping):

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.importance.values import FeatureImportance, as_feature_importance
-from aisre.monitor.tabular.frame import DataError
 from aisre.records import Signal
 
 MIN_SPEARMAN = 0.8
@@ -152,9 +152,9 @@ def compare_importance(
     changes. Both sides must name the same features."""
     for name, value in (("min_spearman", min_spearman), ("min_kendall", min_kendall)):
         if not -1.0 <= value <= 1.0:
-            raise ValueError(f"{name}: expected a correlation in [-1, 1], got {value!r}")
+            raise InvalidParameterError(f"{name}: expected a correlation in [-1, 1], got {value!r}")
     if not 0.0 <= max_share_change <= 1.0:
-        raise ValueError(f"max_share_change: expected a share in [0, 1], got {max_share_change!r}")
+        raise InvalidParameterError(f"max_share_change: expected a share in [0, 1], got {max_share_change!r}")
     ref, cur = as_feature_importance(reference, "reference"), as_feature_importance(current, "current")
     if set(ref.features) != set(cur.features):
         raise DataError(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from aisre.errors import InvalidParameterError
 from aisre.monitor.llm.evaluators import EvaluationOutcome
 from aisre.monitor.llm.schema import compile_schema
 
@@ -92,11 +93,13 @@ class ResponseChecker:
             try:
                 self.refusal_patterns.append(re.compile(pattern, re.IGNORECASE))
             except re.error as exc:
-                raise ValueError(f"refusal_patterns[{i}]: invalid regex {pattern!r}: {exc}") from None
+                raise InvalidParameterError(f"refusal_patterns[{i}]: invalid regex {pattern!r}: {exc}") from None
         if refusal_scan_chars is not None and refusal_scan_chars < 1:
-            raise ValueError(f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}")
+            raise InvalidParameterError(
+                f"refusal_scan_chars: expected an integer >= 1 or None, got {refusal_scan_chars!r}"
+            )
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-            raise ValueError(f"max_tokens: expected an integer >= 1 or None, got {max_tokens!r}")
+            raise InvalidParameterError(f"max_tokens: expected an integer >= 1 or None, got {max_tokens!r}")
         self._schema_errors = None if schema is None else compile_schema(schema)
         self.refusal_scan_chars = refusal_scan_chars
         self.max_tokens = max_tokens

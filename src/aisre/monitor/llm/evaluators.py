@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.records import InferenceRecord
 
 EVENT_NAME = "gen_ai.evaluation.result"
@@ -87,11 +88,11 @@ def named_evaluators(evaluators: Any) -> dict[str, Evaluator]:
     named: dict[str, Evaluator] = {}
     for i, (name, fn) in enumerate(pairs):
         if not isinstance(name, str) or not name:
-            raise ValueError(f"evaluators[{i}]: cannot name it; give it a `name` or pass a mapping")
+            raise InvalidParameterError(f"evaluators[{i}]: cannot name it; give it a `name` or pass a mapping")
         if not callable(fn):
-            raise ValueError(f"evaluators[{name!r}]: expected a callable, got {type(fn).__name__}")
+            raise InvalidParameterError(f"evaluators[{name!r}]: expected a callable, got {type(fn).__name__}")
         if name in named:
-            raise ValueError(f"evaluators: two evaluators are named {name!r}")
+            raise InvalidParameterError(f"evaluators: two evaluators are named {name!r}")
         named[name] = fn
     return named
 
@@ -117,15 +118,15 @@ def _coerce(result: Any) -> tuple[float | None, str | None, str | None]:
     elif isinstance(result, str):
         score, label, explanation = None, result, None
     else:
-        raise TypeError(
+        raise DataError(
             f"evaluator returned {type(result).__name__}; expected a score, a label, a mapping or an EvaluationResult"
         )
     if score is not None:
         score = float(score)
         if not 0.0 <= score <= 1.0:  # also rejects NaN
-            raise ValueError(f"score {score!r} is outside [0, 1]")
+            raise DataError(f"score {score!r} is outside [0, 1]")
     if score is None and label is None:
-        raise ValueError("evaluator returned neither a score nor a label")
+        raise DataError("evaluator returned neither a score nor a label")
     return score, None if label is None else str(label), None if explanation is None else str(explanation)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.llm.checks import (
     DEFAULT_REFUSAL_PATTERNS,
     TRUNCATION_FINISH_REASONS,
@@ -34,7 +35,6 @@ from aisre.monitor.llm.evaluators import (
     run_evaluator,
     summarise_evaluations,
 )
-from aisre.monitor.tabular.frame import DataError
 from aisre.records import InferenceRecord, Signal, Status
 
 __all__ = [
@@ -190,10 +190,12 @@ def llm_quality(
     `max_rates` overrides `DEFAULT_MAX_RATES` per signal (None: no limit, never breached).
     """
     if not 0.0 < length_alpha < 1.0:
-        raise ValueError(f"length_alpha: expected a p-value threshold in (0, 1), got {length_alpha!r}")
+        raise InvalidParameterError(f"length_alpha: expected a p-value threshold in (0, 1), got {length_alpha!r}")
     unknown = sorted(set(max_rates or {}) - set(DEFAULT_MAX_RATES))
     if unknown:
-        raise ValueError(f"max_rates: unknown signal(s) {unknown}; expected some of {sorted(DEFAULT_MAX_RATES)}")
+        raise InvalidParameterError(
+            f"max_rates: unknown signal(s) {unknown}; expected some of {sorted(DEFAULT_MAX_RATES)}"
+        )
     limits = {k: v for k, v in {**DEFAULT_MAX_RATES, **(max_rates or {})}.items() if v is not None}
     checker = ResponseChecker(
         refusal_patterns=refusal_patterns,

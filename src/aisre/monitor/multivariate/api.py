@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.multivariate.domain_classifier import domain_classifier_test
 from aisre.monitor.multivariate.mmd import critical_value, mmd_test, permutation_p_value
 from aisre.monitor.multivariate.reconstruction import reconstruction_test
 from aisre.monitor.profiles.profile import category_counts
-from aisre.monitor.tabular.frame import Columns, DataError, check_alpha, is_numeric, to_columns
+from aisre.monitor.tabular.frame import Columns, check_alpha, is_numeric, to_columns
 from aisre.records import Signal
 
 SIGNAL_NAMES = {"domain_classifier": "multivariate_drift_auc", "pca": "reconstruction_error", "mmd": "mmd"}
@@ -200,7 +201,7 @@ def multivariate_drift(
 ) -> MultivariateDriftResult:
     """Test the whole table at once; `method` is "domain_classifier", "pca" or "mmd"."""
     if method not in METHODS:
-        raise DataError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
+        raise InvalidParameterError(f"method: expected one of {sorted(METHODS)}, got {method!r}")
     return METHODS[method](reference, current, **options)
 
 

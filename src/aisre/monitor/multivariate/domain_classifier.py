@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from aisre.errors import require
+from aisre.errors import DataError, InvalidParameterError, require
 from aisre.monitor.profiles.profile import category_counts
-from aisre.monitor.tabular.frame import Columns, DataError, is_numeric
+from aisre.monitor.tabular.frame import Columns, is_numeric
 
 MAX_CATEGORIES = 254  # HistGradientBoosting's categorical limit is 255 codes incl. "other"
 
@@ -108,7 +108,7 @@ def _make_model(classifier: str, categorical: list[int], seed: int, params: dict
         return ensemble.HistGradientBoostingClassifier(**options)
     if classifier == "logistic":
         return linear_model.LogisticRegression(**{"max_iter": 1000, **params})
-    raise DataError(f"classifier: expected 'hgb' or 'logistic', got {classifier!r}")
+    raise InvalidParameterError(f"classifier: expected 'hgb' or 'logistic', got {classifier!r}")
 
 
 def out_of_fold_scores(
@@ -214,9 +214,9 @@ def _domain_classifier_test(
     importances: bool,
 ) -> tuple[float, np.ndarray, dict[str, Any]]:
     if permutation not in ("scores", "refit"):
-        raise DataError(f"permutation: expected 'scores' or 'refit', got {permutation!r}")
+        raise InvalidParameterError(f"permutation: expected 'scores' or 'refit', got {permutation!r}")
     if folds < 2:
-        raise DataError(f"folds: expected >= 2, got {folds}")
+        raise InvalidParameterError(f"folds: expected >= 2, got {folds}")
     m = len(next(iter(reference.values())))
     n = len(next(iter(current.values())))
     if min(m, n) < folds:

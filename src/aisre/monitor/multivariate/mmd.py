@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from aisre.monitor.tabular.frame import DataError
+from aisre.errors import DataError, InvalidParameterError
 
 
 def pairwise_sq_distances(z: np.ndarray) -> np.ndarray:
@@ -88,7 +88,7 @@ def mmd_test(
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise DataError(f"MMD: expected two 2-D samples with the same columns, got {x.shape} and {y.shape}")
     if n_permutations < 1:
-        raise DataError(f"n_permutations: expected >= 1, got {n_permutations}")
+        raise InvalidParameterError(f"n_permutations: expected >= 1, got {n_permutations}")
     m, n = len(x), len(y)
     pooled = np.vstack([x, y]).astype(np.float64, copy=False)
     d2 = pairwise_sq_distances(pooled)

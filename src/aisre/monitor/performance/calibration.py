@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aisre.errors import require
+from aisre.errors import DataError, InvalidParameterError, require
 
 
 def _sklearn(name: str) -> Any:
@@ -36,11 +36,13 @@ def expected_calibration_error(y_true: np.ndarray, y_score: np.ndarray, n_bins: 
     Bins are cut by position (as NannyML: width n // n_bins, the last bin takes the rest);
     the sort is stable so tied scores keep their order and the result is deterministic.
     """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 2:
+        raise InvalidParameterError(f"n_bins: expected an integer >= 2, got {n_bins!r}")
     n = len(y_score)
     if n <= 2 * n_bins:
         n_bins = n // 2
         if n_bins < 2:
-            raise ValueError(f"expected calibration error needs at least 4 rows, got {n}")
+            raise DataError(f"y_score: the expected calibration error needs at least 4 rows, got {n}")
     order = np.argsort(y_score, kind="stable")
     p, y = y_score[order], y_true[order].astype(np.float64)
     edges = np.arange(0, n + 1, n // n_bins)

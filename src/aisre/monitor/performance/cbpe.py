@@ -19,10 +19,10 @@ from typing import Any, Literal, Self
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.calibration import isotonic, needs_calibration
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode
-from aisre.monitor.tabular.frame import DataError
 from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window
 from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
@@ -58,7 +58,7 @@ def estimated_metric(name: str, pred: np.ndarray, prob: np.ndarray, raw: np.ndar
         return _div(tp, tp + fn)
     if name == "f1":
         return _div(tp, tp + 0.5 * (fp + fn))
-    raise DataError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got {name!r}")
+    raise InvalidParameterError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got {name!r}")
 
 
 def _estimated_auc(prob: np.ndarray, raw: np.ndarray) -> float:
@@ -109,7 +109,7 @@ def sampling_error_components(name: str, t: np.ndarray, pred: np.ndarray, raw: n
         return float(np.std(values)), (k_tp + k_err) / n
     if name == "roc_auc":
         return _auc_components(t, raw)
-    raise DataError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got {name!r}")
+    raise InvalidParameterError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got {name!r}")
 
 
 def _auc_components(t: np.ndarray, raw: np.ndarray) -> tuple[float, float]:
@@ -123,6 +123,14 @@ def _auc_components(t: np.ndarray, raw: np.ndarray) -> tuple[float, float]:
     sorted_t = t[np.argsort(raw, kind="stable")]
     negatives_below = np.cumsum(~sorted_t)[sorted_t]
     return float(np.std(negatives_below / n_neg)), n_pos / t.size
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,9 +233,18 @@ class CBPE:
     ) -> None:
         bad = [m for m in metrics if m not in CBPE_METRICS]
         if bad:
-            raise DataError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got unknown {bad}")
+            raise InvalidParameterError(f"metrics: CBPE estimates {list(CBPE_METRICS)}, got unknown {bad}")
         if calibration not in ("auto", "always", "never"):
-            raise DataError(f"calibration: expected 'auto', 'always' or 'never', got {calibration!r}")
+            raise InvalidParameterError(f"calibration: expected 'auto', 'always' or 'never', got {calibration!r}")
+        if not _is_int(n_chunks) or n_chunks < 1:
+            raise InvalidParameterError(f"n_chunks: expected an integer >= 1, got {n_chunks!r}")
+        if chunk_size is not None and (not _is_int(chunk_size) or chunk_size < 1):
+            raise InvalidParameterError(f"chunk_size: expected None or an integer >= 1, got {chunk_size!r}")
+        for name, value in (("threshold_std", threshold_std), ("interval_width", interval_width)):
+            if not _is_number(value) or not 0 <= value < np.inf:
+                raise InvalidParameterError(f"{name}: expected a number >= 0, got {value!r}")
+        if not _is_number(decision_threshold) or not np.isfinite(decision_threshold):
+            raise InvalidParameterError(f"decision_threshold: expected a finite number, got {decision_threshold!r}")
         self.metrics = tuple(metrics)
         self.n_chunks = n_chunks
         self.chunk_size = chunk_size

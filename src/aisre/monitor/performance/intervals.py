@@ -15,6 +15,8 @@ import numpy as np
 from scipy.special import ndtri
 from scipy.stats import rankdata
 
+from aisre.errors import InvalidParameterError
+
 # Bound the size of one block of resampled indices (cells = resamples x rows), ~16 MB.
 _MAX_CELLS = 2_000_000
 
@@ -43,7 +45,7 @@ class MetricValue:
 def z_value(confidence: float) -> float:
     """The two-sided standard-normal quantile for a confidence level in (0, 1)."""
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: expected a number in (0, 1), got {confidence!r}")
+        raise InvalidParameterError(f"confidence: expected a number in (0, 1), got {confidence!r}")
     return float(ndtri(0.5 + confidence / 2.0))
 
 
@@ -77,7 +79,7 @@ def bootstrap(
     single-class resample for AUC) are left out; returns (lower, upper, valid resamples).
     """
     if n_resamples < 1:
-        raise ValueError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
+        raise InvalidParameterError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
     n = len(arrays[0])
     if n == 0:
         return (np.nan, np.nan, 0)
@@ -131,7 +133,7 @@ def bootstrap_counts(
     receives counts of shape (B, *counts.shape) and returns B values.
     """
     if n_resamples < 1:
-        raise ValueError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
+        raise InvalidParameterError(f"n_resamples: expected an integer >= 1, got {n_resamples!r}")
     n = int(counts.sum())
     if n == 0:
         return (np.nan, np.nan, 0)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from aisre.errors import InvalidParameterError
 from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.intervals import MetricValue
 
@@ -97,7 +98,7 @@ def binary(name: str, t: np.ndarray, p: np.ndarray | None, score: np.ndarray | N
     if name == "f1":
         cm = ci.confusion(t.astype(np.int64), p.astype(np.int64), 2)
         return _boot_counts(name, ci.f1_binary, cm, s, "undefined: no positive labels or predictions")
-    raise ValueError(f"metrics: unknown binary metric {name!r}")
+    raise InvalidParameterError(f"metrics: unknown binary metric {name!r}; expected one of {CLASSIFICATION_METRICS}")
 
 
 def _binary_score(name: str, t: np.ndarray, score: np.ndarray | None, s: Settings) -> MetricValue:
@@ -136,7 +137,7 @@ def _binary_score(name: str, t: np.ndarray, score: np.ndarray | None, s: Setting
         # Clip each column as scikit-learn does: [1-p, p] -> clip(., eps, 1-eps).
         loss = np.where(t, -np.log(np.clip(score, _EPS, 1 - _EPS)), -np.log(np.clip(1.0 - score, _EPS, 1 - _EPS)))
         return _boot(name, ci.mean, (loss,), s)
-    raise ValueError(f"metrics: unknown binary metric {name!r}")
+    raise InvalidParameterError(f"metrics: unknown binary metric {name!r}; expected one of {CLASSIFICATION_METRICS}")
 
 
 # -- multiclass ------------------------------------------------------------------------------
@@ -167,7 +168,9 @@ def multiclass(
         return _proportion(name, int(np.count_nonzero(t == p)), len(t), s, "rows")
     stat = {"precision": ci.macro_precision, "recall": ci.macro_recall, "f1": ci.macro_f1}.get(name)
     if stat is None:
-        raise ValueError(f"metrics: unknown multiclass metric {name!r}")
+        raise InvalidParameterError(
+            f"metrics: unknown multiclass metric {name!r}; expected one of {CLASSIFICATION_METRICS}"
+        )
     return _boot_counts(name, stat, ci.confusion(t, p, k), s, "undefined: no class has a defined value")
 
 
@@ -181,4 +184,4 @@ def regression(name: str, y: np.ndarray, yhat: np.ndarray, s: Settings) -> Metri
         return _boot(name, ci.root_mean, (err * err,), s)
     if name == "mape":
         return _boot(name, ci.mean, (np.abs(err) / np.maximum(np.abs(y), _EPS),), s)
-    raise ValueError(f"metrics: unknown regression metric {name!r}")
+    raise InvalidParameterError(f"metrics: unknown regression metric {name!r}; expected one of {REGRESSION_METRICS}")

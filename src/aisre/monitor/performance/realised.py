@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.performance import metrics as pm
 from aisre.monitor.performance.intervals import MetricValue
 from aisre.monitor.tabular.classes import MISSING, as_array, canonical, encode, sort_classes
-from aisre.monitor.tabular.frame import DataError
 from aisre.monitor.tabular.labeled import LabeledWindow, as_labeled_window, labeled_window
 from aisre.monitor.tabular.windows import OverTime, over_time
 from aisre.records import Signal
@@ -124,19 +124,25 @@ def performance(
     `zero_division=np.nan` does. Regression: MAE, RMSE, MAPE (a fraction, not percent).
     """
     if task not in ("binary", "multiclass", "regression"):
-        raise DataError(f"task: expected 'binary', 'multiclass' or 'regression', got {task!r}")
+        raise InvalidParameterError(f"task: expected 'binary', 'multiclass' or 'regression', got {task!r}")
     default = pm.REGRESSION_METRICS if task == "regression" else pm.CLASSIFICATION_METRICS
     wanted = list(default if metrics is None else metrics)
     unknown = [m for m in wanted if m not in default]
     if unknown:
-        raise DataError(f"metrics: unknown for task {task!r}: {unknown}; expected some of {list(default)}")
+        raise InvalidParameterError(f"metrics: unknown for task {task!r}: {unknown}; expected some of {list(default)}")
     limits = dict(thresholds or {})
     bad = [m for m in limits if m not in default]
     if bad:
-        raise DataError(f"thresholds: unknown metric(s) {bad} for task {task!r}")
+        raise InvalidParameterError(
+            f"thresholds: unknown metric(s) {bad} for task {task!r}; expected some of {list(default)}"
+        )
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 < confidence < 1:
+        raise InvalidParameterError(f"confidence: expected a level in (0, 1), got {confidence!r}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int) or n_bootstrap < 1:
+        raise InvalidParameterError(f"n_bootstrap: expected an integer >= 1, got {n_bootstrap!r}")
     settings = pm.Settings(confidence, n_bootstrap, seed, auc_interval)
     if auc_interval not in ("delong", "bootstrap"):
-        raise DataError(f"auc_interval: expected 'delong' or 'bootstrap', got {auc_interval!r}")
+        raise InvalidParameterError(f"auc_interval: expected 'delong' or 'bootstrap', got {auc_interval!r}")
     truth = as_array(y_true, "y_true")
     if y_pred is None and y_score is None:
         raise DataError("y_pred, y_score: give predictions, scores, or both")
@@ -178,7 +184,7 @@ def _binary(
 ) -> tuple[dict[str, MetricValue], list[str], str]:
     pos = canonical(pos_label)
     if pos is None:
-        raise DataError(f"pos_label: expected a class label, got {pos_label!r}")
+        raise InvalidParameterError(f"pos_label: expected a class label, got {pos_label!r}")
     arrays = [truth] if pred is None else [truth, pred]
     codes, names = encode(arrays)
     extra = [c for c in names if c != pos]

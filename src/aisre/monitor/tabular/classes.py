@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aisre.monitor.tabular.frame import DataError
+from aisre.errors import DataError, InvalidParameterError
 
 MISSING = -1
 
@@ -87,7 +87,7 @@ def encode(arrays: Sequence[np.ndarray], classes: Sequence[Any] | None = None) -
     else:
         names = [canonical(c) for c in classes]  # type: ignore[misc]
         if any(c is None for c in names):
-            raise DataError(f"classes: a class cannot be None or NaN, got {list(classes)!r}")
+            raise InvalidParameterError(f"classes: a class cannot be None or NaN, got {list(classes)!r}")
     index = {c: i for i, c in enumerate(names)}
     codes = []
     for uniq, inverse in factors:

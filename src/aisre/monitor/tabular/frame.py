@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aisre.errors import DataError
+from aisre.errors import DataError, InvalidParameterError
 
 Columns = dict[str, np.ndarray]
 
@@ -68,9 +68,9 @@ def encoding_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def check_alpha(alpha: float) -> float:
-    """A significance level in (0, 1), or DataError naming `alpha`."""
-    if not 0 < alpha < 1:
-        raise DataError(f"alpha: expected a level in (0, 1), got {alpha!r}")
+    """A significance level in (0, 1), or InvalidParameterError naming `alpha`."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float | np.number) or not 0 < alpha < 1:
+        raise InvalidParameterError(f"alpha: expected a level in (0, 1), got {alpha!r}")
     return float(alpha)
 
 

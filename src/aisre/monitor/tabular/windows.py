@@ -21,7 +21,7 @@ from typing import Any, Protocol, Self
 
 import numpy as np
 
-from aisre.monitor.tabular.frame import DataError
+from aisre.errors import InvalidParameterError
 from aisre.records import Signal
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -37,11 +37,11 @@ def parse_window(window: str | float | int | timedelta) -> float:
     elif isinstance(window, str) and (m := _WINDOW.match(window)):
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
-        raise DataError(
+        raise InvalidParameterError(
             f"window: expected seconds (a number), a timedelta or text like '15m', '1h', '1d', got {window!r}"
         )
     if not (math.isfinite(seconds) and seconds > 0):
-        raise DataError(f"window: expected a positive duration, got {window!r}")
+        raise InvalidParameterError(f"window: expected a positive duration, got {window!r}")
     return seconds
 
 
