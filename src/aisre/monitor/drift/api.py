@@ -209,7 +209,7 @@ def _corrected(results: dict[str, DriftResult], correction: str) -> dict[str, Dr
 def _per_column(value: Any, names: list[str], what: str, default: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         if what == "method" and value != "auto" and value not in METHODS:
-            raise MethodError(f"unknown drift method {value!r}; expected one of {sorted(METHODS)} or 'auto'")
+            raise MethodError(f"method: unknown drift method {value!r}; expected one of {sorted(METHODS)} or 'auto'")
         return dict.fromkeys(names, value)
     unknown = [k for k in value if k not in names]
     if unknown:
@@ -219,8 +219,8 @@ def _per_column(value: Any, names: list[str], what: str, default: Any) -> dict[s
 
 def _check_options(compat: str | None, correction: str | None, share_threshold: float) -> None:
     if compat is not None and compat not in MODES:
-        raise MethodError(f"unknown compat mode {compat!r}; expected one of {list(MODES)} or None")
+        raise MethodError(f"compat: unknown compat mode {compat!r}; expected one of {list(MODES)} or None")
     if correction is not None and correction not in CORRECTIONS:
-        raise MethodError(f"unknown correction {correction!r}; expected one of {list(CORRECTIONS)} or None")
+        raise MethodError(f"correction: unknown correction {correction!r}; expected one of {list(CORRECTIONS)} or None")
     if not 0 <= share_threshold <= 1:
-        raise MethodError(f"share_threshold must be in [0, 1], got {share_threshold!r}")
+        raise MethodError(f"share_threshold: expected a share in [0, 1], got {share_threshold!r}")
