@@ -195,3 +195,26 @@ def test_serve_with_two_workers_shares_one_store(tmp_path: Path):
         server.terminate()
         server.wait(30)
     assert open_store(f"sqlite:///{tmp_path / 'aisre.db'}").count() == 100  # both workers' records, none lost
+
+
+def test_a_response_over_max_response_bytes_is_a_502_naming_the_limit_and_is_not_retried(tmp_path: Path):
+    replicas = [serve_in_thread(openai_app(MockSettings(completion_tokens=200))) for _ in range(2)]
+    try:
+        cfg = gateway_config(
+            tmp_path,
+            {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}}},
+            gateway={"max_response_bytes": 300, "health_checks": {"enabled": False}},
+        )
+        with RunningGateway(cfg) as gw:
+            reply = httpx.post(f"{gw.url}/v1/chat/completions", json={**BODY, "max_tokens": 200}, timeout=10)
+            balancer = gw.gateway.versions[("chat", "v1")].balancer
+            ejected = [not r.admitted(time.monotonic()) for r in balancer.replicas]
+        calls = [httpx.get(f"{r.url}/_mock/stats").json()["requests_total"] for r in replicas]
+        assert reply.status_code == 502
+        assert "too large a response" in reply.json()["error"]["message"]
+        assert "the limit is 300 bytes" in reply.json()["error"]["message"]  # declared by content-length
+        assert sum(calls) == 1, f"one replica was asked, not every one: {calls}"
+        assert ejected == [False, False], "a large answer is not the replica's failure"
+    finally:
+        for r in replicas:
+            r.stop()

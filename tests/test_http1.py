@@ -10,7 +10,15 @@ import ssl
 import pytest
 import trustme
 
-from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout
+from aisre.errors import ResponseTooLarge
+from aisre.gateway.http1 import (
+    MAX_RESPONSE_HEAD_BYTES,
+    ConnectFailed,
+    ConnectionBroken,
+    Http1Pool,
+    Origin,
+    ResponseTimeout,
+)
 
 
 def _free_port() -> int:
@@ -222,3 +230,77 @@ def test_origins_parse_host_port_scheme_and_prefix(url: str, expected: tuple) ->
 def test_a_non_http_url_is_refused_with_the_expected_form() -> None:
     with pytest.raises(ValueError, match="expected an http"):
         Origin.parse("ftp://example.com")
+
+
+async def _until_refused(pool: Http1Pool, origin: Origin) -> str:
+    """The message of the ResponseTooLarge the next request gets."""
+    with pytest.raises(ResponseTooLarge) as caught:
+        await pool.request(origin, "GET", "/", {}, b"", 5)
+    return str(caught.value)
+
+
+def test_a_body_over_the_limit_is_refused_naming_the_limit_and_its_connection_dropped() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n"
+    chunked = chunked[:-2] + (b"\r\n400\r\n" + b"x" * 1024) * 5 + b"\r\n0\r\n\r\n"
+    until_close = b"HTTP/1.0 200 OK\r\n\r\n" + b"y" * 5000
+
+    async def go():
+        conns: list[int] = []
+        server = await _serve([_ok(b"z" * 4096), chunked, _ok(b"ok"), until_close], [], conns)
+        pool = Http1Pool(1.0, max_response_bytes=4096)
+        origin = Origin.parse(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        exactly = await pool.request(origin, "GET", "/", {}, b"", 2)
+        message = await _until_refused(pool, origin)
+        after = await pool.request(origin, "GET", "/", {}, b"", 2)
+        until_close_message = await _until_refused(pool, origin)
+        pool.close()
+        server.close()
+        return exactly, message, after, until_close_message, conns
+
+    exactly, message, after, until_close_message, conns = run(go())
+    assert len(exactly.body) == 4096, "a body of exactly the limit is accepted"
+    assert message == "the response body exceeds the limit of 4096 bytes" == until_close_message
+    # The refused response's connection was dropped: `after` came on a second one (and the last on that too).
+    assert after.body == b"ok" and len(conns) == 2
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_arrives() -> None:
+    async def go():
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\nstart")  # 1 GB promised, then silence
+            await writer.drain()
+            await asyncio.sleep(10)
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        pool = Http1Pool(1.0, max_response_bytes=1024)
+        origin = Origin.parse(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        message = await _until_refused(pool, origin)  # the 5 s attempt timeout is not what ends it
+        pool.close()
+        server.close()
+        return message
+
+    assert run(go()) == "the response body is 1000000000 bytes; the limit is 1024 bytes"
+
+
+def test_endless_response_headers_are_refused() -> None:
+    async def go():
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            try:
+                for i in range(10_000):  # 10,000 headers of 100 bytes, never a blank line
+                    writer.write(b"x-h%d: " % i + b"v" * 90 + b"\r\n")
+                    await writer.drain()
+            except ConnectionError:
+                pass
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        pool = Http1Pool(1.0)
+        origin = Origin.parse(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        message = await _until_refused(pool, origin)
+        pool.close()
+        server.close()
+        return message
+
+    assert run(go()) == f"the response's headers exceed {MAX_RESPONSE_HEAD_BYTES} bytes"

@@ -65,7 +65,7 @@ class Gateway:
             cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent",),
         )
-        self.http1 = Http1Pool(g.connect_timeout_s)
+        self.http1 = Http1Pool(g.connect_timeout_s, max_response_bytes=g.max_response_bytes)
         for model, mcfg in self.config.models.items():
             for version, vcfg in mcfg.versions.items():
                 if vcfg.replicas:

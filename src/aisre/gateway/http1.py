@@ -9,12 +9,15 @@ chunk) and health checks still use aiohttp, which handles their long-lived reads
 
 Failures map onto the gateway's retry rules: `ConnectFailed` (nothing was sent; safe to try
 another replica), `ResponseTimeout` and `ConnectionBroken` (a reply started or was expected
-and did not finish).
+and did not finish), `ResponseTooLarge` (a body over the pool's `max_response_bytes`, or
+headers over `MAX_RESPONSE_HEAD_BYTES`: reading stops there and the connection is dropped,
+so a runaway replica cannot fill the gateway's memory).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,10 +25,14 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from aisre.errors import ConnectFailed, ConnectionBroken, ResponseTimeout
+from aisre.errors import ConnectFailed, ConnectionBroken, ResponseTimeout, ResponseTooLarge
 
 #: Idle keep-alive connections kept per origin (more are closed after use).
 MAX_IDLE_PER_ORIGIN = 256
+#: Default cap on a response body, in bytes (`gateway.max_response_bytes`).
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Cap on a response's status line + headers, in bytes (what uvicorn and nginx accept from clients is less).
+MAX_RESPONSE_HEAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +74,18 @@ class Response:
 class _Connection(asyncio.Protocol):
     """One TCP connection; at most one request in flight on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.max_body_bytes = max_body_bytes
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._until_close = False
+        self._head_done = False
+        self._head_bytes = 0
+        self._body_bytes = 0
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -86,6 +97,11 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(ConnectionBroken(f"invalid HTTP response ({exc})"))
             self.close()
+            return
+        if not self._head_done:  # httptools holds an unfinished head in memory: bound it
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_RESPONSE_HEAD_BYTES:
+                self._too_large(f"the response's headers exceed {MAX_RESPONSE_HEAD_BYTES} bytes")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -98,13 +114,21 @@ class _Connection(asyncio.Protocol):
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self._head_done = True
         # Neither a length nor chunks: the body runs until the server closes the connection.
         self._until_close = (
             "content-length" not in self._headers
             and "chunked" not in self._headers.get("transfer-encoding", "").lower()
         )
+        declared = self._headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:  # refused before any of it is read
+            self._too_large(f"the response body is {declared} bytes; the limit is {self.max_body_bytes} bytes")
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.max_body_bytes:
+            self._too_large(f"the response body exceeds the limit of {self.max_body_bytes} bytes")
+            return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -120,6 +144,7 @@ class _Connection(asyncio.Protocol):
     def send(self, request: bytes) -> asyncio.Future[Response]:
         assert self.transport is not None
         self._headers, self._body, self._until_close = {}, [], False
+        self._head_done, self._head_bytes, self._body_bytes = False, 0, 0
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
         return self._waiter
@@ -128,6 +153,12 @@ class _Connection(asyncio.Protocol):
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc)
+
+    def _too_large(self, message: str) -> None:
+        """Stop reading this response: the caller gets `ResponseTooLarge`, the connection is dropped."""
+        self._body = []
+        self._fail(ResponseTooLarge(message))
+        self.close()
 
     def close(self) -> None:
         self.closed = True
@@ -138,9 +169,16 @@ class _Connection(asyncio.Protocol):
 class Http1Pool:
     """Keep-alive connections per origin; `request` returns the whole response."""
 
-    def __init__(self, connect_timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
-        """`ssl_context`: for https replicas (default: the system's CAs, hostnames verified)."""
+    def __init__(
+        self,
+        connect_timeout_s: float,
+        ssl_context: ssl.SSLContext | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> None:
+        """`ssl_context`: for https replicas (default: the system's CAs, hostnames verified);
+        `max_response_bytes`: the largest response body accepted (`ResponseTooLarge` beyond)."""
         self.connect_timeout_s = connect_timeout_s
+        self.max_response_bytes = max_response_bytes
         self._idle: dict[Origin, list[_Connection]] = {}
         self._ssl = ssl_context
 
@@ -182,7 +220,11 @@ class Http1Pool:
         try:
             async with asyncio.timeout(limit):
                 _, conn = await loop.create_connection(
-                    _Connection, origin.host, origin.port, ssl=context, server_hostname=origin.host if context else None
+                    functools.partial(_Connection, self.max_response_bytes),
+                    origin.host,
+                    origin.port,
+                    ssl=context,
+                    server_hostname=origin.host if context else None,
                 )
         except TimeoutError:
             raise ConnectFailed(f"connect timeout after {limit:.3g} s") from None

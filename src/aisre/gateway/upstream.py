@@ -19,8 +19,10 @@ from yarl import URL
 from aisre.config.gateway import GatewayConfig
 from aisre.gateway.balancer import Balancer, Replica
 from aisre.gateway.errors import GatewayError
-from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout
+from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout, ResponseTooLarge
 from aisre.gateway.retry import RETRYABLE_STATUS, RetryBudget
+
+_DRAIN_MAX_BYTES = 64 * 1024  # a retryable error's body is read (to reuse its connection) only up to this
 
 _HOP_BY_HOP = frozenset(
     {
@@ -178,6 +180,8 @@ class HttpVersion:
             raise _Failed(502, f"cannot connect to {url} ({exc})") from None
         except ResponseTimeout:
             raise _Failed(504, f"{url} did not answer within {seconds:.3g} s") from None
+        except ResponseTooLarge as exc:
+            raise _Failed(502, f"{url} sent too large a response: {exc}", final=True) from None
         except ConnectionBroken as exc:
             raise _Failed(502, f"{url} broke off its response: {exc}") from None
         if response.status in RETRYABLE_STATUS:
@@ -210,22 +214,32 @@ class HttpVersion:
             try:
                 outcome = await self._try(replica, path, body, headers, method, read_body, remaining, started, attempt)
             except _Failed as failed:
-                # Every failure of one attempt: counted against the replica, then the next replica.
-                self.balancer.finished(replica, time.perf_counter() - started, ok=False)
+                # A failed attempt counts against the replica, then the next replica is tried; a
+                # final one (the replica answered, but no replica's answer would do) ends the tries.
+                self.balancer.finished(replica, time.perf_counter() - started, ok=failed.final)
                 last_status, last_error = failed.status, failed.message
+                if failed.final:
+                    break
                 continue
             return outcome
         raise GatewayError(last_status, f"upstream {self.name} failed: {last_error}")
 
 
 class _Failed(Exception):
-    """One attempt failed in a way worth retrying elsewhere: the status to report if it was the last."""
+    """One attempt failed: the status to report if it was the last. Worth retrying elsewhere unless
+    `final` (e.g. a response over `gateway.max_response_bytes`: another replica's would be as large,
+    and a caller asking for a huge answer must not get healthy replicas ejected)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, final: bool = False) -> None:
+        self.status, self.message, self.final = status, message, final
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read a small error body so the connection can be reused; a large or unsized one is not
+    read into memory at all (the connection is dropped instead)."""
+    if response.content_length is None or response.content_length > _DRAIN_MAX_BYTES:
+        response.close()
+        return
     try:
         await response.read()
     except (TimeoutError, aiohttp.ClientError, OSError):
