@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from aisre.monitor.drift import infinite as inf
 from aisre.monitor.drift.auto import auto_method
 from aisre.monitor.drift.base import DriftResult
 from aisre.monitor.drift.compat import MODES
@@ -22,11 +23,26 @@ from aisre.monitor.tabular.frame import DataError, to_columns
 
 #: Below this many values per column, threads cost more than they save.
 PARALLEL_MIN_ROWS = 50_000
+#: The per-column details that `to_dict()` (and so `--json`) carries.
+_REPORTED = (
+    "n_reference",
+    "n_current",
+    "missing_reference",
+    "missing_current",
+    "infinite_reference",
+    "infinite_current",
+    "infinite_share_p_value",
+    "note",
+)
 
 
 @dataclass(frozen=True)
 class DatasetDrift:
-    """Per-column results and the dataset verdict: `share_drifted >= share_threshold`."""
+    """Per-column results and the dataset verdict: `share_drifted >= share_threshold`.
+
+    Each column's `details` count what the test did not see: `missing_reference`/`missing_current`
+    (NaN/None) and `infinite_reference`/`infinite_current` (+-inf; `infinite` is the policy).
+    """
 
     columns: dict[str, DriftResult]
     share_drifted: float
@@ -34,6 +50,7 @@ class DatasetDrift:
     share_threshold: float = 0.5
     correction: str | None = None
     compat: str | None = None
+    infinite: str = "flag"
 
     @property
     def n_drifted(self) -> int:
@@ -55,7 +72,7 @@ class DatasetDrift:
             }
             if "p_value_adjusted" in r.details:
                 entry["p_value_adjusted"] = r.details["p_value_adjusted"]
-            for key in ("n_reference", "n_current", "missing_reference", "missing_current", "note"):
+            for key in _REPORTED:
                 if key in r.details:
                     entry[key] = r.details[key]
             columns[name] = entry
@@ -67,7 +84,14 @@ class DatasetDrift:
             "share_threshold": self.share_threshold,
             "correction": self.correction,
             "compat": self.compat,
+            "infinite": self.infinite,
         }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """`to_dict()` as strict JSON: NaN becomes null, +-inf the strings "inf"/"-inf"."""
+        from aisre.monitor.report.jsonsafe import dumps
+
+        return dumps(self.to_dict(), indent=indent)
 
     def to_frame(self) -> Any:
         """One row per column (pandas, imported only here)."""
@@ -87,6 +111,7 @@ def drift(
     correction: str | None = None,
     share_threshold: float = 0.5,
     progress: Callable[[str], None] | None = None,
+    infinite: str = "flag",
 ) -> DatasetDrift:
     """Test every column of `current` against `reference` and decide whether the dataset drifted.
 
@@ -98,8 +123,12 @@ def drift(
     method. A column is "drifted" by its (corrected) verdict; the dataset drifts when the
     share of drifted columns is >= `share_threshold` (Evidently's drift_share, 0.5).
     `progress(column)` is called as each column finishes (for progress bars).
+    `infinite`: what +-inf values do (see `aisre.monitor.drift.infinite`): "flag" (default;
+    excluded from the test, counted, and a changed share of them is drift), "drop" (excluded
+    and counted only) or "error" (refused with `DataError`).
     """
     _check_options(compat, correction, share_threshold)
+    inf.check_policy(infinite)
     ref_cols = to_columns(reference, columns)
     cur_cols = to_columns(current, columns)
     names = list(ref_cols) if columns is None else list(columns)
@@ -117,7 +146,7 @@ def drift(
     thresholds = _per_column(threshold, names, "threshold", None)
 
     def one(name: str) -> DriftResult:
-        result = _column_drift(name, ref_cols[name], cur_cols[name], methods[name], thresholds[name], compat)
+        result = _column_drift(name, ref_cols[name], cur_cols[name], methods[name], thresholds[name], compat, infinite)
         if progress is not None:
             progress(name)
         return result
@@ -132,42 +161,57 @@ def drift(
     if correction is not None:
         results = _corrected(results, correction)
     share = sum(r.drift for r in results.values()) / len(results)
-    return DatasetDrift(results, share, bool(share >= share_threshold), share_threshold, correction, compat)
+    return DatasetDrift(results, share, bool(share >= share_threshold), share_threshold, correction, compat, infinite)
 
 
 def _column_drift(
-    name: str, ref: np.ndarray, cur: np.ndarray, method: str, threshold: float | None, compat: str | None
+    name: str,
+    ref: np.ndarray,
+    cur: np.ndarray,
+    method: str,
+    threshold: float | None,
+    compat: str | None,
+    infinite: str,
 ) -> DriftResult:
     ref, cur = _same_kind(name, ref, cur)
-    n_ref = count_present(ref)
+    n_ref, n_cur = count_present(ref), count_present(cur)
+    inf_ref, inf_cur = inf.count_infinite(ref), inf.count_infinite(cur)
+    if infinite == "error" and (inf_ref or inf_cur):
+        raise inf.refuse(name, "reference" if inf_ref else "current", inf_ref or inf_cur, len(ref if inf_ref else cur))
     if n_ref == 0:
         raise DataError(
-            f"column {name!r}: the reference has no non-missing values ({len(ref)} rows); "
+            f"column {name!r}: the reference has no non-missing finite values ({len(ref)} rows: "
+            f"{inf.count_missing(ref, inf_ref, 0)} missing, {inf_ref} infinite); "
             "there is nothing to compare against -- exclude it with columns=[...]"
         )
     chosen = auto_method(ref, cur, compat, n_ref) if method == "auto" else method
     tester = get_method(chosen, threshold, compat)
-    if count_present(cur) == 0:
-        return _all_missing_current(name, tester, ref, cur)
-    try:
-        tester.fit(ref)
-        result = tester.score(cur, column=name)
-    except DataError as exc:
-        raise DataError(f"column {name!r} (method {chosen!r}): {exc}") from exc
-    if method == "auto":
-        result.details["auto"] = True
-    return result
+    if n_cur == 0:
+        result = _all_missing_current(name, tester, ref, cur, n_ref, inf_ref, inf_cur)
+    else:
+        try:
+            tester.fit(ref)
+            result = tester.score(cur, column=name)
+        except DataError as exc:
+            raise DataError(f"column {name!r} (method {chosen!r}): {exc}") from exc
+        if method == "auto":
+            result.details["auto"] = True
+    return inf.with_counts(result, infinite, inf_ref, n_ref + inf_ref, inf_cur, n_cur + inf_cur)
 
 
-def _all_missing_current(name: str, tester: Any, ref: np.ndarray, cur: np.ndarray) -> DriftResult:
+def _all_missing_current(
+    name: str, tester: Any, ref: np.ndarray, cur: np.ndarray, n_ref: int, inf_ref: int, inf_cur: int
+) -> DriftResult:
     """A column that stops arriving is the drift to hear about: drift=True, statistic NaN, a note."""
+    missing_cur = inf.count_missing(cur, inf_cur, 0)
+    what = "missing" if inf_cur == 0 else f"missing or infinite ({missing_cur} missing, {inf_cur} infinite)"
     details = {
-        "n_reference": count_present(ref),
+        "n_reference": n_ref,
         "n_current": 0,
-        "missing_reference": len(ref) - count_present(ref),
-        "missing_current": len(cur),
-        "note": f"all {len(cur)} current values are missing (reference had "
-        f"{count_present(ref)} values): reported as drift, no statistic",
+        "missing_reference": inf.count_missing(ref, inf_ref, n_ref),
+        "missing_current": missing_cur,
+        "note": f"all {len(cur)} current values are {what} (reference had {n_ref} values): "
+        "reported as drift, no statistic",
     }
     return DriftResult(tester.name, math.nan, None, tester.threshold, True, name, details)
 
@@ -202,7 +246,9 @@ def _corrected(results: dict[str, DriftResult], correction: str) -> dict[str, Dr
             "correction": correction,
             "drift_uncorrected": r.drift,
         }
-        out[name] = dataclasses.replace(r, drift=bool(p_adj < r.threshold), details=details)
+        # A changed share of infinite values is its own finding; the correction is for the tests' p-values.
+        drift = bool(p_adj < r.threshold) or bool(details.get("infinite_share_drift", False))
+        out[name] = dataclasses.replace(r, drift=drift, details=details)
     return out
 
 

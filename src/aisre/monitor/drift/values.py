@@ -17,7 +17,8 @@ class Values:
 
     `values` is float64 with only finite numbers (numeric) or an object array of str
     (categorical). `n_missing` counts NaN/None; `n_infinite` counts +-inf, which are
-    dropped too (as Evidently does) because no distance or rank test is defined on them.
+    dropped too (as Evidently does) because no distance or rank test is defined on them;
+    `drift()` then applies its `infinite=` policy to their counts (`aisre.monitor.drift.infinite`).
     Categorical values also come dictionary-encoded: `categories[codes]` equals `values`.
     """
 
@@ -149,7 +150,7 @@ def summary(ref: Values, cur: Values) -> dict:
     if ref.n_infinite or cur.n_infinite:
         out["infinite_reference"] = ref.n_infinite
         out["infinite_current"] = cur.n_infinite
-        out.setdefault("notes", []).append("infinite values were dropped like missing values")
+        out.setdefault("notes", []).append("infinite values were excluded from the test (counted in infinite_*)")
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from aisre.errors import InvalidParameterError
 from aisre.monitor.tabular.frame import DataError, is_numeric
 
 try:  # optional quantile sketch
@@ -28,11 +29,33 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     kll_doubles_sketch = None
 
 OTHER = "__other__"
+#: numpy's bin-count rules (np.histogram_bin_edges), accepted as `bins`.
+BIN_RULES = ("auto", "fd", "doane", "scott", "stone", "rice", "sturges", "sqrt")
+#: More bins than this makes a profile larger than the data it summarises.
+MAX_BINS = 10_000
+
+
+def check_bins(bins: int | str) -> None:
+    """Refuse a `bins` that numpy would fail on later (or that would make a huge profile), naming it."""
+    expected = (
+        f"bins: expected a whole number from 1 to {MAX_BINS}, one of {list(BIN_RULES)}, "
+        f"or 'quantile:N' (N from 1 to {MAX_BINS})"
+    )
+    if isinstance(bins, str):
+        count = bins.removeprefix("quantile:") if bins.startswith("quantile:") else None
+        if count is None and bins in BIN_RULES:
+            return
+        if count is not None and count.isdigit() and 1 <= int(count) <= MAX_BINS:
+            return
+        raise InvalidParameterError(f"{expected}, got {bins!r}")
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or not 1 <= bins <= MAX_BINS:
+        raise InvalidParameterError(f"{expected}, got {bins!r}")
 
 
 def reference_edges(values: np.ndarray, bins: int | str = "doane") -> np.ndarray:
     """Bin edges from the finite reference values: an int (equal width), a numpy rule
     ('doane', 'sturges', 'fd', 'auto', ...) or 'quantile:N' (N equal-frequency bins)."""
+    check_bins(bins)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return np.array([0.0])
@@ -47,6 +70,13 @@ def reference_edges(values: np.ndarray, bins: int | str = "doane") -> np.ndarray
 
 @dataclass
 class NumericProfile:
+    """Counts over the reference's bins plus moments of one window of a numeric column.
+
+    `n` counts finite values (the moments and the sketch are theirs); `missing` counts NaN and
+    `infinite` counts +-inf, apart from each other. Infinities are also counted in the open
+    outer bins (-inf below the first edge, +inf above the last), where they belong by order.
+    """
+
     edges: np.ndarray
     counts: np.ndarray = None  # type: ignore[assignment]  # len(edges) + 1 bins
     n: int = 0
@@ -144,8 +174,8 @@ class NumericProfile:
             "n": self.n,
             "missing": self.missing,
             "infinite": self.infinite,
-            "mean": self.mean,
-            "m2": self.m2,
+            "mean": _json_float(self.mean),  # finite unless the values overflow float64
+            "m2": _json_float(self.m2),
             "min": _json_float(self.min),
             "max": _json_float(self.max),
         }
@@ -164,8 +194,8 @@ class NumericProfile:
             d["n"],
             d["missing"],
             d["infinite"],
-            d["mean"],
-            d["m2"],
+            _from_json_float(d["mean"]),
+            _from_json_float(d["m2"]),
             _from_json_float(d["min"]),
             _from_json_float(d["max"]),
             sketch,
@@ -244,6 +274,9 @@ def fit_profile(
     values: np.ndarray, bins: int | str = "doane", category_cap: int = 50, quantiles: bool = False
 ) -> ColumnProfile:
     """Profile a reference column: choose its bins (or vocabulary) and count it."""
+    check_bins(bins)
+    if isinstance(category_cap, bool) or not isinstance(category_cap, int | np.integer) or category_cap < 1:
+        raise InvalidParameterError(f"category_cap: expected a whole number >= 1, got {category_cap!r}")
     if is_numeric(values):
         sketch = _new_sketch() if quantiles else None
         return NumericProfile(reference_edges(values, bins), sketch=sketch).update(values)

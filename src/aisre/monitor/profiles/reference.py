@@ -3,12 +3,14 @@
 `Reference.fit(data)` profiles every column (bins or vocabulary chosen from the reference)
 and keeps a seeded random sample of raw values per column (default 10,000) for the exact
 tests that need raw values (KS, Wasserstein, Cramér–von Mises). `save`/`load` use one
-JSON file, typically tens of KB per column whatever the reference size.
+strict JSON file (infinities as "inf"/"-inf" strings), typically tens of KB per column
+whatever the reference size.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from aisre.monitor.profiles.profile import CategoricalProfile, ColumnProfile, NumericProfile, fit_profile
+from aisre.errors import InvalidParameterError
+from aisre.monitor.profiles.profile import (
+    CategoricalProfile,
+    ColumnProfile,
+    NumericProfile,
+    check_bins,
+    fit_profile,
+)
 from aisre.monitor.tabular.frame import DataError, is_numeric, to_columns
 
 FORMAT = "aisre.reference/1"
@@ -82,6 +91,11 @@ class Reference:
         quantiles: bool = False,
         seed: int = 0,
     ) -> Reference:
+        check_bins(bins)
+        if isinstance(sample_size, bool) or not isinstance(sample_size, int) or sample_size < 1:
+            raise InvalidParameterError(
+                f"sample_size: expected a whole number >= 1 (raw values kept per column), got {sample_size!r}"
+            )
         columns = to_columns(data)
         if not columns:
             raise DataError("the reference has no columns")
@@ -120,21 +134,34 @@ class Reference:
             "profile": self.profile.to_dict(),
             "samples": {n: _sample_to_json(v) for n, v in self.samples.items()},
         }
+        text = json.dumps(doc, separators=(",", ":"), allow_nan=False)  # strict JSON: +-inf are strings
         with open(path, "w", encoding="utf-8") as f:
-            json.dump(doc, f, separators=(",", ":"))
+            f.write(text)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Reference:
+        """Read a saved reference; anything else (not JSON, not ours, damaged) is a `DataError` naming the file."""
         try:
             with open(path, encoding="utf-8") as f:
                 doc = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise DataError(f"{path} is not an aisre reference: not UTF-8 JSON (a Parquet or binary file?)") from None
+        except (OSError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
             raise DataError(f"cannot read reference {path}: {exc}") from None
-        if doc.get("format") != FORMAT:
-            found = doc.get("format")
-            raise DataError(f"{path} is not an aisre reference (format {found!r}, expected {FORMAT!r})")
-        samples = {n: _sample_from_json(v) for n, v in doc["samples"].items()}
-        return cls(TableProfile.from_dict(doc["profile"]), samples, doc["settings"])
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            found = f"format {doc.get('format')!r}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+            raise DataError(f"{path} is not an aisre reference ({found}, expected an object with format {FORMAT!r})")
+        try:
+            samples = {n: _sample_from_json(v) for n, v in doc["samples"].items()}
+            reference = cls(TableProfile.from_dict(doc["profile"]), samples, dict(doc["settings"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DataError(
+                f"{path} is a damaged aisre reference ({type(exc).__name__}: {exc}); "
+                "profile the data again (Reference.fit(...).save, or aisre monitor reference)"
+            ) from None
+        if set(reference.samples) != set(reference.profile.columns):
+            raise DataError(f"{path} is a damaged aisre reference: its samples and profiles name different columns")
+        return reference
 
 
 def _category_text(v: float) -> str:
@@ -142,12 +169,13 @@ def _category_text(v: float) -> str:
 
 
 def _sample_to_json(values: np.ndarray) -> dict[str, Any]:
+    """Missing values as null, +-inf as "inf"/"-inf" (bare Infinity is not JSON)."""
     if is_numeric(values):
-        return {"numeric": [None if np.isnan(v) else float(v) for v in values.tolist()]}
+        return {"numeric": [None if math.isnan(v) else v if math.isfinite(v) else str(v) for v in values.tolist()]}
     return {"categorical": values.tolist()}
 
 
 def _sample_from_json(d: dict[str, Any]) -> np.ndarray:
     if "numeric" in d:
-        return np.array([np.nan if v is None else v for v in d["numeric"]], dtype=np.float64)
+        return np.array([np.nan if v is None else float(v) for v in d["numeric"]], dtype=np.float64)
     return np.array(d["categorical"], dtype=object)

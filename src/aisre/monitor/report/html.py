@@ -1,7 +1,9 @@
 """A self-contained HTML drift report: one file, inline CSS and SVG, no scripts.
 
 Plots are drawn from binned profiles (reference bins, open outer bins), so the file size
-depends on the number of columns, not rows: about 4 KB per column plus the table.
+depends on the number of columns, not rows: about 4 KB per column plus the table. The table
+shows what each test did not see (missing and infinite values, reference / current) and
+every column's note, so a column that went half infinite never reads as a quiet "ok".
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ def _num(x: float | None, digits: int = 4) -> str:
     if not math.isfinite(x):
         return str(x)
     return f"{x:.{digits}g}"
+
+
+def _pair(details: dict[str, Any], what: str) -> str:
+    """'ref / cur' counts of missing or infinite values, '–' when the result does not carry them."""
+    ref, cur = details.get(f"{what}_reference"), details.get(f"{what}_current")
+    if ref is None and cur is None:
+        return "–"
+    return f"{ref or 0:,} / {cur or 0:,}"
 
 
 def column_histogram(name: str, reference: np.ndarray, current: np.ndarray, max_categories: int = 12) -> str:
@@ -92,15 +102,22 @@ def drift_report_html(
         out.append(f"<p>reference rows: {n_ref:,} &nbsp; current rows: {n_cur:,}</p>")
     out.append(
         "<h2>Columns</h2><table><tr><th>column</th><th>method</th><th>statistic</th>"
-        "<th>p-value</th><th>threshold</th><th>drift</th></tr>"
+        "<th>p-value</th><th>threshold</th><th>drift</th><th>missing (ref / cur)</th>"
+        "<th>infinite (ref / cur)</th></tr>"
     )
     for name, r in ordered:
         badge = "<span class='verdict drift'>drift</span>" if r.drift else "<span class='verdict ok'>ok</span>"
         out.append(
             f"<tr><td>{html.escape(name)}</td><td>{html.escape(r.method)}</td><td>{_num(r.statistic)}</td>"
-            f"<td>{_num(r.p_value)}</td><td>{_num(r.threshold)}</td><td>{badge}</td></tr>"
+            f"<td>{_num(r.p_value)}</td><td>{_num(r.threshold)}</td><td>{badge}</td>"
+            f"<td>{_pair(r.details, 'missing')}</td><td>{_pair(r.details, 'infinite')}</td></tr>"
         )
     out.append("</table>")
+    notes = [(name, r.details["note"]) for name, r in ordered if r.details.get("note")]
+    if notes:
+        out.append("<h2>Notes</h2><ul>")
+        out.extend(f"<li><b>{html.escape(name)}</b>: {html.escape(note)}</li>" for name, note in notes)
+        out.append("</ul>")
     if history:
         out.append("<h2>Drift over time</h2>")
         out.append(_history_charts(history))
