@@ -68,3 +68,25 @@ class RunningGateway:
 def gateway_config(tmp_path: Path, models: dict[str, Any], **sections: Any) -> AisreConfig:
     doc = {"store": f"sqlite:///{tmp_path / 'aisre.db'}", "models": models, **sections}
     return parse_config(yaml.safe_dump(doc))
+
+
+def metric_value(gw: RunningGateway, name: str, **labels: str) -> float:
+    """A sample of a real /metrics scrape, summed over the labels not given (0 when absent)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{gw.url}/metrics").text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def eventually(check: Any, timeout_s: float = 15.0) -> None:
+    """Wait until `check()` is true (polling); fail after `timeout_s`, generous for a busy CI machine."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)

@@ -19,6 +19,7 @@ Each message says what was wrong and what was expected. The tree, httpx-style:
     ├── StateUnavailableError       (aisre.gateway.shared_state) Redis shared state cannot be reached
     ├── BudgetExceededError         (aisre.gateway.cost) a spend budget is used up
     ├── GatewayError                an error the gateway answers to its client, with an HTTP status
+    ├── ClientDisconnected          the gateway's client closed its connection before the answer
     └── UpstreamError               a model replica could not be reached or answered badly
         ├── ConnectFailed           refused, unreachable, or the connect timeout passed
         ├── ResponseTimeout         the response did not complete in time
@@ -140,6 +141,13 @@ class GatewayError(AisreError):
         self.param = param
         self.code = code
         self.headers = headers or {}
+
+
+class ClientDisconnected(AisreError):
+    """The gateway's client closed its connection before the answer was complete.
+
+    Nothing can be sent any more; the work done for it upstream is abandoned and the call is
+    recorded with status `cancelled` (not an error: the model did nothing wrong)."""
 
 
 class UpstreamError(AisreError):

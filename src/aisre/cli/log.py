@@ -101,7 +101,9 @@ def stats(
     store: StoreOpt = None,
     by_key: Annotated[bool, typer.Option("--by-key", help="Per API key id: calls, tokens, spend.")] = False,
 ) -> None:
-    """Per model/version: count, error rate, latency percentiles, cost (or per key with --by-key)."""
+    """Per model/version: count, error rate, cancelled calls, latency percentiles, cost (or per key with --by-key).
+
+    A call whose client disconnected first is `cancelled`: counted, but not an error."""
     s = store_from(config, store)
     if by_key:
         _print_by_key(summarize_by_key(s, _filter(model, version, since, until)), str(s.path))
@@ -111,7 +113,19 @@ def stats(
         console.print("no records match")
         return
     table = Table(title=f"inference log {s.path}")
-    for name in ("model", "version", "count", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms", "cost USD"):
+    columns = (
+        "model",
+        "version",
+        "count",
+        "errors",
+        "error rate",
+        "cancelled",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "cost USD",
+    )
+    for name in columns:
         table.add_column(name, justify="left" if name in ("model", "version") else "right")
 
     def ms(v: float) -> str:
@@ -124,6 +138,7 @@ def stats(
             f"{row.count:,}",
             f"{row.errors:,}",
             f"{row.error_rate:.2%}",
+            f"{row.cancelled:,}",
             ms(row.latency_p50_s),
             ms(row.latency_p95_s),
             ms(row.latency_p99_s),

@@ -101,6 +101,10 @@ class Balancer:
         if replica.consecutive_failures >= self.ejection.consecutive_failures:
             self._eject(replica)
 
+    def abandoned(self, replica: Replica) -> None:
+        """An attempt the gateway gave up (its client left): no latency sample, no failure."""
+        replica.outstanding = max(0, replica.outstanding - 1)
+
     def _eject(self, replica: Replica) -> None:
         now = self.clock()
         if replica.ejected_until > now:

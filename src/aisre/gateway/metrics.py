@@ -12,6 +12,9 @@ REJECTED_REASONS = {
     413: "too_large",
     429: "rate_limited",
 }
+# The status_class of a request whose client disconnected first (nginx's 499 "client closed
+# request"): not a 2xx, and still matched by status_class=~"4..".
+CANCELLED_STATUS_CLASS = "499"
 OVERHEAD_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 
 

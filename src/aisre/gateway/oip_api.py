@@ -17,10 +17,12 @@ from starlette.responses import JSONResponse, Response
 
 from aisre._version import __version__
 from aisre.config.gateway import ModelConfig
+from aisre.errors import ClientDisconnected
 from aisre.gateway.core import Gateway
+from aisre.gateway.disconnect import cancel_on_disconnect
 from aisre.gateway.errors import GatewayError, oip_error
 from aisre.gateway.local import SklearnVersion
-from aisre.gateway.metrics import REJECTED_REASONS
+from aisre.gateway.metrics import CANCELLED_STATUS_CLASS, REJECTED_REASONS
 from aisre.gateway.oip_binary import HEADER
 from aisre.gateway.oip_messages import (
     JSON_MEDIA_TYPE,
@@ -167,8 +169,23 @@ class OipApi:
                 if is_fallback:
                     self.gw.metrics.fallbacks.labels(name, version).inc()
                 t = time.perf_counter()
-                try:
-                    outcome = await self._run(name, version, call, deadline)
+                try:  # a client that leaves meanwhile cancels the call (recorded as cancelled, counted as 499)
+                    outcome = await cancel_on_disconnect(request.receive, self._run(name, version, call, deadline))
+                except ClientDisconnected as gone:
+                    self._record(
+                        name,
+                        version,
+                        route,
+                        call.inputs,
+                        None,
+                        started,
+                        error=str(gone),
+                        parent=parent,
+                        key_id=admission.key_id,
+                        cancelled=True,
+                    )
+                    self.gw.metrics.requests.labels(name, version, CANCELLED_STATUS_CLASS).inc()
+                    return Response(status_code=499)  # nobody reads it
                 except GatewayError as err:
                     self._record(
                         name,
@@ -294,6 +311,7 @@ class OipApi:
         parent: Any = None,
         key_id: str | None = None,
         cost_usd: float | None = None,
+        cancelled: bool = False,
     ) -> list[InferenceRecord]:
         backend = self.gw.versions[(name, version)]
         feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
@@ -311,13 +329,13 @@ class OipApi:
         scores = outcome.scores if outcome is not None and outcome.scores else []
         records = [
             InferenceRecord(
-                name,
-                version,
-                row,
-                predictions[i] if i < len(predictions) else None,
-                scores[i] if i < len(scores) else None,
+                model=name,
+                version=version,
+                inputs=row,
+                prediction=predictions[i] if i < len(predictions) else None,
+                scores=scores[i] if i < len(scores) else None,
                 route=route,
-                status=Status.OK if ok else Status.ERROR,
+                status=Status.CANCELLED if cancelled else Status.OK if ok else Status.ERROR,
                 error=error,
                 latency_s=latency,
                 replica=outcome.replica if outcome else None,

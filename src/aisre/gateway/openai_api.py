@@ -3,29 +3,31 @@
 A request is validated, routed to a version (weighted, sticky), sent to a replica (balanced,
 retried, within a deadline), falls back to the next version when its upstream fails, is
 mirrored to a shadow when sampled, and becomes an InferenceRecord. Streams are relayed
-event by event as they arrive; time to first token and per output token are measured;
-usage is taken from the final chunk (requested upstream even when the client did not ask,
-and then kept from the client).
+event by event as they arrive (`streaming.StreamRelay`); time to first token and per output
+token are measured; usage is taken from the final chunk (requested upstream even when the
+client did not ask, and then kept from the client). A client that disconnects while an
+upstream works for it cancels that work; the call is recorded as `cancelled`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from aisre.config.gateway import ModelConfig
+from aisre.errors import ClientDisconnected
 from aisre.gateway.core import Gateway
+from aisre.gateway.disconnect import cancel_on_disconnect
 from aisre.gateway.errors import GatewayError, openai_error
-from aisre.gateway.metrics import REJECTED_REASONS
+from aisre.gateway.metrics import CANCELLED_STATUS_CLASS, REJECTED_REASONS
 from aisre.gateway.requests import read_json, validate_chat, validate_completion, validate_embeddings
+from aisre.gateway.streaming import StreamRelay, int_or_none
 from aisre.gateway.upstream import HttpVersion, Reply
 from aisre.records import InferenceRecord, Route, Status
 from aisre.store.keys import KeyRecord
@@ -54,6 +56,7 @@ class Call:
     forward_headers: dict[str, str] = field(default_factory=dict)
     upstream_s: float = 0.0
     tags: dict[str, str] = field(default_factory=dict)
+    receive: Any = None  # the client's ASGI receive, to notice it leaving (None for shadows)
 
 
 class OpenAIApi:
@@ -112,6 +115,7 @@ class OpenAIApi:
             self.gw.metrics.rejected.labels(REJECTED_REASONS.get(err.status, "bad_request")).inc()
             return openai_error(err)
         call.key_id = call.admission.key_id
+        call.receive = request.receive
         traceparent = headers.get("traceparent")
         if traceparent is not None:  # the upstream joins the caller's trace
             call.forward_headers["traceparent"] = traceparent
@@ -123,10 +127,11 @@ class OpenAIApi:
             if streaming:
                 return await self._stream(call, version)
             return await self._plain(call, version)
+        except ClientDisconnected:  # recorded and counted where it happened; nobody reads this
+            return Response(status_code=499)
         finally:
-            if not streaming:
+            if not call.relay_settles:  # a relayed stream counts itself out and settles when it ends
                 self.gw.metrics.in_flight.labels(call.model).dec()
-            if not call.relay_settles:  # a relayed stream settles when it ends; either way after the response
                 self.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
 
     def _model(self, name: str, key: KeyRecord | None) -> ModelConfig:
@@ -172,7 +177,8 @@ class OpenAIApi:
         self, call: Call, version: str, is_fallback: bool, start: Callable[[HttpVersion], Awaitable[Any]]
     ) -> tuple[Route, HttpVersion, Any]:
         """One version of the fallback chain: time the upstream call; a failure is recorded,
-        counted and raised for the chain to move on."""
+        counted and raised for the chain to move on. If the client leaves meanwhile, the call
+        is cancelled, recorded as such and counted as 499, and `ClientDisconnected` ends the chain."""
         backend = self.gw.versions[(call.model, version)]
         assert isinstance(backend, HttpVersion)
         route = self.gw.route_of(call.model, version, is_fallback)
@@ -180,10 +186,16 @@ class OpenAIApi:
             self.gw.metrics.fallbacks.labels(call.model, version).inc()
         t = time.perf_counter()
         try:
-            return route, backend, await start(backend)
+            if call.receive is None:
+                return route, backend, await start(backend)
+            return route, backend, await cancel_on_disconnect(call.receive, start(backend))
         except GatewayError as err:
             self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
             self._record(call, version, route, None, None, error=err.message)
+            raise
+        except ClientDisconnected as gone:
+            self._record(call, version, route, None, None, error=str(gone), cancelled=True)
+            self.gw.metrics.requests.labels(call.model, version, CANCELLED_STATUS_CLASS).inc()
             raise
         finally:
             call.upstream_s += time.perf_counter() - t
@@ -256,20 +268,22 @@ class OpenAIApi:
         data: dict[str, Any] | None,
         error: str | None = None,
         output_text: str | None = None,
+        cancelled: bool = False,
         **timing: Any,
     ) -> InferenceRecord:
         usage = (data or {}).get("usage") or {}
         ok = error is None and reply is not None and reply.status < 400
         if error is None and reply is not None and reply.status >= 400:
             error = f"upstream answered {reply.status}"
-        tokens_in, tokens_out = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        tokens_in = int_or_none(usage.get("prompt_tokens"))
+        tokens_out = int_or_none(usage.get("completion_tokens"))
         cost = self.gw.policies.price(call.model, version, tokens_in, tokens_out) if ok else None
         record = InferenceRecord(
             model=call.model,
             version=version,
             operation=call.operation,
             route=route,
-            status=Status.OK if ok else Status.ERROR,
+            status=Status.CANCELLED if cancelled else Status.OK if ok else Status.ERROR,
             error=error,
             latency_s=time.perf_counter() - call.started,
             input_tokens=tokens_in,
@@ -344,131 +358,27 @@ class OpenAIApi:
             except GatewayError as err:
                 error = err
                 continue
+            if stream.attempts > 1:
+                self.gw.metrics.retries.labels(call.model, version).inc(stream.attempts - 1)
             response = stream.response
-            if response.status != 200:
-                body = await response.read()
-                response.release()
-                backend.finish_stream(stream, ok=response.status < 500)
+            if response.status != 200:  # a status not worth retrying: its body is the answer
+                try:
+                    body = await response.read()
+                finally:
+                    response.release()
+                    backend.finish_stream(stream, ok=response.status < 500)
                 reply = Reply(response.status, body, response.content_type, stream.replica.url, 0.0, stream.attempts)
                 self._record(call, version, route, reply, None)
-                self.gw.metrics.in_flight.labels(call.model).dec()
+                self.gw.metrics.requests.labels(call.model, version, f"{response.status // 100}xx").inc()
                 return Response(
                     body, response.status, self._headers(call, version, route, None), media_type=response.content_type
                 )
             self._maybe_shadow(call, version)
-            relay = _Relay(self, call, version, route, backend, stream, client_wants_usage)
             call.relay_settles = True
             headers = self._headers(call, version, route, None)
-            headers["cache-control"] = "no-cache"
-            headers["x-accel-buffering"] = "no"
-            return StreamingResponse(relay.events(), 200, headers, media_type="text/event-stream")
-        self.gw.metrics.in_flight.labels(call.model).dec()
+            return StreamRelay(self, call, version, route, backend, stream, client_wants_usage, headers)
+        self.gw.metrics.requests.labels(call.model, first, f"{error.status // 100}xx").inc()
         return openai_error(error)
-
-
-class _Relay:
-    """Relays one upstream SSE stream to the client event by event, measuring as it goes."""
-
-    def __init__(
-        self,
-        api: OpenAIApi,
-        call: Call,
-        version: str,
-        route: Route,
-        backend: HttpVersion,
-        stream: Any,
-        client_wants_usage: bool,
-    ) -> None:
-        self.api, self.call, self.version, self.route = api, call, version, route
-        self.backend, self.stream, self.client_wants_usage = backend, stream, client_wants_usage
-        self.first_token_at: float | None = None
-        self.last_token_at: float | None = None
-        self.usage: dict[str, Any] = {}
-        self.done = False
-        self.text: list[str] = []
-
-    async def events(self) -> AsyncIterator[bytes]:
-        response = self.stream.response
-        buffer = b""
-        error: str | None = None
-        try:
-            async for chunk in response.content.iter_any():
-                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-                while (cut := buffer.find(b"\n\n")) >= 0:
-                    event, buffer = buffer[: cut + 2], buffer[cut + 2 :]
-                    if self._inspect(event):
-                        yield event
-            if buffer.strip():
-                yield buffer
-            if not self.done:
-                error = "upstream stream ended without [DONE] (truncated)"
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            error = f"upstream stream broke off (truncated): {type(exc).__name__}"
-        except asyncio.CancelledError:
-            error = "client closed the stream"
-            raise
-        finally:
-            response.release()
-            self.backend.finish_stream(self.stream, ok=error is None or error == "client closed the stream")
-            self._finish(error)
-
-    def _inspect(self, event: bytes) -> bool:
-        """Note tokens, usage and the end; False for the usage chunk the client did not ask for."""
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:"):
-                continue
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                self.done = True
-                return True
-            try:
-                obj = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                return True
-            if not isinstance(obj, dict):
-                return True
-            choices = obj.get("choices") or []
-            if obj.get("usage"):
-                self.usage = obj["usage"]
-                if not choices and not self.client_wants_usage:
-                    return False
-            for choice in choices:
-                piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
-                if piece:
-                    now = time.perf_counter()
-                    self.first_token_at = self.first_token_at or now
-                    self.last_token_at = now
-                    if self.call.config.log_content:
-                        self.text.append(piece)
-        return True
-
-    def _finish(self, error: str | None) -> None:
-        call = self.call
-        out_tokens = _int(self.usage.get("completion_tokens"))
-        ttft = None if self.first_token_at is None else self.first_token_at - call.started
-        tpot = None
-        if self.first_token_at is not None and self.last_token_at is not None and out_tokens and out_tokens > 1:
-            tpot = (self.last_token_at - self.first_token_at) / (out_tokens - 1)
-        reply = Reply(200, b"", "text/event-stream", self.stream.replica.url, 0.0, self.stream.attempts)
-        text = "".join(self.text) if call.config.log_content else None
-        self.api._record(
-            call,
-            self.version,
-            self.route,
-            reply,
-            {"usage": self.usage},
-            error=error,
-            output_text=text,
-            ttft_s=ttft,
-            tpot_s=tpot,
-        )
-        self.api.gw.metrics.in_flight.labels(call.model).dec()
-        self.api.gw.metrics.requests.labels(call.model, self.version, "2xx").inc()
-        self.api.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _content_in(payload: dict[str, Any]) -> Any:

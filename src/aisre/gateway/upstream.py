@@ -5,6 +5,10 @@ Whole responses go through `http1.Http1Pool` (a small keep-alive client: the gat
 hot path); streams through aiohttp, which was chosen over httpx by measurement
 (bench/http_clients.py): 4x lower latency sequentially and ~16x the throughput at 32
 concurrent requests on this machine.
+
+A stream counts as answered once its first server-sent event has arrived and is well formed:
+until then nothing has reached the client, so a stream that breaks off, stalls or sends
+garbage before it is retried like a whole response (another replica, then the fallback chain).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from aisre.gateway.balancer import Balancer, Replica
 from aisre.gateway.errors import GatewayError
 from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout, ResponseTooLarge
 from aisre.gateway.retry import RETRYABLE_STATUS, RetryBudget
+from aisre.gateway.sse import SseEvents, first_event_problem
 
 _DRAIN_MAX_BYTES = 64 * 1024  # a retryable error's body is read (to reuse its connection) only up to this
 
@@ -55,12 +60,14 @@ class Reply:
 
 @dataclass
 class Stream:
-    """An upstream response whose headers arrived; the body is read by the caller."""
+    """An upstream response whose headers arrived; for a 200, its first event too (still in
+    `events`, unread). The rest of the body is read by the caller."""
 
     response: aiohttp.ClientResponse
     replica: Replica
     started: float
     attempts: int
+    events: SseEvents | None = None
 
 
 class HttpVersion:
@@ -119,13 +126,18 @@ class HttpVersion:
     async def open_stream(
         self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None
     ) -> Stream:
-        """Start a streaming request: retried only until the upstream's headers arrive."""
+        """Start a streaming request: retried until a first well-formed event arrives (or a
+        non-retryable status: the caller reads that body)."""
         stream = await self._attempts(path, body, deadline, headers, "POST", read_body=False)
         assert isinstance(stream, Stream)
         return stream
 
     def finish_stream(self, stream: Stream, ok: bool) -> None:
         self.balancer.finished(stream.replica, time.perf_counter() - stream.started, ok)
+
+    def abandon_stream(self, stream: Stream) -> None:
+        """The client left mid-stream: the replica is neither credited nor blamed."""
+        self.balancer.abandoned(stream.replica)
 
     async def _try(
         self,
@@ -159,7 +171,14 @@ class HttpVersion:
         if response.status in RETRYABLE_STATUS:
             await _drain(response)
             raise _Failed(502, f"{url} answered {response.status}")
-        return Stream(response, replica, started, attempt)
+        if response.status != 200:
+            return Stream(response, replica, started, attempt)
+        try:
+            events = await _first_event(response, url, timeout.sock_read or 0.0)
+        except BaseException:
+            response.close()  # half-read: the connection cannot be reused
+            raise
+        return Stream(response, replica, started, attempt, events)
 
     async def _whole(
         self,
@@ -221,6 +240,9 @@ class HttpVersion:
                 if failed.final:
                     break
                 continue
+            except BaseException:  # cancelled (the client left): not the replica's doing
+                self.balancer.abandoned(replica)
+                raise
             return outcome
         raise GatewayError(last_status, f"upstream {self.name} failed: {last_error}")
 
@@ -232,6 +254,24 @@ class _Failed(Exception):
 
     def __init__(self, status: int, message: str, final: bool = False) -> None:
         self.status, self.message, self.final = status, message, final
+
+
+async def _first_event(response: aiohttp.ClientResponse, url: str, read_timeout_s: float) -> SseEvents:
+    """Wait for the stream's first event; `_Failed` if it breaks off, stalls or is not SSE."""
+    events = SseEvents(response.content.iter_any())
+    try:
+        first = await anext(events)
+    except StopAsyncIteration:
+        raise _Failed(502, f"{url} ended its stream before the first event") from None
+    except TimeoutError:
+        raise _Failed(504, f"{url} sent no event within {read_timeout_s:.3g} s") from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise _Failed(502, f"{url} broke off its stream before the first event: {type(exc).__name__}") from None
+    problem = first_event_problem(first)
+    if problem is not None:
+        raise _Failed(502, f"{url} {problem}")
+    events.push_back(first)
+    return events
 
 
 async def _drain(response: aiohttp.ClientResponse) -> None:

@@ -24,8 +24,12 @@ class Route(StrEnum):
 
 
 class Status(StrEnum):
+    """How an inference ended. `cancelled`: the caller left before the answer (a client that
+    disconnected); neither a success nor a failure of the model, so not counted as an error."""
+
     OK = "ok"
     ERROR = "error"
+    CANCELLED = "cancelled"
 
 
 @dataclass(slots=True, kw_only=True)

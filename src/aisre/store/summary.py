@@ -22,6 +22,7 @@ class LogSummary:
     latency_p95_s: float
     latency_p99_s: float
     cost_usd: float
+    cancelled: int = 0  # calls whose client left first: in `count`, not in `errors`
 
     @property
     def error_rate(self) -> float:
@@ -31,20 +32,21 @@ class LogSummary:
 def summarize(store: SQLiteStore, where: RecordFilter = RecordFilter()) -> list[LogSummary]:
     groups: dict[tuple[str, str], tuple[list[float], list[int], list[float]]] = {}
     for model, version, status, latency, cost in store.latency_rows(where):
-        latencies, errors, costs = groups.setdefault((model, version), ([], [0, 0], [0.0]))
-        errors[0] += 1
-        errors[1] += status != "ok"
+        latencies, counts, costs = groups.setdefault((model, version), ([], [0, 0, 0], [0.0]))
+        counts[0] += 1
+        counts[1] += status == "error"
+        counts[2] += status == "cancelled"
         if latency is not None:
             latencies.append(latency)
         if cost:
             costs[0] += cost
     out = []
-    for (model, version), (latencies, (count, errors), (cost,)) in sorted(groups.items()):
+    for (model, version), (latencies, (count, errors, cancelled), (cost,)) in sorted(groups.items()):
         if latencies:
             p50, p95, p99 = np.percentile(np.asarray(latencies), [50, 95, 99]).tolist()
         else:
             p50 = p95 = p99 = float("nan")
-        out.append(LogSummary(model, version, count, errors, p50, p95, p99, cost))
+        out.append(LogSummary(model, version, count, errors, p50, p95, p99, cost, cancelled))
     return out
 
 
@@ -72,7 +74,7 @@ def summarize_by_key(store: SQLiteStore, where: RecordFilter = RecordFilter()) -
         models, counts, costs = groups.setdefault(key_id, (set(), [0, 0, 0, 0], [0.0]))
         models.add(model)
         counts[0] += 1
-        counts[1] += status != "ok"
+        counts[1] += status == "error"
         counts[2] += tokens_in or 0
         counts[3] += tokens_out or 0
         if cost:

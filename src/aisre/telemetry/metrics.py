@@ -64,7 +64,12 @@ class Metrics:
             LABELS,
             registry=r,
         )
-        self.errors = Counter("aisre_inference_errors", "Inferences that ended in an error.", LABELS, registry=r)
+        self.errors = Counter(
+            "aisre_inference_errors",
+            "Inferences that ended in an error (not those cancelled by their caller).",
+            LABELS,
+            registry=r,
+        )
         self.tokens = Counter(
             "aisre_tokens",
             "LLM tokens, by direction (input or output).",
@@ -105,7 +110,7 @@ class Metrics:
         b.predictions.inc()
         if r.latency_s is not None:
             b.duration.observe(r.latency_s)
-        if r.status != Status.OK:
+        if r.status == Status.ERROR:  # a cancelled call is no failure of the model
             b.errors.inc()
         if r.input_tokens:
             b.input_tokens.inc(r.input_tokens)
@@ -124,7 +129,7 @@ class Metrics:
         for r in records:
             counts = groups.setdefault((r.model, r.version, r.route), [0, 0, 0, 0])
             counts[0] += 1
-            counts[1] += r.status != "ok"
+            counts[1] += r.status == Status.ERROR
             counts[2] += r.input_tokens or 0
             counts[3] += r.output_tokens or 0
         for key, (n, errors, tokens_in, tokens_out) in groups.items():

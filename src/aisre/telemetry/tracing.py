@@ -91,7 +91,7 @@ def span_attributes(r: InferenceRecord, log_content: bool) -> dict[str, Any]:
         attrs["server.address"] = r.replica
     if r.key_id:
         attrs["aisre.key_id"] = r.key_id
-    if r.status != Status.OK:
+    if r.status == Status.ERROR:  # a cancelled call (the caller left) is no error
         attrs["error.type"] = (r.error or "error").split(":", 1)[0][:128]
     if log_content:
         _content(attrs, "input", r.inputs)
@@ -144,7 +144,7 @@ class SpanEmitter:
         span = self.tracer.start_span(
             f"{r.operation} {r.model}", kind=SpanKind.CLIENT, attributes=attrs, start_time=start_ns
         )
-        if r.status != Status.OK:
+        if r.status == Status.ERROR:
             span.set_status(StatusCode.ERROR, r.error or None)
         ctx = span.get_span_context()
         if ctx.is_valid and r.trace_id is None:

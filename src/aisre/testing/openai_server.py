@@ -16,7 +16,7 @@ from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
 from aisre.testing.control import control_routes, json_response
-from aisre.testing.faults import injected_fault, pace
+from aisre.testing.faults import GARBAGE_BODY, injected_fault, pace
 from aisre.testing.openai_payloads import (
     BadRequest,
     Generation,
@@ -55,14 +55,22 @@ def _bad_request(exc: BadRequest) -> Response:
 
 
 class SSEResponse(Response):
-    """Server-sent events, one `data:` event per item; may stop early to imitate a dropped connection."""
+    """Server-sent events, one `data:` event per item; may stop early to imitate a dropped
+    connection, or slip in a line that is not SSE (an HTML error page from a proxy, say)."""
 
     media_type = "text/event-stream"
 
-    def __init__(self, events: AsyncIterator[bytes], request: Request, truncate_after: int | None) -> None:
+    def __init__(
+        self,
+        events: AsyncIterator[bytes],
+        request: Request,
+        truncate_after: int | None,
+        garbage_after: int | None = None,
+    ) -> None:
         self.events = events
         self.request = request
         self.truncate_after = truncate_after
+        self.garbage_after = garbage_after
         self.status_code = 200
         self.background = None
         self.init_headers({"cache-control": "no-cache"})
@@ -76,6 +84,8 @@ class SSEResponse(Response):
                     return  # response left incomplete: uvicorn closes the connection, no terminating chunk
                 if await self.request.is_disconnected():
                     return
+                if sent == self.garbage_after:
+                    await send({"type": "http.response.body", "body": GARBAGE_BODY + b"\n\n", "more_body": True})
                 await send({"type": "http.response.body", "body": b"data: " + event + b"\n\n", "more_body": True})
                 sent += 1
         finally:
@@ -170,7 +180,7 @@ def openai_app(settings: MockSettings | None = None) -> Starlette:
         words = reply_words(count, settings.replica_id)
         if gen.stream:
             stream = events(settings.model, words, finish, gen, settings.tokens_per_s)
-            return SSEResponse(stream, request, settings.truncate_stream_after)
+            return SSEResponse(stream, request, settings.truncate_stream_after, settings.garbage_stream_after)
         return json_response(respond(settings.model, words, finish, gen))
 
     async def chat(request: Request) -> Response:

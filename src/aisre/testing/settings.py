@@ -27,6 +27,7 @@ class MockSettings:
     hang: bool = False  # API requests never answer (until the client leaves or hang is switched off)
     garbage: bool = False  # API requests get 200 with a body that is not JSON
     truncate_stream_after: int | None = None  # close the connection after N SSE chunks, without [DONE]
+    garbage_stream_after: int | None = None  # after N SSE chunks send a line that is not SSE, then go on
     healthy: bool = True  # False: health endpoints answer 503
     strict_model: bool = False  # True: a request naming another model gets 404 model_not_found
     embedding_dim: int = 64
@@ -70,6 +71,8 @@ class MockSettings:
             out.append(f"fail_status: must be an HTTP error status 400..599 (got {self.fail_status})")
         if self.truncate_stream_after is not None and self.truncate_stream_after < 0:
             out.append(f"truncate_stream_after: must be >= 0 or null (got {self.truncate_stream_after})")
+        if self.garbage_stream_after is not None and self.garbage_stream_after < 0:
+            out.append(f"garbage_stream_after: must be >= 0 or null (got {self.garbage_stream_after})")
         if self.embedding_dim < 1:
             out.append(f"embedding_dim: must be >= 1 (got {self.embedding_dim})")
         return out
