@@ -12,8 +12,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from aisre.errors import InvalidRecordError
 from aisre.records import InferenceRecord
 from aisre.telemetry.monitor import Monitor
@@ -53,6 +51,8 @@ class InstrumentedEstimator:
         start = time.perf_counter()
         proba = self.estimator.predict_proba(X, *args, **kwargs)
         latency = time.perf_counter() - start
+        import numpy as np  # here, not at the top: an estimator means numpy is loaded already
+
         classes = [_plain(c) for c in getattr(self.estimator, "classes_", range(proba.shape[1]))]
         best = np.asarray(proba).argmax(axis=1)
         predictions = [classes[i] for i in best.tolist()]
@@ -88,6 +88,8 @@ class InstrumentedEstimator:
             names = [str(c) for c in columns]
             rows = X.to_numpy().tolist()
         else:
+            import numpy as np
+
             array = np.asarray(X)
             if array.ndim == 1:
                 array = array.reshape(1, -1) if array.dtype != object else array.reshape(-1, 1)
@@ -106,7 +108,11 @@ def _plain(value: Any) -> Any:
 
 
 def _rows(y: Any) -> list:
-    return np.asarray(y).tolist() if not isinstance(y, list) else y
+    if isinstance(y, list):
+        return y
+    import numpy as np
+
+    return np.asarray(y).tolist()
 
 
 def instrument(
