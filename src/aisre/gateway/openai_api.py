@@ -329,8 +329,8 @@ class OpenAIApi:
             call.path,
             time.perf_counter(),
             deadline,
-            call.key_id,
-            call.trace_parent,
+            key_id=call.key_id,
+            trace_parent=call.trace_parent,
             tags=call.tags,
         )
         try:
