@@ -336,3 +336,11 @@ redaction:
     for text in (gateway, keys, telemetry):
         cfg = load_config(_write(tmp_path, text), check_runtime=True, load_models=True)
         assert cfg.store.path == str(tmp_path / "aisre.db")
+
+
+def test_the_redis_command_timeout_is_configurable_and_checked():
+    config = parse_config("state: {url: 'redis://127.0.0.1:6379/0', timeout_s: 0.5}\n")
+    assert config.state.timeout_s == 0.5 and config.state.connect_timeout_s == 0.25
+    with pytest.raises(ConfigError) as err:
+        parse_config("state: {url: 'redis://127.0.0.1:6379/0', timeout_s: 0}\n")
+    assert "state.timeout_s" in str(err.value)

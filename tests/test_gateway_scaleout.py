@@ -78,8 +78,10 @@ def cluster(tmp_path: Path):
     redis = Redis()
     upstream = serve_in_subprocess("openai", completion_tokens=10)
     config = tmp_path / "aisre.yaml"
+    # a 1 s command timeout: on a busy CI machine a 50 ms default can expire while a burst of
+    # 16 threads queues, and fail-open would then admit by per-process limits, not the shared one
     config.write_text(f"""store: sqlite:///aisre.db
-state: redis://127.0.0.1:{redis.port}/0
+state: {{url: "redis://127.0.0.1:{redis.port}/0", timeout_s: 1.0}}
 auth: {{enabled: true, metrics: public}}
 models:
   chat:

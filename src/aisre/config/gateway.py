@@ -209,10 +209,14 @@ class AuthConfig(Section):
 class StateConfig(Section):
     """Shared state for several gateway processes (limits, concurrency, spend, breakers,
     weights). Without `url`, state is per process. `on_failure` decides what happens when
-    Redis cannot be reached: `open` keeps serving with per-process limits, `closed` refuses."""
+    Redis cannot be reached: `open` keeps serving with per-process limits, `closed` refuses.
+    `timeout_s` bounds each Redis command: a reply slower than that counts as a failure
+    (the request is then judged by `on_failure`), so keep it well above Redis's round trip."""
 
     url: str | None = None
     on_failure: Literal["open", "closed"] = "open"
+    timeout_s: float = Field(0.05, gt=0, le=10)
+    connect_timeout_s: float = Field(0.25, gt=0, le=30)
 
     @field_validator("url")
     @classmethod

@@ -99,7 +99,12 @@ class Policies:
         if config.state.url:
             from aisre.gateway.shared_state import RedisLimiter, RedisState
 
-            self.state = RedisState(config.state.url, registry=registry)
+            self.state = RedisState(
+                config.state.url,
+                timeout_s=config.state.timeout_s,
+                connect_timeout_s=config.state.connect_timeout_s,
+                registry=registry,
+            )
             limiter = RedisLimiter(self.state, on_failure=config.state.on_failure, fallback=InMemoryLimiter())
             ledger = _FailOpenLedger(RedisSpendLedger(self.state), MemorySpendLedger())
         self.limiter = limiter
