@@ -10,7 +10,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from aisre.cli.common import console, fail, parse_time, store_from
+from aisre.cli.common import console, fail, store_from
+from aisre.cli.options import count, window
 from aisre.records import InferenceRecord
 from aisre.store import RecordFilter, export_parquet
 from aisre.store.codec import iso_time, record_to_json_line
@@ -27,7 +28,7 @@ UntilOpt = Annotated[str | None, typer.Option("--until", help="15m, 2h, 7d, or a
 
 
 def _filter(model: str | None, version: str | None, since: str | None, until: str | None):
-    return RecordFilter(model, version, parse_time(since, "--since"), parse_time(until, "--until"))
+    return RecordFilter(model, version, *window(since, until))
 
 
 def _short(value: object, width: int = 48) -> str:
@@ -62,8 +63,7 @@ def tail(
     store: StoreOpt = None,
 ) -> None:
     """Show the newest records."""
-    if n < 0:
-        raise fail(f"-n: expected a count >= 0, got {n}")
+    count(n, "-n")
     s = store_from(config, store)
     where = RecordFilter(model, version)
     records = list(reversed(s.records(where, limit=n, newest_first=True)))

@@ -289,6 +289,11 @@ class SQLiteStore:
         sql = f"SELECT count(*) FROM inferences i{clause}"
         return self._conn().execute(sql, params).fetchone()[0]
 
+    def model_versions(self) -> list[tuple[str, str, int]]:
+        """(model, version, records) of everything stored, sorted; read from the (model, version, ts) index."""
+        sql = "SELECT model, version, count(*) FROM inferences GROUP BY model, version ORDER BY model, version"
+        return [(m, v, n) for m, v, n in self._conn().execute(sql)]
+
     def label_count(self) -> int:
         return self._conn().execute("SELECT count(*) FROM labels").fetchone()[0]
 

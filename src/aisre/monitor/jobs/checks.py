@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from aisre.errors import InvalidParameterError
 from aisre.monitor.tabular.frame import Columns, DataError, to_columns
 from aisre.records import InferenceRecord, Signal
 from aisre.store.base import RecordFilter, Store
@@ -52,7 +53,13 @@ def _scalar(value: Any) -> Any:
 
 @dataclass
 class WindowCheck:
-    """The drift of one window's inputs and outputs against the reference, and its signals."""
+    """The drift of one window's inputs and outputs against the reference, and its signals.
+
+    `rows == 0` (`no_data`) means nothing was checked: an empty window is not a healthy one.
+    `missing_inputs`/`missing_outputs` name reference columns the stored records do not have
+    at all; each also becomes a breached `data_column_missing{feature}` /
+    `prediction_column_missing{output}` signal, because a feature that stops arriving is news.
+    """
 
     model: str
     version: str
@@ -62,6 +69,12 @@ class WindowCheck:
     data: Any = None
     prediction: Any = None
     signals: list[Signal] = field(default_factory=list)
+    missing_inputs: list[str] = field(default_factory=list)
+    missing_outputs: list[str] = field(default_factory=list)
+
+    @property
+    def no_data(self) -> bool:
+        return self.rows == 0
 
 
 def check_window(
@@ -81,10 +94,16 @@ def check_window(
 
     Signals: `data_drift_score{feature,method}` and `prediction_drift_score{output,method}`
     (the value the verdict compares with the threshold: the p-value for tests, the distance
-    for distances), `data_drift_share` and `dataset_drift` (0/1), and `window_rows`.
+    for distances), `data_drift_share` and `dataset_drift` (0/1), `window_rows`, and
+    `data_column_missing{feature}` / `prediction_column_missing{output}` (1, breached) for each
+    reference column the records lack. `until` must be after `since` (InvalidParameterError).
     """
     from aisre.monitor.drift import drift  # the statistics layer; imported lazily (numpy/scipy)
 
+    if since is not None and until is not None and not until > since:
+        raise InvalidParameterError(
+            f"until: expected a time after since (an empty window checks nothing), got since={since}, until={until}"
+        )
     records = store.records(RecordFilter(model, version, since, until))
     check = WindowCheck(model, version, since, until, len(records))
     base = {"model": model, "version": version, "window_start": since, "window_end": until}
@@ -94,6 +113,7 @@ def check_window(
     current = input_columns(records)
     reference = to_columns(reference_inputs)
     shared = [c for c in reference if c in current]
+    check.missing_inputs = [c for c in reference if c not in current]
     if reference and not shared:
         raise DataError(
             f"no reference column appears in the stored inputs of {model}/{version}: "
@@ -119,9 +139,12 @@ def check_window(
             )
         )
         check.signals.append(Signal(name="dataset_drift", value=float(result.dataset_drift), **base))
+    check.signals += _missing_signals(check.missing_inputs, "data_column_missing", "feature", base)
     if reference_outputs is not None:
         ref_out, cur_out = to_columns(reference_outputs), output_columns(records)
         both = [c for c in ref_out if c in cur_out]
+        check.missing_outputs = [c for c in ref_out if c not in cur_out]
+        check.signals += _missing_signals(check.missing_outputs, "prediction_column_missing", "output", base)
         if both:
             result = drift(
                 {c: ref_out[c] for c in both},
@@ -133,6 +156,10 @@ def check_window(
             check.prediction = result
             check.signals += _drift_signals(result, "prediction_drift_score", "output", base)
     return check
+
+
+def _missing_signals(columns: list[str], name: str, label: str, base: dict[str, Any]) -> list[Signal]:
+    return [Signal(name=name, value=1.0, threshold=0.0, breached=True, labels={label: c}, **base) for c in columns]
 
 
 def _drift_signals(result: Any, name: str, label: str, base: dict[str, Any]) -> list[Signal]:
