@@ -100,7 +100,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
     # -- parser callbacks ---------------------------------------------------------------
     def on_headers_complete(self) -> None:
         self._head_open = False
-        self._cancel_head_timer()
+        if self._head_timer is not None:  # (inline: this runs once per request)
+            self._cancel_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
