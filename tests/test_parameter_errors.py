@@ -45,6 +45,9 @@ BAD_PARAMETERS = {
     "drift compat": ("compat", lambda: aisre.drift(TABLE, TABLE, compat="alibi")),
     "drift correction": ("correction", lambda: aisre.drift(TABLE, TABLE, correction="holm")),
     "drift share_threshold": ("share_threshold", lambda: aisre.drift(TABLE, TABLE, share_threshold=2)),
+    "drift infinite": ("infinite", lambda: aisre.drift(TABLE, TABLE, infinite="ignore")),
+    "Reference bins": ("bins", lambda: aisre.Reference.fit(TABLE, bins=0)),
+    "Reference sample_size": ("sample_size", lambda: aisre.Reference.fit(TABLE, sample_size=0)),
     # multivariate
     "multivariate method": ("method", lambda: aisre.multivariate_drift(ROWS, ROWS, method="nope")),
     "multivariate alpha": ("alpha", lambda: aisre.multivariate_drift(ROWS, ROWS, method="mmd", alpha=2)),
