@@ -196,3 +196,12 @@ def test_top_level_drift_takes_the_policy_too():
     ref, cur = _windows()
     assert aisre.drift(ref, cur).columns["x"].drift is True
     assert aisre.drift(ref, cur, infinite="drop").columns["x"].drift is False
+
+
+def test_report_and_reference_work_for_values_near_the_float64_limit(tmp_path: Path):
+    """Bin-width rules compute max - min = inf there; the edges fall back to ones picked among the values."""
+    huge = {"x": np.array([1e308, -1e308, 1.7e308] * 30)}
+    page = drift_report_html(drift(huge, huge), huge, huge)
+    assert page.count("<svg") == 1 and "No dataset drift" in page
+    Reference.fit(huge).save(tmp_path / "huge.json")
+    assert Reference.load(tmp_path / "huge.json").profile.columns["x"].n == 90

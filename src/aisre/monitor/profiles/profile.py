@@ -61,11 +61,24 @@ def reference_edges(values: np.ndarray, bins: int | str = "doane") -> np.ndarray
         return np.array([0.0])
     if isinstance(bins, str) and bins.startswith("quantile:"):
         n = int(bins.split(":", 1)[1])
-        return np.unique(np.quantile(finite, np.linspace(0, 1, n + 1)))
+        with np.errstate(all="ignore"):
+            edges = np.unique(np.quantile(finite, np.linspace(0, 1, n + 1)))
+        return edges if np.isfinite(edges).all() else _ordinal_edges(finite, n)
     lo, hi = float(finite.min()), float(finite.max())
     if lo == hi:
         return np.array([lo])
-    return np.histogram_bin_edges(finite, bins=bins)
+    with np.errstate(all="ignore"):
+        try:
+            edges = np.histogram_bin_edges(finite, bins=bins)
+        except ValueError:  # numpy's own overflow check ("Too many bins" from a NaN width)
+            edges = np.array([np.nan])
+    return edges if np.isfinite(edges).all() else _ordinal_edges(finite, bins if isinstance(bins, int) else 10)
+
+
+def _ordinal_edges(finite: np.ndarray, n: int) -> np.ndarray:
+    """Equal-frequency edges picked among the values themselves: no arithmetic, so no overflow for
+    values near the float64 limit, where the width-based rules compute inf - -inf."""
+    return np.unique(np.quantile(finite, np.linspace(0, 1, n + 1), method="inverted_cdf"))
 
 
 @dataclass
@@ -113,16 +126,17 @@ class NumericProfile:
         finite = present[np.isfinite(present)]
         self.infinite += present.size - finite.size
         if finite.size:
-            batch = NumericProfile(
-                self.edges,
-                counts=np.zeros_like(self.counts),
-                n=finite.size,
-                mean=float(finite.mean()),
-                min=float(finite.min()),
-                max=float(finite.max()),
-            )
-            batch.m2 = float(((finite - batch.mean) ** 2).sum())
-            self._merge_moments(batch)
+            with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308: the moments overflow to inf
+                batch = NumericProfile(
+                    self.edges,
+                    counts=np.zeros_like(self.counts),
+                    n=finite.size,
+                    mean=float(finite.mean()),
+                    min=float(finite.min()),
+                    max=float(finite.max()),
+                )
+                batch.m2 = float(((finite - batch.mean) ** 2).sum())
+                self._merge_moments(batch)
             if self.sketch is not None:
                 self.sketch.update(finite)
         return self

@@ -92,7 +92,13 @@ def normalise(values: Any, name: str = "column") -> np.ndarray:
     goes through pyarrow (C speed); mixed-type objects fall back to str() per value.
     """
     if isinstance(values, pa.ChunkedArray | pa.Array):
-        return _from_arrow(values, name)
+        converted = _from_arrow(values, name)
+        if converted is None:
+            raise DataError(
+                f"column {name!r}: expected numbers, text, booleans or times, got Arrow type {values.type} "
+                "(nested, binary or non-UTF-8 values have no drift test; exclude the column or convert it)"
+            )
+        return converted
     array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
     if array.ndim != 1:
         raise DataError(f"column {name!r}: expected one value per row, got shape {array.shape}")
@@ -161,10 +167,17 @@ def _pandas_column(series: Any) -> Any:
     return series.to_numpy()
 
 
+_FRAMES = ("pandas", "polars", "pyarrow")
+
+
 def _raw_columns(data: Any) -> dict[str, Any]:
     if data is None:
         raise DataError("expected a table of data, got None")
     module = type(data).__module__.split(".")[0]
+    names = list(getattr(data, "column_names", getattr(data, "columns", ()))) if module in _FRAMES else []
+    if len(set(names)) != len(names):
+        repeated = sorted({str(n) for n in names if names.count(n) > 1})
+        raise DataError(f"columns {repeated} appear more than once; expected unique column names")
     if module == "pandas" and hasattr(data, "columns"):
         return {str(c): _pandas_column(data[c]) for c in data.columns}
     if module == "polars" and hasattr(data, "columns"):
