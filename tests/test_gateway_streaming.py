@@ -168,3 +168,72 @@ def test_a_stream_breaking_before_the_first_byte_is_retried_on_another_replica(t
         assert metric_value(gw, "aisre_upstream_retries_total", model="chat") >= 1
         eventually(lambda: len(_records(gw)) == 6)
         assert {r.status for r in _records(gw)} == {"ok"}
+
+
+# -- sizes: one event, an error body --------------------------------------------------------------
+
+
+def _oversized_upstream(calls: list[str]):
+    """A replica whose answers are too large, by the request's `user` field: an event that never
+    ends (`endless`), one after a first good event (`endless-later`), or a 400 of 10 kB (`big-error`)."""
+    import json
+
+    from starlette.applications import Starlette
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+
+    async def endless(first: bool):
+        if not first:
+            yield b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\n\n'
+        yield b"data: "
+        for _ in range(64):  # 4 MiB, never a blank line
+            yield b"x" * 65536
+
+    async def chat(request):
+        kind = json.loads(await request.body()).get("user")
+        calls.append(kind)
+        if kind == "big-error":
+            body = json.dumps({"error": {"message": "x" * 10_000, "type": "invalid_request_error"}})
+            return Response(body, 400, media_type="application/json")
+        return StreamingResponse(endless(first=kind == "endless"), media_type="text/event-stream")
+
+    return serve_in_thread(Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])]))
+
+
+def test_an_endless_event_is_cut_at_the_event_limit_and_not_retried(tmp_path: Path):
+    calls: list[str] = []
+    replicas = [_oversized_upstream(calls) for _ in range(2)]
+    models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}}}
+    config = gateway_config(tmp_path, models, gateway={"retries": {"attempts": 2}, "health_checks": {"enabled": False}})
+    try:
+        with RunningGateway(config) as gw:
+            with pytest.raises(openai.APIStatusError) as before_first_byte:
+                list(_client(gw).chat.completions.create(model="chat", messages=MESSAGES, stream=True, user="endless"))
+            assert before_first_byte.value.status_code == 502 and calls == ["endless"], "one replica, no retry"
+            assert "a server-sent event over 1048576 bytes" in before_first_byte.value.message
+            with pytest.raises(openai.APIError) as after_first_byte:
+                list(
+                    _client(gw).chat.completions.create(
+                        model="chat", messages=MESSAGES, stream=True, user="endless-later"
+                    )
+                )
+            assert after_first_byte.value.body["code"] == "upstream_stream_too_large"
+            assert "a server-sent event over 1048576 bytes after 1 events" in after_first_byte.value.message
+    finally:
+        for r in replicas:
+            r.stop()
+
+
+def test_a_stream_request_s_error_body_over_max_response_bytes_is_a_502_naming_the_limit(tmp_path: Path):
+    calls: list[str] = []
+    upstream = _oversized_upstream(calls)
+    models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}}}}
+    config = gateway_config(tmp_path, models, gateway={"max_response_bytes": 4096, "health_checks": {"enabled": False}})
+    try:
+        with RunningGateway(config) as gw:
+            request = dict(model="chat", messages=MESSAGES, stream=True)
+            with pytest.raises(openai.APIStatusError) as raised:
+                list(_client(gw).chat.completions.create(**request, user="big-error"))
+            assert raised.value.status_code == 502 and "the limit is 4096 bytes" in raised.value.message
+    finally:
+        upstream.stop()

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aisre.errors import ResponseTooLarge
 from aisre.gateway.sse import SseEvents, error_event, read_event, upstream_error
 
 STREAM = (
@@ -48,6 +49,45 @@ def test_events_are_the_same_however_the_bytes_are_chunked(cuts: list[int]):
 
 def test_crlf_line_ends_are_normalised_within_a_chunk():
     assert asyncio.run(_collect([STREAM])) == EVENTS
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"data: " + b"x" * 200 + b"\n\n"],  # a complete event over the limit
+        [b'data: {"ok": 1}\n\n', b"data: "] + [b"x" * 50] * 10,  # one that never ends, in pieces
+    ],
+    ids=["complete", "unending"],
+)
+def test_an_event_over_the_limit_is_refused_and_not_buffered_further(chunks: list[bytes]):
+    async def read() -> list[bytes]:
+        async def source():
+            for chunk in chunks:
+                yield chunk
+
+        events = SseEvents(source(), max_event_bytes=100)
+        seen = []
+        with pytest.raises(ResponseTooLarge, match="a server-sent event over 100 bytes"):
+            async for event in events:
+                seen.append(event)
+        return seen
+
+    seen = asyncio.run(read())
+    assert seen in ([], [b'data: {"ok": 1}\n\n'])  # events before the large one still came through
+
+
+def test_events_up_to_the_limit_pass():
+    event = b"data: " + b"x" * 94 + b"\n\n"  # 100 bytes before its blank line
+    assert asyncio.run(_collect_limited([event[:50], event[50:]], 100)) == [event]
+    assert asyncio.run(_collect_limited([event[:-1], event[-1:]], 100)) == [event]  # cut inside the blank line
+
+
+async def _collect_limited(chunks: list[bytes], limit: int) -> list[bytes]:
+    async def source():
+        for chunk in chunks:
+            yield chunk
+
+    return [event async for event in SseEvents(source(), max_event_bytes=limit)]
 
 
 def test_well_formed_events_are_read_and_done_is_noticed():

@@ -361,12 +361,9 @@ class OpenAIApi:
             if stream.attempts > 1:
                 self.gw.metrics.retries.labels(call.model, version).inc(stream.attempts - 1)
             response = stream.response
-            if response.status != 200:  # a status not worth retrying: its body is the answer
-                try:
-                    body = await response.read()
-                finally:
-                    response.release()
-                    backend.finish_stream(stream, ok=response.status < 500)
+            if response.status != 200:  # a status not worth retrying: its body (read, capped, upstream) is the answer
+                body = stream.body
+                backend.finish_stream(stream, ok=response.status < 500)
                 reply = Reply(response.status, body, response.content_type, stream.replica.url, 0.0, stream.attempts)
                 self._record(call, version, route, reply, None)
                 self.gw.metrics.requests.labels(call.model, version, f"{response.status // 100}xx").inc()

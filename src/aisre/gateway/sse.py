@@ -16,7 +16,13 @@ from typing import Any
 
 import orjson
 
+from aisre.errors import ResponseTooLarge
+
 DONE = b"[DONE]"
+#: The largest single event accepted from an upstream, in bytes. OpenAI's chunks are hundreds of
+#: bytes (a few KB with logprobs or tool calls); an upstream that never ends an event must not
+#: fill the gateway's memory. Streams as a whole have no size limit (their read timeout applies).
+MAX_EVENT_BYTES = 1024 * 1024
 # Lines an SSE event may hold besides data (comments start with ':'); anything else is garbage.
 _FIELDS = (b"data:", b"event:", b"id:", b"retry:", b":")
 _BARE_FIELDS = frozenset({b"data", b"event", b"id", b"retry"})
@@ -27,11 +33,13 @@ class SseEvents:
     """Complete events (each ending in a blank line) from a stream of byte chunks, CRLF normalised.
 
     An async iterator; a last event missing its blank line is still yielded (completed) when the
-    bytes end, so a `data: [DONE]` without the final newline is not lost.
+    bytes end, so a `data: [DONE]` without the final newline is not lost. An event (complete or
+    still arriving) over `max_event_bytes` raises `ResponseTooLarge`.
     """
 
-    def __init__(self, chunks: AsyncIterable[bytes]) -> None:
+    def __init__(self, chunks: AsyncIterable[bytes], max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._chunks: AsyncIterator[bytes] = aiter(chunks)
+        self.max_event_bytes = max_event_bytes
         self._buffer = b""
         self._ready: deque[bytes] = deque()
         self._ended = False
@@ -67,10 +75,18 @@ class SseEvents:
             buffer = buffer.replace(b"\r\n", b"\n")
         start = 0
         while (cut := buffer.find(b"\n\n", start)) >= 0:
+            if cut - start > self.max_event_bytes:
+                self._too_large()
             if cut > start:  # blank lines between events are no event
                 self._ready.append(buffer[start : cut + 2])
             start = cut + 2
         self._buffer = buffer[start:]
+        if len(self._buffer) > self.max_event_bytes + 1:  # + 1: the first \n of its blank line may be here
+            self._too_large()
+
+    def _too_large(self) -> None:
+        self._buffer = b""
+        raise ResponseTooLarge(f"a server-sent event over {self.max_event_bytes} bytes")
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ import aiohttp
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from aisre.errors import ClientDisconnected
+from aisre.errors import ClientDisconnected, ResponseTooLarge
 from aisre.gateway.disconnect import cancel_on_disconnect
 from aisre.gateway.metrics import CANCELLED_STATUS_CLASS
 from aisre.gateway.sse import Event, error_event, read_event, upstream_error
@@ -105,6 +105,8 @@ class StreamRelay(Response):
                 return self._failed("truncated", f"ended the stream without [DONE] after {events.count} events")
             except TimeoutError:
                 return self._failed("timeout", f"sent nothing for too long after {events.count} events", 504)
+            except ResponseTooLarge as exc:
+                return self._failed("too_large", f"sent {exc} after {events.count} events")
             except (aiohttp.ClientError, OSError) as exc:
                 name = type(exc).__name__
                 return self._failed("broken", f"broke off the stream after {events.count} events ({name})")

@@ -61,13 +61,15 @@ class Reply:
 @dataclass
 class Stream:
     """An upstream response whose headers arrived; for a 200, its first event too (still in
-    `events`, unread). The rest of the body is read by the caller."""
+    `events`, unread; the rest of the body is read by the caller). Any other status comes with
+    its whole `body` (read within `gateway.max_response_bytes`) and the response released."""
 
     response: aiohttp.ClientResponse
     replica: Replica
     started: float
     attempts: int
     events: SseEvents | None = None
+    body: bytes = b""
 
 
 class HttpVersion:
@@ -171,14 +173,42 @@ class HttpVersion:
         if response.status in RETRYABLE_STATUS:
             await _drain(response)
             raise _Failed(502, f"{url} answered {response.status}")
-        if response.status != 200:
-            return Stream(response, replica, started, attempt)
+        if response.status != 200:  # its body is the answer: read here, capped, and retried like one
+            return Stream(response, replica, started, attempt, body=await self._error_body(response, url))
         try:
             events = await _first_event(response, url, timeout.sock_read or 0.0)
         except BaseException:
             response.close()  # half-read: the connection cannot be reused
             raise
         return Stream(response, replica, started, attempt, events)
+
+    async def _error_body(self, response: aiohttp.ClientResponse, url: str) -> bytes:
+        """The whole body of a non-200 answer to a stream request, at most `max_response_bytes`."""
+        limit = self.config.max_response_bytes
+        try:
+            if (response.content_length or 0) > limit:
+                raise ResponseTooLarge(
+                    f"the response body is {response.content_length} bytes; the limit is {limit} bytes"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    raise ResponseTooLarge(f"the response body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except ResponseTooLarge as exc:
+            response.close()
+            raise _Failed(502, f"{url} sent too large a response: {exc}", final=True) from None
+        except TimeoutError:
+            response.close()
+            raise _Failed(504, f"{url} stalled while sending its answer") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            response.close()
+            raise _Failed(502, f"{url} broke off its response: {type(exc).__name__}") from None
+        finally:
+            response.release()
 
     async def _whole(
         self,
@@ -263,6 +293,8 @@ async def _first_event(response: aiohttp.ClientResponse, url: str, read_timeout_
         first = await anext(events)
     except StopAsyncIteration:
         raise _Failed(502, f"{url} ended its stream before the first event") from None
+    except ResponseTooLarge as exc:  # as final as a whole response over the limit
+        raise _Failed(502, f"{url} sent {exc}", final=True) from None
     except TimeoutError:
         raise _Failed(504, f"{url} sent no event within {read_timeout_s:.3g} s") from None
     except (aiohttp.ClientError, OSError) as exc:
