@@ -53,7 +53,7 @@ def test_label_for_unknown_id_is_a_clear_error(monitor):
         ({"latency_s": float("nan")}, "latency_s: expected a finite number >= 0"),
         ({"latency_s": "fast"}, "latency_s: expected a finite number >= 0"),
         ({"route": "sideways"}, "route: expected one of ['primary', 'canary', 'shadow', 'fallback']"),
-        ({"status": "meh"}, "status: expected one of ['ok', 'error']"),
+        ({"status": "meh"}, "status: expected one of ['ok', 'error', 'cancelled']"),
         ({"input_tokens": -3}, "input_tokens: expected an integer >= 0"),
         ({"tags": {"group": 1}}, "tags: expected a mapping of strings to strings"),
         ({"tags": ["a"]}, "tags: expected a mapping of strings to strings"),

