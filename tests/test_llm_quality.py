@@ -436,3 +436,22 @@ def test_quality_report_from_records_in_a_real_sqlite_store(tmp_path: Path):
     assert stored["llm_empty_rate"].value == pytest.approx(1 / 6) and stored["llm_empty_rate"].breached
     assert stored["llm_evaluation_score"].labels == {"evaluation": "non_empty"}
     assert stored["llm_truncated_rate"].window_start == 1_000.0
+
+
+def test_cancelled_calls_are_not_judged_as_truncated_answers():
+    from aisre.records import InferenceRecord, Status
+
+    def record(status, text, finish):
+        return InferenceRecord(
+            model="m",
+            version="v",
+            inputs=[{"role": "user", "content": "hi"}],
+            output_text=text,
+            status=status,
+            tags={"finish_reason": finish} if finish else {},
+        )
+
+    records = [record(Status.OK, "a full answer", "stop"), record(Status.CANCELLED, "a partial", None)]
+    report = llm_quality(records)
+    assert report.n == 1 and report.skipped_errors == 1
+    assert report.counts["truncated"] == 0

@@ -184,8 +184,9 @@ def llm_quality(
     """The quality report of one window of LLM responses: records (from a store) or plain texts.
 
     For texts, `prompts`, `output_tokens` and `finish_reasons` are optional parallel sequences.
-    Records with status "error" are skipped (counted in `skipped_errors`): a failed call is an
-    availability problem, not an empty answer. `reference` (a report, or records/texts) turns
+    Records with status "error" or "cancelled" are skipped (counted in `skipped_errors`): a
+    failed call is an availability problem, not an empty answer, and a cancelled stream's
+    partial text was cut by its client, not truncated by the model. `reference` (a report, or records/texts) turns
     on the length drift test. JSON is checked when `expect_json` or a `schema` is given.
     `max_rates` overrides `DEFAULT_MAX_RATES` per signal (None: no limit, never breached).
     """
@@ -270,7 +271,7 @@ def _items(data: Any, prompts: Any, output_tokens: Any, finish_reasons: Any) -> 
         for name, given in (("prompts", prompts), ("output_tokens", output_tokens), ("finish_reasons", finish_reasons)):
             if given is not None:
                 raise DataError(f"{name}: only for plain texts; records carry their own")
-        kept = [r for r in data if r.status != Status.ERROR]
+        kept = [r for r in data if r.status == Status.OK]
         return [(r.output_text, r.inputs, r.output_tokens, _finish_reason(r), _max_tokens(r), r) for r in kept], len(
             data
         ) - len(kept)
