@@ -292,3 +292,30 @@ def test_monitor_check_reports_each_reference_column_missing_from_the_records(fi
     missing = [s for s in signals if s["name"] == "data_column_missing"]
     assert [(s["labels"], s["breached"]) for s in missing] == [({"feature": "age"}, True)]
     assert "missing: reference column 'age'" in as_json.stderr
+
+
+def test_monitor_check_json_stays_strict_when_a_feature_stops_arriving(files: Path, tmp_path: Path):
+    """An all-missing feature has no statistic (NaN): the signal's value is null, not a bare NaN."""
+    url = f"sqlite:///{tmp_path / 'quiet.db'}"
+    with aisre.Monitor("fraud", "v1", store=url) as m:
+        for i in range(50):
+            m.record({"x": None, "country": "FR"}, i % 2, latency_s=0.01)
+    args = ["monitor", "check", "-m", "fraud", "-v", "v1", "-r", str(files / "ref.json"), "--store", url, "--json"]
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    signals = json.loads(result.stdout, parse_constant=_no_constants)
+    x = next(s for s in signals if s["labels"].get("feature") == "x")
+    assert x["value"] is None and x["breached"] is True
+
+
+def test_check_window_refuses_until_not_after_since_and_lists_missing_columns(files: Path):
+    from aisre.errors import InvalidParameterError
+    from aisre.monitor.jobs.checks import check_window
+
+    store = aisre.open_store(f"sqlite:///{files / 'aisre.db'}")
+    reference = pd.read_csv(files / "ref.csv")
+    with pytest.raises(InvalidParameterError, match="until: expected a time after since"):
+        check_window(store, reference, "fraud", "v1", since=100.0, until=100.0)
+    check = check_window(store, reference, "fraud", "v1")
+    assert not check.no_data and check.missing_inputs == ["age"]
+    assert check_window(store, reference, "fraud", "v9").no_data
