@@ -143,6 +143,28 @@ def test_headers_that_do_not_complete_in_time_get_408_and_the_connection_closes(
             assert _read_until_closed(silent) == b"", "a connection that sent nothing is closed without a reply"
 
 
+def test_a_body_that_stops_arriving_gets_408_while_a_slow_steady_body_is_read(tmp_path, upstream):
+    body = json.dumps(CHAT).encode()
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+    head += b"content-length: %d\r\n\r\n" % len(body)
+    with _gateway(tmp_path, upstream, body_timeout_s=0.5) as gw:
+        with _connect(gw.port) as stalled:
+            stalled.sendall(head + body[:10])  # ...and never the rest
+            status, reply = _status_and_body(_read_reply(stalled))
+            assert (
+                status == 408 and "request body" in reply["error"]["message"] and "0.5 s" in reply["error"]["message"]
+            )
+        with _connect(gw.port) as steady:  # longer than 0.5 s in all, but never idle that long: read to the end
+            steady.sendall(head)
+            started = time.monotonic()
+            for i in range(0, len(body), 5):
+                steady.sendall(body[i : i + 5])
+                time.sleep(0.05)
+            assert time.monotonic() - started > 0.5
+            status, reply = _status_and_body(_read_reply(steady))
+            assert status == 200 and reply["choices"]
+
+
 def test_a_keep_alive_connection_may_idle_and_send_its_headers_in_pieces_within_the_deadline(tmp_path, upstream):
     with _gateway(tmp_path, upstream, header_timeout_s=1.5) as gw, _connect(gw.port) as sock:
         for request in range(2):

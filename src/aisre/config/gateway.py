@@ -149,7 +149,9 @@ class HealthCheckConfig(Section):
 class GatewayConfig(Section):
     """The gateway server. `max_header_bytes` caps a request's line + headers (431 beyond it),
     `header_timeout_s` is how long they may take to arrive (then 408 and the connection is
-    closed), `max_response_bytes` caps a whole upstream response body (502 beyond it)."""
+    closed), `body_timeout_s` is how long a request body may go without a byte once its
+    headers are in (then 408, as nginx's client_body_timeout), `max_response_bytes` caps a
+    whole upstream response body (502 beyond it)."""
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -157,6 +159,7 @@ class GatewayConfig(Section):
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
     max_header_bytes: int = Field(64 * 1024, ge=1024)
     header_timeout_s: float = Field(10.0, gt=0)
+    body_timeout_s: float = Field(60.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
     try_timeout_s: float = Field(30.0, gt=0)
     deadline_s: float = Field(120.0, gt=0)

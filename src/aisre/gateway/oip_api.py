@@ -147,7 +147,7 @@ class OipApi:
     ) -> Response:
         g = self.gw.config.gateway
         try:
-            body = await read_body(request, g.max_body_bytes)
+            body = await read_body(request, g.max_body_bytes, g.body_timeout_s)
             call = parse_infer_request(body, request.headers.get(HEADER))
         except GatewayError as err:
             self.gw.metrics.rejected.labels("bad_request").inc()
@@ -221,16 +221,16 @@ class OipApi:
                 self.gw.metrics.requests.labels(name, version, f"{outcome.status // 100}xx").inc()
                 overhead = max(0.0, time.perf_counter() - started - upstream_s)
                 self.gw.metrics.overhead.labels(name).observe(overhead)
-                headers = {
+                reply_headers = {
                     "x-aisre-version": version,
                     "x-aisre-route": str(route),
                     "x-aisre-overhead-ms": f"{overhead * 1000:.3f}",
                 }
                 if records:
-                    headers["x-aisre-record-id"] = records[0].id
-                headers.update(admission.headers)
-                headers.update(outcome.headers)
-                return Response(outcome.body, outcome.status, headers, media_type=outcome.media_type)
+                    reply_headers["x-aisre-record-id"] = records[0].id
+                reply_headers.update(admission.headers)
+                reply_headers.update(outcome.headers)
+                return Response(outcome.body, outcome.status, reply_headers, media_type=outcome.media_type)
             self.gw.metrics.requests.labels(name, first, f"{error.status // 100}xx").inc()
             return oip_error(error)
         finally:
@@ -317,9 +317,9 @@ class OipApi:
         feature_names = backend.feature_names if isinstance(backend, SklearnVersion) else []
         try:
             X, names = feature_matrix(inputs, feature_names)
-            rows = [dict(zip(names, row, strict=False)) for row in X.tolist()]
+            rows: list[dict[str, Any] | None] = [dict(zip(names, row, strict=False)) for row in X.tolist()]
         except TensorError:
-            rows = [None]
+            rows = [None]  # inputs that are not a feature matrix: one record, without inputs
         ok = error is None and outcome is not None and outcome.status < 400
         if error is None and outcome is not None and outcome.status >= 400:
             error = f"upstream answered {outcome.status}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from starlette.requests import Request
@@ -33,6 +33,7 @@ from aisre.records import InferenceRecord, Route, Status
 from aisre.store.keys import KeyRecord
 
 Validator = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
 
 
 @dataclass
@@ -96,7 +97,7 @@ class OpenAIApi:
             # The key first: an anonymous or bad-key caller gets 401 before its body is read or a
             # model looked up, so errors cannot tell it which models exist.
             key = self.gw.policies.authenticate(request.headers)
-            payload, raw = await read_json(request, g.max_body_bytes)
+            payload, raw = await read_json(request, g.max_body_bytes, g.body_timeout_s)
             validate(payload)
             self.gw.policies.authorize(key, payload["model"])
             call = Call(
@@ -174,8 +175,13 @@ class OpenAIApi:
         return orjson.dumps(payload)
 
     async def _attempt(
-        self, call: Call, version: str, is_fallback: bool, start: Callable[[HttpVersion], Awaitable[Any]]
-    ) -> tuple[Route, HttpVersion, Any]:
+        self,
+        call: Call,
+        version: str,
+        is_fallback: bool,
+        body: bytes,
+        start: Callable[[HttpVersion, bytes], Awaitable[T]],
+    ) -> tuple[Route, HttpVersion, T]:
         """One version of the fallback chain: time the upstream call; a failure is recorded,
         counted and raised for the chain to move on. If the client leaves meanwhile, the call
         is cancelled, recorded as such and counted as 499, and `ClientDisconnected` ends the chain."""
@@ -187,8 +193,8 @@ class OpenAIApi:
         t = time.perf_counter()
         try:
             if call.receive is None:
-                return route, backend, await start(backend)
-            return route, backend, await cancel_on_disconnect(call.receive, start(backend))
+                return route, backend, await start(backend, body)
+            return route, backend, await cancel_on_disconnect(call.receive, start(backend, body))
         except GatewayError as err:
             self.gw.metrics.upstream_errors.labels(call.model, version, str(err.status)).inc()
             self._record(call, version, route, None, None, error=err.message)
@@ -209,7 +215,8 @@ class OpenAIApi:
                     call,
                     version,
                     is_fallback,
-                    lambda b, body=body: b.call(call.path, body, call.deadline, call.forward_headers),
+                    body,
+                    lambda b, payload: b.call(call.path, payload, call.deadline, call.forward_headers),
                 )
             except GatewayError as err:
                 error = err
@@ -218,9 +225,9 @@ class OpenAIApi:
                 self.gw.metrics.retries.labels(call.model, version).inc(reply.attempts - 1)
             data = self._parse(reply)
             if reply.status == 200 and data is None:
-                err = GatewayError(502, f"upstream {call.model}/{version} ({reply.replica}) returned invalid JSON")
-                self._record(call, version, route, reply, None, error=err.message)
-                error = err
+                invalid = GatewayError(502, f"upstream {call.model}/{version} ({reply.replica}) returned invalid JSON")
+                self._record(call, version, route, reply, None, error=invalid.message)
+                error = invalid
                 continue
             record = self._record(call, version, route, reply, data)
             self._maybe_shadow(call, version)
@@ -353,7 +360,8 @@ class OpenAIApi:
                     call,
                     version,
                     is_fallback,
-                    lambda b, body=body: b.open_stream(call.path, body, call.deadline, call.forward_headers),
+                    body,
+                    lambda b, payload: b.open_stream(call.path, payload, call.deadline, call.forward_headers),
                 )
             except GatewayError as err:
                 error = err

@@ -6,6 +6,7 @@ named in errors; everything else passes through to the upstream, which knows its
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -14,14 +15,15 @@ from starlette.requests import ClientDisconnect, Request
 from aisre.gateway.errors import GatewayError
 
 
-async def read_json(request: Request, limit: int) -> tuple[dict[str, Any], bytes]:
+async def read_json(request: Request, limit: int, idle_timeout_s: float = 60.0) -> tuple[dict[str, Any], bytes]:
     """The body as a JSON object (and its bytes); 413 over `limit`, 400 when not JSON."""
-    body = await read_body(request, limit)
+    body = await read_body(request, limit, idle_timeout_s)
     return parse_json_object(body), body
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body; 413 over `limit` (checked against content-length first, then while reading)."""
+async def read_body(request: Request, limit: int, idle_timeout_s: float = 60.0) -> bytes:
+    """The whole body; 413 over `limit` (checked against content-length first, then while reading);
+    408 when no byte of it arrives for `idle_timeout_s` (a slow-body client cannot hold a worker)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -31,11 +33,16 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise GatewayError(413, f"request body is {size} bytes; the limit is {limit} bytes")
     body = bytearray()
+    loop = asyncio.get_running_loop()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
+        async with asyncio.timeout(idle_timeout_s) as idle:  # one timer, moved on each chunk
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise GatewayError(413, f"request body exceeds the limit of {limit} bytes")
+                idle.reschedule(loop.time() + idle_timeout_s)
+    except TimeoutError:
+        raise GatewayError(408, f"no byte of the request body arrived for {idle_timeout_s:g} s") from None
     except ClientDisconnect:  # the client left (or shutdown closed its unfinished request): nobody reads this
         raise GatewayError(400, "the connection closed before the request body was complete") from None
     return bytes(body)
