@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aisre.gateway.errors import GatewayError
+from aisre.store.keys import MAX_RATE  # one bound for keys and models (exact in Lua doubles)
 
 MINUTE_US = 60_000_000  # one unit of cost, in ticks; also tau in µs
-MAX_RATE = 100_000_000  # per minute; keeps rate·MINUTE_US below 2**53 for Lua's doubles
 CONCURRENCY_RETRY_S = 1.0  # a slot frees when some request ends: no formula, so a polite default
 DEFAULT_COMPLETION_TOKENS = 256  # allowance when a request sets no max_tokens
 CHARS_PER_TOKEN = 4
@@ -133,7 +133,7 @@ def decide(
         refused = "requests"
         waits.append(wait)
         reasons.append(f"rpm={limits.rpm} reached")
-    if limits.tpm and (wait := _wait_s(limits.tpm, tok_backlog, tokens)) > 0:
+    if limits.tpm and tok is not None and (wait := _wait_s(limits.tpm, tok_backlog, tokens)) > 0:
         refused = refused or "tokens"
         waits.append(wait)
         reasons.append(f"tpm={limits.tpm} reached ({tokens} tokens requested, {tok.remaining} left)")

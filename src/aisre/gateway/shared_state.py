@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -122,7 +122,7 @@ class RedisState:
     (StateUnavailableError) and one call probes every `probe_interval_s` until one succeeds.
     A lone failure (one slow reply) fails that call only. Helpers raise StateUnavailableError;
     callers choose their policy. `clock` is monotonic seconds (back-off only; Redis TIME
-    clocks the limits).
+    clocks the limits). A `client` passed in must decode replies to str, like the default one.
     """
 
     def __init__(
@@ -267,7 +267,7 @@ class RedisState:
         await self.run("set_route_weights", call)
 
     async def get_route_weights(self, model: str) -> dict[str, float]:
-        raw = await self.run("get_route_weights", lambda r: r.hgetall(self.key("weights", model)))
+        raw = await self._hash("get_route_weights", self.key("weights", model))
         return {v: float(w) for v, w in raw.items()}
 
     async def set_breaker(self, model: str, version: str, open: bool) -> None:
@@ -275,8 +275,14 @@ class RedisState:
 
     async def breakers(self, model: str) -> dict[str, bool]:
         """version → True when its breaker is open, for every version ever set."""
-        raw = await self.run("breakers", lambda r: r.hgetall(self.key("breakers", model)))
+        raw = await self._hash("breakers", self.key("breakers", model))
         return {v: flag == "1" for v, flag in raw.items()}
+
+    async def _hash(self, operation: str, key: str) -> dict[str, str]:
+        """A Redis hash, field → value. The client decodes replies (decode_responses=True), which
+        redis' stubs cannot see: they type every reply as bytes | str."""
+        raw = await self.run(operation, lambda r: r.hgetall(key))
+        return cast(dict[str, str], raw)
 
 
 class RedisLimiter:
