@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 import time
 import traceback
@@ -169,7 +170,7 @@ NASTY = [
     ("log stats --store bogus://x", "store URL: expected 'sqlite:///PATH'"),
     ("log stats -c {d}/nope.yaml", "file not found"),
     # aisre keys (cli/keys.py is being edited elsewhere: tested, not fixed here)
-    ("keys create --name b --store sqlite:///{d}/keys.db --rpm -5", "--rpm: expected a whole number >= 1"),
+    ("keys create --name b --store sqlite:///{d}/keys.db --rpm -5", "--rpm: expected a whole number from 1 to 100,000,000"),
     ("keys create --name e --store sqlite:///{d}/keys.db --budget-usd nan", "--budget-usd: expected"),
     ("keys create --name h --store sqlite:///{d}/keys.db --expires 7x", "--expires: expected a duration"),
     ("keys create --name '' --store sqlite:///{d}/keys.db", "--name: expected 1 to 100 characters"),
@@ -177,22 +178,15 @@ NASTY = [
     ("keys create --name k --store sqlite:///{d}/no/dir/k.db", "does not exist"),
     ("keys list --store sqlite:///{d}/nope.db", "no store at"),
     ("keys revoke nope --store {store}", "ID_OR_NAME: no active API key named 'nope'"),
-    pytest.param(
-        "keys create --name big --store sqlite:///{d}/keys.db --rpm 99999999999999999999999",
-        "--rpm: expected",
-        marks=pytest.mark.xfail(strict=True, reason="reported: OverflowError from SQLite in KeyStore.create"),
-    ),
-    pytest.param(
-        "keys create --name big --store sqlite:///{d}/keys.db --tpm 9223372036854775808",
-        "--tpm: expected",
-        marks=pytest.mark.xfail(strict=True, reason="reported: OverflowError from SQLite in KeyStore.create"),
-    ),
-    # aisre check-config (cli/main.py is being edited elsewhere: tested, not fixed here)
+    ("keys create --name big --store sqlite:///{d}/keys.db --rpm 99999999999999999999999", "--rpm: expected"),
+    ("keys create --name big --store sqlite:///{d}/keys.db --tpm 9223372036854775808", "--tpm: expected"),
+    ("keys create --name big --store sqlite:///{d}/keys.db --max-concurrent 0", "--max-concurrent: expected"),
+    # aisre check-config
     ("check-config {d}/nope.yaml", "file not found"),
     ("check-config {d}/adir", "cannot read {d}/adir"),
     ("check-config {d}/notref.json", "cannot read {d}/notref.json"),
     ("check-config {d}/ref.csv", "expected a mapping"),
-    # aisre serve, failing before it binds (cli/serve.py is being edited elsewhere)
+    # aisre serve, failing before it binds
     ("serve -c {d}/nope.yaml", "file not found"),
     ("serve -c {d}/adir", "cannot read {d}/adir"),
     ("serve -c {d}/obj.json", "no models configured"),
@@ -218,12 +212,25 @@ def test_nasty_arguments_exit_2_with_one_line_naming_the_problem(files: Path, co
         (["serve", "-c", "{d}/gw.yaml", "--log-level", "nope", "--port", "0"], "--log-level"),
         (["serve", "-c", "{d}/gw.yaml", "--port", "-1"], "--port"),
         (["serve", "-c", "{d}/gw.yaml", "--port", "99999999999999999999"], "--port"),
+        (["serve", "-c", "{d}/gw.yaml", "--port", "70000"], "--port"),
+        (["serve", "-c", "{d}/gw.yaml", "--workers", "-3"], "--workers"),
+        (["serve", "-c", "{d}/gw.yaml", "--host", "not a host", "--port", "0"], "--host"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="reported: serve passes these to uvicorn (KeyError traceback / exit 3)")
 def test_serve_refuses_bad_options_before_binding(files: Path, args: list[str], message: str):
     out = aisre_cli(*[a.format(d=files) for a in args])
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+    assert "aisre gateway on" not in out.stdout + out.stderr, "no banner before a refusal"
+
+
+def test_serve_on_a_port_already_taken_says_so_before_the_banner(files: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = aisre_cli("serve", "-c", str(files / "gw.yaml"), "--port", str(port))
+    assert out.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "aisre gateway on" not in out.stdout + out.stderr
 
 
 def test_drift_json_is_strict_json_and_the_table_counts_infinities(files: Path, tmp_path: Path):

@@ -295,9 +295,9 @@ def test_cli_create_list_revoke(tmp_path: Path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rpm", "0"], "--rpm: expected a whole number >= 1, got 0"),
-        (["--tpm", "-5"], "--tpm: expected a whole number >= 1, got -5"),
-        (["--max-concurrent", "0"], "--max-concurrent: expected a whole number >= 1, got 0"),
+        (["--rpm", "0"], "--rpm: expected a whole number from 1 to 100,000,000, got 0"),
+        (["--tpm", "-5"], "--tpm: expected a whole number from 1 to 100,000,000, got -5"),
+        (["--max-concurrent", "0"], "--max-concurrent: expected a whole number from 1 to 100,000,000, got 0"),
         (["--rpm", "many"], "--rpm"),
         (["--budget-usd", "0"], "--budget-usd: expected a number of US dollars > 0, got 0.0"),
         (

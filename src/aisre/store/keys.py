@@ -27,6 +27,10 @@ from aisre.errors import AisreError
 from aisre.store.codec import iso_time
 from aisre.store.sqlite import SQLiteStore
 
+#: The largest rate (per minute) or concurrency a key or a model may be given: the limiter's
+#: exact GCRA keeps rate x 60e6 µs below 2**53, so Redis's Lua (doubles) counts it exactly.
+MAX_RATE = 100_000_000
+
 SECRET_ENV = "AISRE_KEY_SECRET"
 SECRET_PREFIX = "sk-aisre-"
 BUDGET_PERIODS = ("daily", "monthly")
@@ -243,8 +247,10 @@ class KeyStore:
         checked = _checked_models(models, known_models)
         _check_name(name)
         for field, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrent", max_concurrent)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise InvalidKeyOptionError(field, "a whole number >= 1", value)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RATE
+            ):
+                raise InvalidKeyOptionError(field, f"a whole number from 1 to {MAX_RATE:,}", value)
         if budget_usd is not None and (
             isinstance(budget_usd, bool)
             or not isinstance(budget_usd, int | float)
