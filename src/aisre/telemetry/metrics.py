@@ -165,7 +165,9 @@ class MetricsServer:
         self._server = server
         self._thread = thread
         host, port = server.server_address[:2]
-        self.url = f"http://{host}:{port}/metrics"
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 socket names its host as a str, never bytes
+        # an IPv6 literal goes in brackets (RFC 3986), or its colons read as a port
+        self.url = f"http://[{host}]:{port}/metrics" if ":" in host else f"http://{host}:{port}/metrics"
         self.port = port
 
     def close(self) -> None:
