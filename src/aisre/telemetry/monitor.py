@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig, StoreConfig
@@ -130,8 +130,9 @@ class Monitor:
             scores=scores,
             output_text=output_text,
             operation=operation,
-            route=route,
-            status=status,
+            # a str stays as given for a moment: the checks below name a bad one, then _check converts it
+            route=cast(Route, route),
+            status=cast(Status, status),
             error=error,
             latency_s=latency_s,
             ttft_s=ttft_s,

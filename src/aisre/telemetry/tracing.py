@@ -8,7 +8,7 @@ is written onto the record so logs, traces and records join.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -132,8 +132,8 @@ class SpanEmitter:
 
     def close(self) -> None:
         """Shut the provider down (bounded) if aisre built it; a provider passed in is the caller's."""
-        if self._owns_provider:
-            self.provider.shutdown()
+        if self._owns_provider:  # then build_tracer_provider made it: an SDK provider
+            cast("TracerProvider", self.provider).shutdown()
 
     def emit(self, r: InferenceRecord, batch_size: int | None = None) -> None:
         end_ns = int(r.ts * 1e9)
