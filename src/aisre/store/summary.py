@@ -80,7 +80,8 @@ def summarize_by_key(store: SQLiteStore, where: RecordFilter = RecordFilter()) -
         if cost:
             costs[0] += cost
     out = [
-        KeySummary(key_id, tuple(sorted(models)), *counts, cost) for key_id, (models, counts, (cost,)) in groups.items()
+        KeySummary(key_id, tuple(sorted(models)), count, errors, tokens_in, tokens_out, cost)
+        for key_id, (models, (count, errors, tokens_in, tokens_out), (cost,)) in groups.items()
     ]
     out.sort(key=lambda s: (-s.cost_usd, s.key_id is None, s.key_id or ""))
     return out

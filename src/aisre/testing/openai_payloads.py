@@ -12,7 +12,7 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -101,6 +101,10 @@ def _get(body: dict[str, Any], key: str, *kinds: type, required: bool = False) -
     return value
 
 
+@overload
+def _int_at_least(body: dict[str, Any], key: str, minimum: int, default: int) -> int: ...
+@overload
+def _int_at_least(body: dict[str, Any], key: str, minimum: int, default: int | None) -> int | None: ...
 def _int_at_least(body: dict[str, Any], key: str, minimum: int, default: int | None) -> int | None:
     value = _get(body, key, int)
     if value is None:

@@ -85,7 +85,8 @@ def serve_in_thread(
         port=sock.getsockname()[1],
         log_level="warning",
         access_log=False,
-        timeout_graceful_shutdown=graceful_shutdown_s,
+        # uvicorn annotates int but only passes it to asyncio.wait_for(timeout=), which takes seconds as a float
+        timeout_graceful_shutdown=graceful_shutdown_s,  # type: ignore[arg-type]
         lifespan="off",
     )
     server = uvicorn.Server(config)
