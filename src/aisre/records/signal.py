@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -35,3 +36,13 @@ class Signal:
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
             raise ValueError(f"signal name {self.name!r}: expected snake_case [a-z0-9_]")
+
+
+class SignalScope(TypedDict):
+    """What every signal of one check shares (whose, over which window), typed so that
+    `Signal(name=..., value=..., **scope)` is checked field by field."""
+
+    model: str
+    version: str
+    window_start: float | None
+    window_end: float | None

@@ -16,6 +16,7 @@ from scipy.stats import rankdata
 from aisre.errors import DataError, InvalidParameterError
 from aisre.monitor.importance.values import FeatureImportance, as_feature_importance
 from aisre.records import Signal
+from aisre.records.signal import SignalScope
 
 MIN_SPEARMAN = 0.8
 """Alert below this Spearman rho; a top feature falling to mid-table gets there, a swap of
@@ -94,7 +95,7 @@ class ImportanceShift:
     ) -> list[Signal]:
         """`feature_importance_rank_correlation` {method} and `feature_importance_share`
         {feature} (value: current share; breached when it moved by more than the threshold)."""
-        common = {"model": model, "version": version, "window_start": window_start, "window_end": window_end}
+        common = SignalScope(model=model, version=version, window_start=window_start, window_end=window_end)
         out = [
             Signal(
                 name="feature_importance_rank_correlation",

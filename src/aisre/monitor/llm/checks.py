@@ -119,6 +119,7 @@ class ResponseChecker:
         """Flags for one response; `max_tokens` overrides the checker's limit for this one."""
         text = text or ""
         limit = max_tokens if max_tokens is not None else self.max_tokens
+        truncated: bool | None  # None: unknown (no finish reason, no token count or no limit)
         if finish_reason is not None:  # the server's own word wins over counting tokens
             truncated = finish_reason.strip().lower() in TRUNCATION_FINISH_REASONS
         else:

@@ -36,6 +36,7 @@ from aisre.monitor.llm.evaluators import (
     summarise_evaluations,
 )
 from aisre.records import InferenceRecord, Signal, Status
+from aisre.records.signal import SignalScope
 
 __all__ = [
     "DEFAULT_MAX_RATES",
@@ -104,7 +105,7 @@ class LLMQualityReport:
     ) -> list[Signal]:
         """Rates (breached above `max_rates`), `llm_response_length_drift` {unit} (value: KS D,
         threshold: min D), `llm_evaluation_score` {evaluation} (breached below `min_scores`)."""
-        common = {"model": model, "version": version, "window_start": window_start, "window_end": window_end}
+        common = SignalScope(model=model, version=version, window_start=window_start, window_end=window_end)
         out = []
         for name, rate in self.rates.items():
             if rate is not None:
@@ -323,7 +324,8 @@ def _length_drift(unit: str, ref: np.ndarray, cur: np.ndarray, alpha: float, min
         from aisre.monitor.drift.stattests import KS
 
         result = KS(threshold=alpha).fit(ref).score(cur, column=f"length_{unit}")
-        statistic, p_value = result.statistic, float(result.p_value)
+        assert result.p_value is not None  # KS is a test: it always gives a p-value
+        statistic, p_value = result.statistic, result.p_value
     except ImportError:
         from scipy.stats import ks_2samp
 
