@@ -104,9 +104,8 @@ def numeric_matrix(reference: Columns, current: Columns) -> tuple[np.ndarray, np
             pooled[missing] = 0.0
             block = np.column_stack([pooled, missing]) if missing.any() else pooled[:, None]
         else:
-            counts = category_counts(ref)
-            counts.pop(None, None)
-            index = {c: i for i, c in enumerate(sorted(counts))}
+            categories = [c for c in category_counts(ref) if c is not None]
+            index = {c: i for i, c in enumerate(sorted(categories))}
             pooled_text = np.concatenate([ref, cur])
             block = np.zeros((pooled_text.size, len(index) + 2))  # + unseen + missing
             codes = [len(index) + 1 if v is None else index.get(v, len(index)) for v in pooled_text]

@@ -53,12 +53,13 @@ class ReconstructionModel:
                 finite = values[~np.isnan(values)]
                 fill[name] = float(finite.mean()) if finite.size else 0.0
             else:
-                counts = category_counts(values)
-                counts.pop(None, None)
+                present = {c: k for c, k in category_counts(values).items() if c is not None}
                 # SimpleImputer(most_frequent): the smallest of the most frequent values
-                fill[name] = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if counts else ""
-                imputed = category_counts(_impute_text(values, str(fill[name])))
-                shares[name] = {c: k / values.size for c, k in imputed.items()}
+                text_fill = min(present.items(), key=lambda kv: (-kv[1], kv[0]))[0] if present else ""
+                fill[name] = text_fill
+                imputed = category_counts(_impute_text(values, text_fill))
+                # imputing left no None (normalised text marks missing as None); the filter only types it
+                shares[name] = {c: k / values.size for c, k in imputed.items() if c is not None}
         model = cls(names, fill, shares, np.zeros(0), np.zeros(0), np.zeros(0), np.zeros((0, 0)), np.zeros(0))
         encoded = model._encode(reference)
         model.mean = encoded.mean(axis=0)
@@ -104,7 +105,7 @@ class ReconstructionModel:
 
 def _impute_text(values: np.ndarray, fill: str) -> np.ndarray:
     out = values.copy()
-    out[np.equal(values, None)] = fill
+    out[np.equal(values, np.array(None))] = fill  # elementwise `is None` (numpy's stubs take no bare None)
     return out
 
 

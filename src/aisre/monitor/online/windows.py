@@ -132,7 +132,7 @@ class OnlineDrift:
         """Add values (one column); returns the verdicts of the windows this closed."""
         values = normalise(np.asarray(values) if not isinstance(values, np.ndarray) else values, "values")
         if isinstance(self.windows, CountWindows):
-            return self._update_count(values)
+            return self._update_count(values, self.windows)
         return self._update_time(values, timestamps)
 
     def tick(self) -> list[WindowVerdict]:
@@ -142,8 +142,7 @@ class OnlineDrift:
         return self._close_until(self.windows.clock.now())
 
     # count windows
-    def _update_count(self, values: np.ndarray) -> list[WindowVerdict]:
-        w = self.windows
+    def _update_count(self, values: np.ndarray, w: CountWindows) -> list[WindowVerdict]:
         out = []
         start = 0
         while start < values.size:

@@ -79,14 +79,14 @@ def _realized(name: str, t: np.ndarray, pred: np.ndarray, raw: np.ndarray) -> fl
         return np.nan
     if name == "roc_auc":
         return float(ci.auc_binary(t[None, :], raw[None, :])[0])
-    tp = np.count_nonzero(t & pred)
+    tp = int(np.count_nonzero(t & pred))
     if name == "accuracy":
         return float(np.count_nonzero(t == pred)) / t.size
     if name == "precision":
-        return _div(tp, np.count_nonzero(pred))
+        return _div(tp, int(np.count_nonzero(pred)))
     if name == "recall":
-        return _div(tp, np.count_nonzero(t))
-    return _div(2 * tp, 2 * tp + np.count_nonzero(t ^ pred))
+        return _div(tp, int(np.count_nonzero(t)))
+    return _div(2 * tp, 2 * tp + int(np.count_nonzero(t ^ pred)))
 
 
 # -- sampling error (NannyML's components: std of observation-level values, and a fraction) --
