@@ -63,8 +63,9 @@ def dictionary_codes(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def encoding_of(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(categories, codes with -1 = missing) if `values` is an encoded TextColumn, else None."""
-    codes = getattr(values, "codes", None)
-    return None if codes is None else (values.categories, codes)  # type: ignore[union-attr]
+    if isinstance(values, TextColumn) and values.categories is not None and values.codes is not None:
+        return values.categories, values.codes
+    return None
 
 
 def check_alpha(alpha: float) -> float:
@@ -194,10 +195,10 @@ def _raw_columns(data: Any) -> dict[str, Any]:
         return dict(data)
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         if data and all(isinstance(row, Mapping) for row in data):
-            names: dict[str, None] = {}
+            keys: dict[str, None] = {}  # every row's keys, in order of first appearance
             for row in data:
-                names.update(dict.fromkeys(row))
-            return {n: [row.get(n) for row in data] for n in names}
+                keys.update(dict.fromkeys(row))
+            return {n: [row.get(n) for row in data] for n in keys}
         if not data:
             return {}
     raise DataError(

@@ -70,7 +70,7 @@ def as_labeled_window(data: Any, tags: Sequence[str] = ()) -> LabeledWindow:
     if isinstance(data, LabeledWindow):
         return data
     if isinstance(data, Sequence) and (not data or isinstance(data[0], tuple)):
-        return from_records(data)  # type: ignore[arg-type]
+        return from_records(data)
     names = getattr(data, "columns", None)
     if names is None:
         names = getattr(data, "column_names", None) or (list(data) if isinstance(data, Mapping) else [])
@@ -144,8 +144,8 @@ def from_table(
         scores = np.column_stack([cols[c].astype(np.float64) for c in score_cols])
         classes = [canonical(c) or c for c in score_cols]
     if not classes:
-        seen = {canonical(v) for c in (y_true, y_pred) for v in cols[c].tolist()} - {None}
-        classes = sort_classes(list(seen))  # type: ignore[arg-type]
+        seen = {k for c in (y_true, y_pred) for v in cols[c].tolist() if (k := canonical(v)) is not None}
+        classes = sort_classes(list(seen))
     return LabeledWindow(
         cols[y_true], cols[y_pred], scores, classes, cols[ts].astype(np.float64), {t: cols[t] for t in tags}
     )
@@ -157,13 +157,12 @@ def score_matrix(raw: Sequence[Any]) -> tuple[np.ndarray | None, list[str]]:
     width = 0
     for s in raw:
         if isinstance(s, Mapping):
-            names.update(dict.fromkeys(canonical(k) for k in s))
+            names.update(dict.fromkeys(k for k in map(canonical, s) if k is not None))
         elif isinstance(s, Sequence) and not isinstance(s, str):
             width = max(width, len(s))
         elif isinstance(s, int | float) and not isinstance(s, bool):
             names.update({"0": None, "1": None})
     names.update({str(i): None for i in range(width)})
-    names.pop(None, None)  # type: ignore[call-overload]
     if not names:
         return None, []
     classes = sort_classes(list(names))
@@ -172,7 +171,9 @@ def score_matrix(raw: Sequence[Any]) -> tuple[np.ndarray | None, list[str]]:
     for i, s in enumerate(raw):
         if isinstance(s, Mapping):
             for k, v in s.items():
-                out[i, col[canonical(k)]] = np.nan if v is None else float(v)
+                name = canonical(k)
+                if name is not None:  # a score keyed None or NaN names no class: it has no column
+                    out[i, col[name]] = np.nan if v is None else float(v)
         elif isinstance(s, Sequence) and not isinstance(s, str):
             for j, v in enumerate(s):
                 out[i, col[str(j)]] = np.nan if v is None else float(v)
