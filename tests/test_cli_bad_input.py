@@ -170,7 +170,10 @@ NASTY = [
     ("log stats --store bogus://x", "store URL: expected 'sqlite:///PATH'"),
     ("log stats -c {d}/nope.yaml", "file not found"),
     # aisre keys (cli/keys.py is being edited elsewhere: tested, not fixed here)
-    ("keys create --name b --store sqlite:///{d}/keys.db --rpm -5", "--rpm: expected a whole number from 1 to 100,000,000"),
+    (
+        "keys create --name b --store sqlite:///{d}/keys.db --rpm -5",
+        "--rpm: expected a whole number from 1 to 100,000,000",
+    ),
     ("keys create --name e --store sqlite:///{d}/keys.db --budget-usd nan", "--budget-usd: expected"),
     ("keys create --name h --store sqlite:///{d}/keys.db --expires 7x", "--expires: expected a duration"),
     ("keys create --name '' --store sqlite:///{d}/keys.db", "--name: expected 1 to 100 characters"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -141,7 +142,7 @@ def count_distinct_upto(arrays: list[np.ndarray], limit: int) -> int:
 
 def summary(ref: Values, cur: Values) -> dict:
     """The counts every result carries in `details`."""
-    out = {
+    out: dict[str, Any] = {
         "n_reference": ref.n,
         "n_current": cur.n,
         "missing_reference": ref.n_missing,
@@ -173,4 +174,4 @@ def count_present(values: np.ndarray) -> int:
         return int(np.count_nonzero(np.isfinite(values)))
     if values.dtype.kind in "iu":
         return len(values)
-    return len(values) - int(np.count_nonzero(np.equal(values, None)))
+    return len(values) - int(np.count_nonzero(np.equal(values, np.array(None))))

@@ -17,6 +17,7 @@ import numpy as np
 from aisre.errors import InvalidParameterError
 from aisre.monitor.tabular.frame import Columns, DataError, to_columns
 from aisre.records import InferenceRecord, Signal
+from aisre.records.signal import SignalScope
 from aisre.store.base import RecordFilter, Store
 
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
@@ -106,7 +107,7 @@ def check_window(
         )
     records = store.records(RecordFilter(model, version, since, until))
     check = WindowCheck(model, version, since, until, len(records))
-    base = {"model": model, "version": version, "window_start": since, "window_end": until}
+    base = SignalScope(model=model, version=version, window_start=since, window_end=until)
     check.signals.append(Signal(name="window_rows", value=float(len(records)), **base))
     if not records:
         return check
@@ -158,11 +159,11 @@ def check_window(
     return check
 
 
-def _missing_signals(columns: list[str], name: str, label: str, base: dict[str, Any]) -> list[Signal]:
+def _missing_signals(columns: list[str], name: str, label: str, base: SignalScope) -> list[Signal]:
     return [Signal(name=name, value=1.0, threshold=0.0, breached=True, labels={label: c}, **base) for c in columns]
 
 
-def _drift_signals(result: Any, name: str, label: str, base: dict[str, Any]) -> list[Signal]:
+def _drift_signals(result: Any, name: str, label: str, base: SignalScope) -> list[Signal]:
     out = []
     for column, r in result.columns.items():
         value = r.p_value if r.p_value is not None else r.statistic

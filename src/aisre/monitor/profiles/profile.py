@@ -295,8 +295,8 @@ def fit_profile(
         sketch = _new_sketch() if quantiles else None
         return NumericProfile(reference_edges(values, bins), sketch=sketch).update(values)
     counts = category_counts(values)
-    counts.pop(None, None)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    present = {c: n for c, n in counts.items() if c is not None}  # missing values are counted apart
+    ranked = sorted(present.items(), key=lambda kv: (-kv[1], kv[0]))
     vocabulary = tuple(c for c, _ in ranked[:category_cap])
     return CategoricalProfile(vocabulary).update(values)
 

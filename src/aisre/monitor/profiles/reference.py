@@ -69,9 +69,12 @@ class TableProfile:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TableProfile:
-        kinds = {"numeric": NumericProfile, "categorical": CategoricalProfile}
-        columns = {name: kinds[p["kind"]].from_dict(p) for name, p in d["columns"].items()}
-        return cls(columns, d["rows"])  # type: ignore[arg-type]
+        kinds: dict[str, type[NumericProfile] | type[CategoricalProfile]] = {
+            "numeric": NumericProfile,
+            "categorical": CategoricalProfile,
+        }
+        columns: dict[str, ColumnProfile] = {name: kinds[p["kind"]].from_dict(p) for name, p in d["columns"].items()}
+        return cls(columns, d["rows"])
 
 
 @dataclass
