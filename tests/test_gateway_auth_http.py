@@ -219,7 +219,7 @@ def test_admin_api_accepts_every_expiry_form_the_cli_accepts(gw, expires):
         ({"expires": "2001-01-01"}, "expires", "expected a time in the future"),
         ({"expires_at": "next week"}, "expires_at", "ISO 8601"),
         ({"models": ["chat", "nosuchmodel"]}, "models", "got 'nosuchmodel'"),
-        ({"rpm": 0}, "rpm", "a whole number >= 1"),
+        ({"rpm": 0}, "rpm", "a whole number from 1 to 100,000,000"),
         ({"color": "red"}, "color", "accepts: budget_period, budget_usd, expires"),
     ],
 )
