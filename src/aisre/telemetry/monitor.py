@@ -49,6 +49,9 @@ class Monitor:
     `store` is a URL (`sqlite:///aisre.db`) or a Store; or pass a shared `recorder` (one per
     process is best when several models are monitored) or a whole `config`. Spans go to
     `tracer_provider` when given (e.g. the one your service already uses).
+
+    Not to be confused with `aisre.monitor` (lowercase), the statistics package that reads
+    what this records (drift, performance, fairness...).
     """
 
     def __init__(
