@@ -321,16 +321,16 @@ def auth_problems(auth: AuthConfig, store: StoreConfig) -> list[Problem]:
     """With keys on: the server secret the key store will use is strong enough and private."""
     if not auth.enabled:
         return []
-    from aisre.store.keys import ApiKeyError, _check_server_secret, _read_or_create_secret_file
+    from aisre.store.keys import ApiKeyError, check_server_secret, read_or_create_secret_file
 
     value = os.environ.get(auth.key_secret_env)
     db = Path(store.path)
     secret_file = db.with_name(db.name + ".key-secret")  # as KeyStore.secret_file
     try:
         if value is not None:
-            _check_server_secret(value, f"${auth.key_secret_env}")
+            check_server_secret(value, f"${auth.key_secret_env}")
         elif secret_file.exists():  # then this only checks and reads; a missing file is created at start-up
-            _check_server_secret(_read_or_create_secret_file(secret_file), str(secret_file))
+            check_server_secret(read_or_create_secret_file(secret_file), str(secret_file))
     except (ApiKeyError, OSError) as exc:
         return [Problem(("auth", "key_secret_env"), str(exc))]
     return []
@@ -356,13 +356,13 @@ def state_problems(state: StateConfig, *, connect: bool = False) -> list[Problem
 def _ping(url: str) -> list[Problem]:
     import redis
 
-    from aisre.gateway.shared_state import _safe_url
+    from aisre.gateway.shared_state import safe_url
 
     client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
     try:
         client.ping()
     except (redis.RedisError, OSError) as exc:
-        return [Problem(("state", "url"), f"cannot reach Redis at {_safe_url(url)}: {exc}")]
+        return [Problem(("state", "url"), f"cannot reach Redis at {safe_url(url)}: {exc}")]
     finally:
         client.close()
     return []

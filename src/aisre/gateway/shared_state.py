@@ -107,7 +107,7 @@ class StateUnavailableError(AisreError):
     """Redis could not be asked (down, timed out, or in back-off after a failure)."""
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without credentials, for logs."""
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
@@ -138,7 +138,7 @@ class RedisState:
         clock: Callable[[], float] = time.monotonic,
         client: Redis | None = None,
     ) -> None:
-        self.url = _safe_url(url)
+        self.url = safe_url(url)
         self.prefix = prefix
         self.probe_interval_s = probe_interval_s
         self.failures_to_trip = failures_to_trip

@@ -186,7 +186,7 @@ class KeyStore:
         self._digests: dict[str, str] = {}
         self._records: dict[tuple, KeyRecord] = {}
         self._server_secret_given = server_secret is not None
-        self._server_key = None if server_secret is None else _check_server_secret(server_secret, "server_secret")
+        self._server_key = None if server_secret is None else check_server_secret(server_secret, "server_secret")
         conn = self.store._conn()
         conn.executescript(_SCHEMA)
         conn.commit()
@@ -356,11 +356,9 @@ class KeyStore:
     def _load_server_key(self) -> bytes:
         value = os.environ.get(self.secret_env)
         if value is not None:
-            self._server_key = _check_server_secret(value, f"${self.secret_env}")
+            self._server_key = check_server_secret(value, f"${self.secret_env}")
         else:
-            self._server_key = _check_server_secret(
-                _read_or_create_secret_file(self.secret_file), str(self.secret_file)
-            )
+            self._server_key = check_server_secret(read_or_create_secret_file(self.secret_file), str(self.secret_file))
         return self._server_key
 
 
@@ -388,7 +386,7 @@ def _checked_models(models: Iterable[str] | None, known: Collection[str] | None)
     return out
 
 
-def _check_server_secret(value: str | bytes, source: str) -> bytes:
+def check_server_secret(value: str | bytes, source: str) -> bytes:
     raw = value.encode() if isinstance(value, str) else bytes(value)
     raw = raw.strip()
     if len(raw) < MIN_SERVER_SECRET_CHARS:
@@ -399,7 +397,7 @@ def _check_server_secret(value: str | bytes, source: str) -> bytes:
     return raw
 
 
-def _read_or_create_secret_file(path: Path) -> bytes:
+def read_or_create_secret_file(path: Path) -> bytes:
     """The secret file's contents, creating it (0600, atomically) if absent; refuses a file others can read."""
     if not path.exists():
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
