@@ -387,6 +387,7 @@ def _checked_models(models: Iterable[str] | None, known: Collection[str] | None)
 
 
 def check_server_secret(value: str | bytes, source: str) -> bytes:
+    """The server secret as bytes, or an error naming `source` (where it came from) when it is too short."""
     raw = value.encode() if isinstance(value, str) else bytes(value)
     raw = raw.strip()
     if len(raw) < MIN_SERVER_SECRET_CHARS:
