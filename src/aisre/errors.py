@@ -15,8 +15,9 @@ Each message says what was wrong and what was expected. The tree, httpx-style:
     │   ├── UnknownRecordError      a label names record ids the store does not have (also a KeyError)
     │   ├── QueueFullError          the record queue is full and the overflow policy refuses
     │   └── WriterClosedError       a record arrived after the writer was closed
-    ├── ApiKeyError                 (aisre.store.keys) unknown, revoked or expired keys, bad key options
-    ├── StateUnavailableError       (aisre.gateway.shared_state) Redis shared state cannot be reached
+    ├── ApiKeyError                 API keys: unknown, revoked, expired, not found, duplicate name,
+    │                               bad options (also a ValueError), a weak or unsafe server secret
+    ├── StateUnavailableError       Redis shared state cannot be reached
     ├── BudgetExceededError         (aisre.gateway.cost) a spend budget is used up
     ├── GatewayError                an error the gateway answers to its client, with an HTTP status
     ├── ClientDisconnected          the gateway's client closed its connection before the answer
@@ -31,6 +32,8 @@ Catch `AisreError` for "anything aisre refused"; catch `ValueError` / `ImportErr
 """
 
 from __future__ import annotations
+
+import re
 
 
 class AisreError(Exception):
@@ -120,6 +123,80 @@ class QueueFullError(StoreError):
 
 class WriterClosedError(StoreError):
     """A record was submitted after the writer was closed."""
+
+
+def _iso_time(ts: float) -> str:  # as aisre.store.codec.iso_time; errors.py imports nothing of aisre
+    import datetime as dt
+
+    stamp = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+_KEY_ID = re.compile(r"key_[0-9a-f]{12}")  # the id part of an API key, as aisre.store.keys makes them
+
+
+class ApiKeyError(AisreError):
+    """Base class of API key errors."""
+
+
+class UnknownKeyError(ApiKeyError):
+    """No such id, wrong secret or malformed secret: one message for all three, so it tells a client nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid API key")
+
+
+class RevokedKeyError(ApiKeyError):
+    """The secret is right but the key was revoked."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"API key {key_id} has been revoked")
+
+
+class ExpiredKeyError(ApiKeyError):
+    """The secret is right but the key's expiry time has passed."""
+
+    def __init__(self, key_id: str, expires_at: float) -> None:
+        self.key_id = key_id
+        self.expires_at = expires_at
+        super().__init__(f"API key {key_id} expired at {_iso_time(expires_at)}")
+
+
+class KeyNotFoundError(ApiKeyError, LookupError):
+    """An admin lookup (`revoke`) names no key."""
+
+    def __init__(self, id_or_name: str) -> None:
+        self.id_or_name = id_or_name
+        what = "API key with id" if _KEY_ID.fullmatch(id_or_name) else "active API key named"
+        super().__init__(f"no {what} {id_or_name!r}")
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return self.args[0]
+
+
+class DuplicateKeyNameError(ApiKeyError):
+    """An active (not revoked) key already has this name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"an active API key is already named {name!r}; revoke it or choose another name")
+
+
+class InvalidKeyOptionError(ApiKeyError, ValueError):
+    """A `create` argument is out of range; `field` names it, the message says what was expected."""
+
+    def __init__(self, field: str, expected: str, got: object) -> None:
+        self.field, self.expected, self.got = field, expected, got
+        super().__init__(f"{field}: expected {expected}, got {got!r}")
+
+
+class KeySecretError(ApiKeyError):
+    """The server secret (environment variable or secret file) is missing, weak or unsafe."""
+
+
+class StateUnavailableError(AisreError):
+    """Redis shared state could not be asked (down, timed out, or in back-off after a failure)."""
 
 
 class GatewayError(AisreError):

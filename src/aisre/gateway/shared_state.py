@@ -25,7 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from aisre.errors import AisreError
+from aisre.errors import StateUnavailableError
 from aisre.gateway.limits import Decision, InMemoryLimiter, Limiter, Limits, decide, never_admitted
 
 log = logging.getLogger("aisre.state")
@@ -101,10 +101,6 @@ expire_after(store(tb, tpm, 'tt', 'tr'))
 return tb
 """
 )
-
-
-class StateUnavailableError(AisreError):
-    """Redis could not be asked (down, timed out, or in back-off after a failure)."""
 
 
 def safe_url(url: str) -> str:

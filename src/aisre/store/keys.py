@@ -23,9 +23,38 @@ from typing import Literal
 import orjson
 
 from aisre.clock import SYSTEM_CLOCK, Clock
-from aisre.errors import AisreError
+from aisre.errors import (  # the key errors live in the one tree; raised (and re-exported) here
+    ApiKeyError,
+    DuplicateKeyNameError,
+    ExpiredKeyError,
+    InvalidKeyOptionError,
+    KeyNotFoundError,
+    KeySecretError,
+    RevokedKeyError,
+    UnknownKeyError,
+)
 from aisre.store.codec import iso_time
 from aisre.store.sqlite import SQLiteStore
+
+__all__ = [
+    "ApiKeyError",
+    "BUDGET_PERIODS",
+    "DuplicateKeyNameError",
+    "ExpiredKeyError",
+    "InvalidKeyOptionError",
+    "KeyNotFoundError",
+    "KeyRecord",
+    "KeySecretError",
+    "KeyStore",
+    "MAX_RATE",
+    "MIN_SERVER_SECRET_CHARS",
+    "RevokedKeyError",
+    "SECRET_ENV",
+    "SECRET_PREFIX",
+    "UnknownKeyError",
+    "check_server_secret",
+    "read_or_create_secret_file",
+]
 
 #: The largest rate (per minute) or concurrency a key or a model may be given: the limiter's
 #: exact GCRA keeps rate x 60e6 µs below 2**53, so Redis's Lua (doubles) counts it exactly.
@@ -64,66 +93,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS api_keys_live_name ON api_keys (name) WHERE re
 """
 # Compared against when the id is unknown, so "no such id" costs the same as "wrong secret".
 _NO_HASH = "0" * 64
-
-
-class ApiKeyError(AisreError):
-    """Base class of API key errors."""
-
-
-class UnknownKeyError(ApiKeyError):
-    """No such id, wrong secret or malformed secret: one message for all three, so it tells a client nothing."""
-
-    def __init__(self) -> None:
-        super().__init__("invalid API key")
-
-
-class RevokedKeyError(ApiKeyError):
-    """The secret is right but the key was revoked."""
-
-    def __init__(self, key_id: str) -> None:
-        self.key_id = key_id
-        super().__init__(f"API key {key_id} has been revoked")
-
-
-class ExpiredKeyError(ApiKeyError):
-    """The secret is right but the key's expiry time has passed."""
-
-    def __init__(self, key_id: str, expires_at: float) -> None:
-        self.key_id = key_id
-        self.expires_at = expires_at
-        super().__init__(f"API key {key_id} expired at {iso_time(expires_at)}")
-
-
-class KeyNotFoundError(ApiKeyError, LookupError):
-    """An admin lookup (`revoke`) names no key."""
-
-    def __init__(self, id_or_name: str) -> None:
-        self.id_or_name = id_or_name
-        what = "API key with id" if _ID.fullmatch(id_or_name) else "active API key named"
-        super().__init__(f"no {what} {id_or_name!r}")
-
-    def __str__(self) -> str:  # LookupError would otherwise quote the message
-        return self.args[0]
-
-
-class DuplicateKeyNameError(ApiKeyError):
-    """An active (not revoked) key already has this name."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"an active API key is already named {name!r}; revoke it or choose another name")
-
-
-class InvalidKeyOptionError(ApiKeyError, ValueError):
-    """A `create` argument is out of range; `field` names it, the message says what was expected."""
-
-    def __init__(self, field: str, expected: str, got: object) -> None:
-        self.field, self.expected, self.got = field, expected, got
-        super().__init__(f"{field}: expected {expected}, got {got!r}")
-
-
-class KeySecretError(ApiKeyError):
-    """The server secret (environment variable or secret file) is missing, weak or unsafe."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
