@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from aisre.config import checks
 from aisre.config.base import Section
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
+from aisre.config.slo import SLOConfig
 
 
 class StoreConfig(Section):
@@ -114,8 +116,35 @@ class AisreConfig(Section):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = AuthConfig()
     state: StateConfig = StateConfig()
+    slos: list[SLOConfig] = Field(default_factory=list)
 
     @field_validator("store", "state", mode="before")
     @classmethod
     def _url_shorthand(cls, value: object) -> object:
         return {"url": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _slo_references(self) -> AisreConfig:
+        """SLO names are unique; with a `models:` section, each SLO names a served model and version
+        (without one, models are recorded through the SDK and any name is fine)."""
+        found: list[checks.Problem] = []
+        seen: set[str] = set()
+        for i, slo in enumerate(self.slos):
+            if slo.name in seen:
+                found.append(checks.Problem(("slos", i, "name"), f"another SLO is already named {slo.name!r}"))
+            seen.add(slo.name)
+            if not self.models:
+                continue
+            model = self.models.get(slo.model)
+            if model is None:
+                known = ", ".join(sorted(self.models))
+                found.append(checks.Problem(("slos", i, "model"), f"no model {slo.model!r} in models: ({known})"))
+            elif slo.version is not None and slo.version not in model.versions:
+                known = ", ".join(sorted(model.versions))
+                found.append(
+                    checks.Problem(
+                        ("slos", i, "version"), f"model {slo.model!r} has no version {slo.version!r} ({known})"
+                    )
+                )
+        checks.raise_all(found, "AisreConfig")
+        return self

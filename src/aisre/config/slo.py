@@ -1,0 +1,251 @@
+"""The `slos:` section: service level objectives whose SLIs may be request health *or* model correctness.
+
+One spec, two evaluators (embedded, from the store; and Prometheus rules in Sloth's shape).
+An SLO says which model (and optionally version), what counts as good (the SLI), how much
+must be good (the objective) over which rolling period, and how the budget is counted:
+
+- `events`: every request (or labelled prediction) is good or bad; budget = (1 - objective)
+  x events. For availability, latency/TTFT/TPOT under a threshold, correctness from labels.
+- `timeslices`: every `timeslice` window is good or bad (Google's / OpenSLO's timeslices);
+  budget = (1 - objective) x slices. For what only a window can say: a percentile bound,
+  accuracy or recall over the window, estimated accuracy, a fairness gap, drift, freshness,
+  LLM quality rates.
+
+The examples in `examples/slos.yaml` are the issue's: "99.9% of fraud predictions are
+delivered within 200ms", "model recall for true positives > 90%", "99th percentile latency
+< 500ms", "prediction accuracy > 95% for critical use cases", "data freshness < 24 hours".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from aisre.config.base import Section
+
+SLIKind = Literal[
+    "availability",
+    "latency",
+    "ttft",
+    "tpot",
+    "correctness",
+    "quality",
+    "estimated_quality",
+    "fairness",
+    "drift",
+    "freshness",
+    "llm_quality",
+]
+#: SLI kinds whose every event is good or bad (they may also be budgeted by timeslices).
+EVENT_KINDS = frozenset({"availability", "latency", "ttft", "tpot", "correctness"})
+#: Per-window metrics the `quality` kind knows (realised from late labels).
+QUALITY_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "mse", "rmse", "mape", "r2"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
+
+
+def parse_duration(text: str) -> float:
+    """'30d', '5m', '1.5h' -> seconds; ValueError naming the accepted units otherwise."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match or float(match[1]) <= 0:
+        raise ValueError(f"expected a duration such as 5m, 1h, 28d or 4w (units s, m, h, d, w), got {text!r}")
+    return float(match[1]) * _SECONDS[match[2]]
+
+
+class SLIConfig(Section):
+    """What counts as good. Which fields apply depends on `kind`:
+
+    - availability: a request that did not fail (status ok; cancelled calls are not counted)
+    - latency / ttft / tpot: `threshold_s`; with `percentile` (e.g. 0.99) a timeslice is good
+      when that percentile of the slice is <= `threshold_s`, else each event under it is good
+    - correctness: a labelled prediction equal to its label (events, as labels arrive)
+    - quality: `metric` (accuracy, recall, precision, f1, roc_auc, mae, ...) over a timeslice,
+      with `min` and/or `max`
+    - estimated_quality: CBPE's estimate of `metric` over a timeslice, with `min`
+    - fairness: `metric` (e.g. demographic_parity_difference) across groups of the input
+      field `sensitive`, with `max`
+    - drift: a timeslice is bad when the `signal` (default `dataset_drift`) says drift
+    - freshness: the model's training time or reference is at most `max_age` old
+    - llm_quality: the rate `signal` (e.g. llm_refusal_rate) is at most `max`
+
+    `where` keeps only records whose input or tag fields equal the given values
+    (e.g. `{tags.use_case: critical}`).
+    """
+
+    kind: SLIKind
+    threshold_s: float | None = Field(None, gt=0)
+    percentile: float | None = Field(None, gt=0, lt=1)
+    metric: str | None = None
+    min: float | None = None
+    max: float | None = None
+    sensitive: str | None = None
+    signal: str | None = None
+    max_age: str | None = None
+    where: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> SLIConfig:
+        need = {
+            "latency": ["threshold_s"],
+            "ttft": ["threshold_s"],
+            "tpot": ["threshold_s"],
+            "quality": ["metric"],
+            "estimated_quality": ["metric", "min"],
+            "fairness": ["metric", "sensitive", "max"],
+            "freshness": ["max_age"],
+            "llm_quality": ["signal", "max"],
+        }.get(self.kind, [])
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"an SLI of kind {self.kind!r} needs {', '.join(missing)}")
+        if self.kind == "quality":
+            if self.metric not in QUALITY_METRICS:
+                raise ValueError(f"metric: expected one of {sorted(QUALITY_METRICS)}, got {self.metric!r}")
+            if self.min is None and self.max is None:
+                raise ValueError("an SLI of kind 'quality' needs min and/or max (a window is good inside them)")
+        if self.percentile is not None and self.kind not in ("latency", "ttft", "tpot"):
+            raise ValueError("percentile applies to latency, ttft and tpot SLIs only")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+    @property
+    def per_event(self) -> bool:
+        """Whether each event is good or bad by itself (else only a window can be judged)."""
+        return self.kind in EVENT_KINDS and self.percentile is None
+
+    @property
+    def max_age_s(self) -> float | None:
+        return None if self.max_age is None else parse_duration(self.max_age)
+
+
+class AlertWindow(Section):
+    """One multi-window burn-rate alert: fire when the burn rate over both `long` and `short`
+    is at least `burn_rate` (SRE workbook, chapter 5, alert 6). `budget_percent` is how much of
+    the period's budget such a burn spends over `long`; when `burn_rate` is omitted it is
+    derived from it for the SLO's period (as Sloth does): budget_percent/100 x period / long."""
+
+    long: str
+    short: str
+    budget_percent: float = Field(gt=0, le=100)
+    burn_rate: float | None = Field(None, gt=0)
+
+    @field_validator("long", "short")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _short_within_long(self) -> AlertWindow:
+        if parse_duration(self.short) >= parse_duration(self.long):
+            raise ValueError(f"short ({self.short}) must be shorter than long ({self.long})")
+        return self
+
+
+def _page_windows() -> list[AlertWindow]:  # SRE workbook for 30 days: 14.4x over 1h/5m, 6x over 6h/30m
+    return [
+        AlertWindow(long="1h", short="5m", budget_percent=2),
+        AlertWindow(long="6h", short="30m", budget_percent=5),
+    ]
+
+
+def _ticket_windows() -> list[AlertWindow]:  # 3x over 1d/2h, 1x over 3d/6h
+    return [
+        AlertWindow(long="1d", short="2h", budget_percent=10),
+        AlertWindow(long="3d", short="6h", budget_percent=10),
+    ]
+
+
+class AlertingConfig(Section):
+    """Page and ticket alerts; `labels` and `annotations` are added to each (Prometheus style)."""
+
+    enabled: bool = True
+    page: list[AlertWindow] = Field(default_factory=_page_windows)
+    ticket: list[AlertWindow] = Field(default_factory=_ticket_windows)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class BudgetPolicy(Section):
+    """What the control loop must do about this budget (read by `respond`)."""
+
+    freeze_promotions_when_exhausted: bool = False
+
+
+class SLOConfig(Section):
+    """One service level objective (see the module docstring)."""
+
+    name: str
+    model: str
+    version: str | None = None
+    description: str | None = None
+    objective: float = Field(gt=0, lt=1)
+    period: str = "30d"
+    budgeting: Literal["events", "timeslices"] | None = None
+    timeslice: str = "5m"
+    sli: SLIConfig
+    alerting: AlertingConfig = AlertingConfig()
+    policy: BudgetPolicy = BudgetPolicy()
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not _NAME.match(name):
+            raise ValueError(
+                "expected a lowercase slug (a-z, 0-9, - and _, at most 64 characters), such as fraud-latency"
+            )
+        return name
+
+    @field_validator("period", "timeslice")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SLOConfig:
+        if self.budgeting == "events" and not self.sli.per_event:
+            raise ValueError(
+                f"budgeting 'events' needs an SLI whose every event is good or bad; a {self.sli.kind!r} SLI"
+                + (" with a percentile" if self.sli.percentile is not None else "")
+                + " is judged per window: use budgeting: timeslices"
+            )
+        period = self.period_s
+        if self.timeslice_s > period:
+            raise ValueError(f"timeslice ({self.timeslice}) is longer than the period ({self.period})")
+        for kind in ("page", "ticket"):
+            for i, w in enumerate(getattr(self.alerting, kind)):
+                if parse_duration(w.long) > period:
+                    raise ValueError(f"alerting.{kind}[{i}].long ({w.long}) is longer than the period ({self.period})")
+        return self
+
+    @property
+    def budgeting_mode(self) -> Literal["events", "timeslices"]:
+        """`budgeting`, or the natural one for the SLI: events when each event can be judged."""
+        if self.budgeting is not None:
+            return self.budgeting
+        return "events" if self.sli.per_event else "timeslices"
+
+    @property
+    def period_s(self) -> float:
+        return parse_duration(self.period)
+
+    @property
+    def timeslice_s(self) -> float:
+        return parse_duration(self.timeslice)
+
+    @property
+    def error_budget(self) -> float:
+        """The share of events (or slices) that may be bad over the period: 1 - objective."""
+        return 1.0 - self.objective
