@@ -1,0 +1,1 @@
+"""Service level objectives: error budgets, burn-rate alerts and Prometheus rules."""
