@@ -8,7 +8,7 @@ import typer
 
 from aisre._version import __version__
 from aisre.cli import keys as keys_cli
-from aisre.cli import log, monitor
+from aisre.cli import log, monitor, slo
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
 from aisre.cli.serve import serve_command
@@ -23,6 +23,7 @@ app = typer.Typer(
 app.add_typer(log.app, name="log")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(keys_cli.app, name="keys")
+app.add_typer(slo.app, name="slo")
 app.command("drift")(drift_command)
 app.command("serve")(serve_command)
 
