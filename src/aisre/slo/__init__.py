@@ -1,1 +1,35 @@
-"""Service level objectives: error budgets, burn-rate alerts and Prometheus rules."""
+"""aisre.slo: service level objectives whose error budgets count model degradation like downtime.
+
+A library first (usable in a notebook with a `ManualClock`, no server needed):
+
+- `MinuteSeries`: good/total counts per minute (or one entry per timeslice).
+- `budget_status`, `burn_rate`, `error_ratio`, `time_to_exhaustion`: the budget numbers,
+  with Sloth's recording-rule semantics so the embedded evaluator and Prometheus agree.
+- `AlertEvaluator`, `check_windows`, `alert_factor`: multi-window multi-burn-rate alerts
+  (SRE workbook ch. 5) with pending/firing/resolved states.
+- `webhook_payload`, `WebhookNotifier`: notifications in Alertmanager's webhook format.
+
+The spec lives in `aisre.config.slo` (`SLOConfig`); Prometheus rules in `aisre.slo.rules`.
+"""
+
+from aisre.slo.alerts import ALERT_NAME, Alert, AlertEvaluator, WindowCheck, alert_factor, check_windows
+from aisre.slo.budget import BudgetStatus, MinuteSeries, budget_status, burn_rate, error_ratio, time_to_exhaustion
+from aisre.slo.webhook import WebhookNotifier, fingerprint, webhook_payload
+
+__all__ = [
+    "ALERT_NAME",
+    "Alert",
+    "AlertEvaluator",
+    "BudgetStatus",
+    "MinuteSeries",
+    "WebhookNotifier",
+    "WindowCheck",
+    "alert_factor",
+    "budget_status",
+    "burn_rate",
+    "check_windows",
+    "error_ratio",
+    "fingerprint",
+    "time_to_exhaustion",
+    "webhook_payload",
+]
