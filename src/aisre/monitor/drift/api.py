@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 
 from aisre.monitor.drift import infinite as inf
+from aisre.monitor.drift import thresholds as rules
 from aisre.monitor.drift.auto import auto_method
 from aisre.monitor.drift.base import DriftResult
 from aisre.monitor.drift.compat import MODES
 from aisre.monitor.drift.correction import CORRECTIONS, adjust
-from aisre.monitor.drift.registry import METHODS, MethodError, get_method
+from aisre.monitor.drift.registry import ALL_METHODS, MethodError, get_method
 from aisre.monitor.drift.values import count_present
 from aisre.monitor.tabular.frame import DataError, to_columns
 
@@ -32,6 +33,10 @@ _REPORTED = (
     "infinite_reference",
     "infinite_current",
     "infinite_share_p_value",
+    "lower_threshold",
+    "upper_threshold",
+    "threshold_rule",
+    "reference_chunks",
     "note",
 )
 
@@ -106,12 +111,14 @@ def drift(
     current: Any,
     method: str | Mapping[str, str] = "auto",
     columns: Sequence[str] | None = None,
-    threshold: float | Mapping[str, float] | None = None,
+    threshold: float | str | rules.Threshold | Mapping[str, Any] | None = None,
     compat: str | None = None,
     correction: str | None = None,
     share_threshold: float = 0.5,
     progress: Callable[[str], None] | None = None,
     infinite: str = "flag",
+    chunk_size: int | None = None,
+    n_chunks: int | None = None,
 ) -> DatasetDrift:
     """Test every column of `current` against `reference` and decide whether the dataset drifted.
 
@@ -126,6 +133,13 @@ def drift(
     `infinite`: what +-inf values do (see `aisre.monitor.drift.infinite`): "flag" (default;
     excluded from the test, counted, and a changed share of them is drift), "drop" (excluded
     and counted only) or "error" (refused with `DataError`).
+
+    `threshold` may also be a rule for distance methods (see `aisre.monitor.drift.thresholds`):
+    "std" (= `StdThreshold()`: alert when the statistic > mean + 3 std of the statistics of
+    reference chunks, each scored against the whole reference, as NannyML's default) or a
+    `StdThreshold(k, lower_k)` / `ConstantThreshold(lower, upper)`; these alert strictly
+    outside their bounds. Reference chunks have `chunk_size` rows (default: the current
+    window's row count) or there are `n_chunks` of them (NannyML's chunkers).
     """
     _check_options(compat, correction, share_threshold)
     inf.check_policy(infinite)
@@ -143,10 +157,15 @@ def drift(
         if len(cols[names[0]]) == 0:
             raise DataError(f"the {role} window is empty (0 rows); nothing to compare")
     methods = _per_column(method, names, "method", "auto")
-    thresholds = _per_column(threshold, names, "threshold", None)
+    given = _per_column(threshold, names, "threshold", None)
+    thresholds = {n: rules.parse(t, f"threshold for column {n!r}") for n, t in given.items()}
+    slices = _reference_chunks(thresholds, chunk_size, n_chunks, len(ref_cols[names[0]]), len(cur_cols[names[0]]))
 
     def one(name: str) -> DriftResult:
-        result = _column_drift(name, ref_cols[name], cur_cols[name], methods[name], thresholds[name], compat, infinite)
+        ref, cur, rule = ref_cols[name], cur_cols[name], thresholds[name]
+        result = _column_drift(name, ref, cur, methods[name], rule, compat, infinite)
+        if isinstance(rule, rules.Threshold):
+            result = _with_rule(name, result, rule, ref, slices, compat)
         if progress is not None:
             progress(name)
         return result
@@ -169,7 +188,7 @@ def _column_drift(
     ref: np.ndarray,
     cur: np.ndarray,
     method: str,
-    threshold: float | None,
+    threshold: float | rules.Threshold | None,
     compat: str | None,
     infinite: str,
 ) -> DriftResult:
@@ -185,7 +204,13 @@ def _column_drift(
             "there is nothing to compare against -- exclude it with columns=[...]"
         )
     chosen = auto_method(ref, cur, compat, n_ref) if method == "auto" else method
-    tester = get_method(chosen, threshold, compat)
+    tester = get_method(chosen, None if isinstance(threshold, rules.Threshold) else threshold, compat)
+    if isinstance(threshold, rules.Threshold) and tester.uses_p_value:
+        raise MethodError(
+            f"threshold for column {name!r}: {threshold!r} bounds a distance, but method {chosen!r}"
+            f"{' (chosen by auto)' if method == 'auto' else ''} decides by p-value; pass a number, or a "
+            "distance method (jensenshannon, hellinger, wasserstein, psi, linfinity) with method=..."
+        )
     if n_cur == 0:
         result = _all_missing_current(name, tester, ref, cur, n_ref, inf_ref, inf_cur)
     else:
@@ -197,6 +222,55 @@ def _column_drift(
         if method == "auto":
             result.details["auto"] = True
     return inf.with_counts(result, infinite, inf_ref, n_ref + inf_ref, inf_cur, n_cur + inf_cur)
+
+
+def _reference_chunks(
+    thresholds: dict[str, Any], chunk_size: int | None, n_chunks: int | None, n_ref: int, n_cur: int
+) -> list[slice] | None:
+    """The reference's row chunks when some column's threshold needs them, else None."""
+    for what, value in (("chunk_size", chunk_size), ("n_chunks", n_chunks)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1):
+            raise MethodError(f"{what}: expected a whole number >= 1, got {value!r}")
+    if chunk_size is not None and n_chunks is not None:
+        raise MethodError("chunk_size and n_chunks: give one of them, not both")
+    needed = any(isinstance(t, rules.Threshold) and t.needs_chunks for t in thresholds.values())
+    if not needed:
+        if chunk_size is not None or n_chunks is not None:
+            raise MethodError(
+                "chunk_size/n_chunks: only used by a threshold from the reference's variability "
+                "(threshold='std' or StdThreshold(...)); this call has none"
+            )
+        return None
+    return rules.chunk_slices(n_ref, n_cur if chunk_size is None and n_chunks is None else chunk_size, n_chunks)
+
+
+def _with_rule(
+    name: str,
+    result: DriftResult,
+    rule: rules.Threshold,
+    ref: np.ndarray,
+    slices: list[slice] | None,
+    compat: str | None,
+) -> DriftResult:
+    """The verdict of `rule`: bounds from the reference chunks' statistics, clipped to the metric's range."""
+    details = dict(result.details)
+    tester = get_method(result.method, None, compat)
+    chunk_stats = np.empty(0)
+    try:
+        if rule.needs_chunks and slices is not None:
+            tester.fit(ref)
+            chunk_stats = rules.chunk_statistics(lambda part: tester.score(part).statistic, ref, slices)
+            details["reference_chunks"] = len(slices)
+        lower, upper = rule.bounds(chunk_stats)
+    except DataError as exc:
+        raise DataError(f"column {name!r} (method {result.method!r}): {exc}") from exc
+    lower, upper = rules.clip(lower, upper, getattr(tester, "value_range", (None, None)))
+    details.update(lower_threshold=lower, upper_threshold=upper, threshold_rule=repr(rule))
+    drift = result.drift  # a column whose current values are all missing stays drifted
+    if result.statistic == result.statistic:
+        drift = rule.is_alert(result.statistic, lower, upper) or bool(details.get("infinite_share_drift", False))
+    upper_value = math.nan if upper is None else float(upper)
+    return dataclasses.replace(result, threshold=upper_value, drift=bool(drift), details=details)
 
 
 def _all_missing_current(
@@ -254,8 +328,10 @@ def _corrected(results: dict[str, DriftResult], correction: str) -> dict[str, Dr
 
 def _per_column(value: Any, names: list[str], what: str, default: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        if what == "method" and value != "auto" and value not in METHODS:
-            raise MethodError(f"method: unknown drift method {value!r}; expected one of {sorted(METHODS)} or 'auto'")
+        if what == "method" and value != "auto" and value not in ALL_METHODS:
+            raise MethodError(
+                f"method: unknown drift method {value!r}; expected one of {sorted(ALL_METHODS)} or 'auto'"
+            )
         return dict.fromkeys(names, value)
     unknown = [k for k in value if k not in names]
     if unknown:

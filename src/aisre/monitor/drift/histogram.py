@@ -33,6 +33,8 @@ class HistogramMethod(Method):
     kinds = frozenset({"numeric", "categorical"})
     uses_p_value = False
     default_threshold = 0.1
+    #: Distances are >= 0: a data-derived lower threshold below 0 is clipped to 0 (thresholds.clip).
+    value_range: tuple[float | None, float | None] = (0.0, None)
     compat_modes: tuple[str | None, ...] = (None, "evidently", "nannyml")
 
     def __init__(self, threshold: float | None = None, n_bins: int = DEFAULT_BINS, compat: str | None = None):
@@ -156,3 +158,36 @@ class Hellinger(HistogramMethod):
 
     def _nannyml(self, ref_p: np.ndarray, cur_p: np.ndarray) -> float:
         return float(np.sqrt(np.sum((np.sqrt(ref_p) - np.sqrt(cur_p)) ** 2)) / np.sqrt(2))
+
+
+class LInfinity(HistogramMethod):
+    """L-infinity distance max_i |p_i - q_i| of category shares over the union of categories, in [0, 1].
+
+    NannyML's `l_infinity` (nannyml/drift/univariate/methods.py `LInfinityDistance`: reference
+    value_counts(normalize=True) minus the current's, fill 0, abs().max()); compat="nannyml" is
+    the same formula. The largest change in any one category's share, so it does not grow with
+    the number of categories. Numeric columns: each distinct value is a category (meant for
+    low-cardinality columns such as class labels).
+    """
+
+    name = "linfinity"
+    compat_modes = (None, "nannyml")
+
+    @staticmethod
+    def from_counts(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
+        return float(np.max(np.abs(shares(ref_counts) - shares(cur_counts))))
+
+    def _fit(self, reference: np.ndarray) -> None:
+        self._ref = prepare(reference, "reference")
+        require_values(self._ref, "reference")
+        self._labels, self._ref_counts = category_counts(self._ref)
+
+    def _score(self, current: np.ndarray) -> tuple[float, float | None, dict[str, Any]]:
+        cur = prepare(current, "current")
+        if cur.kind != self._ref.kind and cur.n:
+            raise DataError(f"reference is {self._ref.kind} but current is {cur.kind}")
+        require_values(cur, "current")
+        labels, ref_counts, cur_counts = align(self._labels, self._ref_counts, *category_counts(cur))
+        details = summary(self._ref, cur)
+        details["categories"] = len(labels)
+        return self.from_counts(ref_counts, cur_counts), None, details

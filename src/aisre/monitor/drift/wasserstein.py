@@ -25,6 +25,8 @@ class Wasserstein(_SampleMethod):
     kinds = frozenset({"numeric"})
     uses_p_value = False
     default_threshold = 0.1
+    #: A distance: a data-derived lower threshold below 0 is clipped to 0 (thresholds.clip).
+    value_range = (0.0, None)
     #: Floor of the divisor, as Evidently (wasserstein_distance_norm.py).
     MIN_SCALE = 0.001
 
