@@ -16,6 +16,7 @@ import aisre.slo.alerts
 from aisre.clock import ManualClock
 from aisre.config.slo import SLOConfig
 from aisre.slo import AlertEvaluator, MinuteSeries, WebhookNotifier, alert_factor, check_windows, webhook_payload
+from aisre.slo.rules import rules
 from aisre.slo.webhook import fingerprint
 from tests.conftest import free_port
 
@@ -171,6 +172,16 @@ def test_check_windows_covers_every_configured_window() -> None:
     assert not any(c.met for c in checks)
 
 
+def test_alert_labels_are_those_of_the_prometheus_rule_for_the_same_alert() -> None:
+    slo = availability(labels={"team": "risk"})
+    groups = rules([slo])["groups"]
+    ids = {k: v for k, v in groups[1]["rules"][0]["labels"].items()}  # slo:objective:ratio's labels
+    evaluator = AlertEvaluator(slo, ManualClock(T0))
+    for rule in groups[-1]["rules"]:
+        severity = rule["labels"]["sloth_severity"]
+        assert evaluator.alerts[severity].labels == {"alertname": rule["alert"], **ids, **rule["labels"]}
+
+
 def test_alerts_module_example_runs() -> None:
     result = doctest.testmod(aisre.slo.alerts)
     assert result.attempted > 0 and result.failed == 0
@@ -228,15 +239,15 @@ def test_webhook_payload_received_has_alertmanagers_fields(receiver: tuple[str, 
         assert key in first
     assert first["version"] == "4" and first["status"] == "firing" and first["receiver"] == "aisre"
     assert first["externalURL"] == "http://aisre:8000"
-    assert first["groupLabels"] == {"alertname": "AisreSLOBurnRate", "slo": "api"}
-    assert first["groupKey"] == '{}:{alertname="AisreSLOBurnRate", slo="api"}'
-    assert first["commonLabels"]["team"] == "risk" and "severity" not in first["commonLabels"]  # page and ticket
+    assert first["groupLabels"] == {"alertname": "ApiSLO", "sloth_id": "aisre-api"}
+    assert first["groupKey"] == '{}:{alertname="ApiSLO", sloth_id="aisre-api"}'
+    assert first["commonLabels"]["team"] == "risk" and "sloth_severity" not in first["commonLabels"]  # page, ticket
     assert first["commonAnnotations"]["runbook_url"] == "http://rb"
     alert = first["alerts"][0]
     assert set(alert) == {"status", "labels", "annotations", "startsAt", "endsAt", "generatorURL", "fingerprint"}
     assert alert["status"] == "firing" and alert["startsAt"] == "2026-01-01T01:01:00Z"
     assert alert["endsAt"] == "0001-01-01T00:00:00Z"
-    assert alert["labels"]["sloth_severity"] == alert["labels"]["severity"]
+    assert alert["labels"]["sloth_severity"] in ("page", "ticket")
     assert len(alert["fingerprint"]) == 16
     assert second["status"] == "resolved"
     assert {a["endsAt"] for a in second["alerts"]} == {"2026-01-01T13:01:00Z"}

@@ -7,24 +7,26 @@ A library first (usable in a notebook with a `ManualClock`, no server needed):
   with Sloth's recording-rule semantics so the embedded evaluator and Prometheus agree.
 - `AlertEvaluator`, `check_windows`, `alert_factor`: multi-window multi-burn-rate alerts
   (SRE workbook ch. 5) with pending/firing/resolved states.
-- `webhook_payload`, `WebhookNotifier`: notifications in Alertmanager's webhook format.
+- `webhook_payload`, `WebhookNotifier`: notifications in Alertmanager's webhook format;
+  `AlertmanagerClient`: push to a real Alertmanager instead, as Prometheus does.
 
 The spec lives in `aisre.config.slo` (`SLOConfig`); Prometheus rules in `aisre.slo.rules`.
 """
 
-from aisre.slo.alerts import ALERT_NAME, Alert, AlertEvaluator, WindowCheck, alert_factor, check_windows
+from aisre.slo.alerts import Alert, AlertEvaluator, WindowCheck, alert_factor, check_windows
 from aisre.slo.budget import BudgetStatus, MinuteSeries, budget_status, burn_rate, error_ratio, time_to_exhaustion
-from aisre.slo.webhook import WebhookNotifier, fingerprint, webhook_payload
+from aisre.slo.webhook import AlertmanagerClient, WebhookNotifier, alertmanager_alerts, fingerprint, webhook_payload
 
 __all__ = [
-    "ALERT_NAME",
     "Alert",
     "AlertEvaluator",
+    "AlertmanagerClient",
     "BudgetStatus",
     "MinuteSeries",
     "WebhookNotifier",
     "WindowCheck",
     "alert_factor",
+    "alertmanager_alerts",
     "budget_status",
     "burn_rate",
     "check_windows",

@@ -25,13 +25,13 @@ from typing import Literal
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
 from aisre.slo.budget import MinuteSeries, burn_rate
+from aisre.slo.rules import alert_name
 
 Severity = Literal["page", "ticket"]
 AlertState = Literal["inactive", "pending", "firing", "resolved"]
 SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
 #: Relative slack on ">= factor", so a burn of exactly 14.4 is not lost to 1 - 0.999 = 0.0010000000000000009.
 _REL_TOL = 1e-9
-ALERT_NAME = "AisreSLOBurnRate"
 
 
 def alert_factor(slo: SLOConfig, window: AlertWindow) -> float:
@@ -91,21 +91,17 @@ class Alert:
     annotations: dict[str, str] = field(default_factory=dict)
 
 
-def alert_labels(slo: SLOConfig, severity: Severity) -> dict[str, str]:
-    """The alert's identity: Sloth's labels (`sloth_slo`, `sloth_service`, `sloth_severity`) plus aisre's."""
+def alert_labels(slo: SLOConfig, severity: Severity, service: str = "aisre") -> dict[str, str]:
+    """Exactly the labels the Prometheus rule of `aisre.slo.rules` gives the same alert (alertname, Sloth's
+    ids, `sloth_severity`, the SLO's `alerting.labels`), so both evaluators' alerts share a fingerprint and
+    Alertmanager deduplicates them."""
     labels = {
-        "alertname": ALERT_NAME,
-        "slo": slo.name,
-        "model": slo.model,
-        "severity": severity,
+        "alertname": alert_name(slo.name),
+        "sloth_id": f"{service}-{slo.name}",
+        "sloth_service": service,
         "sloth_slo": slo.name,
-        "sloth_service": slo.model,
-        "sloth_id": f"{slo.model}-{slo.name}",
-        "sloth_severity": severity,
     }
-    if slo.version is not None:
-        labels["version"] = slo.version
-    return {**labels, **slo.alerting.labels}
+    return {**labels, **slo.alerting.labels, "sloth_severity": severity}
 
 
 class AlertEvaluator:
@@ -116,6 +112,7 @@ class AlertEvaluator:
     slo: the SLO (its `alerting` section gives the windows, labels and annotations).
     clock: where `tick` reads the time when none is given (a `ManualClock` in notebooks and tests).
     for_s: how long a condition must hold before pending becomes firing, per severity or for both.
+    service: the `sloth_service` label, as given to `aisre.slo.rules.rules`.
 
     Example
     -------
@@ -130,12 +127,18 @@ class AlertEvaluator:
     [('page', 'firing'), ('ticket', 'firing')]
     """
 
-    def __init__(self, slo: SLOConfig, clock: Clock = SYSTEM_CLOCK, for_s: float | dict[str, float] = 0.0) -> None:
+    def __init__(
+        self,
+        slo: SLOConfig,
+        clock: Clock = SYSTEM_CLOCK,
+        for_s: float | dict[str, float] = 0.0,
+        service: str = "aisre",
+    ) -> None:
         self.slo = slo
         self.clock = clock
         self.for_s = {s: float(for_s[s] if isinstance(for_s, dict) else for_s) for s in SEVERITIES}
         self.alerts: dict[Severity, Alert] = {
-            s: Alert(slo.name, s, labels=alert_labels(slo, s), annotations=dict(slo.alerting.annotations))
+            s: Alert(slo.name, s, labels=alert_labels(slo, s, service), annotations=dict(slo.alerting.annotations))
             for s in SEVERITIES
         }
         self.last_checks: list[WindowCheck] = []

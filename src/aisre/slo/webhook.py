@@ -54,7 +54,7 @@ def webhook_payload(
     receiver: str = "aisre",
     external_url: str = "",
     generator_url: str = "",
-    group_by: Sequence[str] = ("alertname", "slo"),
+    group_by: Sequence[str] = ("alertname", "sloth_id"),
 ) -> dict[str, Any]:
     """One notification for a group of alerts (only firing and resolved ones are sent, as Alertmanager)."""
     sent = [a for a in alerts if a.state in ("firing", "resolved")]
@@ -91,31 +91,42 @@ def webhook_payload(
     }
 
 
-class WebhookNotifier:
-    """POSTs alert groups to one URL. A failed delivery is counted (`failed`, `last_error`), never raised:
-    an unreachable receiver must not stop the evaluation loop that found the burn.
+def alertmanager_alerts(alerts: Sequence[Alert], generator_url: str = "") -> list[dict[str, Any]]:
+    """The firing/resolved alerts as Alertmanager's API v2 takes them (`POST /api/v2/alerts`), as Prometheus
+    sends them: a firing alert has no `endsAt` (Alertmanager applies its resolve_timeout), a resolved one ends
+    when it was resolved."""
+    posted = []
+    for a in alerts:
+        if a.state not in ("firing", "resolved"):
+            continue
+        item: dict[str, Any] = {
+            "labels": dict(a.labels),
+            "annotations": dict(a.annotations),
+            "generatorURL": generator_url,
+        }
+        if a.active_since_s is not None:
+            item["startsAt"] = rfc3339(a.active_since_s)
+        if a.state == "resolved" and a.resolved_at_s is not None:
+            item["endsAt"] = rfc3339(a.resolved_at_s)
+        posted.append(item)
+    return posted
 
-    `url` is an Alertmanager-compatible webhook receiver, e.g. `http://alertmanager:9093/api/v2/alerts`
-    is *not* one (that API takes a list of alerts); a `webhook_config` receiver's URL is.
-    """
 
-    def __init__(self, url: str, timeout_s: float = 5.0, receiver: str = "aisre", external_url: str = "") -> None:
+class _Poster:
+    """POSTs JSON; a failed delivery is counted (`failed`, `last_error`), never raised: an unreachable
+    receiver must not stop the evaluation loop that found the burn."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self.receiver = receiver
-        self.external_url = external_url
         self.sent = 0
         self.failed = 0
         self.last_error: str | None = None
 
-    def notify(self, alerts: Sequence[Alert]) -> bool:
-        """Send the firing/resolved alerts among `alerts` as one payload; True when the receiver said 2xx."""
-        payload = webhook_payload(alerts, receiver=self.receiver, external_url=self.external_url)
-        if not payload["alerts"]:
-            return True
+    def _post(self, body: object) -> bool:
         request = urllib.request.Request(
             self.url,
-            data=json.dumps(payload).encode(),
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json", "User-Agent": "aisre-slo"},
             method="POST",
         )
@@ -128,3 +139,32 @@ class WebhookNotifier:
             return False
         self.sent += 1
         return True
+
+
+class WebhookNotifier(_Poster):
+    """Sends alert groups in Alertmanager's webhook format to one receiver URL (a `webhook_config` target:
+    PagerDuty/Slack bridges, chat-ops bots, or aisre's own tests)."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0, receiver: str = "aisre", external_url: str = "") -> None:
+        super().__init__(url, timeout_s)
+        self.receiver = receiver
+        self.external_url = external_url
+
+    def notify(self, alerts: Sequence[Alert]) -> bool:
+        """Send the firing/resolved alerts among `alerts` as one payload; True when the receiver said 2xx."""
+        payload = webhook_payload(alerts, receiver=self.receiver, external_url=self.external_url)
+        return True if not payload["alerts"] else self._post(payload)
+
+
+class AlertmanagerClient(_Poster):
+    """Pushes alerts to a real Alertmanager (`url` is its base, e.g. http://alertmanager:9093), as Prometheus
+    does, so its routing, grouping, silences and receivers apply to aisre's SLO alerts."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0, generator_url: str = "") -> None:
+        super().__init__(url.rstrip("/") + "/api/v2/alerts", timeout_s)
+        self.generator_url = generator_url
+
+    def push(self, alerts: Sequence[Alert]) -> bool:
+        """POST the firing/resolved alerts among `alerts`; True when Alertmanager accepted them."""
+        posted = alertmanager_alerts(alerts, self.generator_url)
+        return True if not posted else self._post(posted)
