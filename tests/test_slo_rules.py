@@ -108,7 +108,7 @@ def test_promtool_accepts_the_rules_of_the_example_slos_and_a_request_slo(tmp_pa
 
 
 @needs_promtool
-def test_page_alert_fires_only_once_both_page_windows_burn_14_4x(tmp_path: Path):
+def test_page_alert_fires_only_once_both_page_windows_burn_past_the_periods_factor(tmp_path: Path):
     # objective 99.8%: budget 0.2%, 0.1% errors burn at 0.5x. At 100% errors from minute 181:
     # the period is 28d (like chat-p99-latency), so page 1h/5m fires at 2% x 672h/1h = 13.44x, i.e. above
     # 0.02688: the 1h ratio is (59 + 1000)/60000 = 0.0176 at 3h01m, (58 + 2000)/60000 = 0.0343 at 3h02m.
