@@ -16,7 +16,14 @@ from aisre.errors import AisreError
 
 LARGE_ROWS = 100_000
 #: Library parameter -> the option that sets it, so library errors name the option.
-_OPTIONS = {"method": "--method", "compat": "--compat", "correction": "--correction"}
+_OPTIONS = {
+    "method": "--method",
+    "compat": "--compat",
+    "correction": "--correction",
+    "threshold": "--threshold",
+    "chunk_size": "--chunk-size",
+    "k": "--std-k",
+}
 
 
 def read_table(path: str, option: str) -> Any:
@@ -51,6 +58,18 @@ def drift_command(
     infinite: Annotated[
         str, typer.Option("--infinite", help="+-inf values: flag (a changed share is drift), drop, or error.")
     ] = "flag",
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold",
+            help="A number for every column, or 'std': mean + k*std of the statistic over reference chunks "
+            "of --chunk-size rows (NannyML's rule, distance methods).",
+        ),
+    ] = None,
+    std_k: Annotated[float, typer.Option("--std-k", help="k of --threshold std.")] = 3.0,
+    chunk_size: Annotated[
+        int | None, typer.Option("--chunk-size", help="Rows per reference chunk for --threshold std (default: CUR's).")
+    ] = None,
 ) -> None:
     """Test every column of CUR against REF; print a table, optionally JSON and HTML.
 
@@ -58,6 +77,7 @@ def drift_command(
     from aisre.monitor.drift import drift
 
     _check_options(method, compat, correction, share, infinite)
+    rule = _threshold(threshold, std_k, chunk_size)
     if json_out and json_out != "-":
         output_file(json_out, "--json")
     if html_out:
@@ -76,6 +96,8 @@ def drift_command(
         "correction": correction,
         "share_threshold": share,
         "infinite": infinite,
+        "threshold": rule,
+        "chunk_size": chunk_size,
     }
     rows = max(ref_table.num_rows, cur_table.num_rows)
     try:
@@ -116,10 +138,10 @@ def _check_options(method: str, compat: str | None, correction: str | None, shar
     from aisre.monitor.drift.compat import MODES
     from aisre.monitor.drift.correction import CORRECTIONS
     from aisre.monitor.drift.infinite import POLICIES
-    from aisre.monitor.drift.registry import METHODS
+    from aisre.monitor.drift.registry import ALL_METHODS
 
-    if method != "auto" and method not in METHODS:
-        raise fail(f"--method: expected auto or one of {', '.join(sorted(METHODS))}, got {method!r}")
+    if method != "auto" and method not in ALL_METHODS:
+        raise fail(f"--method: expected auto or one of {', '.join(sorted(ALL_METHODS))}, got {method!r}")
     if compat is not None and compat not in MODES:
         raise fail(f"--compat: expected one of {', '.join(MODES)}, got {compat!r}")
     if correction is not None and correction not in CORRECTIONS:
@@ -128,6 +150,34 @@ def _check_options(method: str, compat: str | None, correction: str | None, shar
         raise fail(f"--share: expected a share of columns from 0 to 1, got {share}")
     if infinite not in POLICIES:
         raise fail(f"--infinite: expected one of {', '.join(POLICIES)}, got {infinite!r}")
+
+
+def _threshold(threshold: str | None, std_k: float, chunk_size: int | None) -> Any:
+    """--threshold as the library takes it: None, a number, or a StdThreshold."""
+    from aisre.monitor.drift.thresholds import StdThreshold
+
+    if threshold is None:
+        if chunk_size is not None:
+            raise fail("--chunk-size: only with --threshold std (reference chunks of that many rows)")
+        return None
+    if threshold == "std":
+        if not std_k >= 0 or std_k == float("inf"):  # NaN fails too
+            raise fail(f"--std-k: expected a finite number >= 0, got {std_k}")
+        if chunk_size is not None and chunk_size < 1:
+            raise fail(f"--chunk-size: expected a number of rows >= 1, got {chunk_size}")
+        try:
+            return StdThreshold(k=std_k)
+        except (AisreError, ValueError) as exc:
+            raise fail(renamed(str(exc), _OPTIONS)) from None
+    if chunk_size is not None:
+        raise fail("--chunk-size: only with --threshold std (reference chunks of that many rows)")
+    try:
+        value = float(threshold)
+    except ValueError:
+        raise fail(f"--threshold: expected a number or 'std', got {threshold!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise fail(f"--threshold: expected a finite number or 'std', got {threshold!r}")
+    return value
 
 
 def _columns(table: Any, wanted: list[str] | None, option: str) -> dict[str, Any]:
