@@ -84,13 +84,23 @@ def test_an_hour_of_total_failure_fires_the_page_alert() -> None:
     assert "1e+03x" in evaluator.alerts["page"].annotations["summary"]
 
 
-def test_page_fires_exactly_when_the_1h_window_reaches_14_4_and_not_before() -> None:
-    # 144 failures in 10,000 a minute is exactly 14.4x; the 5m window is there after 5 minutes,
-    # the 1h window only after 60: the alert must wait for both.
+def test_page_fires_exactly_when_the_1h_window_passes_14_4_and_not_before() -> None:
+    # 145 failures in 10,000 a minute is 14.5x; the 5m window passes 14.4x after 5 minutes, the
+    # 1h window only after 60 (14.5 x 59/60 < 14.4 < 14.5): the alert must wait for both.
     clock = ManualClock(T0 + 6 * HOUR)
-    series = traffic(good_hours=6, bad_per_minute=144, bad_minutes=120)
+    series = traffic(good_hours=6, bad_per_minute=145, bad_minutes=120)
     events = [e for e in run(AlertEvaluator(availability(), clock), clock, series, 120) if e[1] == "page"]
     assert events == [(T0 + 7 * HOUR, "page", "firing")]  # pending and firing in one tick (for 0)
+
+
+def test_a_burn_of_exactly_the_factor_does_not_page_as_in_sloths_rules() -> None:
+    clock = ManualClock(T0 + 6 * HOUR)
+    series = traffic(good_hours=6, bad_per_minute=144, bad_minutes=120)  # exactly 14.4x for two hours
+    evaluator = AlertEvaluator(availability(), clock)
+    run(evaluator, clock, series, 120)
+    fast = next(c for c in evaluator.last_checks if c.long == "1h")
+    assert fast.long_burn_rate == pytest.approx(14.4) and not fast.met  # Prometheus's `>`, not `>=`
+    assert evaluator.alerts["page"].state == "inactive"
 
 
 def test_a_burn_just_below_the_factor_does_not_page() -> None:
@@ -103,21 +113,20 @@ def test_a_burn_just_below_the_factor_does_not_page() -> None:
     assert fast.long_burn_rate == pytest.approx(14.3) and not fast.met
 
 
-def test_ticket_fires_when_3x_has_held_over_1d_and_2h() -> None:
-    # three clean days, then 30 failures in 10,000 a minute (3x); both ticket windows reach
-    # their factor after exactly 24 hours (3x over 1d; 0.003 x 24h / 72h = 1x over 3d)
+def test_ticket_fires_when_both_ticket_windows_pass_their_factor() -> None:
+    # three clean days, then 31 failures in 10,000 a minute (3.1x). After m bad minutes the 1d
+    # window burns 3.1 m / 1440 and the 3d window 3.1 m / 4320 x 3 (its factor is 1): both pass
+    # their factor once m > 1393.5, so the ticket fires at minute 1394 and not at 1393.
     clock = ManualClock(T0 + 72 * HOUR)
-    series = traffic(good_hours=72, bad_per_minute=30, bad_minutes=26 * 60)
+    series = traffic(good_hours=72, bad_per_minute=31, bad_minutes=26 * 60)
     evaluator = AlertEvaluator(availability(), clock)
-    run(evaluator, clock, series, 24 * 60 - 1)
-    daily = next(c for c in evaluator.last_checks if c.long == "1d")
-    assert daily.short_burn_rate == pytest.approx(3.0) and daily.long_burn_rate < 3.0
+    run(evaluator, clock, series, 1393)
     assert evaluator.alerts["ticket"].state == "inactive"
     run(evaluator, clock, series, 1)
     daily = next(c for c in evaluator.last_checks if c.long == "1d")
-    assert daily.long_burn_rate == pytest.approx(3.0) and daily.met
+    assert daily.long_burn_rate == pytest.approx(3.1 * 1394 / 1440) and daily.met
     assert evaluator.alerts["ticket"].state == "firing"
-    assert evaluator.alerts["ticket"].fired_at_s == T0 + 96 * HOUR
+    assert evaluator.alerts["ticket"].fired_at_s == T0 + 72 * HOUR + 1394 * 60
     assert evaluator.alerts["page"].state == "inactive"
 
 

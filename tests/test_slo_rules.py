@@ -77,15 +77,14 @@ TRAFFIC = [
 ]
 
 
-def alert(severity: str, window: str) -> dict:
+def alert(severity: str) -> dict:
     return {
         "exp_labels": {
             "sloth_severity": severity,
             "sloth_id": "aisre-fraud-availability",
             "sloth_service": "aisre",
             "sloth_slo": "fraud-availability",
-            "sloth_window": window,
-        },
+        },  # no sloth_window: the alert is the same alert whichever window pair fired it
         "exp_annotations": {
             "title": f"({severity}) aisre fraud-availability SLO error budget burn rate is too fast.",
             "summary": "SLO 'fraud-availability' of model 'fraud' burns its error budget",
@@ -95,12 +94,7 @@ def alert(severity: str, window: str) -> dict:
 
 @needs_promtool
 def test_promtool_accepts_the_rules_of_the_example_slos_and_a_request_slo(tmp_path: Path):
-    # fraud-latency (200 ms) is refused: see test_latency_threshold_must_be_a_histogram_bucket
-    slos = [s for s in example_slos() if s.name != "fraud-latency"]
-    slos.append(
-        SLOConfig.model_validate({**example_slos()[0].model_dump(), "sli": {"kind": "latency", "threshold_s": 0.25}})
-    )
-    slos.append(availability())
+    slos = [*example_slos(), availability()]  # fraud-latency's 200 ms is a bucket bound
     (tmp_path / "rules.yml").write_text(dump(rules(slos)))
     out = promtool("check", "rules", "rules.yml", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -114,7 +108,7 @@ def test_page_alert_fires_only_once_both_page_windows_burn_past_the_periods_fact
     # 0.02688: the 1h ratio is (59 + 1000)/60000 = 0.0176 at 3h01m, (58 + 2000)/60000 = 0.0343 at 3h02m.
     # Ticket 1d/2h fires at 10% x 672h/24h = 2.8x (0.0056): the 1d ratio is 1180/181000 = 0.0065 at 3h01m.
     slo = SLOConfig.model_validate({**availability().model_dump(), "period": "28d"})
-    page, ticket = alert("page", "5m"), alert("ticket", "2h")
+    page, ticket = alert("page"), alert("ticket")
     test = {
         "interval": "1m",
         "input_series": TRAFFIC,
@@ -196,12 +190,12 @@ def test_quality_slo_counts_bad_windows_from_aisre_slo_events_total(tmp_path: Pa
 
 
 def test_latency_threshold_must_be_a_histogram_bucket():
-    slo = next(s for s in example_slos() if s.name == "fraud-latency")  # 0.2 s: between the 0.1 and 0.25 buckets
-    with pytest.raises(ValueError, match=r"'fraud-latency'.*threshold_s 0.2.*buckets: .*0\.1, 0\.25"):
-        rules([slo])
-    ok = SLOConfig.model_validate({**slo.model_dump(), "sli": {"kind": "latency", "threshold_s": 0.25}})
-    expr = rules([ok])["groups"][0]["rules"][0]["expr"]
-    assert 'aisre_inference_duration_seconds_bucket{model="fraud",le="0.25"}[5m]' in expr
+    slo = next(s for s in example_slos() if s.name == "fraud-latency")
+    expr = rules([slo])["groups"][0]["rules"][0]["expr"]
+    assert 'aisre_inference_duration_seconds_bucket{model="fraud",le="0.2"}[5m]' in expr
+    between = SLOConfig.model_validate({**slo.model_dump(), "sli": {"kind": "latency", "threshold_s": 0.15}})
+    with pytest.raises(ValueError, match=r"'fraud-latency'.*threshold_s 0.15.*buckets: .*0\.1, 0\.2"):
+        rules([between])
 
 
 def test_request_slo_with_a_where_filter_is_refused_naming_it():
@@ -246,7 +240,7 @@ def test_cli_writes_the_rules_file_and_refuses_bad_input_in_one_line(tmp_path: P
     assert written == rules([availability()])
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "examples" / "slos.yaml").read_text())
+    bad.write_text((ROOT / "examples" / "slos.yaml").read_text().replace("threshold_s: 0.2}", "threshold_s: 0.15}"))
     out = aisre_cli("slo", "rules", "-c", str(bad))
     assert out.returncode == 2
     assert "fraud-latency" in out.stderr and "Traceback" not in out.stderr

@@ -23,22 +23,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from aisre.clock import SYSTEM_CLOCK, Clock
-from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
-from aisre.slo.budget import MinuteSeries, burn_rate
+from aisre.config.slo import SLOConfig, parse_duration
+from aisre.slo.budget import MinuteSeries, alert_factor, burn_rate
 from aisre.slo.rules import alert_name
 
 Severity = Literal["page", "ticket"]
 AlertState = Literal["inactive", "pending", "firing", "resolved"]
 SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
-#: Relative slack on ">= factor", so a burn of exactly 14.4 is not lost to 1 - 0.999 = 0.0010000000000000009.
-_REL_TOL = 1e-9
-
-
-def alert_factor(slo: SLOConfig, window: AlertWindow) -> float:
-    """The burn rate the window alerts at: `burn_rate`, else budget_percent/100 x period / long."""
-    if window.burn_rate is not None:
-        return window.burn_rate
-    return window.budget_percent / 100.0 * slo.period_s / parse_duration(window.long)
 
 
 @dataclass(frozen=True)
@@ -54,8 +45,8 @@ class WindowCheck:
 
     @property
     def met(self) -> bool:
-        threshold = self.factor * (1.0 - _REL_TOL)
-        return self.long_burn_rate >= threshold and self.short_burn_rate >= threshold
+        """Both burn rates strictly above the factor: Sloth's (and so the Prometheus rules') `>`."""
+        return self.long_burn_rate > self.factor and self.short_burn_rate > self.factor
 
 
 def check_windows(slo: SLOConfig, series: MinuteSeries, at_s: float) -> list[WindowCheck]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from aisre.config.slo import SLOConfig
+from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
 from aisre.errors import InvalidParameterError
 
 #: The window whose burn rate predicts when the budget runs out (the fast page window).
@@ -171,3 +171,10 @@ def budget_status(
         current_burn_rate=current,
         time_to_exhaustion_s=time_to_exhaustion(remaining, current, slo.period_s),
     )
+
+
+def alert_factor(slo: SLOConfig, window: AlertWindow) -> float:
+    """The burn rate the window alerts at: `burn_rate`, else budget_percent/100 x period / long."""
+    if window.burn_rate is not None:
+        return window.burn_rate
+    return window.budget_percent / 100.0 * slo.period_s / parse_duration(window.long)

@@ -42,7 +42,8 @@ from typing import Any
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
+from aisre.config.slo import SLOConfig, parse_duration
+from aisre.slo.budget import alert_factor
 from aisre.telemetry.metrics import LATENCY_BUCKETS_S, TPOT_BUCKETS_S, TTFT_BUCKETS_S
 
 #: Windows Sloth always records (its default 30-day alert windows), in seconds.
@@ -105,13 +106,6 @@ def prom_duration(seconds: float) -> str:
             out += f"{value}{unit}"
             ms -= value * mult
     return out
-
-
-def burn_factor(slo: SLOConfig, window: AlertWindow) -> float:
-    """The burn rate an alert window fires at: `burn_rate`, else budget_percent/100 x period / long."""
-    if window.burn_rate is not None:
-        return window.burn_rate
-    return window.budget_percent / 100 * slo.period_s / parse_duration(window.long)
 
 
 def sli_queries(slo: SLOConfig) -> tuple[str, str]:
@@ -203,20 +197,20 @@ def _alert(slo: SLOConfig, severity: str, flt: str) -> dict[str, Any]:
     budget = _num(slo.error_budget)
     clauses = []
     for w in getattr(slo.alerting, severity):
-        factor = _num(burn_factor(slo, w))
+        factor = _num(alert_factor(slo, w))
         short, long = (prom_duration(parse_duration(d)) for d in (w.short, w.long))
-        clauses.append(
+        clauses.append(  # Sloth's shape: the alert keeps no sloth_window, so its identity never changes
             "(\n"
-            f"    ({_ERROR}{short}{flt} > ({factor} * {budget}))\n"
-            "    and ignoring (sloth_window)\n"
-            f"    ({_ERROR}{long}{flt} > ({factor} * {budget}))\n"
+            f"    max({_ERROR}{short}{flt} > ({factor} * {budget})) without (sloth_window)\n"
+            "    and\n"
+            f"    max({_ERROR}{long}{flt} > ({factor} * {budget})) without (sloth_window)\n"
             ")"
         )
     labels = "{{$labels.sloth_service}} {{$labels.sloth_slo}}"
     title = f"({severity}) {labels} SLO error budget burn rate is too fast."
     return {
         "alert": alert_name(slo.name),
-        "expr": "\nor ignoring (sloth_window)\n".join(clauses) + "\n",
+        "expr": "\nor\n".join(clauses) + "\n",
         "labels": slo.alerting.labels | {"sloth_severity": severity},
         "annotations": {"title": title, "summary": f"SLO {slo.name!r} of model {slo.model!r} burns its error budget"}
         | slo.alerting.annotations,
