@@ -27,6 +27,7 @@ from aisre.errors import ConfigError
 if TYPE_CHECKING:
     from aisre.config.gateway import AuthConfig, ModelConfig, StateConfig, VersionConfig
     from aisre.config.model import AisreConfig, LogConfig, RedactionConfig, StoreConfig
+    from aisre.config.monitors import MonitorJobConfig
 
 Loc = tuple[str | int, ...]
 RECORDER = "recorder"  # store, log, redaction: what `Recorder.from_config` builds
@@ -153,6 +154,8 @@ def find(
             found += model_runtime_problems(name, model, load_models=load_models)
         found += auth_problems(config.auth, config.store)
         found += state_problems(config.state, connect=connect)
+    for i, job in enumerate(getattr(config, "monitors", ())):
+        found += monitor_problems(i, job)
     return found
 
 
@@ -366,3 +369,34 @@ def _ping(url: str) -> list[Problem]:
     finally:
         client.close()
     return []
+
+
+def monitor_problems(index: int, job: MonitorJobConfig) -> list[Problem]:
+    """A job's reference file must exist and load as a saved `Reference`; its drift methods must exist."""
+    from aisre.monitor.drift.registry import ALL_METHODS
+
+    loc: Loc = ("monitors", index)
+    found = []
+    if isinstance(job.reference, str):
+        from aisre.errors import AisreError
+        from aisre.monitor.profiles.reference import Reference
+
+        path = Path(job.reference)
+        if not path.is_file():
+            found.append(
+                Problem(
+                    (*loc, "reference"),
+                    f"reference file {path} does not exist (write one with `aisre monitor reference DATA -o FILE`)",
+                )
+            )
+        else:
+            try:
+                Reference.load(path)
+            except (AisreError, OSError, ValueError) as exc:
+                found.append(Problem((*loc, "reference"), f"cannot load reference {path}: {exc}"))
+    names = [job.method] if isinstance(job.method, str) else list(job.method.values())
+    unknown = sorted({n for n in names if n != "auto" and n not in ALL_METHODS})
+    if unknown:
+        known = ", ".join(sorted(ALL_METHODS))
+        found.append(Problem((*loc, "method"), f"unknown drift methods {unknown}; expected auto or one of {known}"))
+    return found

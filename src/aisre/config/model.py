@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from aisre.config import checks
 from aisre.config.base import Section
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
+from aisre.config.monitors import MonitorJobConfig
 from aisre.config.slo import SLOConfig
 
 
@@ -117,6 +118,7 @@ class AisreConfig(Section):
     auth: AuthConfig = AuthConfig()
     state: StateConfig = StateConfig()
     slos: list[SLOConfig] = Field(default_factory=list)
+    monitors: list[MonitorJobConfig] = Field(default_factory=list)
 
     @field_validator("store", "state", mode="before")
     @classmethod
@@ -144,6 +146,31 @@ class AisreConfig(Section):
                 found.append(
                     checks.Problem(
                         ("slos", i, "version"), f"model {slo.model!r} has no version {slo.version!r} ({known})"
+                    )
+                )
+        checks.raise_all(found, "AisreConfig")
+        return self
+
+    @model_validator(mode="after")
+    def _monitor_references(self) -> AisreConfig:
+        """Monitor names are unique; with a `models:` section, each job names a served model and version."""
+        found: list[checks.Problem] = []
+        seen: set[str] = set()
+        for i, job in enumerate(self.monitors):
+            if job.name in seen:
+                found.append(checks.Problem(("monitors", i, "name"), f"another monitor is already named {job.name!r}"))
+            seen.add(job.name)
+            if not self.models:
+                continue
+            model = self.models.get(job.model)
+            if model is None:
+                known = ", ".join(sorted(self.models))
+                found.append(checks.Problem(("monitors", i, "model"), f"no model {job.model!r} in models: ({known})"))
+            elif job.version is not None and job.version not in model.versions:
+                known = ", ".join(sorted(model.versions))
+                found.append(
+                    checks.Problem(
+                        ("monitors", i, "version"), f"model {job.model!r} has no version {job.version!r} ({known})"
                     )
                 )
         checks.raise_all(found, "AisreConfig")
