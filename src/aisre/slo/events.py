@@ -1,0 +1,282 @@
+"""The store as good/total counts per bucket: one `MinuteSeries` per SLO, for the embedded evaluator.
+
+Event SLIs (budgeting by events) are counted per minute in SQL, one ``GROUP BY CAST(ts/60 AS
+INTEGER)`` over the records of the SLO's model (and version) in the window:
+
+- availability: good = status ``ok``, total = ``ok`` + ``error``; a ``cancelled`` call (the caller
+  left) is neither, as the gateway's metrics count it.
+- latency / ttft / tpot: good = the field <= ``threshold_s``, total = records that have the field
+  (a record without it is not counted).
+- correctness: a labelled prediction equal to its label is good; it is judged at the *record's*
+  minute (a late label changes the past, as a late-arriving sample does in Prometheus backfill).
+  Records without a label, or whose label or prediction is null, are not counted.
+
+Every route is counted (the Prometheus rules read metrics that do not filter routes either).
+`where` keeps records whose ``tags.NAME`` or ``inputs.NAME`` equals the value (read from the
+JSON body with SQLite's ``json_extract``).
+
+Timeslice SLIs give one entry per timeslice, good 1 or 0 and total 1; a slice with no data has
+total 0 and is not counted (no evidence is neither good nor bad):
+
+- latency/ttft/tpot with ``percentile`` p: good when the nearest-rank p-quantile of the slice
+  (numpy's ``inverted_cdf``: at least p of the slice's requests are at or under it) <= threshold_s.
+- quality: `metric` over the slice's labelled records, computed by
+  `aisre.monitor.performance.performance` (one implementation); good inside [min, max].
+- drift / llm_quality / estimated_quality: from stored signals (`signal`, default
+  ``dataset_drift`` as written by the monitoring jobs; ``estimated_<metric>`` from CBPE). A slice
+  is bad when a signal whose window overlaps it is bad (drift: ``breached``; llm_quality: value >
+  max; estimated_quality: value outside [min, max]); slices no signal covers are not counted.
+- freshness and fairness are not evaluable yet: `NotEvaluable` names why.
+
+Scale: this reads the records themselves, about 1M records a second-ish (see docs/benchmarks.md);
+30 days of 10M records need the pre-aggregated per-minute buckets the writer is to write as it
+commits (the next step), which this module's outputs are the reference for.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+
+from aisre.config.slo import SLOConfig
+from aisre.errors import AisreError, InvalidParameterError
+from aisre.slo.budget import MinuteSeries
+from aisre.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from aisre.monitor.performance.realised import Task
+
+MINUTE_S = 60.0
+DEFAULT_DRIFT_SIGNAL = "dataset_drift"
+_FIELD = {
+    "latency": "i.latency_s",
+    "ttft": "json_extract(i.body, '$.ttft_s')",
+    "tpot": "json_extract(i.body, '$.tpot_s')",
+}
+_WHERE_KEY = re.compile(r"^(tags|inputs)\.(.+)$")
+_REGRESSION = frozenset({"mae", "rmse", "mape"})
+
+
+class NotEvaluable(AisreError):
+    """The SLO cannot be judged from the store yet (its SLI kind is not implemented, or its data is
+    not usable); the evaluator reports this as the SLO's status instead of failing."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Buckets of `step_s` seconds from `start_s` (aligned to the step) up to `end_s`."""
+
+    start_s: float
+    end_s: float
+    step_s: float
+
+    @classmethod
+    def ending(cls, end_s: float, length_s: float, step_s: float) -> Window:
+        return cls(math.floor((end_s - length_s) / step_s) * step_s, end_s, step_s)
+
+    @property
+    def n(self) -> int:
+        return max(int(math.ceil((self.end_s - self.start_s) / self.step_s)), 0)
+
+
+def where_clause(slo: SLOConfig) -> tuple[str, list[Any]]:
+    """SQL conditions (on alias `i`) and parameters for the SLO's model, version and `where`.
+
+    InvalidParameterError naming the key when a `where` key is neither tags.NAME nor inputs.NAME.
+    """
+    parts: list[str] = ["i.model = ?"]
+    params: list[Any] = [slo.model]
+    if slo.version is not None:
+        parts.append("i.version = ?")
+        params.append(slo.version)
+    for key, value in slo.sli.where.items():
+        match = _WHERE_KEY.match(key)
+        if not match:
+            raise InvalidParameterError(
+                f"slos.{slo.name}.sli.where: key {key!r}: expected tags.NAME or inputs.NAME (e.g. tags.use_case)"
+            )
+        path = "$." + match[1] + "." + '"' + match[2].replace('"', '\\"') + '"'
+        parts.append("json_extract(i.body, ?) = ?")
+        params += [path, value]
+    return " AND ".join(parts), params
+
+
+def sli_series(slo: SLOConfig, store: SQLiteStore, end_s: float, length_s: float | None = None) -> MinuteSeries:
+    """Good/total per minute (events) or per timeslice (timeslices) over `length_s` (default: the
+    period) ending at `end_s`. NotEvaluable when this SLI cannot be judged from the store yet."""
+    length = slo.period_s if length_s is None else length_s
+    if slo.budgeting_mode == "events":
+        return _event_series(slo, store, Window.ending(end_s, length, MINUTE_S))
+    window = Window.ending(end_s, length, slo.timeslice_s)
+    good, total = _slices(slo, store, window)
+    return MinuteSeries(window.start_s, good, total, window.step_s)
+
+
+def _event_series(slo: SLOConfig, store: SQLiteStore, w: Window) -> MinuteSeries:
+    cond, params = where_clause(slo)
+    kind = slo.sli.kind
+    source = "inferences i"
+    if kind == "availability":
+        good, total = "SUM(i.status = 'ok')", "SUM(i.status IN ('ok', 'error'))"
+    elif kind in _FIELD:
+        good, total = f"SUM({_FIELD[kind]} <= ?)", f"COUNT({_FIELD[kind]})"
+        params = [slo.sli.threshold_s, *params]
+    elif kind == "correctness":
+        source = "inferences i JOIN labels l ON l.record_id = i.id"
+        truth, pred = "json_extract(l.value, '$')", "json_extract(i.body, '$.prediction')"
+        good = f"SUM({truth} = {pred})"
+        total = f"SUM({truth} IS NOT NULL AND {pred} IS NOT NULL)"
+    else:  # pragma: no cover - SLOConfig refuses events budgeting for other kinds
+        raise NotEvaluable(f"a {kind!r} SLI cannot be budgeted by events")
+    first = int(w.start_s // MINUTE_S)
+    sql = (
+        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {good}, {total} FROM {source} "
+        f"WHERE {cond} AND i.ts >= ? AND i.ts < ? GROUP BY minute"
+    )
+    goods, totals = np.zeros(w.n), np.zeros(w.n)
+    for minute, g, t in store._conn().execute(sql, [*params, w.start_s, w.end_s]):  # noqa: SLF001 - read-only SQL
+        k = int(minute) - first
+        if 0 <= k < w.n:
+            goods[k], totals[k] = g or 0, t or 0
+    return MinuteSeries(w.start_s, goods, totals, MINUTE_S)
+
+
+def _slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(good, total) per slice, each 0 or 1; total 0 where the slice holds no data."""
+    kind = slo.sli.kind
+    if kind in _FIELD:
+        if slo.sli.percentile is None:  # budgeting: timeslices on a per-event SLI: the slice's share
+            return _share_slices(slo, store, w)
+        return _percentile_slices(slo, store, w)
+    if kind == "quality":
+        return _quality_slices(slo, store, w)
+    if kind in ("drift", "llm_quality", "estimated_quality"):
+        return _signal_slices(slo, store, w)
+    if kind in ("availability", "correctness"):
+        return _share_slices(slo, store, w)
+    raise NotEvaluable(f"a {kind!r} SLI is not evaluable from the store yet (planned: {_PLANNED[kind]})")
+
+
+_PLANNED = {
+    "freshness": "the model's training time or reference refresh time, read from the registry",
+    "fairness": "the fairness metric over each slice's records grouped by the sensitive field",
+}
+
+
+def _share_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    # A per-event SLI budgeted by timeslices: a slice is good when its share of good events meets the objective.
+    minutes = _event_series(slo, store, Window(w.start_s, w.end_s, MINUTE_S))
+    per = int(round(w.step_s / MINUTE_S))
+    n = w.n
+    g = np.zeros(n * per)
+    t = np.zeros(n * per)
+    m = min(len(minutes.good), n * per)
+    g[:m], t[:m] = minutes.good[:m], minutes.total[:m]
+    g, t = g.reshape(n, per).sum(axis=1), t.reshape(n, per).sum(axis=1)
+    has = t > 0
+    ok = np.where(has, g >= slo.objective * np.where(has, t, 1), False)
+    return ok.astype(np.float64), has.astype(np.float64)
+
+
+def _slice_rows(slo: SLOConfig, store: SQLiteStore, w: Window, columns: str, join: str = "") -> Iterable[Any]:
+    cond, params = where_clause(slo)
+    sql = (
+        f"SELECT CAST((i.ts - ?) / ? AS INTEGER) AS slice, {columns} FROM inferences i {join} "
+        f"WHERE {cond} AND i.ts >= ? AND i.ts < ? ORDER BY slice"
+    )
+    return store._conn().execute(sql, [w.start_s, w.step_s, *params, w.start_s, w.end_s])  # noqa: SLF001
+
+
+def _grouped(rows: Iterable[Any], n: int) -> dict[int, list[Any]]:
+    out: dict[int, list[Any]] = {}
+    for row in rows:
+        if 0 <= row[0] < n:
+            out.setdefault(int(row[0]), []).append(row[1:])
+    return out
+
+
+def _percentile_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    field = _FIELD[slo.sli.kind]
+    rows = _slice_rows(slo, store, w, field)
+    good, total = np.zeros(w.n), np.zeros(w.n)
+    assert slo.sli.percentile is not None and slo.sli.threshold_s is not None
+    for k, values in _grouped((r for r in rows if r[1] is not None), w.n).items():
+        quantile = np.quantile(np.array([v[0] for v in values], dtype=float), slo.sli.percentile, method="inverted_cdf")
+        total[k] = 1.0
+        good[k] = float(quantile <= slo.sli.threshold_s)
+    return good, total
+
+
+def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    from aisre.monitor.performance import performance  # the one implementation of every metric
+
+    metric = slo.sli.metric
+    assert metric is not None
+    if metric in ("mse", "r2"):
+        raise NotEvaluable(f"quality metric {metric!r} is not computed by aisre.monitor.performance yet")
+    rows = _slice_rows(
+        slo, store, w, "json_extract(i.body, '$.prediction'), l.value", "JOIN labels l ON l.record_id = i.id"
+    )
+    good, total = np.zeros(w.n), np.zeros(w.n)
+    for k, pairs in _grouped(rows, w.n).items():
+        y_pred = [p for p, _ in pairs]
+        y_true = [orjson.loads(v) if v is not None else None for _, v in pairs]
+        task: Task = "regression" if metric in _REGRESSION else _task(y_true, y_pred)
+        try:
+            report = performance(y_true, y_pred, task=task, metrics=[metric], n_bootstrap=1)
+        except AisreError as exc:
+            raise NotEvaluable(f"quality {metric}: {exc}") from None
+        value = report.metrics[metric].value
+        if math.isnan(value):  # an undefined metric (e.g. recall with no positive) judges nothing
+            continue
+        total[k] = 1.0
+        good[k] = float(_inside(value, slo.sli.min, slo.sli.max))
+    return good, total
+
+
+def _task(y_true: list[Any], y_pred: list[Any]) -> Task:
+    classes = {str(v).lower() for v in [*y_true, *y_pred] if v is not None}
+    return "binary" if classes <= {"0", "1", "true", "false"} else "multiclass"
+
+
+def _inside(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _signal_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    sli = slo.sli
+    if sli.where:
+        raise NotEvaluable(f"where does not apply to a {sli.kind!r} SLI (signals are per model and version)")
+    if sli.kind == "drift":
+        name = sli.signal or DEFAULT_DRIFT_SIGNAL
+    elif sli.kind == "estimated_quality":
+        name = f"estimated_{sli.metric}"
+    else:
+        assert sli.signal is not None
+        name = sli.signal
+    good, total = np.zeros(w.n), np.zeros(w.n)
+    bad = np.zeros(w.n, dtype=bool)
+    for computed_at, signal in store.signals(model=slo.model, name=name, version=slo.version):
+        start = signal.window_start if signal.window_start is not None else computed_at
+        end = signal.window_end if signal.window_end is not None else computed_at
+        lo = int(math.floor((start - w.start_s) / w.step_s))
+        hi = max(int(math.ceil((end - w.start_s) / w.step_s)), lo + 1)  # a point in time covers its slice
+        lo, hi = max(lo, 0), min(hi, w.n)
+        if hi <= lo:
+            continue
+        if sli.kind == "drift":
+            is_bad = signal.breached
+        elif sli.kind == "llm_quality":
+            is_bad = signal.value is not None and signal.value > (sli.max if sli.max is not None else math.inf)
+        else:
+            is_bad = signal.value is not None and not _inside(signal.value, sli.min, sli.max)
+        total[lo:hi] = 1.0
+        bad[lo:hi] |= bool(is_bad)
+    good[(total > 0) & ~bad] = 1.0
+    return good, total
