@@ -1,7 +1,8 @@
 """Monitoring jobs: a window of stored records -> columns -> checks -> signals, published to the
-store and onto Prometheus gauges."""
+store and onto Prometheus gauges; `MonitorRunner` runs the `monitors:` of aisre.yaml on a schedule."""
 
 from aisre.monitor.jobs.checks import WindowCheck, check_window, input_columns, output_columns
+from aisre.monitor.jobs.runner import MonitorRunner, run_forever
 from aisre.monitor.jobs.signals import publish
 
-__all__ = ["WindowCheck", "check_window", "input_columns", "output_columns", "publish"]
+__all__ = ["MonitorRunner", "WindowCheck", "check_window", "input_columns", "output_columns", "publish", "run_forever"]

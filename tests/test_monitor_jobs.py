@@ -1,0 +1,162 @@
+"""Continuous monitoring jobs: `monitors:` config, the runner over a real SQLite store, restart, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aisre import Monitor
+from aisre.clock import ManualClock
+from aisre.config import AisreConfig
+from aisre.errors import ConfigError
+from aisre.monitor.jobs.runner import MonitorRunner
+from aisre.store.sqlite import SQLiteStore
+from aisre.telemetry.metrics import Metrics
+
+HOUR = 3600.0
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a multiple of an hour
+
+
+def fill(db: Path, hours: int = 6, drift_from: int = 3, per_hour: int = 200) -> None:
+    """Records of fraud/v1 one hour at a time; from hour `drift_from` on, `amount` is shifted by +5 sd."""
+    rng = np.random.default_rng(7)
+    mon = Monitor("fraud", "v1", store=f"sqlite:///{db}", durability="durable")
+    for h in range(hours):
+        shift = 5.0 if h >= drift_from else 0.0
+        for i in range(per_hour):
+            amount = float(rng.normal(shift, 1.0))
+            mon.record({"amount": amount}, prediction=int(amount > 0), ts=T0 + h * HOUR + i * (HOUR / per_hour))
+    mon.recorder.close()
+
+
+def config(db: Path, **job: object) -> AisreConfig:
+    base = {
+        "name": "fraud-drift",
+        "model": "fraud",
+        "version": "v1",
+        "reference": {"since": T0, "until": T0 + HOUR},
+        "window": "1h",
+    }
+    return AisreConfig.model_validate({"store": f"sqlite:///{db}", "monitors": [{**base, **job}]})
+
+
+def drifted_windows(store: SQLiteStore, job: str = "fraud-drift") -> dict[float, bool]:
+    return {
+        s.window_start: s.breached
+        for _, s in store.signals(model="fraud", name="data_drift_share")
+        if s.labels.get("monitor") == job
+    }
+
+
+def test_drift_signal_appears_for_the_drifted_windows_only(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db)
+    store = SQLiteStore(db)
+    metrics = Metrics()
+    runner = MonitorRunner(config(db), store, ManualClock(T0 + 6 * HOUR + 10), metrics)
+    runner.run_due()
+    windows = drifted_windows(store)
+    assert windows == {T0 + h * HOUR: h >= 3 for h in range(6)}
+    text = metrics.render().decode()
+    assert 'monitor="fraud-drift"' in text and "data_drift_share" in text
+
+
+def test_only_complete_windows_are_checked_and_the_schedule_is_kept(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db)
+    store = SQLiteStore(db)
+    clock = ManualClock(T0 + 2 * HOUR + 30 * 60)  # in the middle of hour 2
+    runner = MonitorRunner(config(db), store, clock)
+    runner.run_due()
+    assert sorted(drifted_windows(store)) == [T0, T0 + HOUR]
+    clock.advance(20 * 60)  # not due yet (schedule = the window)
+    runner.run_due()
+    assert sorted(drifted_windows(store)) == [T0, T0 + HOUR]
+    clock.advance(HOUR)
+    runner.run_due()
+    assert sorted(drifted_windows(store)) == [T0, T0 + HOUR, T0 + 2 * HOUR]
+
+
+def test_a_restarted_runner_resumes_after_the_last_window_without_redoing_it(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db)
+    MonitorRunner(config(db), SQLiteStore(db), ManualClock(T0 + 4 * HOUR + 5)).run_due()
+    store = SQLiteStore(db)
+    assert len(drifted_windows(store)) == 4
+    MonitorRunner(config(db), store, ManualClock(T0 + 6 * HOUR + 5)).run_due()
+    starts = [s.window_start for _, s in store.signals(model="fraud", name="data_drift_share")]
+    assert sorted(starts) == [T0 + h * HOUR for h in range(6)]  # each window exactly once
+
+
+def test_a_broken_reference_records_the_error_and_the_next_job_still_runs(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    good = config(db).monitors[0].model_dump()
+    cfg = AisreConfig.model_validate(
+        {
+            "store": f"sqlite:///{db}",
+            "monitors": [{**good, "name": "broken", "reference": str(bad)}, good],
+        }
+    )
+    store = SQLiteStore(db)
+    metrics = Metrics()
+    MonitorRunner(cfg, store, ManualClock(T0 + 6 * HOUR + 5), metrics).run_due()
+    errors = [s for _, s in store.signals(name="monitor_job_error") if s.labels["monitor"] == "broken"]
+    assert errors and errors[0].labels["reason"] == "bad_reference"
+    assert "bad.json" in errors[0].labels["error"]
+    assert len(drifted_windows(store)) == 6
+    assert 'aisre_monitor_job_errors_total{monitor="broken",reason="bad_reference"}' in metrics.render().decode()
+
+
+def test_too_few_rows_is_recorded_as_the_reason(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db, hours=2)
+    store = SQLiteStore(db)
+    MonitorRunner(config(db, min_rows=500), store, ManualClock(T0 + 2 * HOUR + 5)).run_due()
+    reasons = [s.labels["reason"] for _, s in store.signals(name="monitor_job_error")]
+    assert reasons == ["too_few_rows", "too_few_rows"]
+
+
+def test_count_windows_check_every_n_records(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db, hours=4, drift_from=2)
+    store = SQLiteStore(db)
+    MonitorRunner(config(db, window={"every": 400}), store, ManualClock(T0 + 4 * HOUR + 5)).run_due()
+    assert list(drifted_windows(store).values()) == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("job", "where", "says"),
+    [
+        ({"checks": ["data_drift", "fairness"]}, "monitors.0.checks", "implemented: data_drift, prediction_drift"),
+        ({"checks": ["nonsense"]}, "monitors.0.checks", "unknown check 'nonsense'"),
+        ({"window": "1 fortnight"}, "monitors.0.window", "expected a duration"),
+        ({"schedule": "-5m"}, "monitors.0.schedule", "expected a duration"),
+        ({"model": "nope"}, "monitors.0.model", "no model 'nope' in models: (fraud)"),
+    ],
+)
+def test_bad_monitor_config_is_refused_at_its_key(tmp_path: Path, job: dict, where: str, says: str) -> None:
+    from aisre.config import load_config
+
+    monitor = {"name": "fraud-drift", "model": "fraud", "reference": {"since": T0, "until": T0 + HOUR}, "window": "1h"}
+    cfg: dict = {"store": f"sqlite:///{tmp_path / 'a.db'}", "monitors": [{**monitor, **job}]}
+    cfg["models"] = {"fraud": {"protocol": "oip", "versions": {"v1": {"replicas": ["http://127.0.0.1:9"]}}}}
+    path = tmp_path / "aisre.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert where in str(info.value) and says in str(info.value)
+
+
+def test_a_missing_reference_file_is_a_start_up_problem(tmp_path: Path) -> None:
+    from aisre.config import checks
+
+    cfg = config(tmp_path / "a.db", reference=str(tmp_path / "missing.json"))
+    found = checks.problems(cfg)
+    assert any(p.startswith("monitors.0.reference: reference file") for p in found)
