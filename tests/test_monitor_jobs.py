@@ -160,3 +160,84 @@ def test_a_missing_reference_file_is_a_start_up_problem(tmp_path: Path) -> None:
     cfg = config(tmp_path / "a.db", reference=str(tmp_path / "missing.json"))
     found = checks.problems(cfg)
     assert any(p.startswith("monitors.0.reference: reference file") for p in found)
+
+
+def write_config(tmp_path: Path, db: Path, **job: object) -> Path:
+    import yaml
+
+    monitor = {"name": "fraud-drift", "model": "fraud", "reference": {"since": T0, "until": T0 + HOUR}, "window": "1h"}
+    path = tmp_path / "aisre.yaml"
+    path.write_text(yaml.safe_dump({"store": f"sqlite:///{db}", "monitors": [{**monitor, **job}]}))
+    return path
+
+
+def test_watch_once_checks_the_due_windows_and_exits_0(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aisre.cli.main import app
+
+    db = tmp_path / "a.db"
+    fill(db)
+    result = CliRunner().invoke(app, ["watch", "--once", "-c", str(write_config(tmp_path, db))])
+    assert result.exit_code == 0, result.output
+    assert drifted_windows(SQLiteStore(db)) == {T0 + h * HOUR: h >= 3 for h in range(6)}
+
+
+def test_watch_once_exits_2_naming_the_window_that_could_not_be_checked(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aisre.cli.main import app
+
+    db = tmp_path / "a.db"
+    fill(db, hours=2)
+    empty_range = {"since": T0 - 10 * HOUR, "until": T0 - 9 * HOUR}
+    result = CliRunner().invoke(app, ["watch", "--once", "-c", str(write_config(tmp_path, db, reference=empty_range))])
+    assert result.exit_code == 2
+    assert "fraud-drift" in result.output and "bad_reference" in result.output and "holds no records" in result.output
+
+
+def test_the_runner_lock_is_held_by_one_process_at_a_time(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from aisre.monitor.jobs.background import RunnerLock
+
+    path = tmp_path / "a.db.monitors.lock"
+    probe = [
+        sys.executable,
+        "-c",
+        f"from aisre.monitor.jobs.background import RunnerLock; print(RunnerLock({str(path)!r}).acquire())",
+    ]
+    mine = RunnerLock(path)
+    assert mine.acquire()
+    assert subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert not RunnerLock(path).acquire()  # another open of the file, even in this process
+    mine.release()
+    assert subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip() == "True"
+
+
+def test_a_standby_process_takes_over_the_jobs_when_the_holder_stops(tmp_path: Path) -> None:
+    import time
+
+    from aisre.monitor.jobs.background import BackgroundMonitors, RunnerLock, lock_path
+
+    db = tmp_path / "a.db"
+    fill(db)
+    store = SQLiteStore(db)
+    cfg = config(db)
+    clock = ManualClock(T0 + 2 * HOUR + 5)
+    first = BackgroundMonitors(MonitorRunner(cfg, store, clock), RunnerLock(lock_path(db)), retry_s=0.05).start()
+    deadline = time.monotonic() + 30
+    while len(drifted_windows(store)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    standby_runner = MonitorRunner(cfg, store, clock)
+    second = BackgroundMonitors(standby_runner, RunnerLock(lock_path(db)), retry_s=0.05).start()
+    time.sleep(0.3)
+    assert not second.lock.held
+    first.stop()
+    clock.advance(2 * HOUR)
+    while len(drifted_windows(store)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second.stop()
+    starts = sorted(s.window_start for _, s in store.signals(model="fraud", name="data_drift_share"))
+    assert starts == [T0 + h * HOUR for h in range(4)]  # the standby resumed after the holder's windows

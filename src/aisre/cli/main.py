@@ -12,6 +12,7 @@ from aisre.cli import log, monitor, slo
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
 from aisre.cli.serve import serve_command
+from aisre.cli.watch import watch_command
 from aisre.config import AisreConfig, load_config
 from aisre.errors import ConfigError
 
@@ -26,6 +27,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(slo.app, name="slo")
 app.command("drift")(drift_command)
 app.command("serve")(serve_command)
+app.command("watch")(watch_command)
 
 
 def _version(value: bool) -> None:

@@ -52,6 +52,7 @@ class MonitorRunner:
         self._last_end: dict[str, float | None] = {}
         self._references: dict[str, tuple[Any, Any]] = {}
         self._errors = _error_counter(metrics)
+        self.last_errors: list[str] = []  # what went wrong in the latest `run_due`, one line per window
 
     def next_due(self) -> float:
         """When the earliest job is due next (epoch seconds; now if any never ran)."""
@@ -60,6 +61,7 @@ class MonitorRunner:
     def run_due(self, now: float | None = None) -> list[Signal]:
         """Run every job that is due at `now`; returns the signals published."""
         now = self.clock.now() if now is None else now
+        self.last_errors = []
         out: list[Signal] = []
         for job in self.jobs:
             if now < self._next_run.get(job.name, -math.inf):
@@ -194,6 +196,7 @@ class MonitorRunner:
         self, job: MonitorJobConfig, since: float | None, until: float | None, reason: str, text: str, now: float
     ) -> None:
         log.warning("monitor %s: window [%s, %s) not checked (%s): %s", job.name, since, until, reason, text)
+        self.last_errors.append(f"{job.name}: window [{since}, {until}) not checked ({reason}): {text}")
         error = Signal(
             model=job.model,
             version=job.version or ALL_VERSIONS,
@@ -234,12 +237,4 @@ def _error_counter(metrics: Any) -> Any:
     )
 
 
-def run_forever(runner: MonitorRunner, stop: Any, *, max_sleep_s: float = 5.0, sleep: Any = None) -> None:
-    """Call `run_due` whenever a job is due until `stop` (a threading.Event) is set."""
-    while not stop.is_set():
-        runner.run_due()
-        wait = max(0.05, min(max_sleep_s, runner.next_due() - runner.clock.now()))
-        (sleep or stop.wait)(wait)
-
-
-__all__: Sequence[str] = ["JobError", "MonitorRunner", "run_forever"]
+__all__: Sequence[str] = ["JobError", "MonitorRunner"]
