@@ -9,12 +9,16 @@ A library first (usable in a notebook with a `ManualClock`, no server needed):
   (SRE workbook ch. 5) with pending/firing/resolved states.
 - `webhook_payload`, `WebhookNotifier`: notifications in Alertmanager's webhook format;
   `AlertmanagerClient`: push to a real Alertmanager instead, as Prometheus does.
+- `evaluate` -> `SLOReport`: the embedded evaluator, every SLO judged from the store at
+  `clock.now()` (`aisre.slo.events` turns the store into series); `history` for burn-downs.
 
 The spec lives in `aisre.config.slo` (`SLOConfig`); Prometheus rules in `aisre.slo.rules`.
 """
 
 from aisre.slo.alerts import Alert, AlertEvaluator, WindowCheck, alert_factor, check_windows
 from aisre.slo.budget import BudgetStatus, MinuteSeries, budget_status, burn_rate, error_ratio, time_to_exhaustion
+from aisre.slo.evaluate import SLOReport, evaluate, history
+from aisre.slo.events import NotEvaluable, sli_series
 from aisre.slo.webhook import AlertmanagerClient, WebhookNotifier, alertmanager_alerts, fingerprint, webhook_payload
 
 __all__ = [
@@ -23,6 +27,8 @@ __all__ = [
     "AlertmanagerClient",
     "BudgetStatus",
     "MinuteSeries",
+    "NotEvaluable",
+    "SLOReport",
     "WebhookNotifier",
     "WindowCheck",
     "alert_factor",
@@ -31,7 +37,10 @@ __all__ = [
     "burn_rate",
     "check_windows",
     "error_ratio",
+    "evaluate",
     "fingerprint",
+    "history",
+    "sli_series",
     "time_to_exhaustion",
     "webhook_payload",
 ]
