@@ -241,3 +241,95 @@ def test_a_standby_process_takes_over_the_jobs_when_the_holder_stops(tmp_path: P
     second.stop()
     starts = sorted(s.window_start for _, s in store.signals(model="fraud", name="data_drift_share"))
     assert starts == [T0 + h * HOUR for h in range(4)]  # the standby resumed after the holder's windows
+
+
+def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_store(tmp_path: Path) -> None:
+    """The issue's end-to-end check: no manual command, only `aisre serve` with a `monitors:` section."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import joblib
+    import pandas as pd
+    import yaml
+    from sklearn.linear_model import LogisticRegression
+
+    from aisre.monitor.profiles.reference import Reference
+    from aisre.testing.server import free_port
+
+    rng = np.random.default_rng(3)
+    clean = pd.DataFrame({"amount": rng.normal(0, 1, 2000), "age": rng.normal(40, 10, 2000)})
+    model = LogisticRegression().fit(clean, (clean["amount"] > 0).astype(int))
+    joblib.dump(model, tmp_path / "fraud.joblib")
+    Reference.fit(clean).save(tmp_path / "reference.json")
+    db = tmp_path / "aisre.db"
+    (tmp_path / "aisre.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "store": {"url": f"sqlite:///{db}", "durability": "fast"},
+                "models": {
+                    "fraud": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "fraud.joblib")}}}
+                },
+                "monitors": [
+                    {
+                        "name": "fraud-drift",
+                        "model": "fraud",
+                        "version": "v1",
+                        "reference": str(tmp_path / "reference.json"),
+                        "window": "2s",
+                        "delay": "0.5s",
+                        "checks": ["data_drift"],
+                    }
+                ],
+            }
+        )
+    )
+    port = free_port()
+    log = (tmp_path / "serve.log").open("wb")
+    cmd = [sys.executable, "-m", "aisre", "serve", "-c", str(tmp_path / "aisre.yaml"), "--port", str(port)]
+    process = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(0.1)
+
+        def send(shift: float, seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                X = np.column_stack([rng.normal(shift, 1, 20), rng.normal(40, 10, 20)])
+                body = {"inputs": [{"name": "input-0", "shape": list(X.shape), "datatype": "FP64", "data": X.tolist()}]}
+                httpx.post(f"{url}/v2/models/fraud/infer", json=body).raise_for_status()
+                time.sleep(0.05)
+
+        send(0.0, 4.0)
+        drift_started = time.time()
+        store = SQLiteStore(db)
+        found: list = []
+        deadline = time.monotonic() + 30
+        while not found and time.monotonic() < deadline:
+            send(6.0, 1.0)  # keep the drifted traffic coming while we look
+            found = [
+                s
+                for _, s in store.signals(model="fraud", name="data_drift_score")
+                if s.breached and s.labels.get("feature") == "amount" and (s.window_start or 0) >= drift_started - 2
+            ]
+        assert found, (tmp_path / "serve.log").read_text()[-3000:]
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'aisre_data_drift_score_breached{feature="amount"' in metrics
+        line = next(x for x in metrics.splitlines() if x.startswith('aisre_data_drift_score_breached{feature="amount"'))
+        assert 'monitor="fraud-drift"' in line
+        checked = [s for _, s in store.signals(model="fraud", name="window_rows") if s.labels.get("monitor")]
+        assert any(s.value > 0 and (s.window_end or 0) <= drift_started + 1 for s in checked)  # clean windows too
+    finally:
+        process.terminate()  # uvicorn re-raises SIGTERM after its clean shutdown: the code is -15
+        process.wait(30)
+        log.close()
+    assert b"Traceback" not in (tmp_path / "serve.log").read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -48,9 +49,16 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
         app.state.gateway = gateway
+        monitors = None
+        if config.monitors:  # a daemon thread, off the event loop; one process per store runs the jobs
+            from aisre.monitor.jobs.background import start_background  # numpy/scipy only when needed
+
+            monitors = start_background(config, recorder.store, clock, recorder.metrics)
         try:
             yield
         finally:
+            if monitors is not None:
+                await asyncio.to_thread(monitors.stop)
             await gateway.stop()
             if owns_recorder:
                 recorder.close()

@@ -102,4 +102,4 @@ def start_background(config: Any, store: Any, clock: Any, metrics: Any = None) -
     if not config.monitors:
         return None
     runner = MonitorRunner(config, store, clock, metrics)
-    return BackgroundMonitors(runner, RunnerLock(lock_path(config.store.path))).start()
+    return BackgroundMonitors(runner, RunnerLock(lock_path(getattr(store, "path", config.store.path)))).start()
