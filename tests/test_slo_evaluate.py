@@ -167,3 +167,26 @@ def test_history_only_falls_while_only_bad_events_happen(db_path: Path) -> None:
     assert len(points) == 3 * 24 + 1
     assert points[-1][0] == end and points[1][0] - points[0][0] == HOUR
     assert [v for _, v in points].count(None) == 3 * 24 + 1 - 3  # no ratio before the first complete hour
+
+
+def test_estimated_accuracy_and_llm_rates_judge_slices_by_their_own_bounds(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    hour = [(T0 + k * HOUR, T0 + (k + 1) * HOUR) for k in range(3)]
+    store.write_signals(
+        [
+            Signal("fraud", "v1", "estimated_accuracy", v, 0.9, False, {}, *hour[k])
+            for k, v in enumerate([0.97, 0.8, 0.96])
+        ]
+        + [
+            Signal("chat", "v1", "llm_refusal_rate", v, 0.05, False, {}, *hour[k])
+            for k, v in enumerate([0.01, 0.02, 0.2])
+        ],
+        T0 + 3 * HOUR,
+    )
+    estimated = slo("est", {"kind": "estimated_quality", "metric": "accuracy", "min": 0.95}, 0.9, timeslice="1h")
+    refusals = slo(
+        "refusals", {"kind": "llm_quality", "signal": "llm_refusal_rate", "max": 0.1}, 0.9, model="chat", timeslice="1h"
+    )
+    est, llm = evaluate([estimated, refusals], store, ManualClock(T0 + 3 * HOUR))
+    assert est.sli == pytest.approx(2 / 3)  # the breached flag is the producer's; the SLO's min decides
+    assert llm.sli == pytest.approx(2 / 3)
