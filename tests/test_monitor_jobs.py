@@ -243,8 +243,12 @@ def test_a_standby_process_takes_over_the_jobs_when_the_holder_stops(tmp_path: P
     assert starts == [T0 + h * HOUR for h in range(4)]  # the standby resumed after the holder's windows
 
 
-def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_store(tmp_path: Path) -> None:
-    """The issue's end-to-end check: no manual command, only `aisre serve` with a `monitors:` section."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_store(
+    tmp_path: Path, workers: int
+) -> None:
+    """The issue's end-to-end check: no manual command, only `aisre serve` with a `monitors:` section;
+    with two workers, exactly one of them checks each window."""
     import os
     import subprocess
     import sys
@@ -288,7 +292,18 @@ def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_sto
     )
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    cmd = [sys.executable, "-m", "aisre", "serve", "-c", str(tmp_path / "aisre.yaml"), "--port", str(port)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "aisre",
+        "serve",
+        "-c",
+        str(tmp_path / "aisre.yaml"),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     process = subprocess.Popen(cmd, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -322,12 +337,18 @@ def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_sto
                 if s.breached and s.labels.get("feature") == "amount" and (s.window_start or 0) >= drift_started - 2
             ]
         assert found, (tmp_path / "serve.log").read_text()[-3000:]
-        metrics = httpx.get(f"{url}/metrics").text
+        for _ in range(20):  # with two workers, the gauges live in the process that runs the jobs
+            with httpx.Client() as fresh:  # a new connection may land on either worker
+                metrics = fresh.get(f"{url}/metrics").text
+            if 'aisre_data_drift_score_breached{feature="amount"' in metrics:
+                break
         assert 'aisre_data_drift_score_breached{feature="amount"' in metrics
         line = next(x for x in metrics.splitlines() if x.startswith('aisre_data_drift_score_breached{feature="amount"'))
         assert 'monitor="fraud-drift"' in line
         checked = [s for _, s in store.signals(model="fraud", name="window_rows") if s.labels.get("monitor")]
         assert any(s.value > 0 and (s.window_end or 0) <= drift_started + 1 for s in checked)  # clean windows too
+        shares = [s.window_start for _, s in store.signals(model="fraud", name="data_drift_share")]
+        assert len(shares) == len(set(shares)), "a window was checked by more than one process"
     finally:
         process.terminate()  # uvicorn re-raises SIGTERM after its clean shutdown: the code is -15
         process.wait(30)
