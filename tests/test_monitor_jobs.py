@@ -354,3 +354,35 @@ def test_aisre_serve_runs_the_monitors_and_shows_drift_on_metrics_and_in_the_sto
         process.wait(30)
         log.close()
     assert b"Traceback" not in (tmp_path / "serve.log").read_bytes()
+
+
+def test_a_failed_window_is_not_retried_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill(db, hours=2)
+    store = SQLiteStore(db)
+    cfg = config(db, min_rows=500)
+    MonitorRunner(cfg, store, ManualClock(T0 + 2 * HOUR + 5)).run_due()
+    MonitorRunner(cfg, store, ManualClock(T0 + 2 * HOUR + 10)).run_due()
+    errors = [s.window_start for _, s in store.signals(name="monitor_job_error")]
+    assert errors == [T0, T0 + HOUR]  # each failed window reported once, not again after the restart
+
+
+def test_watch_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "a.db"
+    fill(db)
+    cmd = [sys.executable, "-m", "aisre", "watch", "-c", str(write_config(tmp_path, db))]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = SQLiteStore(db)
+    deadline = time.monotonic() + 60
+    while len(drifted_windows(store)) < 6 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.1)
+    assert len(drifted_windows(store)) == 6
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert b"stopped" in out and b"Traceback" not in err

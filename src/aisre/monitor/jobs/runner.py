@@ -77,14 +77,17 @@ class MonitorRunner:
     def _run_job(self, job: MonitorJobConfig, now: float) -> list[Signal]:
         out: list[Signal] = []
         for since, until in self._pending_windows(job, now):
+            signals: list[Signal] = []
             try:
-                out += self._check(job, since, until, now)
+                signals = self._check(job, since, until, now)
             except JobError as exc:
                 self._record_error(job, since, until, exc.reason, str(exc), now)
             except Exception as exc:
                 self._record_error(job, since, until, "error", f"{type(exc).__name__}: {exc}", now)
+            out += signals
             self._last_end[job.name] = until  # a failed window is reported, not retried forever
-            self._mark_done(job, since, until, now)
+            if not any(s.name == "window_rows" for s in signals):  # failed or empty: still remember it
+                self._mark_done(job, since, until, now)
         return out
 
     def _pending_windows(self, job: MonitorJobConfig, now: float) -> list[tuple[float, float]]:
@@ -179,8 +182,8 @@ class MonitorRunner:
         return max(ends, default=None)
 
     def _mark_done(self, job: MonitorJobConfig, since: float, until: float, now: float) -> None:
-        """A store-only `window_rows` marker under the job's version, so a restart resumes after this window
-        even when the window failed or held no version's records."""
+        """A store-only `window_rows{monitor, scope=job}` marker, so a restart resumes after a window that
+        failed or held no version's records (a checked window's own `window_rows` already says so)."""
         marker = Signal(
             model=job.model,
             version=job.version or ALL_VERSIONS,
