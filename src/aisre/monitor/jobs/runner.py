@@ -32,7 +32,7 @@ _OUTPUT_NAMES = frozenset({"prediction", "response_length", "output_tokens"})
 ALL_VERSIONS = "*"  # the version of a job's progress marker when it watches every version
 
 
-class JobError(Exception):
+class _WindowFailed(Exception):
     """A window could not be checked; `reason` is a low-cardinality label (bad_reference, too_few_rows)."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -80,7 +80,7 @@ class MonitorRunner:
             signals: list[Signal] = []
             try:
                 signals = self._check(job, since, until, now)
-            except JobError as exc:
+            except _WindowFailed as exc:
                 self._record_error(job, since, until, exc.reason, str(exc), now)
             except Exception as exc:
                 self._record_error(job, since, until, "error", f"{type(exc).__name__}: {exc}", now)
@@ -124,7 +124,7 @@ class MonitorRunner:
         for version in versions:
             rows = self.store.count(RecordFilter(job.model, version, since, until))
             if rows < job.min_rows:
-                raise JobError(
+                raise _WindowFailed(
                     "too_few_rows",
                     f"{job.model}/{version} has {rows} records in the window, fewer than min_rows={job.min_rows}",
                 )
@@ -157,14 +157,14 @@ class MonitorRunner:
             try:
                 samples = Reference.load(job.reference).samples
             except Exception as exc:
-                raise JobError("bad_reference", f"cannot load reference {job.reference}: {exc}") from None
+                raise _WindowFailed("bad_reference", f"cannot load reference {job.reference}: {exc}") from None
             ref_in = {c: v for c, v in samples.items() if not _is_output(c)}
             ref_out = {c: v for c, v in samples.items() if _is_output(c)}
         else:
             r = job.reference
             records = self.store.records(RecordFilter(job.model, job.version, r.since, r.until))
             if not records:
-                raise JobError(
+                raise _WindowFailed(
                     "bad_reference",
                     f"reference range [{r.since}, {r.until}) holds no records of {job.model}/{job.version or '*'}",
                 )
@@ -240,4 +240,4 @@ def _error_counter(metrics: Any) -> Any:
     )
 
 
-__all__: Sequence[str] = ["JobError", "MonitorRunner"]
+__all__: Sequence[str] = ["MonitorRunner"]
