@@ -78,6 +78,8 @@ def summary(cfg: AisreConfig) -> str:
         "tracing " + ("on" if cfg.telemetry.tracing.enabled else "off"),
         "auth " + ("on" if cfg.auth.enabled else "off"),
         "state " + ("shared (Redis)" if cfg.state.url else "per process"),
+        f"{len(cfg.slos)} SLO{'s' * (len(cfg.slos) != 1)}",
+        f"{len(cfg.monitors)} monitor{'s' * (len(cfg.monitors) != 1)}",
     ]
     return ", ".join(parts)
 
