@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -126,52 +127,35 @@ class AisreConfig(Section):
         return {"url": value} if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _slo_references(self) -> AisreConfig:
-        """SLO names are unique; with a `models:` section, each SLO names a served model and version
-        (without one, models are recorded through the SDK and any name is fine)."""
-        found: list[checks.Problem] = []
-        seen: set[str] = set()
-        for i, slo in enumerate(self.slos):
-            if slo.name in seen:
-                found.append(checks.Problem(("slos", i, "name"), f"another SLO is already named {slo.name!r}"))
-            seen.add(slo.name)
-            if not self.models:
-                continue
-            model = self.models.get(slo.model)
-            if model is None:
-                known = ", ".join(sorted(self.models))
-                found.append(checks.Problem(("slos", i, "model"), f"no model {slo.model!r} in models: ({known})"))
-            elif slo.version is not None and slo.version not in model.versions:
-                known = ", ".join(sorted(model.versions))
-                found.append(
-                    checks.Problem(
-                        ("slos", i, "version"), f"model {slo.model!r} has no version {slo.version!r} ({known})"
-                    )
-                )
+    def _slo_and_monitor_references(self) -> AisreConfig:
+        """SLO and monitor names are unique; with a `models:` section, each names a served model and
+        version (without one, models are recorded through the SDK and any name is fine)."""
+        found = [
+            *_named_model_problems("slos", "SLO", self.slos, self.models),
+            *_named_model_problems("monitors", "monitor", self.monitors, self.models),
+        ]
         checks.raise_all(found, "AisreConfig")
         return self
 
-    @model_validator(mode="after")
-    def _monitor_references(self) -> AisreConfig:
-        """Monitor names are unique; with a `models:` section, each job names a served model and version."""
-        found: list[checks.Problem] = []
-        seen: set[str] = set()
-        for i, job in enumerate(self.monitors):
-            if job.name in seen:
-                found.append(checks.Problem(("monitors", i, "name"), f"another monitor is already named {job.name!r}"))
-            seen.add(job.name)
-            if not self.models:
-                continue
-            model = self.models.get(job.model)
-            if model is None:
-                known = ", ".join(sorted(self.models))
-                found.append(checks.Problem(("monitors", i, "model"), f"no model {job.model!r} in models: ({known})"))
-            elif job.version is not None and job.version not in model.versions:
-                known = ", ".join(sorted(model.versions))
-                found.append(
-                    checks.Problem(
-                        ("monitors", i, "version"), f"model {job.model!r} has no version {job.version!r} ({known})"
-                    )
-                )
-        checks.raise_all(found, "AisreConfig")
-        return self
+
+def _named_model_problems(
+    key: str, what: str, items: Sequence[SLOConfig | MonitorJobConfig], models: dict[str, ModelConfig]
+) -> list[checks.Problem]:
+    """Duplicate names, and (when models are configured) unknown models or versions, each at its key."""
+    found: list[checks.Problem] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            found.append(checks.Problem((key, i, "name"), f"another {what} is already named {item.name!r}"))
+        seen.add(item.name)
+        if not models:
+            continue
+        model = models.get(item.model)
+        if model is None:
+            known = ", ".join(sorted(models))
+            found.append(checks.Problem((key, i, "model"), f"no model {item.model!r} in models: ({known})"))
+        elif item.version is not None and item.version not in model.versions:
+            known = ", ".join(sorted(model.versions))
+            message = f"model {item.model!r} has no version {item.version!r} ({known})"
+            found.append(checks.Problem((key, i, "version"), message))
+    return found
