@@ -55,7 +55,7 @@ def test_flush_commits_every_record_at_once_when_the_collector_is_down(tmp_path:
     flushed_in = time.monotonic() - started
     assert monitor.store.count() == RECORDS
     # Exporting these spans to a dead collector used to hold flush() for ~28 s.
-    assert flushed_in < 5
+    assert flushed_in < 10  # wide for a busy CI machine; the bug took ~28 s
     started = time.monotonic()
     recorder.close()
     assert time.monotonic() - started < 15  # shutdown is bounded too
