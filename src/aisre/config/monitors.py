@@ -3,7 +3,9 @@
 A job names a model (optionally one version), a reference to compare with (a saved `Reference`
 file, or a time range of that model's stored records profiled on the first run), a window (a
 tumbling duration aligned to the epoch, or every N records), how often to run (default: the
-window) and the checks to run, with the drift options passed to `aisre.drift`.
+window) and the checks to run, with the drift options passed to `aisre.drift`. The
+`estimated_performance` check fits CBPE once on a stored, labelled reference range and publishes
+each window's `estimated_<metric>` (what an `estimated_quality` SLI reads), breached below `min`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from aisre.config.base import Section
 from aisre.config.slo import parse_duration
 
 #: Checks a job can run today.
-IMPLEMENTED_CHECKS = ("data_drift", "prediction_drift")
+IMPLEMENTED_CHECKS = ("data_drift", "prediction_drift", "estimated_performance")
+#: What a job runs when `checks` is not given (estimated_performance needs labels: opt in).
+DEFAULT_CHECKS = ("data_drift", "prediction_drift")
 #: Checks the issue asks for that are not wired into jobs yet (named in the error, so a user knows).
 PLANNED_CHECKS = ("performance", "cbpe", "fairness", "importance", "llm_quality")
+#: Metrics the estimated_performance check can estimate (CBPE's, aisre.monitor.performance.cbpe.CBPE_METRICS).
+ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
 
 class ReferenceRange(Section):
@@ -59,7 +65,9 @@ class MonitorJobConfig(Section):
     """One monitoring job. `window`: a duration (`1h`, `15m`; tumbling, aligned to the epoch) or
     `{every: N}` records. `schedule`: how often to run (default: the window; `1m` for count windows).
     `delay`: how long after a window's end its records are taken as complete (writes are batched).
-    `min_rows`: a window with fewer records is not checked and records a `too_few_rows` error."""
+    `min_rows`: a window with fewer records is not checked and records a `too_few_rows` error.
+    `metric` / `min`: for `estimated_performance`, the CBPE metric (default accuracy) and the value
+    below which a window's `estimated_<metric>` signal is breached (without `min`: CBPE's own band)."""
 
     name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
     model: str
@@ -68,11 +76,13 @@ class MonitorJobConfig(Section):
     window: str | CountWindow
     schedule: str | None = None
     delay: str = "1s"
-    checks: list[str] = Field(default_factory=lambda: list(IMPLEMENTED_CHECKS), min_length=1)
+    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), min_length=1)
     method: str | dict[str, str] = "auto"
     threshold: float | dict[str, float] | None = None
     share_threshold: float = Field(0.5, gt=0, le=1)
     min_rows: int = Field(1, ge=1)
+    metric: str | None = None
+    min: float | None = None
 
     @field_validator("window", mode="before")
     @classmethod
@@ -100,6 +110,31 @@ class MonitorJobConfig(Section):
         if len(set(names)) != len(names):
             raise ValueError(f"a check is listed twice: {names}")
         return names
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str | None) -> str | None:
+        if value is not None and value not in ESTIMATED_METRICS:
+            known = ", ".join(ESTIMATED_METRICS)
+            raise ValueError(f"unknown metric {value!r}; estimated_performance estimates: {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _estimated(self) -> MonitorJobConfig:
+        if "estimated_performance" not in self.checks:
+            if self.metric is not None or self.min is not None:
+                raise ValueError("metric and min apply to the estimated_performance check; add it to checks")
+        elif isinstance(self.reference, str):
+            raise ValueError(
+                "the estimated_performance check needs a reference of stored records with labels: "
+                "reference: {since: ..., until: ...} (a saved reference file holds no labels)"
+            )
+        return self
+
+    @property
+    def estimated_metric(self) -> str:
+        """The metric the estimated_performance check estimates."""
+        return self.metric or "accuracy"
 
     @property
     def window_s(self) -> float | None:

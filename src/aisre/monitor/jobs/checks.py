@@ -95,7 +95,7 @@ def check_window(
 
     Signals: `data_drift_score{feature,method}` and `prediction_drift_score{output,method}`
     (the value the verdict compares with the threshold: the p-value for tests, the distance
-    for distances), `data_drift_share` and `dataset_drift` (0/1), `window_rows`, and
+    for distances), `data_drift_share` and `dataset_drift` (0/1, breached when 1), `window_rows`, and
     `data_column_missing{feature}` / `prediction_column_missing{output}` (1, breached) for each
     reference column the records lack. `until` must be after `since` (InvalidParameterError).
     """
@@ -139,7 +139,10 @@ def check_window(
                 **base,
             )
         )
-        check.signals.append(Signal(name="dataset_drift", value=float(result.dataset_drift), **base))
+        # breached as well as 1: the drift SLI (aisre.slo.events) reads the verdict, not the value
+        check.signals.append(
+            Signal(name="dataset_drift", value=float(result.dataset_drift), breached=result.dataset_drift, **base)
+        )
     check.signals += _missing_signals(check.missing_inputs, "data_column_missing", "feature", base)
     if reference_outputs is not None:
         ref_out, cur_out = to_columns(reference_outputs), output_columns(records)

@@ -21,7 +21,9 @@ from typing import Any
 
 from aisre.clock import Clock
 from aisre.config.monitors import MonitorJobConfig
+from aisre.errors import AisreError
 from aisre.monitor.jobs.checks import check_window, input_columns, output_columns
+from aisre.monitor.jobs.estimated import FittedReference, estimate_signals, fit_reference
 from aisre.monitor.jobs.signals import publish
 from aisre.records import Signal
 from aisre.store.base import RecordFilter
@@ -51,6 +53,7 @@ class MonitorRunner:
         self._next_run: dict[str, float] = {}
         self._last_end: dict[str, float | None] = {}
         self._references: dict[str, tuple[Any, Any]] = {}
+        self._fitted: dict[str, FittedReference] = {}
         self._errors = _error_counter(metrics)
         self.last_errors: list[str] = []  # what went wrong in the latest `run_due`, one line per window
 
@@ -116,6 +119,7 @@ class MonitorRunner:
 
     def _check(self, job: MonitorJobConfig, since: float, until: float, now: float) -> list[Signal]:
         ref_in, ref_out = self._reference(job)
+        fitted = self._fitted_reference(job) if "estimated_performance" in job.checks else None
         versions = [job.version] if job.version else self._versions(job, since, until)
         options: dict[str, Any] = {"share_threshold": job.share_threshold}
         if job.threshold is not None:
@@ -139,7 +143,11 @@ class MonitorRunner:
                 method=job.method,
                 **options,
             )
-            signals = [_labelled(s, job.name) for s in check.signals]
+            found = check.signals
+            if fitted is not None:
+                window = self.store.records(RecordFilter(job.model, version, since, until))
+                found = found + estimate_signals(fitted, window, job.model, version, since, until, job.min)
+            signals = [_labelled(s, job.name) for s in found]
             publish(signals, store=self.store, metrics=self.metrics, ts=now)
             out += signals
         return out
@@ -171,6 +179,19 @@ class MonitorRunner:
             ref_in, ref_out = input_columns(records), output_columns(records)
         self._references[job.name] = (ref_in, ref_out)
         return ref_in, ref_out
+
+    def _fitted_reference(self, job: MonitorJobConfig) -> FittedReference:
+        """CBPE fitted once on the job's labelled reference range (config refuses a reference file)."""
+        if job.name not in self._fitted:
+            r = job.reference
+            assert not isinstance(r, str)
+            try:
+                self._fitted[job.name] = fit_reference(
+                    self.store, job.model, job.version, r.since, r.until, job.estimated_metric
+                )
+            except AisreError as exc:
+                raise _WindowFailed("bad_reference", f"estimated_performance: {exc}") from None
+        return self._fitted[job.name]
 
     # -- progress and errors -----------------------------------------------------------------------------
     def _stored_last_end(self, job: MonitorJobConfig) -> float | None:
