@@ -9,11 +9,19 @@ from typing import Any
 import numpy as np
 from scipy.spatial import distance
 
-from aisre.errors import DataError, InvalidParameterError, MethodError
+from aisre.errors import InvalidParameterError, MethodError
 from aisre.monitor.drift import compat as peers
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.binning import bin_counts, floor_zero_shares, quantile_edges, shares
-from aisre.monitor.drift.values import Values, align, category_counts, prepare, require_values, summary
+from aisre.monitor.drift.values import (
+    Values,
+    align,
+    category_counts,
+    current_values,
+    prepare,
+    require_values,
+    summary,
+)
 
 #: Bins for numeric columns in aisre's own mode (reference deciles, the usual PSI setup).
 DEFAULT_BINS = 10
@@ -61,10 +69,7 @@ class HistogramMethod(Method):
             self._labels, self._ref_counts = category_counts(self._ref)
 
     def _score(self, current: np.ndarray) -> tuple[float, float | None, dict[str, Any]]:
-        cur = prepare(current, "current")
-        if cur.kind != self._ref.kind and cur.n:
-            raise DataError(f"reference is {self._ref.kind} but current is {cur.kind}")
-        require_values(cur, "current")
+        cur = current_values(self._ref, current)
         details = summary(self._ref, cur)
         if self.compat == "evidently":
             statistic = self._evidently(self._ref, cur)
@@ -183,10 +188,7 @@ class LInfinity(HistogramMethod):
         self._labels, self._ref_counts = category_counts(self._ref)
 
     def _score(self, current: np.ndarray) -> tuple[float, float | None, dict[str, Any]]:
-        cur = prepare(current, "current")
-        if cur.kind != self._ref.kind and cur.n:
-            raise DataError(f"reference is {self._ref.kind} but current is {cur.kind}")
-        require_values(cur, "current")
+        cur = current_values(self._ref, current)
         labels, ref_counts, cur_counts = align(self._labels, self._ref_counts, *category_counts(cur))
         details = summary(self._ref, cur)
         details["categories"] = len(labels)

@@ -12,7 +12,15 @@ from scipy import stats
 
 from aisre.monitor.drift.base import Method
 from aisre.monitor.drift.ecdf import ks_statistic, merge
-from aisre.monitor.drift.values import Values, align, category_counts, prepare, require_values, summary
+from aisre.monitor.drift.values import (
+    Values,
+    align,
+    category_counts,
+    current_values,
+    prepare,
+    require_values,
+    summary,
+)
 from aisre.monitor.tabular.frame import DataError
 
 #: scipy.stats.ks_2samp(method="auto") computes the exact p-value up to this sample size.
@@ -39,11 +47,7 @@ class _SampleMethod(Method):
         require_values(self._ref, "reference")
 
     def _current(self, current: np.ndarray, minimum: int = 1) -> Values:
-        cur = prepare(current, "current")
-        if cur.kind != self._ref.kind and cur.n:
-            raise DataError(f"reference is {self._ref.kind} but current is {cur.kind}")
-        require_values(cur, "current", minimum)
-        return cur
+        return current_values(self._ref, current, minimum)
 
     def is_drift(self, statistic: float, p_value: float | None) -> bool:
         if self.compat == "evidently" and self.evidently_inclusive and p_value is not None:

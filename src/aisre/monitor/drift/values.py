@@ -175,3 +175,12 @@ def count_present(values: np.ndarray) -> int:
     if values.dtype.kind in "iu":
         return len(values)
     return len(values) - int(np.count_nonzero(np.equal(values, np.array(None))))
+
+
+def current_values(reference: Values, current: np.ndarray, minimum: int = 1) -> Values:
+    """The current window prepared like the reference: the same kind (or empty), enough values."""
+    cur = prepare(current, "current")
+    if cur.kind != reference.kind and cur.n:
+        raise DataError(f"reference is {reference.kind} but current is {cur.kind}")
+    require_values(cur, "current", minimum)
+    return cur
