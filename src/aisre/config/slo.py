@@ -19,9 +19,9 @@ delivered within 200ms", "model recall for true positives > 90%", "99th percenti
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from aisre.config.base import Section
 
@@ -55,6 +55,15 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * _SECONDS[match[2]]
 
 
+def _checked_duration(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+#: A duration kept as written ("30d"), checked when the config loads.
+Duration = Annotated[str, AfterValidator(_checked_duration)]
+
+
 class SLIConfig(Section):
     """What counts as good. Which fields apply depends on `kind`:
 
@@ -83,15 +92,8 @@ class SLIConfig(Section):
     max: float | None = None
     sensitive: str | None = None
     signal: str | None = None
-    max_age: str | None = None
+    max_age: Duration | None = None
     where: dict[str, str | int | float | bool] = Field(default_factory=dict)
-
-    @field_validator("max_age")
-    @classmethod
-    def _duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> SLIConfig:
@@ -135,16 +137,10 @@ class AlertWindow(Section):
     the period's budget such a burn spends over `long`; when `burn_rate` is omitted it is
     derived from it for the SLO's period (as Sloth does): budget_percent/100 x period / long."""
 
-    long: str
-    short: str
+    long: Duration
+    short: Duration
     budget_percent: float = Field(gt=0, le=100)
     burn_rate: float | None = Field(None, gt=0)
-
-    @field_validator("long", "short")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _short_within_long(self) -> AlertWindow:
@@ -191,9 +187,9 @@ class SLOConfig(Section):
     version: str | None = None
     description: str | None = None
     objective: float = Field(gt=0, lt=1)
-    period: str = "30d"
+    period: Duration = "30d"
     budgeting: Literal["events", "timeslices"] | None = None
-    timeslice: str = "5m"
+    timeslice: Duration = "5m"
     sli: SLIConfig
     alerting: AlertingConfig = AlertingConfig()
     policy: BudgetPolicy = BudgetPolicy()
@@ -206,12 +202,6 @@ class SLOConfig(Section):
                 "expected a lowercase slug (a-z, 0-9, - and _, at most 64 characters), such as fraud-latency"
             )
         return name
-
-    @field_validator("period", "timeslice")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SLOConfig:
