@@ -35,12 +35,7 @@ def rules_command(
     Sloth's Grafana dashboards work on them (check them with `promtool check rules`)."""
     from aisre.slo.rules import dump, rules  # imported on use: the CLI starts fast
 
-    chosen = find_config(config)
-    if chosen is None:
-        raise fail("no config: pass -c aisre.yaml (or set AISRE_CONFIG)")
-    cfg = config_from(chosen)
-    if not cfg.slos:
-        raise fail(f"{chosen}: no SLOs (add a slos: section)")
+    chosen, cfg = _config_with_slos(config)
     try:
         text = dump(rules(cfg.slos, service=service))
     except ValueError as exc:
@@ -67,15 +62,21 @@ AtOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _slos_and_store(config: str | None) -> tuple[str, Any, Any]:
-    from aisre.cli.common import store_from
-
+def _config_with_slos(config: str | None) -> tuple[str, Any]:
+    """The config found (-c, $AISRE_CONFIG, ./aisre.yaml) and loaded; exit 2 when it has no SLOs."""
     chosen = find_config(config)
     if chosen is None:
         raise fail("no config: pass -c aisre.yaml (or set AISRE_CONFIG)")
     cfg = config_from(chosen)
     if not cfg.slos:
         raise fail(f"{chosen}: no SLOs (add a slos: section)")
+    return chosen, cfg
+
+
+def _slos_and_store(config: str | None) -> tuple[str, Any, Any]:
+    from aisre.cli.common import store_from
+
+    chosen, cfg = _config_with_slos(config)
     return chosen, cfg, store_from(chosen, None)
 
 
@@ -139,12 +140,7 @@ def validate_command(config: ConfigOpt = None) -> None:
     from aisre.slo.events import where_clause
     from aisre.slo.rules import rules
 
-    chosen = find_config(config)
-    if chosen is None:
-        raise fail("no config: pass -c aisre.yaml (or set AISRE_CONFIG)")
-    cfg = config_from(chosen)  # a spec that does not parse exits 2 here, every problem named
-    if not cfg.slos:
-        raise fail(f"{chosen}: no SLOs (add a slos: section)")
+    chosen, cfg = _config_with_slos(config)  # a spec that does not parse exits 2 here, every problem named
     problems = []
     for slo in cfg.slos:
         for check in (lambda s=slo: rules([s]), lambda s=slo: where_clause(s)):
