@@ -120,14 +120,9 @@ def check_window(
             f"no reference column appears in the stored inputs of {model}/{version}: "
             f"reference has {sorted(reference)[:10]}, records have {sorted(current)[:10]}"
         )
+    options = {"method": method, "share_threshold": share_threshold, **drift_options}  # inputs and outputs alike
     if shared:
-        result = drift(
-            {c: reference[c] for c in shared},
-            {c: current[c] for c in shared},
-            method=method,
-            share_threshold=share_threshold,
-            **drift_options,
-        )
+        result = drift({c: reference[c] for c in shared}, {c: current[c] for c in shared}, **options)
         check.data = result
         check.signals += _drift_signals(result, "data_drift_score", "feature", base)
         check.signals.append(
@@ -150,13 +145,7 @@ def check_window(
         check.missing_outputs = [c for c in ref_out if c not in cur_out]
         check.signals += _missing_signals(check.missing_outputs, "prediction_column_missing", "output", base)
         if both:
-            result = drift(
-                {c: ref_out[c] for c in both},
-                {c: cur_out[c] for c in both},
-                method=method,
-                share_threshold=share_threshold,
-                **drift_options,
-            )
+            result = drift({c: ref_out[c] for c in both}, {c: cur_out[c] for c in both}, **options)
             check.prediction = result
             check.signals += _drift_signals(result, "prediction_drift_score", "output", base)
     return check
