@@ -120,7 +120,8 @@ redaction: {{drop: [ssn], hash: [email, user.phone]}}
     provider, exporter = _spans()
     recorder = Recorder.from_config(cfg, tracer_provider=provider)
     monitor = aisre.Monitor("fraud", recorder=recorder)
-    inputs = {"ssn": "123-45-6789", "email": "a@b.c", "user": {"phone": "555"}, "amount": 3}
+    # secrets that cannot occur by chance in a timestamp or a record id (a bare "555" once matched ".555Z")
+    inputs = {"ssn": "123-45-6789", "email": "a@b.c", "user": {"phone": "+1-555-0199"}, "amount": 3}
     rid = monitor.record(inputs, 0)
     monitor.record({"email": "a@b.c"}, 1)
     recorder.close()
@@ -133,7 +134,7 @@ redaction: {{drop: [ssn], hash: [email, user.phone]}}
     assert lines[0]["input"] == stored.inputs
     assert lines[1]["input"]["email"] == stored.inputs["email"]  # same value, same hash
     everything = log.read_text() + str([s.attributes for s in exporter.get_finished_spans()])
-    for secret in ("123-45-6789", "a@b.c", "555"):
+    for secret in ("123-45-6789", "a@b.c", "+1-555-0199"):
         assert secret not in everything
     assert "hmac-sha256" in exporter.get_finished_spans()[0].attributes["input.value"]
 

@@ -104,7 +104,9 @@ async def _burst(
 
 def test_burst_of_five_times_rpm_from_50_tasks_admits_the_limit_within_one_percent(server):
     async def go():
-        limiter = RedisLimiter(server.url)
+        # generous command timeouts: 50 tasks at once on a busy CI machine must test the shared
+        # GCRA, not the fail-open path that a 50 ms default can trip into
+        limiter = RedisLimiter(server.url, timeout_s=1.0, connect_timeout_s=2.0)
         await limiter.state.ping()
         t0 = _server_time(server)
         admitted, _, backends = await _burst(limiter, "key:burst", Limits(rpm=300), 50, 30)
@@ -118,7 +120,9 @@ def test_burst_of_five_times_rpm_from_50_tasks_admits_the_limit_within_one_perce
 
 def test_burst_of_five_times_tpm_admits_the_token_limit_within_one_percent(server):
     async def go():
-        limiter = RedisLimiter(server.url)
+        # generous command timeouts: 50 tasks at once on a busy CI machine must test the shared
+        # GCRA, not the fail-open path that a 50 ms default can trip into
+        limiter = RedisLimiter(server.url, timeout_s=1.0, connect_timeout_s=2.0)
         await limiter.state.ping()
         t0 = _server_time(server)
         _, tokens, backends = await _burst(
