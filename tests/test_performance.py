@@ -117,7 +117,31 @@ def test_regression_metrics_equal_scikit_learn():
     assert r["mae"].value == pytest.approx(skm.mean_absolute_error(y, yhat), abs=TOL)
     assert r["rmse"].value == pytest.approx(skm.root_mean_squared_error(y, yhat), abs=TOL)
     assert r["mape"].value == pytest.approx(skm.mean_absolute_percentage_error(y, yhat), rel=TOL)
+    assert r["mse"].value == pytest.approx(skm.mean_squared_error(y, yhat), rel=TOL)
+    assert r["r2"].value == pytest.approx(skm.r2_score(y, yhat), abs=TOL)
     assert all(m.method == "bootstrap" and m.lower <= m.value <= m.upper for m in r.metrics.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-20, 20), st.integers(-20, 20)), min_size=2, max_size=40))
+def test_mse_and_r2_equal_scikit_learn_on_any_small_sample(rows):
+    y = np.array([r[0] for r in rows], dtype=float) / 4
+    yhat = np.array([r[1] for r in rows], dtype=float) / 4
+    r = performance(y, yhat, task="regression", metrics=["mse", "r2"], n_bootstrap=20)
+    assert r["mse"].value == pytest.approx(skm.mean_squared_error(y, yhat), rel=TOL, abs=TOL)
+    if np.ptp(y) > 0:
+        assert r["r2"].value == pytest.approx(skm.r2_score(y, yhat), rel=1e-9, abs=1e-9)
+    else:  # scikit-learn's force_finite=True substitutes 1.0 or 0.0; the variance is zero, R² undefined
+        assert math.isnan(r["r2"].value) and "constant" in (r["r2"].note or "")
+
+
+def test_r2_is_a_floor_and_mse_a_ceiling_for_thresholds():
+    y = np.arange(20, dtype=float)
+    r = performance(y, y[::-1], task="regression", metrics=["mse", "r2"], thresholds={"mse": 1.0, "r2": 0.5})
+    assert r["r2"].value == pytest.approx(skm.r2_score(y, y[::-1]), abs=TOL) and r["r2"].value < 0
+    assert r.breaches == {"mse": True, "r2": True}
+    good = performance(y, y + 0.1, task="regression", metrics=["mse", "r2"], thresholds={"mse": 1.0, "r2": 0.5})
+    assert good.breaches == {"mse": False, "r2": False}
 
 
 def test_wilson_equals_scipy_and_handles_zero_trials():

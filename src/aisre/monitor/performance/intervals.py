@@ -203,6 +203,13 @@ def root_mean(values: np.ndarray) -> np.ndarray:
     return np.sqrt(values.mean(axis=-1))
 
 
+def r2(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    """Coefficient of determination 1 - SS_res / SS_tot along the last axis; NaN where y is constant."""
+    ss_res = ((y - yhat) ** 2).sum(axis=-1)
+    ss_tot = ((y - y.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    return 1.0 - _ratio(ss_res, ss_tot)
+
+
 # -- DeLong --------------------------------------------------------------------------------
 def delong_interval(t: np.ndarray, s: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
     """ROC AUC and its DeLong (1988) interval, via the midrank algorithm of Sun & Xu (2014).

@@ -18,11 +18,12 @@ from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.intervals import MetricValue
 
 CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
-REGRESSION_METRICS = ("mae", "rmse", "mape")
+REGRESSION_METRICS = ("mae", "mse", "rmse", "mape", "r2")
 # Direction of "worse": a threshold on these is a floor; on the others, a ceiling.
-HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
 SCORE_METRICS = frozenset({"roc_auc", "log_loss"})
 _EPS = np.finfo(np.float64).eps
+_CONSTANT_TRUTH = "undefined: y_true is constant in this window (R² divides by its variance)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +177,18 @@ def multiclass(
 
 # -- regression ------------------------------------------------------------------------------
 def regression(name: str, y: np.ndarray, yhat: np.ndarray, s: Settings) -> MetricValue:
-    """MAE, RMSE or MAPE (as a fraction, |e| / max(|y|, eps), as scikit-learn)."""
+    """MAE, MSE, RMSE, MAPE (as a fraction, |e| / max(|y|, eps), as scikit-learn) or R².
+
+    R² = 1 - sum (y - ŷ)² / sum (y - mean y)² is NaN when y is constant (or n < 2): scikit-learn's
+    default (`force_finite=True`) reports 1.0 or 0.0 there, which would judge a window on nothing.
+    """
     err = yhat - y
     if name == "mae":
         return _boot(name, ci.mean, (np.abs(err),), s)
+    if name == "mse":
+        return _boot(name, ci.mean, (err * err,), s)
+    if name == "r2":
+        return _boot(name, ci.r2, (y, yhat), s, _CONSTANT_TRUTH if len(y) and np.ptp(y) == 0 else None)
     if name == "rmse":
         return _boot(name, ci.root_mean, (err * err,), s)
     if name == "mape":

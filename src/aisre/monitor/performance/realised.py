@@ -31,7 +31,7 @@ __all__ = ["PerformanceReport", "performance", "performance_over_time", "labeled
 @dataclass(frozen=True)
 class PerformanceReport:
     """Metrics of one sample. `thresholds` maps a metric to its floor (accuracy, precision,
-    recall, f1, roc_auc: breached when below) or ceiling (log_loss, mae, rmse, mape:
+    recall, f1, roc_auc, r2: breached when below) or ceiling (log_loss, mae, mse, rmse, mape:
     breached when above); a NaN value never breaches."""
 
     task: str
@@ -121,7 +121,7 @@ def performance(
     (default: sorted classes seen); without `y_pred` the prediction is the arg-max.
     Precision, recall and F1 are macro averages for multiclass; a class whose value is
     undefined (never predicted / never true) is left out, as scikit-learn's
-    `zero_division=np.nan` does. Regression: MAE, RMSE, MAPE (a fraction, not percent).
+    `zero_division=np.nan` does. Regression: MAE, MSE, RMSE, MAPE (a fraction, not percent), R².
     """
     if task not in ("binary", "multiclass", "regression"):
         raise InvalidParameterError(f"task: expected 'binary', 'multiclass' or 'regression', got {task!r}")
