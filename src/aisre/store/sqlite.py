@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
 from aisre.records import InferenceRecord, Label, Signal
+from aisre.store import buckets
 from aisre.store.base import RecordFilter
 from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
@@ -78,7 +79,7 @@ class SQLiteStore:
             raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist")
         try:
             conn = self._conn()
-            conn.executescript(_SCHEMA)
+            conn.executescript(_SCHEMA + buckets.SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             conn.commit()
         except sqlite3.DatabaseError as exc:
@@ -120,6 +121,7 @@ class SQLiteStore:
                 conn.execute(_INSERT_CHUNK, list(chain.from_iterable(rows[start : start + ROWS_PER_INSERT])))
             if full < len(rows):
                 conn.executemany(_INSERT, rows[full:])
+            buckets.after_records(conn)  # the SLO minute buckets, in the same transaction
 
     def add_labels(self, labels: Sequence[Label]) -> None:
         """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""
@@ -129,11 +131,16 @@ class SQLiteStore:
         if missing:
             raise UnknownRecordError(missing)
         conn = self._conn()
+        ids = list(dict.fromkeys(label.record_id for label in labels))
         with conn:
+            conn.execute("BEGIN IMMEDIATE")  # the SLO buckets' specs must not change under this transaction
+            specs = buckets.label_specs(conn)
+            buckets.relabel(conn, specs, ids, -1)  # what the labels being replaced had counted
             conn.executemany(
                 "INSERT OR REPLACE INTO labels (record_id, ts, value) VALUES (?, ?, ?)",
                 [label_to_row(label) for label in labels],
             )
+            buckets.relabel(conn, specs, ids, +1)
 
     def write_signals(self, signals: Sequence[Signal], ts: float) -> None:
         """Append monitoring signals computed at time `ts` (epoch seconds)."""
