@@ -15,19 +15,23 @@ from aisre.errors import AisreError
 def watch_command(
     config: Annotated[str, typer.Option("--config", "-c", help="Path to aisre.yaml.")] = DEFAULT_CONFIG,
     once: Annotated[
-        bool, typer.Option("--once", help="Check the windows that are due now and exit (0 ok, 2 a window failed).")
+        bool,
+        typer.Option(
+            "--once", help="Check the windows due now and judge the SLOs once, then exit (0 ok, 2 a window failed)."
+        ),
     ] = False,
 ) -> None:
-    """Run the monitoring jobs of `monitors:` on their schedule until SIGTERM or Ctrl-C.
+    """Run the monitoring jobs of `monitors:` on their schedule and judge the `slos:` every
+    `slo_evaluation.interval`, until SIGTERM or Ctrl-C.
 
     Each complete window is checked once; signals go to the store and, with
-    `telemetry.metrics.port`, to /metrics. One process per store runs the jobs (a lock beside
-    the database), so `aisre watch` beside `aisre serve` stands by instead of doubling them.
+    `telemetry.metrics.port`, to /metrics, as do the SLO gauges and `aisre_slo_events_total`;
+    alerts that fire or resolve go to the receivers of `notifications:`. One process per store
+    runs the jobs, and one judges the SLOs (a lock beside the database for each), so `aisre watch`
+    beside `aisre serve` stands by instead of doubling them.
     """
     from aisre.clock import SYSTEM_CLOCK
     from aisre.config import checks, load_config
-    from aisre.monitor.jobs.background import BackgroundMonitors, RunnerLock, lock_path
-    from aisre.monitor.jobs.runner import MonitorRunner
     from aisre.store import open_store
     from aisre.telemetry.metrics import Metrics
 
@@ -36,8 +40,9 @@ def watch_command(
         checks.require([p for p in checks.find(cfg, parts=[checks.RECORDER]) if p.loc[0] in ("store", "monitors")])
     except AisreError as exc:
         raise fail(str(exc)) from None
-    if not cfg.monitors:
-        raise fail(f"{config}: no monitors configured; add a 'monitors:' section")
+    judging = bool(cfg.slos) and cfg.slo_evaluation.enabled
+    if not cfg.monitors and not judging:
+        raise fail(f"{config}: nothing to watch; add a 'monitors:' or an 'slos:' section")
     try:
         store = open_store(cfg.store.url, retention_days=cfg.store.retention_days)
     except AisreError as exc:
@@ -46,25 +51,43 @@ def watch_command(
     m = cfg.telemetry.metrics
     if m.enabled and m.port is not None:
         metrics.serve(m.host, m.port)
-    runner = MonitorRunner(cfg, store, SYSTEM_CLOCK, metrics)
-    lock = RunnerLock(lock_path(cfg.store.path))
     if once:
-        _once(runner, lock)
+        _once(cfg, store, SYSTEM_CLOCK, metrics)
         return
+    from aisre.monitor.jobs.background import start_background as start_monitors
+    from aisre.slo.service import start_background as start_judge
+
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    console.print(f"watching {len(cfg.monitors)} monitor{'s' * (len(cfg.monitors) != 1)} of {config}; Ctrl-C stops")
-    background = BackgroundMonitors(runner, lock).start()
+    what = [f"{len(cfg.monitors)} monitor{'s' * (len(cfg.monitors) != 1)}"] if cfg.monitors else []
+    what += [f"{len(cfg.slos)} SLO{'s' * (len(cfg.slos) != 1)}"] if judging else []
+    console.print(f"watching {' and '.join(what)} of {config}; Ctrl-C stops")
+    running = [start_monitors(cfg, store, SYSTEM_CLOCK, metrics), start_judge(cfg, store, SYSTEM_CLOCK, metrics)]
     try:
         stop.wait()
     finally:
-        background.stop()
+        for background in running:
+            if background is not None:
+                background.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)
     console.print("stopped")
 
 
-def _once(runner: Any, lock: Any) -> None:
+def _once(cfg: Any, store: Any, clock: Any, metrics: Any) -> None:
+    failed = False
+    if cfg.monitors:
+        from aisre.monitor.jobs.background import RunnerLock, lock_path
+        from aisre.monitor.jobs.runner import MonitorRunner
+
+        failed = _run_monitors_once(MonitorRunner(cfg, store, clock, metrics), RunnerLock(lock_path(cfg.store.path)))
+    if cfg.slos and cfg.slo_evaluation.enabled:
+        _judge_once(cfg, store, clock, metrics)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _run_monitors_once(runner: Any, lock: Any) -> bool:
     if not lock.acquire():
         raise fail(f"another process runs the monitors of this store (it holds {lock.path})")
     try:
@@ -74,5 +97,27 @@ def _once(runner: Any, lock: Any) -> None:
     console.print(f"{len(signals)} signals from the windows due", highlight=False)
     for line in runner.last_errors:
         err_console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True, markup=True)
-    if runner.last_errors:
-        raise typer.Exit(2)
+    return bool(runner.last_errors)
+
+
+def _judge_once(cfg: Any, store: Any, clock: Any, metrics: Any) -> None:
+    """One SLO evaluation (alerts start from inactive, so a burning SLO fires and is notified)."""
+    from aisre.locks import RunnerLock
+    from aisre.slo.service import SLOService, lock_path
+
+    lock = RunnerLock(lock_path(cfg.store.path))
+    if not lock.acquire():
+        raise fail(f"another process judges the SLOs of this store (it holds {lock.path})")
+    service = SLOService(cfg, store, clock, metrics)
+    try:
+        for r in service.tick():
+            burning = [s for s, state in r.alerts.items() if state == "firing"]
+            budget = "-" if r.budget is None else f"{r.budget.remaining:.1%} of budget left"
+            state = r.problem or (f"{budget}; firing: {', '.join(burning)}" if burning else budget)
+            console.print(f"SLO {r.name}: {state}", highlight=False, soft_wrap=True)
+        timeout = max((rc.timeout_s for rc in cfg.notifications.receivers), default=0.0) * 2 + 1
+        if not service.notifier.drain(timeout):
+            err_console.print("[bold red]error:[/] some notifications could not be delivered", markup=True)
+    finally:
+        service.close()
+        lock.release()

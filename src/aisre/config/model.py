@@ -11,6 +11,7 @@ from aisre.config import checks
 from aisre.config.base import Section
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
+from aisre.config.notifications import NotificationsConfig, SLOEvaluationConfig
 from aisre.config.slo import SLOConfig
 
 
@@ -120,6 +121,8 @@ class AisreConfig(Section):
     state: StateConfig = StateConfig()
     slos: list[SLOConfig] = Field(default_factory=list)
     monitors: list[MonitorJobConfig] = Field(default_factory=list)
+    slo_evaluation: SLOEvaluationConfig = SLOEvaluationConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
 
     @field_validator("store", "state", mode="before")
     @classmethod
@@ -129,10 +132,12 @@ class AisreConfig(Section):
     @model_validator(mode="after")
     def _slo_and_monitor_references(self) -> AisreConfig:
         """SLO and monitor names are unique; with a `models:` section, each names a served model and
-        version (without one, models are recorded through the SDK and any name is fine)."""
+        version (without one, models are recorded through the SDK and any name is fine); an SLO's
+        `alerting.notify` names receivers of `notifications:`."""
         found = [
             *_named_model_problems("slos", "SLO", self.slos, self.models),
             *_named_model_problems("monitors", "monitor", self.monitors, self.models),
+            *_receiver_problems(self.slos, self.notifications),
         ]
         checks.raise_all(found, "AisreConfig")
         return self
@@ -158,4 +163,21 @@ def _named_model_problems(
             known = ", ".join(sorted(model.versions))
             message = f"model {item.model!r} has no version {item.version!r} ({known})"
             found.append(checks.Problem((key, i, "version"), message))
+    return found
+
+
+def _receiver_problems(slos: Sequence[SLOConfig], notifications: NotificationsConfig) -> list[checks.Problem]:
+    """Each name in `slos[i].alerting.notify` is a receiver of `notifications.receivers`."""
+    known = [r.name for r in notifications.receivers]
+    found = []
+    for i, slo in enumerate(slos):
+        for j, name in enumerate(slo.alerting.notify):
+            if name not in known:
+                listed = ", ".join(known) if known else "none are configured"
+                found.append(
+                    checks.Problem(
+                        ("slos", i, "alerting", "notify", j),
+                        f"no receiver named {name!r} in notifications.receivers ({listed})",
+                    )
+                )
     return found

@@ -164,13 +164,16 @@ def _ticket_windows() -> list[AlertWindow]:  # 3x over 1d/2h, 1x over 3d/6h
 
 
 class AlertingConfig(Section):
-    """Page and ticket alerts; `labels` and `annotations` are added to each (Prometheus style)."""
+    """Page and ticket alerts; `labels` and `annotations` are added to each (Prometheus style).
+    `notify` names receivers of the top-level `notifications:` section that get each alert when it
+    fires and when it resolves (Alertmanager's webhook payload; see `aisre.slo.notify`)."""
 
     enabled: bool = True
     page: list[AlertWindow] = Field(default_factory=_page_windows)
     ticket: list[AlertWindow] = Field(default_factory=_ticket_windows)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    notify: list[str] = Field(default_factory=list)
 
 
 class BudgetPolicy(Section):

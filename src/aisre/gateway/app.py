@@ -54,9 +54,16 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
             from aisre.monitor.jobs.background import start_background  # numpy/scipy only when needed
 
             monitors = start_background(config, recorder.store, clock, recorder.metrics)
+        judge = None
+        if config.slos and config.slo_evaluation.enabled:  # the SLO judge: its own thread and lock
+            from aisre.slo.service import start_background as start_judge
+
+            judge = start_judge(config, recorder.store, clock, recorder.metrics)
         try:
             yield
         finally:
+            if judge is not None:
+                await asyncio.to_thread(judge.stop)
             if monitors is not None:
                 await asyncio.to_thread(monitors.stop)
             await gateway.stop()

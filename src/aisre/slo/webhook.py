@@ -116,9 +116,10 @@ class _Poster:
     """POSTs JSON; a failed delivery is counted (`failed`, `last_error`), never raised: an unreachable
     receiver must not stop the evaluation loop that found the burn."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, headers: Mapping[str, str] | None = None) -> None:
         self.url = url
         self.timeout_s = timeout_s
+        self.headers = dict(headers or {})  # e.g. Authorization for a receiver behind a token
         self.sent = 0
         self.failed = 0
         self.last_error: str | None = None
@@ -127,7 +128,7 @@ class _Poster:
         request = urllib.request.Request(
             self.url,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "User-Agent": "aisre-slo"},
+            headers={"Content-Type": "application/json", "User-Agent": "aisre-slo", **self.headers},
             method="POST",
         )
         try:
@@ -145,8 +146,15 @@ class WebhookNotifier(_Poster):
     """Sends alert groups in Alertmanager's webhook format to one receiver URL (a `webhook_config` target:
     PagerDuty/Slack bridges, chat-ops bots, or aisre's own tests)."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, receiver: str = "aisre", external_url: str = "") -> None:
-        super().__init__(url, timeout_s)
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        receiver: str = "aisre",
+        external_url: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(url, timeout_s, headers)
         self.receiver = receiver
         self.external_url = external_url
 
@@ -160,8 +168,10 @@ class AlertmanagerClient(_Poster):
     """Pushes alerts to a real Alertmanager (`url` is its base, e.g. http://alertmanager:9093), as Prometheus
     does, so its routing, grouping, silences and receivers apply to aisre's SLO alerts."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0, generator_url: str = "") -> None:
-        super().__init__(url.rstrip("/") + "/api/v2/alerts", timeout_s)
+    def __init__(
+        self, url: str, timeout_s: float = 5.0, generator_url: str = "", headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(url.rstrip("/") + "/api/v2/alerts", timeout_s, headers)
         self.generator_url = generator_url
 
     def push(self, alerts: Sequence[Alert]) -> bool:

@@ -8,51 +8,22 @@ kernel drops the lock when its holder dies, so a crash never leaves a stale lock
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from aisre.locks import RunnerLock
 from aisre.monitor.jobs.runner import MonitorRunner
 
 log = logging.getLogger("aisre.monitor.jobs")
+__all__ = ["BackgroundMonitors", "RunnerLock", "lock_path", "start_background"]  # RunnerLock: from aisre.locks
 
 
 def lock_path(store_path: str | os.PathLike[str]) -> Path:
     """Where the one-runner lock of a store lives: beside the database file."""
     return Path(f"{store_path}.monitors.lock")
-
-
-class RunnerLock:
-    """A non-blocking exclusive `flock`; `acquire()` is True in exactly one process at a time."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._file: IO[bytes] | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._file is not None
-
-    def acquire(self) -> bool:
-        if self._file is not None:
-            return True
-        f = open(self.path, "ab")  # noqa: SIM115 -- kept open while the lock is held
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            return False
-        self._file = f
-        return True
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
 
 
 class BackgroundMonitors:
