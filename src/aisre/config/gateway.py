@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -38,7 +39,9 @@ class VersionConfig(Section):
 
     `upstream_model` is the model name sent upstream (OpenAI protocol; default: the
     gateway's model name); `headers` are added to upstream requests (e.g. an API key from
-    `${ENV}`).
+    `${ENV}`). `trained_at` (an ISO time, UTC if no zone, or Unix seconds) is when the model was
+    trained: the gateway records it at start-up as the version's freshness mark (for a `sklearn`
+    file, default: the file's modification time).
     """
 
     replicas: list[str] = Field(default_factory=list)
@@ -47,6 +50,13 @@ class VersionConfig(Section):
     headers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float | None = Field(None, gt=0)
     price: PriceConfig | None = None
+    trained_at: dt.datetime | None = None
+
+    @property
+    def trained_at_s(self) -> float | None:
+        """`trained_at` as Unix seconds (a time without a zone is UTC)."""
+        t = self.trained_at
+        return None if t is None else (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
 
     @field_validator("replicas")
     @classmethod

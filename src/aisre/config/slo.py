@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from aisre.config.base import Section
 
@@ -42,6 +42,17 @@ SLIKind = Literal[
 EVENT_KINDS = frozenset({"availability", "latency", "ttft", "tpot", "correctness"})
 #: Per-window metrics the `quality` kind knows (realised from late labels).
 QUALITY_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "mse", "rmse", "mape", "r2"})
+#: Quality metrics of a classifier, where `pos_label` names the positive class.
+CLASSIFICATION_QUALITY = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc"})
+#: Gaps the `fairness` kind knows: `aisre.monitor.fairness`'s summary (Fairlearn's definitions; a test
+#: keeps the two lists equal). Ratios are floors (`min`), differences ceilings (`max`).
+FAIRNESS_METRICS = (
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "disparate_impact_ratio",
+)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
@@ -71,13 +82,16 @@ class SLIConfig(Section):
     - latency / ttft / tpot: `threshold_s`; with `percentile` (e.g. 0.99) a timeslice is good
       when that percentile of the slice is <= `threshold_s`, else each event under it is good
     - correctness: a labelled prediction equal to its label (events, as labels arrive)
-    - quality: `metric` (accuracy, recall, precision, f1, roc_auc, mae, ...) over a timeslice,
-      with `min` and/or `max`
+    - quality: `metric` (accuracy, recall, precision, f1, roc_auc, mae, mse, rmse, mape, r2) over a
+      timeslice, with `min` and/or `max`; `pos_label` names the positive class of precision, recall
+      and f1 (default 1, i.e. 1/True; a string such as "fraud" makes the task binary)
     - estimated_quality: CBPE's estimate of `metric` over a timeslice, with `min`
-    - fairness: `metric` (e.g. demographic_parity_difference) across groups of the input
-      field `sensitive`, with `max`
+    - fairness: `metric` (one of FAIRNESS_METRICS) across groups of the input field `sensitive`,
+      good inside `min` and/or `max` (e.g. demographic_parity_difference with max 0.1); `pos_label`
+      as for quality
     - drift: a timeslice is bad when the `signal` (default `dataset_drift`) says drift
-    - freshness: the model's training time or reference is at most `max_age` old
+    - freshness: the newest `model_trained_at` / `reference_refreshed_at` mark (`source`: trained,
+      reference or any) is at most `max_age` old at each slice's end
     - llm_quality: the rate `signal` (e.g. llm_refusal_rate) is at most `max`
 
     `where` keeps only records whose input or tag fields equal the given values
@@ -88,12 +102,43 @@ class SLIConfig(Section):
     threshold_s: float | None = Field(None, gt=0)
     percentile: float | None = Field(None, gt=0, lt=1)
     metric: str | None = None
+    pos_label: str | int | bool | None = None
     min: float | None = None
     max: float | None = None
     sensitive: str | None = None
     signal: str | None = None
     max_age: Duration | None = None
+    source: Literal["trained", "reference", "any"] = "any"
     where: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        known = {"quality": sorted(QUALITY_METRICS), "fairness": list(FAIRNESS_METRICS)}.get(str(kind))
+        if metric is not None and known is not None and metric not in known:
+            raise ValueError(f"expected one of {known} for a {kind} SLI")
+        return metric
+
+    @field_validator("pos_label")
+    @classmethod
+    def _pos_label_applies(cls, pos_label: str | int | bool | None, info: ValidationInfo) -> str | int | bool | None:
+        kind, metric = info.data.get("kind"), info.data.get("metric")
+        applies = kind == "fairness" or (kind == "quality" and metric in CLASSIFICATION_QUALITY)
+        if pos_label is not None and not applies:
+            raise ValueError(
+                "pos_label applies to fairness SLIs and quality SLIs of a classifier "
+                f"({', '.join(sorted(CLASSIFICATION_QUALITY))}), not to a {kind} SLI"
+                + (f" of {metric}" if metric else "")
+            )
+        return pos_label
+
+    @field_validator("source")
+    @classmethod
+    def _source_applies(cls, source: str, info: ValidationInfo) -> str:
+        if source != "any" and info.data.get("kind") != "freshness":
+            raise ValueError(f"source applies to freshness SLIs only, not to a {info.data.get('kind')} SLI")
+        return source
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> SLIConfig:
@@ -103,18 +148,15 @@ class SLIConfig(Section):
             "tpot": ["threshold_s"],
             "quality": ["metric"],
             "estimated_quality": ["metric", "min"],
-            "fairness": ["metric", "sensitive", "max"],
+            "fairness": ["metric", "sensitive"],
             "freshness": ["max_age"],
             "llm_quality": ["signal", "max"],
         }.get(self.kind, [])
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"an SLI of kind {self.kind!r} needs {', '.join(missing)}")
-        if self.kind == "quality":
-            if self.metric not in QUALITY_METRICS:
-                raise ValueError(f"metric: expected one of {sorted(QUALITY_METRICS)}, got {self.metric!r}")
-            if self.min is None and self.max is None:
-                raise ValueError("an SLI of kind 'quality' needs min and/or max (a window is good inside them)")
+        if self.kind in ("quality", "fairness") and self.min is None and self.max is None:
+            raise ValueError(f"an SLI of kind {self.kind!r} needs min and/or max (a window is good inside them)")
         if self.percentile is not None and self.kind not in ("latency", "ttft", "tpot"):
             raise ValueError("percentile applies to latency, ttft and tpot SLIs only")
         if self.min is not None and self.max is not None and self.min > self.max:

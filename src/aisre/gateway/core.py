@@ -17,7 +17,7 @@ from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
 from aisre.gateway.balancer import Balancer
 from aisre.gateway.http1 import Http1Pool
-from aisre.gateway.local import SklearnVersion
+from aisre.gateway.local import SklearnVersion, artifact_trained_at
 from aisre.gateway.metrics import GatewayMetrics
 from aisre.gateway.policy import Policies
 from aisre.gateway.retry import RetryBudget
@@ -55,6 +55,31 @@ class Gateway:
             for version, vcfg in mcfg.versions.items():
                 if vcfg.sklearn:
                     self.versions[(model, version)] = SklearnVersion(model, version, vcfg.sklearn)
+        self._mark_trained()
+
+    def _mark_trained(self) -> None:
+        """Freshness marks (`aisre.slo.marks`) at start-up: each version's `trained_at`, else for an
+        in-process model its file's modification time. A store that keeps no signals gets none."""
+        import sqlite3
+
+        from aisre.errors import AisreError
+        from aisre.slo.marks import MODEL_TRAINED_AT, mark
+
+        store = self.recorder.store
+        if not hasattr(store, "write_signals"):
+            return
+        now = self.clock.now()
+        for model, mcfg in self.config.models.items():
+            for version, vcfg in mcfg.versions.items():
+                at = vcfg.trained_at_s
+                if at is None and vcfg.sklearn:
+                    at = artifact_trained_at(vcfg.sklearn)
+                if at is None:
+                    continue
+                try:
+                    mark(store, model, MODEL_TRAINED_AT, at, now=now, version=version)
+                except (AisreError, sqlite3.Error) as exc:  # a freshness mark is never worth refusing to serve
+                    log.warning("cannot record %s/%s model_trained_at: %s", model, version, exc)
 
     async def start(self) -> None:
         g = self.config.gateway

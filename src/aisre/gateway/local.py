@@ -4,6 +4,7 @@ loop in a small thread pool (scikit-learn releases the GIL in its numeric kernel
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,15 @@ class SklearnVersion:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def artifact_trained_at(path: str) -> float | None:
+    """The model file's modification time (Unix seconds): when it was trained, unless the config says;
+    None if the file cannot be read (it loaded a moment ago, so only a race removes it)."""
+    try:
+        return os.path.getmtime(path)
+    except OSError:
+        return None
 
 
 def predict_datatype(estimator: object) -> str:

@@ -26,7 +26,8 @@ total 0 and is not counted (no evidence is neither good nor bad):
   ``dataset_drift`` as written by the monitoring jobs; ``estimated_<metric>`` from CBPE). A slice
   is bad when a signal whose window overlaps it is bad (drift: ``breached``; llm_quality: value >
   max; estimated_quality: value outside [min, max]); slices no signal covers are not counted.
-- freshness and fairness are not evaluable yet: `NotEvaluable` names why.
+- fairness and freshness: `aisre.slo.window_slis` (the gap per slice's records; the age of the newest
+  training/reference mark at each slice's end).
 
 Scale: this reads the records themselves, about 1M records a second-ish (see docs/benchmarks.md);
 30 days of 10M records need the pre-aggregated per-minute buckets the writer is to write as it
@@ -60,7 +61,7 @@ _FIELD = {
     "tpot": "json_extract(i.body, '$.tpot_s')",
 }
 _WHERE_KEY = re.compile(r"^(tags|inputs)\.(.+)$")
-_REGRESSION = frozenset({"mae", "rmse", "mape"})
+_REGRESSION = frozenset({"mae", "mse", "rmse", "mape", "r2"})
 
 
 class NotEvaluable(AisreError):
@@ -160,13 +161,13 @@ def _slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, 
         return _signal_slices(slo, store, w)
     if kind in ("availability", "correctness"):
         return _share_slices(slo, store, w)
-    raise NotEvaluable(f"a {kind!r} SLI is not evaluable from the store yet (planned: {_PLANNED[kind]})")
+    from aisre.slo import window_slis  # imported here: it imports this module
 
-
-_PLANNED = {
-    "freshness": "the model's training time or reference refresh time, read from the registry",
-    "fairness": "the fairness metric over each slice's records grouped by the sensitive field",
-}
+    if kind == "fairness":
+        return window_slis.fairness_slices(slo, store, w)
+    if kind == "freshness":
+        return window_slis.freshness_slices(slo, store, w)
+    raise NotEvaluable(f"a {kind!r} SLI is not evaluable from the store")
 
 
 def _share_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -218,8 +219,6 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
 
     metric = slo.sli.metric
     assert metric is not None
-    if metric in ("mse", "r2"):
-        raise NotEvaluable(f"quality metric {metric!r} is not computed by aisre.monitor.performance yet")
     rows = _slice_rows(
         slo, store, w, "json_extract(i.body, '$.prediction'), l.value", "JOIN labels l ON l.record_id = i.id"
     )
@@ -227,9 +226,10 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
     for k, pairs in _grouped(rows, w.n).items():
         y_pred = [p for p, _ in pairs]
         y_true = [orjson.loads(v) if v is not None else None for _, v in pairs]
-        task: Task = "regression" if metric in _REGRESSION else _task(y_true, y_pred)
+        task: Task = "regression" if metric in _REGRESSION else _task(y_true, y_pred, slo.sli.pos_label)
+        pos_label = 1 if slo.sli.pos_label is None else slo.sli.pos_label
         try:
-            report = performance(y_true, y_pred, task=task, metrics=[metric], n_bootstrap=1)
+            report = performance(y_true, y_pred, task=task, metrics=[metric], n_bootstrap=1, pos_label=pos_label)
         except AisreError as exc:
             raise NotEvaluable(f"quality {metric}: {exc}") from None
         value = report.metrics[metric].value
@@ -240,7 +240,9 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
     return good, total
 
 
-def _task(y_true: list[Any], y_pred: list[Any]) -> Task:
+def _task(y_true: list[Any], y_pred: list[Any], pos_label: Any = None) -> Task:
+    if pos_label is not None:  # a named positive class: binary (performance names a third class)
+        return "binary"
     classes = {str(v).lower() for v in [*y_true, *y_pred] if v is not None}
     return "binary" if classes <= {"0", "1", "true", "false"} else "multiclass"
 

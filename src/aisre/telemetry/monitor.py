@@ -236,6 +236,28 @@ class Monitor:
         """Attach many labels at once: an iterable of (record_id, y_true)."""
         self.recorder.label_many(list(pairs), ts)
 
+    def mark_trained(self, at: Any = None, *, all_versions: bool = False) -> None:
+        """Record that this model version was trained at `at` (Unix seconds or a datetime; default now),
+        for freshness SLOs (`aisre.slo.marks`). `all_versions` marks every version of the model."""
+        self._mark("model_trained_at", at, all_versions)
+
+    def mark_reference_refreshed(self, at: Any = None, *, all_versions: bool = False) -> None:
+        """Record that this model's monitoring reference was refreshed at `at` (default now)."""
+        self._mark("reference_refreshed_at", at, all_versions)
+
+    def _mark(self, name: str, at: Any, all_versions: bool) -> None:
+        from aisre.slo.marks import mark
+
+        now = self.clock.now()
+        mark(
+            self.store,
+            self.model,
+            name,
+            now if at is None else at,
+            now=now,
+            version=None if all_versions else self.version,
+        )
+
     def serve_metrics(self, host: str = "127.0.0.1", port: int = 9464) -> str:
         """Serve Prometheus /metrics from a background thread; returns its URL."""
         return self.recorder.serve_metrics(host, port).url
