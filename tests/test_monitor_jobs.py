@@ -132,7 +132,7 @@ def test_count_windows_check_every_n_records(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("job", "where", "says"),
     [
-        ({"checks": ["data_drift", "fairness"]}, "monitors.0.checks", "implemented: data_drift, prediction_drift"),
+        ({"checks": ["data_drift", "cbpe"]}, "monitors.0.checks", "did you mean 'estimated_performance'"),
         ({"checks": ["nonsense"]}, "monitors.0.checks", "unknown check 'nonsense'"),
         ({"window": "1 fortnight"}, "monitors.0.window", "expected a duration"),
         ({"schedule": "-5m"}, "monitors.0.schedule", "expected a duration"),
@@ -163,9 +163,17 @@ def test_a_missing_reference_file_is_a_start_up_problem(tmp_path: Path) -> None:
 
 
 def write_config(tmp_path: Path, db: Path, **job: object) -> Path:
+    """A config for `aisre watch`, which runs on the real clock: the fixture's records (from T0, months
+    ago) are older than the default catch_up of 24 windows, so the cap is lifted to reach them."""
     import yaml
 
-    monitor = {"name": "fraud-drift", "model": "fraud", "reference": {"since": T0, "until": T0 + HOUR}, "window": "1h"}
+    monitor = {
+        "name": "fraud-drift",
+        "model": "fraud",
+        "reference": {"since": T0, "until": T0 + HOUR},
+        "window": "1h",
+        "catch_up": 100_000,
+    }
     path = tmp_path / "aisre.yaml"
     path.write_text(yaml.safe_dump({"store": f"sqlite:///{db}", "monitors": [{**monitor, **job}]}))
     return path

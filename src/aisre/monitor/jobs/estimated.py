@@ -39,10 +39,19 @@ def _positive_scores(records: Sequence[InferenceRecord], positive: str) -> np.nd
 
 
 def fit_reference(
-    store: Store, model: str, version: str | None, since: float, until: float, metric: str
+    store: Store,
+    model: str,
+    version: str | None,
+    since: float,
+    until: float,
+    metric: str,
+    *,
+    threshold_std: float | None = None,
+    chunk_size: int | None = None,
 ) -> FittedReference:
     """CBPE on the records of `[since, until)` that have scores and a label; DataError naming what
-    is missing (no records, no scores, no labels, not binary) otherwise."""
+    is missing (no records, no scores, no labels, not binary) otherwise. `threshold_std` (k) and
+    `chunk_size` set CBPE's band: mean ± k·std of the realised metric over reference chunks."""
     where = f"reference range [{since}, {until}) of {model}/{version or '*'}"
     records = store.records(RecordFilter(model, version, since, until))
     if not records:
@@ -57,7 +66,10 @@ def fit_reference(
     if not labelled:
         raise DataError(f"{where}: none of its {len(records)} records has a label; CBPE needs a labelled reference")
     y_true = [labels[r.id].value for r in labelled]
-    cbpe = CBPE([metric], pos_label=classes[1]).fit(
+    band: dict[str, float | int] = {} if threshold_std is None else {"threshold_std": threshold_std}
+    if chunk_size is not None:
+        band["chunk_size"] = chunk_size
+    cbpe = CBPE([metric], pos_label=classes[1], **band).fit(  # type: ignore[arg-type]
         [None if v is None else str(v) for v in y_true], _positive_scores(labelled, classes[1])
     )
     return FittedReference(cbpe, (classes[0], classes[1]))

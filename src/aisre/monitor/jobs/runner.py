@@ -22,15 +22,14 @@ from typing import Any
 from aisre.clock import Clock
 from aisre.config.monitors import MonitorJobConfig
 from aisre.errors import AisreError
-from aisre.monitor.jobs.checks import check_window, input_columns, output_columns
-from aisre.monitor.jobs.estimated import FittedReference, estimate_signals, fit_reference
+from aisre.monitor.jobs import relabel
+from aisre.monitor.jobs.reference import JobReference, load_reference
 from aisre.monitor.jobs.signals import publish
+from aisre.monitor.jobs.window import WindowChecks
 from aisre.records import Signal
 from aisre.store.base import RecordFilter
 
 log = logging.getLogger("aisre.monitor.jobs")
-#: Output columns of `output_columns`: a saved Reference's columns with these names are outputs.
-_OUTPUT_NAMES = frozenset({"prediction", "response_length", "output_tokens"})
 ALL_VERSIONS = "*"  # the version of a job's progress marker when it watches every version
 
 
@@ -52,8 +51,8 @@ class MonitorRunner:
         self.metrics = metrics
         self._next_run: dict[str, float] = {}
         self._last_end: dict[str, float | None] = {}
-        self._references: dict[str, tuple[Any, Any]] = {}
-        self._fitted: dict[str, FittedReference] = {}
+        self._references: dict[str, JobReference] = {}
+        self._windows = WindowChecks(store)
         self._errors = _error_counter(metrics)
         self.last_errors: list[str] = []  # what went wrong in the latest `run_due`, one line per window
 
@@ -72,6 +71,7 @@ class MonitorRunner:
             self._next_run[job.name] = now + job.schedule_s
             try:
                 out += self._run_job(job, now)
+                out += self._recheck_labels(job, now)
             except Exception as exc:  # one broken job never stops the others, nor the schedule
                 self._record_error(job, None, None, "error", f"{type(exc).__name__}: {exc}", now)
         return out
@@ -94,14 +94,23 @@ class MonitorRunner:
         return out
 
     def _pending_windows(self, job: MonitorJobConfig, now: float) -> list[tuple[float, float]]:
-        last = self._last_end[job.name] if job.name in self._last_end else self._stored_last_end(job)
+        first_run = job.name not in self._last_end
+        last = self._stored_last_end(job) if first_run else self._last_end[job.name]
         self._last_end[job.name] = last
         cutoff = now - job.delay_s
         where = RecordFilter(job.model, job.version, last, cutoff)
         if job.window_s is None:  # every N records: windows end just after their Nth record
             assert not isinstance(job.window, str)
             n = job.window.every
-            stamps = [r.ts for r in self.store.records(where)]
+            total = self.store.count(where)
+            skip = max(0, total // n - job.catch_up) if first_run else 0
+            if skip:  # only the records after the skipped windows are read
+                newest = self.store.records(where, limit=total - skip * n, newest_first=True)[::-1]
+                skipped_until = math.nextafter(newest[0].ts, -math.inf) if newest else cutoff
+                self._skip(job, last, math.nextafter(skipped_until, math.inf), skip, now)
+                stamps = [r.ts for r in newest]
+            else:
+                stamps = [r.ts for r in self.store.records(where)]
             chunks = [stamps[i : i + n] for i in range(0, len(stamps) - n + 1, n)]
             return [(c[0], math.nextafter(c[-1], math.inf)) for c in chunks]
         size = job.window_s
@@ -110,20 +119,39 @@ class MonitorRunner:
             if not first:
                 return []
             last = math.floor(first[0].ts / size) * size
-        windows = []
-        start = last
-        while start + size <= cutoff:
-            windows.append((start, start + size))
-            start += size
-        return windows
+        count = max(0, math.floor((cutoff - last) / size))
+        skip = max(0, count - job.catch_up) if first_run else 0
+        if skip:
+            self._skip(job, last, last + skip * size, skip, now)
+            last += skip * size
+        return [(last + i * size, last + (i + 1) * size) for i in range(count - skip)]
+
+    def _skip(self, job: MonitorJobConfig, since: float | None, until: float, windows: int, now: float) -> None:
+        """Past windows beyond `catch_up`: one log line, one `monitor_windows_skipped` signal, and the
+        progress marker moved past them (so a restart does not count them again)."""
+        log.info(
+            "monitor %s: %d past window(s) before %s skipped at start (catch_up=%d)",
+            job.name,
+            windows,
+            until,
+            job.catch_up,
+        )
+        skipped = Signal(
+            model=job.model,
+            version=job.version or ALL_VERSIONS,
+            name="monitor_windows_skipped",
+            value=float(windows),
+            labels={"monitor": job.name},
+            window_start=since,
+            window_end=until,
+        )
+        publish([skipped], store=self.store, metrics=self.metrics, ts=now)
+        self._mark_done(job, until if since is None else since, until, now)
+        self._last_end[job.name] = until
 
     def _check(self, job: MonitorJobConfig, since: float, until: float, now: float) -> list[Signal]:
-        ref_in, ref_out = self._reference(job)
-        fitted = self._fitted_reference(job) if "estimated_performance" in job.checks else None
+        ref = self._reference(job, now)
         versions = [job.version] if job.version else self._versions(job, since, until)
-        options: dict[str, Any] = {"share_threshold": job.share_threshold}
-        if job.threshold is not None:
-            options["threshold"] = job.threshold
         out: list[Signal] = []
         for version in versions:
             rows = self.store.count(RecordFilter(job.model, version, since, until))
@@ -132,66 +160,79 @@ class MonitorRunner:
                     "too_few_rows",
                     f"{job.model}/{version} has {rows} records in the window, fewer than min_rows={job.min_rows}",
                 )
-            check = check_window(
-                self.store,
-                ref_in if "data_drift" in job.checks else {},
-                job.model,
-                version,
-                since,
-                until,
-                reference_outputs=ref_out if "prediction_drift" in job.checks else None,
-                method=job.method,
-                **options,
-            )
-            found = check.signals
-            if fitted is not None:
-                window = self.store.records(RecordFilter(job.model, version, since, until))
-                found = found + estimate_signals(fitted, window, job.model, version, since, until, job.min)
+        seen = self._label_fingerprint(job, since, until)
+        for version in versions:
+            found, failures = self._windows.run(job, ref, version, since, until, job.checks)
+            for reason, text in failures:
+                self._record_error(job, since, until, reason, text, now)
             signals = [_labelled(s, job.name) for s in found]
             publish(signals, store=self.store, metrics=self.metrics, ts=now)
             out += signals
+        if seen is not None:
+            marker = relabel.marker(job.name, job.model, job.version or ALL_VERSIONS, since, until, seen)
+            self.store.write_signals([marker], now)
+        return out
+
+    # -- late labels -------------------------------------------------------------------------------------
+    def _label_fingerprint(self, job: MonitorJobConfig, since: float, until: float) -> relabel.Fingerprint | None:
+        if not job.label_checks or job.labels_within_s <= 0:
+            return None
+        return relabel.fingerprint(self.store, job.model, job.version, since, until)
+
+    def _recheck_labels(self, job: MonitorJobConfig, now: float) -> list[Signal]:
+        """Run the label checks again on the windows (ended within `labels_within`) whose labels changed."""
+        if not job.label_checks or job.labels_within_s <= 0:
+            return []
+        out: list[Signal] = []
+        newest_end = self._last_end.get(job.name)
+        horizon = now - job.labels_within_s
+        for (since, until), saw in sorted(relabel.checked_windows(self.store, job.model, job.name, horizon).items()):
+            seen = relabel.fingerprint(self.store, job.model, job.version, since, until)
+            if seen.text() == saw:
+                continue
+            log.info(
+                "monitor %s: labels of window [%s, %s) changed (%s -> %s)", job.name, since, until, saw, seen.text()
+            )
+            try:
+                ref = self._reference(job, now)
+            except _WindowFailed as exc:
+                self._record_error(job, since, until, exc.reason, str(exc), now)
+                return out
+            versions = [job.version] if job.version else self._versions(job, since, until)
+            for version in versions:
+                found, failures = self._windows.run(job, ref, version, since, until, job.label_checks, with_rows=False)
+                for reason, text in failures:
+                    self._record_error(job, since, until, reason, text, now)
+                signals = [_labelled(s, job.name) for s in found]
+                # the gauges show the newest window: an older window's new values go to the store only
+                latest = newest_end is None or until >= newest_end
+                publish(signals, store=self.store, metrics=self.metrics if latest else None, ts=now)
+                out += signals
+            marker = relabel.marker(job.name, job.model, job.version or ALL_VERSIONS, since, until, seen)
+            self.store.write_signals([marker], now)
         return out
 
     def _versions(self, job: MonitorJobConfig, since: float, until: float) -> list[str]:
         return sorted({r.version for r in self.store.records(RecordFilter(job.model, None, since, until))})
 
-    def _reference(self, job: MonitorJobConfig) -> tuple[Any, Any]:
-        """(inputs, outputs) as columns; loaded once (a stored range is profiled on the first run)."""
+    def _reference(self, job: MonitorJobConfig, now: float) -> JobReference:
+        """The job's reference, loaded once (a stored range is read on the first run); loading it
+        writes a `reference_refreshed_at` mark (the file's creation time, or the range's end)."""
         if job.name in self._references:
             return self._references[job.name]
-        if isinstance(job.reference, str):
-            from aisre.monitor.profiles.reference import Reference
+        try:
+            ref = load_reference(job, self.store)
+        except AisreError as exc:
+            raise _WindowFailed("bad_reference", str(exc)) from None
+        self._references[job.name] = ref
+        from aisre.slo.marks import REFERENCE_REFRESHED_AT, mark
 
-            try:
-                samples = Reference.load(job.reference).samples
-            except Exception as exc:
-                raise _WindowFailed("bad_reference", f"cannot load reference {job.reference}: {exc}") from None
-            ref_in = {c: v for c, v in samples.items() if not _is_output(c)}
-            ref_out = {c: v for c, v in samples.items() if _is_output(c)}
-        else:
-            r = job.reference
-            records = self.store.records(RecordFilter(job.model, job.version, r.since, r.until))
-            if not records:
-                raise _WindowFailed(
-                    "bad_reference",
-                    f"reference range [{r.since}, {r.until}) holds no records of {job.model}/{job.version or '*'}",
-                )
-            ref_in, ref_out = input_columns(records), output_columns(records)
-        self._references[job.name] = (ref_in, ref_out)
-        return ref_in, ref_out
-
-    def _fitted_reference(self, job: MonitorJobConfig) -> FittedReference:
-        """CBPE fitted once on the job's labelled reference range (config refuses a reference file)."""
-        if job.name not in self._fitted:
-            r = job.reference
-            assert not isinstance(r, str)
-            try:
-                self._fitted[job.name] = fit_reference(
-                    self.store, job.model, job.version, r.since, r.until, job.estimated_metric
-                )
-            except AisreError as exc:
-                raise _WindowFailed("bad_reference", f"estimated_performance: {exc}") from None
-        return self._fitted[job.name]
+        try:
+            signal = mark(self.store, job.model, REFERENCE_REFRESHED_AT, ref.refreshed_at, now=now, version=job.version)
+            publish([_labelled(signal, job.name)], metrics=self.metrics)
+        except AisreError as exc:  # a store without signals: the checks still run
+            log.warning("monitor %s: cannot record reference_refreshed_at: %s", job.name, exc)
+        return ref
 
     # -- progress and errors -----------------------------------------------------------------------------
     def _stored_last_end(self, job: MonitorJobConfig) -> float | None:
@@ -238,10 +279,6 @@ class MonitorRunner:
             log.exception("monitor %s: cannot store the error signal", job.name)
         if self._errors is not None:
             self._errors.labels(monitor=job.name, reason=reason).inc()
-
-
-def _is_output(column: str) -> bool:
-    return column in _OUTPUT_NAMES or column.startswith("score:")
 
 
 def _labelled(signal: Signal, job: str) -> Signal:
