@@ -29,9 +29,13 @@ total 0 and is not counted (no evidence is neither good nor bad):
 - fairness and freshness: `aisre.slo.window_slis` (the gap per slice's records; the age of the newest
   training/reference mark at each slice's end).
 
-Scale: this reads the records themselves, about 1M records a second-ish (see docs/benchmarks.md);
-30 days of 10M records need the pre-aggregated per-minute buckets the writer is to write as it
-commits (the next step), which this module's outputs are the reference for.
+Scale: event counts come from the per-minute buckets the store keeps as records and labels
+commit (`aisre.store.buckets`; each SLO's bucket spec is this module's SQL, registered on first
+evaluation and rebuilt from the records when the SLO changes), so 30 days are ~43,200 rows per
+SLO whatever the traffic. Percentile and accuracy slices are judged from the same counts
+(see `_percentile_slices`); other quality metrics, fairness and signals read the records of
+each slice (labelled ones only for quality). `raw_event_series` counts from the records, as
+the reference the buckets are tested against.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ import orjson
 from aisre.config.slo import SLOConfig
 from aisre.errors import AisreError, InvalidParameterError
 from aisre.slo.budget import MinuteSeries
+from aisre.store import buckets
+from aisre.store.buckets import BucketSpec
 from aisre.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -119,29 +125,72 @@ def sli_series(slo: SLOConfig, store: SQLiteStore, end_s: float, length_s: float
     return MinuteSeries(window.start_s, good, total, window.step_s)
 
 
-def _event_series(slo: SLOConfig, store: SQLiteStore, w: Window) -> MinuteSeries:
+def _canonical(doc: str, path: str) -> str:
+    """SQL for the canonical text of a class label stored in JSON, as `tabular.classes.canonical`
+    makes it in Python (true -> '1', 2.0 -> '2', 'yes' -> 'yes', null -> NULL), so that 1, 1.0,
+    true and "1" are one class in SQL as in `aisre.performance`."""
+    v = f"json_extract({doc}, '{path}')"
+    return (
+        f"(CASE json_type({doc}, '{path}') WHEN 'true' THEN '1' WHEN 'false' THEN '0' "
+        f"WHEN 'integer' THEN CAST({v} AS TEXT) "
+        f"WHEN 'real' THEN (CASE WHEN {v} = CAST({v} AS INTEGER) THEN CAST(CAST({v} AS INTEGER) AS TEXT) "
+        f"ELSE CAST({v} AS TEXT) END) WHEN 'text' THEN {v} END)"
+    )
+
+
+_TRUTH, _PRED = _canonical("l.value", "$"), _canonical("i.body", "$.prediction")
+
+
+def event_spec(slo: SLOConfig) -> BucketSpec:
+    """The per-minute (good, total) sums of an event SLI (or of the per-minute counts a timeslice
+    SLI is judged from) as a `BucketSpec` the store maintains as it commits.
+
+    NotEvaluable when the SLI is not made of events; InvalidParameterError for a bad `where` key.
+    """
     cond, params = where_clause(slo)
     kind = slo.sli.kind
-    source = "inferences i"
     if kind == "availability":
-        good, total = "SUM(i.status = 'ok')", "SUM(i.status IN ('ok', 'error'))"
-    elif kind in _FIELD:
-        good, total = f"SUM({_FIELD[kind]} <= ?)", f"COUNT({_FIELD[kind]})"
-        params = [slo.sli.threshold_s, *params]
-    elif kind == "correctness":
-        source = "inferences i JOIN labels l ON l.record_id = i.id"
-        truth, pred = "json_extract(l.value, '$')", "json_extract(i.body, '$.prediction')"
-        good = f"SUM({truth} = {pred})"
-        total = f"SUM({truth} IS NOT NULL AND {pred} IS NOT NULL)"
-    else:  # pragma: no cover - SLOConfig refuses events budgeting for other kinds
-        raise NotEvaluable(f"a {kind!r} SLI cannot be budgeted by events")
-    first = int(w.start_s // MINUTE_S)
+        return BucketSpec(
+            slo.name, "records", ("SUM(i.status = 'ok')", "SUM(i.status IN ('ok', 'error'))"), cond, tuple(params)
+        )
+    if kind in _FIELD:
+        values = (f"SUM({_FIELD[kind]} <= ?)", f"COUNT({_FIELD[kind]})")
+        return BucketSpec(slo.name, "records", values, cond, (slo.sli.threshold_s, *params))
+    if kind == "correctness" or (kind == "quality" and slo.sli.metric == "accuracy"):
+        # A labelled prediction is judged when both sides are known; accuracy over a slice is the
+        # same good / total (one definition for binary and multiclass).
+        values = (f"SUM({_TRUTH} = {_PRED})", f"SUM({_TRUTH} IS NOT NULL AND {_PRED} IS NOT NULL)")
+        return BucketSpec(slo.name, "labels", values, cond, tuple(params))
+    raise NotEvaluable(f"a {kind!r} SLI is not made of events")
+
+
+def _minute_counts(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(good, total) per minute of `w` from the store's pre-aggregated buckets."""
+    spec = event_spec(slo)
+    conn = store._conn()  # noqa: SLF001 - the store's own connection; buckets live in its file
+    buckets.ensure(conn, spec)
+    good, total = buckets.read(conn, spec.name, int(w.start_s // MINUTE_S), w.n)
+    return good, total
+
+
+def _event_series(slo: SLOConfig, store: SQLiteStore, w: Window) -> MinuteSeries:
+    good, total = _minute_counts(slo, store, w)
+    return MinuteSeries(w.start_s, good, total, MINUTE_S)
+
+
+def raw_event_series(slo: SLOConfig, store: SQLiteStore, end_s: float, length_s: float) -> MinuteSeries:
+    """The same series as the buckets give, counted from the records themselves (the reference the
+    buckets are tested against, and a check for anyone who doubts them)."""
+    w = Window.ending(end_s, length_s, MINUTE_S)
+    spec = event_spec(slo)
+    join = "labels l CROSS JOIN inferences i ON i.id = l.record_id" if spec.source == "labels" else "inferences i"
     sql = (
-        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {good}, {total} FROM {source} "
-        f"WHERE {cond} AND i.ts >= ? AND i.ts < ? GROUP BY minute"
+        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {', '.join(spec.values)} FROM {join} "
+        f"WHERE ({spec.where}) AND i.ts >= ? AND i.ts < ? GROUP BY minute"
     )
+    first = int(w.start_s // MINUTE_S)
     goods, totals = np.zeros(w.n), np.zeros(w.n)
-    for minute, g, t in store._conn().execute(sql, [*params, w.start_s, w.end_s]):  # noqa: SLF001 - read-only SQL
+    for minute, g, t in store._conn().execute(sql, [*spec.params, w.start_s, w.end_s]):  # noqa: SLF001
         k = int(minute) - first
         if 0 <= k < w.n:
             goods[k], totals[k] = g or 0, t or 0
@@ -170,16 +219,20 @@ def _slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, 
     raise NotEvaluable(f"a {kind!r} SLI is not evaluable from the store")
 
 
+def _minute_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """(good, total) sums per slice of `w` from the per-minute buckets (slices are whole minutes)."""
+    good, total = _minute_counts(slo, store, Window(w.start_s, w.start_s + w.n * w.step_s, MINUTE_S))
+    per = int(round(w.step_s / MINUTE_S))
+    return good.reshape(w.n, per).sum(axis=1), total.reshape(w.n, per).sum(axis=1)
+
+
+def _whole_minutes(w: Window) -> bool:
+    return w.step_s % MINUTE_S == 0 and w.start_s % MINUTE_S == 0
+
+
 def _share_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     # A per-event SLI budgeted by timeslices: a slice is good when its share of good events meets the objective.
-    minutes = _event_series(slo, store, Window(w.start_s, w.end_s, MINUTE_S))
-    per = int(round(w.step_s / MINUTE_S))
-    n = w.n
-    g = np.zeros(n * per)
-    t = np.zeros(n * per)
-    m = min(len(minutes.good), n * per)
-    g[:m], t[:m] = minutes.good[:m], minutes.total[:m]
-    g, t = g.reshape(n, per).sum(axis=1), t.reshape(n, per).sum(axis=1)
+    g, t = _minute_slices(slo, store, w)
     has = t > 0
     ok = np.where(has, g >= slo.objective * np.where(has, t, 1), False)
     return ok.astype(np.float64), has.astype(np.float64)
@@ -203,6 +256,24 @@ def _grouped(rows: Iterable[Any], n: int) -> dict[int, list[Any]]:
 
 
 def _percentile_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """A slice is good when its nearest-rank p-quantile is <= threshold_s.
+
+    Why the buckets suffice: numpy's ``inverted_cdf`` quantile of n values is the m-th smallest,
+    m = ceil(n*p - 1) + 1 (in float, as numpy computes it), and the m-th smallest is <= T exactly
+    when at least m values are <= T. So the per-minute count under the threshold and the count
+    of values (the latency SLI's own buckets) judge any percentile exactly, without the values.
+    """
+    if not _whole_minutes(w):
+        return _percentile_slices_raw(slo, store, w)
+    assert slo.sli.percentile is not None
+    under, n = _minute_slices(slo, store, w)
+    m = np.minimum(np.maximum(np.ceil(n * slo.sli.percentile - 1), 0) + 1, n)
+    has = n > 0
+    return (has & (under >= m)).astype(np.float64), has.astype(np.float64)
+
+
+def _percentile_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """`_percentile_slices` from the values themselves (slices that are not whole minutes; the test reference)."""
     field = _FIELD[slo.sli.kind]
     rows = _slice_rows(slo, store, w, field)
     good, total = np.zeros(w.n), np.zeros(w.n)
@@ -219,6 +290,8 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
 
     metric = slo.sli.metric
     assert metric is not None
+    if metric == "accuracy" and _whole_minutes(w):  # correct / judged: the correctness buckets, summed per slice
+        return _accuracy_slices(slo, store, w)
     rows = _slice_rows(
         slo, store, w, "json_extract(i.body, '$.prediction'), l.value", "JOIN labels l ON l.record_id = i.id"
     )
@@ -238,6 +311,15 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
         total[k] = 1.0
         good[k] = float(_inside(value, slo.sli.min, slo.sli.max))
     return good, total
+
+
+def _accuracy_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    correct, judged = _minute_slices(slo, store, w)
+    has = judged > 0
+    accuracy = correct / np.where(has, judged, 1)
+    low = -math.inf if slo.sli.min is None else slo.sli.min
+    high = math.inf if slo.sli.max is None else slo.sli.max
+    return (has & (accuracy >= low) & (accuracy <= high)).astype(np.float64), has.astype(np.float64)
 
 
 def _task(y_true: list[Any], y_pred: list[Any], pos_label: Any = None) -> Task:
