@@ -1,19 +1,23 @@
 """`aisre slo ...`: service level objectives: `status`, `history` and `validate` judge them from the store
-(the embedded evaluator); `rules` writes them as Prometheus rules (Sloth's shape)."""
+(the embedded evaluator); `rules` writes them as Prometheus rules (Sloth's shape), from aisre.yaml or an
+OpenSLO file; `export` and `import` translate them to and from OpenSLO v1."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from aisre.cli.common import config_from, console, fail, find_config, parse_time
+from aisre.cli.common import config_from, console, err_console, fail, find_config, parse_time
 
-app = typer.Typer(help="Service level objectives: status, history, validation, Prometheus rules.", no_args_is_help=True)
+app = typer.Typer(
+    help="Service level objectives: status, history, validation, Prometheus rules, OpenSLO.", no_args_is_help=True
+)
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Path to aisre.yaml (its slos: section).")]
 
@@ -23,36 +27,133 @@ def slo() -> None:
     """Service level objectives (the slos: section of aisre.yaml)."""
 
 
+OutputOpt = Annotated[
+    str | None, typer.Option("--output", "-o", help="Write the file here (default: standard output).")
+]
+
+
 @app.command("rules")
 def rules_command(
     config: ConfigOpt = None,
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the rule file here (default: standard output).")
-    ] = None,
+    output: OutputOpt = None,
     service: Annotated[str, typer.Option("--service", help="The sloth_service label (and sloth_id prefix).")] = "aisre",
+    openslo: Annotated[
+        str | None,
+        typer.Option(
+            "--openslo",
+            help="Read the SLOs from this OpenSLO file (openslo/v1alpha as Sloth reads it, or openslo/v1) "
+            "instead of aisre.yaml; the sloth_service label is each SLO's spec.service.",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", "-l", help="KEY=VALUE added to every recording rule (Sloth's --extra-labels)."),
+    ] = None,
 ) -> None:
     """Write Prometheus recording and alerting rules for every SLO, with Sloth's names and labels, so
     Sloth's Grafana dashboards work on them (check them with `promtool check rules`)."""
+    from aisre.errors import ConfigError
     from aisre.slo.rules import dump, rules  # imported on use: the CLI starts fast
+
+    labels = _labels(label or [])
+    if openslo is not None:
+        if config is not None:
+            raise fail("--openslo and --config are exclusive: the SLOs come from one of them")
+        from aisre.slo.openslo import openslo_rules, read_openslo
+
+        try:
+            slos = read_openslo(openslo)
+            text = dump(openslo_rules(slos, labels))
+        except ConfigError as exc:
+            _fail_problems(exc)
+        count = len(slos)
+    else:
+        chosen, cfg = _config_with_slos(config)
+        try:
+            text = dump(rules(cfg.slos, service=service, labels=labels))
+        except ValueError as exc:
+            raise fail(f"{chosen}: {exc}") from None
+        count = len(cfg.slos)
+    if not _write(text, output):
+        return
+    console.print(
+        f"{output}: {count} SLOs, {text.count('- record:')} recording and {text.count('- alert:')} alerting rules",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("export")
+def export_command(
+    config: ConfigOpt = None,
+    output: OutputOpt = None,
+    openslo: Annotated[bool, typer.Option("--openslo", help="As OpenSLO v1 documents (the only format).")] = True,
+    service: Annotated[str, typer.Option("--service", help="The SLOs' spec.service (and sloth_service).")] = "aisre",
+) -> None:
+    """Write the SLOs as OpenSLO v1: an SLI (bad/total PromQL, exactly the queries of `aisre slo rules`), an
+    SLO, and an AlertPolicy + AlertCondition per burn-rate alert (see docs/openslo.md)."""
+    from aisre.slo.openslo_aisre import dump_documents, export_openslo
 
     chosen, cfg = _config_with_slos(config)
     try:
-        text = dump(rules(cfg.slos, service=service))
+        text = dump_documents(export_openslo(cfg.slos, service=service))
     except ValueError as exc:
         raise fail(f"{chosen}: {exc}") from None
+    if _write(text, output):
+        console.print(f"{output}: {len(cfg.slos)} SLOs as OpenSLO v1", highlight=False, soft_wrap=True)
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[str, typer.Argument(help="An OpenSLO file (openslo/v1 or openslo/v1alpha).")],
+    output: OutputOpt = None,
+) -> None:
+    """Print (or write) the aisre `slos:` section for the OpenSLO SLOs that are aisre SLOs (queries on
+    aisre's metrics, e.g. from `aisre slo export`); the others are named, with why: their PromQL can be
+    served by `aisre slo rules --openslo FILE`. Exit 2 when none is an aisre SLO."""
+    from aisre.errors import ConfigError
+    from aisre.slo.openslo import read_openslo
+    from aisre.slo.openslo_aisre import import_slos, slos_yaml
+
+    try:
+        slos, notes = import_slos(read_openslo(file))
+    except ConfigError as exc:
+        _fail_problems(exc)
+    for note in notes:
+        err_console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
+    if not slos:
+        raise fail(f"{file}: no SLO maps onto aisre's SLIs (see the notes above)")
+    if _write(slos_yaml(slos), output):
+        console.print(f"{output}: {len(slos)} SLOs (aisre slos: section)", highlight=False, soft_wrap=True)
+
+
+def _labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", key):
+            raise fail(f"--label: expected KEY=VALUE with a Prometheus label name as KEY, got {pair!r}")
+        labels[key] = value
+    return labels
+
+
+def _write(text: str, output: str | None) -> bool:
+    """Write to `output` (True) or to standard output (False)."""
     if output is None:
         sys.stdout.write(text)
-        return
+        return False
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:
         raise fail(f"cannot write --output {output}: {exc.strerror or exc}") from None
-    console.print(
-        f"{output}: {len(cfg.slos)} SLOs, {text.count('- record:')} recording and "
-        f"{text.count('- alert:')} alerting rules",
-        highlight=False,
-        soft_wrap=True,
-    )
+    return True
+
+
+def _fail_problems(exc: Any) -> NoReturn:
+    """Exit 2 with one line per problem of a ConfigError."""
+    for problem in exc.problems:
+        fail(f"{exc.source}: {problem}")
+    raise typer.Exit(2)
 
 
 AtOpt = Annotated[

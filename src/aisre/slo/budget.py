@@ -175,6 +175,11 @@ def budget_status(
 
 def alert_factor(slo: SLOConfig, window: AlertWindow) -> float:
     """The burn rate the window alerts at: `burn_rate`, else budget_percent/100 x period / long."""
+    return period_alert_factor(window, slo.period_s)
+
+
+def period_alert_factor(window: AlertWindow, period_s: float) -> float:
+    """`alert_factor` for a period given in seconds (an SLO read from OpenSLO has no SLOConfig)."""
     if window.burn_rate is not None:
         return window.burn_rate
-    return window.budget_percent / 100.0 * slo.period_s / parse_duration(window.long)
+    return window.budget_percent / 100.0 * period_s / parse_duration(window.long)

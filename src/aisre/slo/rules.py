@@ -31,19 +31,24 @@ Where the events come from:
   ``aisre_slo_events_total{slo="<name>", outcome="good"|"bad"}``, one event per judged event or
   timeslice. The embedded evaluator is to export it; it does not exist yet, so until it does
   these rules evaluate to no data (never to a false alert).
+
+An SLO whose SLI is raw PromQL (read from OpenSLO by `aisre.slo.openslo`) goes through the same
+`slo_rule_groups`, with its queries as `RatioSLI` templates over Sloth's `{{.window}}`; a good/total
+ratio is written as Sloth writes it, ``1 - (good / total)``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from prometheus_client.utils import floatToGoString
 
-from aisre.config.slo import SLOConfig, parse_duration
-from aisre.slo.budget import alert_factor
+from aisre.config.slo import AlertingConfig, SLOConfig, parse_duration
+from aisre.slo.budget import period_alert_factor
 from aisre.telemetry.metrics import LATENCY_BUCKETS_S, TPOT_BUCKETS_S, TTFT_BUCKETS_S
 
 #: Windows Sloth always records (its default 30-day alert windows), in seconds.
@@ -57,17 +62,45 @@ HISTOGRAMS = {
     "tpot": ("aisre_time_per_output_token_seconds", TPOT_BUCKETS_S),
 }
 _ERROR = "slo:sli_error:ratio_rate"
+#: Sloth's window placeholder in SLI query templates (a Go template action; spaces allowed inside).
+WINDOW = "{{.window}}"
+WINDOW_PATTERN = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 
-def rules(slos: list[SLOConfig], service: str = "aisre") -> dict[str, Any]:
+@dataclass(frozen=True)
+class RatioSLI:
+    """An SLI as PromQL event rates with the `{{.window}}` placeholder: `bad` or `good` events over `total`.
+
+    `error_ratio(window)` is the expression of ``slo:sli_error:ratio_rate<window>``: ``(bad) / (total)``,
+    or for good events Sloth's own rendering of OpenSLO ratios, ``1 - ((good) / (total))``.
+    """
+
+    total: str
+    bad: str | None = None
+    good: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.bad is None) == (self.good is None):
+            raise ValueError("a ratio SLI needs exactly one of bad and good (and total)")
+
+    def error_ratio(self, window: str) -> str:
+        total = WINDOW_PATTERN.sub(window, self.total)
+        if self.bad is not None:
+            return f"({WINDOW_PATTERN.sub(window, self.bad)})\n/\n({total})\n"
+        good = WINDOW_PATTERN.sub(window, self.good or "")
+        return f"(\n  1 - (\n    (\n      {good}\n    )\n    /\n    (\n      {total}\n    )\n  )\n)"
+
+
+def rules(slos: list[SLOConfig], service: str = "aisre", labels: dict[str, str] | None = None) -> dict[str, Any]:
     """A Prometheus rule file (as a dict to dump as YAML): three groups per SLO, as Sloth writes.
 
+    `labels` are added to every recording rule (Sloth's `--extra-labels`).
     ValueError (naming the SLO) when an SLO cannot be computed from Prometheus metrics: a latency
     threshold that is not a histogram bucket, or a `where` filter on request metrics.
     """
     groups: list[dict[str, Any]] = []
     for slo in slos:
-        groups.extend(_slo_groups(slo, service))
+        groups.extend(aisre_slo_groups(slo, service, labels))
     return {"groups": groups}
 
 
@@ -109,13 +142,13 @@ def prom_duration(seconds: float) -> str:
 
 
 def sli_queries(slo: SLOConfig) -> tuple[str, str]:
-    """(bad, all) event-rate queries with a `{window}` placeholder (see the module docstring)."""
+    """(bad, all) event-rate queries with Sloth's `{{.window}}` placeholder (see the module docstring)."""
     kind = slo.sli.kind
     request_sli = slo.budgeting_mode == "events" and kind in ("availability", *HISTOGRAMS)
     if not request_sli:
         sel = _selector({"slo": slo.name})
         bad = _selector({"slo": slo.name, "outcome": "bad"})
-        return f"sum(rate({SLO_EVENTS_METRIC}{bad}[{{window}}]))", f"sum(rate({SLO_EVENTS_METRIC}{sel}[{{window}}]))"
+        return f"sum(rate({SLO_EVENTS_METRIC}{bad}[{WINDOW}]))", f"sum(rate({SLO_EVENTS_METRIC}{sel}[{WINDOW}]))"
     if slo.sli.where:
         raise ValueError(
             f"SLO {slo.name!r}: sli.where ({', '.join(slo.sli.where)}) cannot filter Prometheus request metrics "
@@ -125,7 +158,7 @@ def sli_queries(slo: SLOConfig) -> tuple[str, str]:
     if kind == "availability":
         bad = _selector(labels | {"status_class": "5xx"})
         everything = _selector(labels, {"status_class": "499"})
-        return f"sum(rate({REQUESTS_METRIC}{bad}[{{window}}]))", f"sum(rate({REQUESTS_METRIC}{everything}[{{window}}]))"
+        return f"sum(rate({REQUESTS_METRIC}{bad}[{WINDOW}]))", f"sum(rate({REQUESTS_METRIC}{everything}[{WINDOW}]))"
     metric, buckets = HISTOGRAMS[kind]
     threshold = slo.sli.threshold_s
     assert threshold is not None  # SLIConfig requires it for these kinds
@@ -135,28 +168,59 @@ def sli_queries(slo: SLOConfig) -> tuple[str, str]:
             f"SLO {slo.name!r}: sli.threshold_s {threshold:g} is not a bucket bound of {metric} "
             f"(buckets: {', '.join(f'{b:g}' for b in buckets)}): choose one of them"
         )
-    count = f"sum(rate({metric}_count{_selector(labels)}[{{window}}]))"
-    good = f"sum(rate({metric}_bucket{_selector(labels | {'le': floatToGoString(le)})}[{{window}}]))"
+    count = f"sum(rate({metric}_count{_selector(labels)}[{WINDOW}]))"
+    good = f"sum(rate({metric}_bucket{_selector(labels | {'le': floatToGoString(le)})}[{WINDOW}]))"
     return f"({count} - {good})", count
 
 
-def _slo_groups(slo: SLOConfig, service: str) -> list[dict[str, Any]]:
-    sloth_id = f"{service}-{slo.name}"
-    ids = {"sloth_id": sloth_id, "sloth_service": service, "sloth_slo": slo.name}
-    flt = _selector(ids, sep=", ")
-    short_s = min((parse_duration(w.short) for w in slo.alerting.page), default=300.0)  # Sloth's PageQuick short
-    period = prom_duration(slo.period_s)
-    windows: set[float] = set(SLOTH_WINDOWS_S)
-    for w in [*slo.alerting.page, *slo.alerting.ticket]:
-        windows |= {parse_duration(w.long), parse_duration(w.short)}
-    windows.discard(slo.period_s)
+def aisre_slo_groups(slo: SLOConfig, service: str, labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The rule groups of one aisre SLO (its SLI as `sli_queries`)."""
     bad, everything = sli_queries(slo)
+    return slo_rule_groups(
+        slo.name,
+        service,
+        slo.objective,
+        slo.period_s,
+        RatioSLI(total=everything, bad=bad),
+        slo.alerting,
+        labels=labels,
+        summary=f"SLO {slo.name!r} of model {slo.model!r} burns its error budget",
+    )
+
+
+def slo_rule_groups(
+    name: str,
+    service: str,
+    objective: float,
+    period_s: float,
+    sli: RatioSLI,
+    alerting: AlertingConfig,
+    *,
+    labels: dict[str, str] | None = None,
+    info: dict[str, str] | None = None,
+    summary: str | None = None,
+) -> list[dict[str, Any]]:
+    """Sloth's three groups (SLI recordings, metadata, alerts) for one SLO of any origin.
+
+    `labels` go on every recording rule; `info` replaces the `sloth_mode`/`sloth_spec` labels of
+    `sloth_slo_info`; `summary` is the alerts' summary annotation.
+    """
+    sloth_id = f"{service}-{name}"
+    ids = (labels or {}) | {"sloth_id": sloth_id, "sloth_service": service, "sloth_slo": name}
+    flt = _selector({"sloth_id": sloth_id, "sloth_service": service, "sloth_slo": name}, sep=", ")
+    short_s = min((parse_duration(w.short) for w in alerting.page), default=300.0)  # Sloth's PageQuick short
+    period = prom_duration(period_s)
+    windows: set[float] = set(SLOTH_WINDOWS_S)
+    for w in [*alerting.page, *alerting.ticket]:
+        windows |= {parse_duration(w.long), parse_duration(w.short)}
+    windows.discard(period_s)
 
     sli_rules: list[dict[str, Any]] = []
     for seconds in sorted(windows):
         window = prom_duration(seconds)
-        expr = f"({bad.replace('{window}', window)})\n/\n({everything.replace('{window}', window)})\n"
-        sli_rules.append({"record": f"{_ERROR}{window}", "expr": expr, "labels": ids | {"sloth_window": window}})
+        sli_rules.append(
+            {"record": f"{_ERROR}{window}", "expr": sli.error_ratio(window), "labels": ids | {"sloth_window": window}}
+        )
     source = f"{_ERROR}{prom_duration(short_s)}{flt}"
     sli_rules.append(
         {
@@ -168,36 +232,45 @@ def _slo_groups(slo: SLOConfig, service: str) -> list[dict[str, Any]]:
         }
     )
 
-    objective = _num(slo.objective)
+    objective_text = _num(objective)
     per_budget = "/ on(sloth_id, sloth_slo, sloth_service) group_left\n" + f"slo:error_budget:ratio{flt}\n"
     meta = [
-        ("slo:objective:ratio", f"vector({objective})"),
-        ("slo:error_budget:ratio", f"vector(1-{objective})"),
-        ("slo:time_period:days", f"vector({_num(slo.period_s / 86400)})"),
+        ("slo:objective:ratio", f"vector({objective_text})"),
+        ("slo:error_budget:ratio", f"vector(1-{objective_text})"),
+        ("slo:time_period:days", f"vector({_num(period_s / 86400)})"),
         ("slo:current_burn_rate:ratio", f"{source}\n{per_budget}"),
         ("slo:period_burn_rate:ratio", f"{_ERROR}{period}{flt}\n{per_budget}"),
         ("slo:period_error_budget_remaining:ratio", f"1 - slo:period_burn_rate:ratio{flt}"),
     ]
-    meta_rules = [{"record": name, "expr": expr, "labels": dict(ids)} for name, expr in meta]
-    info = {"sloth_mode": "cli-gen-prom", "sloth_spec": "aisre/v1", "sloth_objective": _num(slo.objective * 100)}
+    meta_rules = [{"record": record, "expr": expr, "labels": dict(ids)} for record, expr in meta]
+    info = (info or {"sloth_mode": "cli-gen-prom", "sloth_spec": "aisre/v1"}) | {
+        "sloth_objective": _num(objective * 100)
+    }
     meta_rules.append({"record": "sloth_slo_info", "expr": "vector(1)", "labels": ids | info})
 
     groups = [
         {"name": f"sloth-slo-sli-recordings-{sloth_id}", "rules": sli_rules},
         {"name": f"sloth-slo-meta-recordings-{sloth_id}", "rules": meta_rules},
     ]
-    if slo.alerting.enabled:
-        alerts = [_alert(slo, sev, flt) for sev in ("page", "ticket") if getattr(slo.alerting, sev)]
+    if alerting.enabled:
+        summary = summary or f"SLO {name!r} of service {service!r} burns its error budget"
+        alerts = [
+            _alert(name, objective, period_s, alerting, sev, flt, summary)
+            for sev in ("page", "ticket")
+            if getattr(alerting, sev)
+        ]
         if alerts:
             groups.append({"name": f"sloth-slo-alerts-{sloth_id}", "rules": alerts})
     return groups
 
 
-def _alert(slo: SLOConfig, severity: str, flt: str) -> dict[str, Any]:
-    budget = _num(slo.error_budget)
+def _alert(
+    name: str, objective: float, period_s: float, alerting: AlertingConfig, severity: str, flt: str, summary: str
+) -> dict[str, Any]:
+    budget = _num(1.0 - objective)
     clauses = []
-    for w in getattr(slo.alerting, severity):
-        factor = _num(alert_factor(slo, w))
+    for w in getattr(alerting, severity):
+        factor = _num(period_alert_factor(w, period_s))
         short, long = (prom_duration(parse_duration(d)) for d in (w.short, w.long))
         clauses.append(  # Sloth's shape: the alert keeps no sloth_window, so its identity never changes
             "(\n"
@@ -209,11 +282,10 @@ def _alert(slo: SLOConfig, severity: str, flt: str) -> dict[str, Any]:
     labels = "{{$labels.sloth_service}} {{$labels.sloth_slo}}"
     title = f"({severity}) {labels} SLO error budget burn rate is too fast."
     return {
-        "alert": alert_name(slo.name),
+        "alert": alert_name(name),
         "expr": "\nor\n".join(clauses) + "\n",
-        "labels": slo.alerting.labels | {"sloth_severity": severity},
-        "annotations": {"title": title, "summary": f"SLO {slo.name!r} of model {slo.model!r} burns its error budget"}
-        | slo.alerting.annotations,
+        "labels": alerting.labels | {"sloth_severity": severity},
+        "annotations": {"title": title, "summary": summary} | alerting.annotations,
     }
 
 
