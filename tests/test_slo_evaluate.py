@@ -194,3 +194,21 @@ def test_estimated_accuracy_and_llm_rates_judge_slices_by_their_own_bounds(db_pa
     est, llm = evaluate([estimated, refusals], store, ManualClock(T0 + 3 * HOUR))
     assert est.sli == pytest.approx(2 / 3)  # the breached flag is the producer's; the SLO's min decides
     assert llm.sli == pytest.approx(2 / 3)
+
+
+def test_an_exhausted_budget_freezes_promotions_only_when_its_policy_says_so(db_path: Path) -> None:
+    from aisre.slo import promotions_frozen
+
+    end = fraud_traffic(db_path, hours_right=0, hours_wrong=2)  # every prediction wrong: budget spent
+    store = SQLiteStore(db_path)
+    freeze = {"freeze_promotions_when_exhausted": True}
+    frozen = slo("frozen", {"kind": "correctness"}, objective=0.99, policy=freeze)
+    on_v2 = slo("frozen-v2", {"kind": "correctness"}, objective=0.99, policy=freeze, version="v2")
+    plain, strict, other_version = evaluate([CORRECTNESS, frozen, on_v2], store, ManualClock(end))
+    assert plain.budget is not None and plain.budget.exhausted and not plain.freeze_promotions
+    assert strict.freeze_promotions and strict.to_dict()["freeze_promotions"] is True
+    assert not other_version.freeze_promotions  # v2 has no records: nothing judged, nothing frozen
+    reports = [plain, strict, other_version]
+    assert promotions_frozen(reports, "fraud", "v1") == ["frozen"]
+    assert promotions_frozen(reports, "fraud") == ["frozen"]
+    assert promotions_frozen(reports, "other-model") == []

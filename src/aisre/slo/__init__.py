@@ -17,7 +17,7 @@ The spec lives in `aisre.config.slo` (`SLOConfig`); Prometheus rules in `aisre.s
 
 from aisre.slo.alerts import Alert, AlertEvaluator, WindowCheck, alert_factor, check_windows
 from aisre.slo.budget import BudgetStatus, MinuteSeries, budget_status, burn_rate, error_ratio, time_to_exhaustion
-from aisre.slo.evaluate import SLOReport, evaluate, history
+from aisre.slo.evaluate import SLOReport, evaluate, history, promotions_frozen
 from aisre.slo.events import NotEvaluable, sli_series
 from aisre.slo.webhook import AlertmanagerClient, WebhookNotifier, alertmanager_alerts, fingerprint, webhook_payload
 
@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "fingerprint",
     "history",
+    "promotions_frozen",
     "sli_series",
     "time_to_exhaustion",
     "webhook_payload",

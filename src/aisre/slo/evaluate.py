@@ -42,6 +42,10 @@ class SLOReport:
     alerts: dict[str, str] = field(default_factory=dict)
     """Alert state per severity: inactive, pending, firing or resolved."""
     problem: str | None = None
+    freeze_promotions: bool = False
+    """The budget is spent (remaining <= 0) and the SLO's policy says `freeze_promotions_when_exhausted`:
+    the control loop must not promote a new version of this model (see `promotions_frozen`)."""
+    version: str | None = None
 
     @property
     def sli(self) -> float | None:
@@ -66,6 +70,7 @@ class SLOReport:
             "burn_rates": dict(self.burn_rates),
             "alerts": dict(self.alerts),
             "problem": self.problem,
+            "freeze_promotions": self.freeze_promotions,
         }
 
 
@@ -90,7 +95,21 @@ def evaluate_one(slo: SLOConfig, store: SQLiteStore, at_s: float, evaluator: Ale
 
 
 def _unevaluable(slo: SLOConfig, at_s: float, problem: str) -> SLOReport:
-    return SLOReport(slo.name, slo.model, slo.objective, slo.budgeting_mode, at_s, problem=problem)
+    return SLOReport(slo.name, slo.model, slo.objective, slo.budgeting_mode, at_s, problem=problem, version=slo.version)
+
+
+def promotions_frozen(reports: list[SLOReport], model: str, version: str | None = None) -> list[str]:
+    """The SLOs whose budget policy freezes promotions of `model` (to `version`) right now, by name.
+
+    An SLO on the whole model (no version) freezes every version of it; one on a version freezes
+    that version. Empty: promotion is allowed. This is what the control loop reads before it
+    promotes a canary (`freeze_promotions_when_exhausted`).
+    """
+    return [
+        r.name
+        for r in reports
+        if r.freeze_promotions and r.model == model and (r.version is None or version is None or r.version == version)
+    ]
 
 
 def report_from_series(
@@ -99,13 +118,16 @@ def report_from_series(
     """The report for an already-built series (what `evaluate_one` does after reading the store)."""
     evaluator = evaluator or AlertEvaluator(slo)
     evaluator.tick(series, at_s)
+    budget = budget_status(slo, series, at_s)
     return SLOReport(
         name=slo.name,
         model=slo.model,
+        version=slo.version,
         objective=slo.objective,
         budgeting=slo.budgeting_mode,
         at_s=at_s,
-        budget=budget_status(slo, series, at_s),
+        budget=budget,
+        freeze_promotions=slo.policy.freeze_promotions_when_exhausted and budget.total > 0 and budget.exhausted,
         burn_rates={w: burn_rate(slo, series, at_s, parse_duration(w)) for w in window_names(slo)},
         alerts={severity: alert.state for severity, alert in evaluator.alerts.items()},
     )
