@@ -122,6 +122,7 @@ def test_the_gateway_marks_in_process_models_at_start_up(tmp_path: Path) -> None
         ("{kind: freshness, max_age: 1d, source: model}", "slos.0.sli.source", "'trained', 'reference' or 'any'"),
         ("{kind: drift, source: trained}", "slos.0.sli.source", "freshness SLIs only"),
         ("{kind: freshness, max_age: soon}", "slos.0.sli.max_age", "5m, 1h"),
+        ("{kind: freshness, max_age: 1d, where: {tags.x: y}}", "slos.0.sli", "where does not apply"),
     ],
 )
 def test_bad_fairness_freshness_and_pos_label_specs_are_refused_at_their_key_path(

@@ -157,6 +157,8 @@ class SLIConfig(Section):
             raise ValueError(f"an SLI of kind {self.kind!r} needs {', '.join(missing)}")
         if self.kind in ("quality", "fairness") and self.min is None and self.max is None:
             raise ValueError(f"an SLI of kind {self.kind!r} needs min and/or max (a window is good inside them)")
+        if self.where and self.kind == "freshness":
+            raise ValueError("where does not apply to a freshness SLI (marks are per model and version)")
         if self.percentile is not None and self.kind not in ("latency", "ttft", "tpot"):
             raise ValueError("percentile applies to latency, ttft and tpot SLIs only")
         if self.min is not None and self.max is not None and self.min > self.max:

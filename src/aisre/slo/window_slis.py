@@ -84,9 +84,7 @@ def fairness_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
 
 def freshness_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     """(good, total) per slice: the newest mark's age at each slice's end (see the module docstring)."""
-    sli = slo.sli
-    if sli.where:
-        raise NotEvaluable("where does not apply to a freshness SLI (marks are per model and version)")
+    sli = slo.sli  # `where` is refused for freshness when the config loads: marks are per model and version
     assert sli.max_age_s is not None
     # A slice is judged at its end, or now for the slice still in progress.
     ends = np.minimum(w.start_s + w.step_s * np.arange(1, w.n + 1), w.end_s)
