@@ -391,9 +391,11 @@ def monitor_problems(index: int, job: MonitorJobConfig) -> list[Problem]:
             )
         else:
             try:
-                Reference.load(path)
+                saved = Reference.load(path)
             except (AisreError, OSError, ValueError) as exc:
                 found.append(Problem((*loc, "reference"), f"cannot load reference {path}: {exc}"))
+            else:
+                found += [Problem((*loc, *key), text) for key, text in job.reference_field_problems(saved.samples)]
     names = [job.method] if isinstance(job.method, str) else list(job.method.values())
     unknown = sorted({n for n in names if n != "auto" and n not in ALL_METHODS})
     if unknown:

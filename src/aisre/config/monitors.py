@@ -231,6 +231,19 @@ class MonitorJobConfig(Section):
                 raise ValueError("chunk_size: only used by a threshold from the reference (std or {std: k})")
         return self
 
+    def reference_field_problems(self, columns: Any) -> list[tuple[tuple[str | int, ...], str]]:
+        """(key path, problem) for input fields the checks name but the reference lacks (`columns`: the
+        reference's column names); `aisre check-config` reports them for a saved reference file."""
+        have = sorted(str(c) for c in columns)
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        named = [("fairness", "sensitive", self.fairness.sensitive if self.fairness else [])]
+        named.append(("importance", "features", (self.importance.features or []) if self.importance else []))
+        for block, key, fields in named:
+            for i, name in enumerate(fields):
+                if name not in have:
+                    found.append(((block, key, i), f"field {name!r} is not in the reference (its columns: {have})"))
+        return found
+
     @property
     def _estimated_band(self) -> bool:
         return self.estimated_performance is not None and self.estimated_performance.threshold is not None
