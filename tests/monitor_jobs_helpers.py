@@ -20,11 +20,15 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 PER_HOUR = 600
 
 
-def fill_classifier(db: Path, hours: list[str], seed: int = 11) -> dict[int, list[tuple[str, Any]]]:
+def fill_classifier(
+    db: Path, hours: list[str], seed: int = 11, calibrated: bool = False
+) -> dict[int, list[tuple[str, Any]]]:
     """One hour per entry of `hours` (model credit/v1): "ok", "wrong" (45% of predictions wrong),
-    "unfair" (group a selected 80%, b 20%) or "lean_x3" (the model's predictions follow x3, not x1).
-    Inputs x1, x2, x3 (standard normal) and group; predictions follow 2*x1 + x2 + 0.3*x3 when healthy.
-    Returns the true labels per hour, [(record id, truth)], not yet stored."""
+    "unfair" (group a selected 80%, b 20%), "lean_x3" (the model's predictions follow x3, not x1) or
+    "uncertain" (scores near 0.5). Inputs x1, x2, x3 (standard normal) and group; predictions follow
+    2*x1 + x2 + 0.3*x3 when healthy. `calibrated`: the truth is drawn with the score's probability
+    (what CBPE assumes), else 4% of predictions are wrong. Returns the true labels per hour,
+    [(record id, truth)], not yet stored."""
     rng = np.random.default_rng(seed)
     mon = Monitor("credit", "v1", store=f"sqlite:///{db}", durability="durable")
     truths: dict[int, list[tuple[str, Any]]] = {}
@@ -34,7 +38,7 @@ def fill_classifier(db: Path, hours: list[str], seed: int = 11) -> dict[int, lis
             x1, x2, x3 = (float(v) for v in rng.normal(size=3))
             group = "a" if i % 2 else "b"
             signal = 2 * x3 + x2 + 0.3 * x1 if kind == "lean_x3" else 2 * x1 + x2 + 0.3 * x3
-            p1 = 1 / (1 + math.exp(-3 * signal))
+            p1 = 1 / (1 + math.exp(-(0.3 if kind == "uncertain" else 3) * signal))
             if kind == "unfair":
                 p1 = 0.8 if group == "a" else 0.2
                 pred = int(rng.random() < p1)
@@ -47,7 +51,8 @@ def fill_classifier(db: Path, hours: list[str], seed: int = 11) -> dict[int, lis
                 scores={"0": 1 - p1, "1": p1},
                 ts=T0 + h * HOUR + i * (HOUR / PER_HOUR),
             )
-            truths[h].append((rid, 1 - pred if wrong else pred))
+            truth = int(rng.random() < p1) if calibrated else (1 - pred if wrong else pred)
+            truths[h].append((rid, truth))
     mon.recorder.close()
     return truths
 

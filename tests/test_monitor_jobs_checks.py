@@ -155,3 +155,19 @@ def test_a_count_window_std_threshold_chunks_the_reference_by_the_window_size(tm
     direct = drift(ref, first, method="psi", threshold=StdThreshold(4), chunk_size=150)
     assert scores[0].threshold == pytest.approx(direct.columns["amount"].threshold)
     assert scores[-1].breached and scores[-1].value > 10 * scores[-1].threshold  # the shifted records
+
+
+def test_an_estimated_accuracy_band_from_the_reference_flags_the_uncertain_hour(tmp_path: Path) -> None:
+    """CBPE with `threshold: {std: k}`: the band of the labelled reference's hourly chunks, no labels after it."""
+    db = tmp_path / "a.db"
+    truths = fill_classifier(db, ["ok"] * 6 + ["ok", "uncertain"], calibrated=True)
+    add_labels(db, [p for h in range(6) for p in truths[h]], T0 + 6 * HOUR)
+    job = {
+        "checks": ["estimated_performance"],
+        "estimated_performance": {"metric": "accuracy", "threshold": {"std": 3}},
+        "reference": {"since": T0, "until": T0 + 6 * HOUR},
+    }
+    store, _ = run(db, 8, **job)
+    estimated = by_window(store, "estimated_accuracy")
+    assert not estimated[6].breached and estimated[7].breached
+    assert estimated[7].value < estimated[7].threshold < estimated[6].value
