@@ -486,3 +486,59 @@ def test_cli_refuses_a_bad_openslo_file_one_line_per_problem_without_traceback(t
     assert out.returncode == 2 and "cannot read" in out.stderr and "Traceback" not in out.stderr
     out = aisre_cli("slo", "rules", "--openslo", str(bad), "-l", "no-equals")
     assert out.returncode == 2 and "--label" in out.stderr
+
+
+def _mutations(node, rng):
+    """Copies of a parsed YAML tree with one value replaced or one key dropped."""
+    import copy
+
+    paths = []
+
+    def walk(value, path):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                paths.append((*path, k))
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                paths.append((*path, i))
+                walk(v, (*path, i))
+
+    walk(node, ())
+    odd = [None, 0, -1, 1.5, True, "", "x", "5m", "{{.window}}", [], {}, {"a": 1}, ["x"], 1e308]
+    for path in rng.sample(paths, min(len(paths), 30)):
+        for replacement in rng.sample(odd, 2) + ["<drop>"]:
+            tree = copy.deepcopy(node)
+            parent = tree
+            for key in path[:-1]:
+                parent = parent[key]
+            if replacement == "<drop>":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = replacement
+            yield tree
+
+
+def test_mutated_openslo_files_are_read_or_refused_with_config_errors_never_a_crash():
+    import random
+
+    rng = random.Random(9)
+    sources = [
+        GETTING_STARTED,
+        FOREIGN_V1,
+        dump_documents(export_openslo(variants()[1:2])),  # SLI, SLO, 2 x (AlertPolicy, AlertCondition), target
+    ]
+    checked = 0
+    for text in sources:
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        for i in range(len(docs)):
+            for mutated in _mutations(docs[i], rng):
+                candidate = yaml.safe_dump_all([*docs[:i], mutated, *docs[i + 1 :]])
+                try:
+                    slos = parse_openslo(candidate)
+                    openslo_rules(slos)
+                    import_slos(slos)
+                except ConfigError as exc:
+                    assert exc.problems and all(p.startswith(("document ", "no SLO document")) for p in exc.problems)
+                checked += 1
+    assert checked > 300

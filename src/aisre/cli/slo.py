@@ -59,6 +59,8 @@ def rules_command(
     if openslo is not None:
         if config is not None:
             raise fail("--openslo and --config are exclusive: the SLOs come from one of them")
+        if service != "aisre":
+            raise fail("--service applies to --config: an OpenSLO SLO's sloth_service is its spec.service")
         from aisre.slo.openslo import openslo_rules, read_openslo
 
         try:
@@ -87,13 +89,15 @@ def rules_command(
 def export_command(
     config: ConfigOpt = None,
     output: OutputOpt = None,
-    openslo: Annotated[bool, typer.Option("--openslo", help="As OpenSLO v1 documents (the only format).")] = True,
+    openslo: Annotated[bool, typer.Option("--openslo", help="As OpenSLO v1 documents (the only format).")] = False,
     service: Annotated[str, typer.Option("--service", help="The SLOs' spec.service (and sloth_service).")] = "aisre",
 ) -> None:
     """Write the SLOs as OpenSLO v1: an SLI (bad/total PromQL, exactly the queries of `aisre slo rules`), an
     SLO, and an AlertPolicy + AlertCondition per burn-rate alert (see docs/openslo.md)."""
     from aisre.slo.openslo_aisre import dump_documents, export_openslo
 
+    if not openslo:
+        raise fail("choose the format: --openslo (OpenSLO v1, the only one)")
     chosen, cfg = _config_with_slos(config)
     try:
         text = dump_documents(export_openslo(cfg.slos, service=service))

@@ -87,14 +87,15 @@ def parse_openslo(text: str, source: str = "OpenSLO document") -> list[OpenSLO]:
             version = doc.get("apiVersion") if isinstance(doc, dict) else None
             problems.append(f"document {i}: apiVersion: expected {V1ALPHA} or {V1}, got {version!r}")
             continue
-        name = (doc.get("metadata") or {}).get("name") if isinstance(doc.get("metadata"), dict) else None
+        name = doc["metadata"].get("name") if isinstance(doc.get("metadata"), dict) else None
         if doc["apiVersion"] == V1 and isinstance(name, str):
             index[(str(doc.get("kind")), name)] = doc
     slos: list[OpenSLO] = []
     for i, doc in enumerate(docs, 1):
         if not isinstance(doc, dict) or doc.get("apiVersion") not in (V1ALPHA, V1) or doc.get("kind") != "SLO":
             continue
-        origin = f"document {i} (SLO {(doc.get('metadata') or {}).get('name')!r})"
+        meta = doc.get("metadata")
+        origin = f"document {i} (SLO {meta.get('name') if isinstance(meta, dict) else None!r})"
         try:
             read = _v1alpha if doc["apiVersion"] == V1ALPHA else _v1
             slos.extend(_with_origin(s, origin) for s in read(doc, index))
@@ -264,7 +265,10 @@ def _v1(doc: dict[str, Any], index: dict[tuple[str, str], dict[str, Any]]) -> li
     if not isinstance(objectives, list) or not objectives:
         raise Unsupported("spec.objectives", "expected a list of at least one objective")
     alerting = _v1_alerting(spec.get("alertPolicies"), index, parse_duration(period))
-    annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+    raw_annotations = meta.get("annotations") or {}
+    if not isinstance(raw_annotations, dict):
+        raise Unsupported("metadata.annotations", "expected a mapping of strings")
+    annotations = {str(k): str(v) for k, v in raw_annotations.items()}
     out = []
     for i, objective in enumerate(objectives):
         at = f"spec.objectives[{i}]"
@@ -398,7 +402,9 @@ def _v1_condition(
         condition, at = found, f"AlertCondition {ref!r}"
     if not isinstance(condition, dict) or condition.get("kind") != "AlertCondition":
         raise Unsupported(at, "expected a conditionRef or an inline condition with kind: AlertCondition")
-    annotations = (condition.get("metadata") or {}).get("annotations") or {}
+    metadata = condition.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    annotations = annotations if isinstance(annotations, dict) else {}
     spec = _mapping(condition, "spec", f"{at}.spec")
     _known(spec, f"{at}.spec", {"severity", "description", "condition"})
     severity = SEVERITIES.get(str(spec.get("severity", "")).lower())
@@ -420,6 +426,21 @@ def _v1_condition(
     long_s = parse_duration(long)
     if long_s > period_s:
         raise Unsupported(f"{at}.lookbackWindow", f"{long} is longer than the SLO's period")
+    try:
+        return severity, _window(rule, annotations, at, float(threshold), long, long_s, period_s)
+    except (ValueError, TypeError) as exc:  # an aisre/ annotation that does not parse, or windows AlertWindow refuses
+        raise Unsupported(at, f"not an aisre alert window: {str(exc).splitlines()[-1].strip()}") from None
+
+
+def _window(
+    rule: dict[str, Any],
+    annotations: dict[str, Any],
+    at: str,
+    threshold: float,
+    long: str,
+    long_s: float,
+    period_s: float,
+) -> AlertWindow:
     if "aisre/short-window" in annotations:
         short = str(annotations["aisre/short-window"])
     elif rule.get("alertAfter"):
@@ -430,15 +451,14 @@ def _v1_condition(
         raise Unsupported(
             f"{at}.alertAfter", f"the short window ({short}) must be shorter than lookbackWindow ({long})"
         )
-    derived = float(threshold) * long_s / period_s * 100
     percent = annotations.get("aisre/budget-percent")
     if percent is not None:
         budget_percent = float(percent)
         exact = math.isclose(budget_percent / 100 * period_s / long_s, threshold, rel_tol=1e-9)
-        burn_rate = None if exact else float(threshold)
+        burn_rate = None if exact else threshold
     else:
-        budget_percent, burn_rate = min(derived, 100.0), float(threshold)
-    return severity, AlertWindow(long=long, short=short, budget_percent=budget_percent, burn_rate=burn_rate)
+        budget_percent, burn_rate = min(threshold * long_s / period_s * 100, 100.0), threshold
+    return AlertWindow(long=long, short=short, budget_percent=budget_percent, burn_rate=burn_rate)
 
 
 # --- shared ---------------------------------------------------------------------------------------------
@@ -472,12 +492,10 @@ def _ratio(queries: dict[str, str], at: str) -> RatioSLI:
 def _target(objective: dict[str, Any], at: str) -> float:
     if ("target" in objective) == ("targetPercent" in objective):
         raise Unsupported(at, "expected exactly one of target (a ratio) and targetPercent")
-    value = objective.get("target")
-    scale = 1.0
-    if value is None:
-        value, scale, at = objective["targetPercent"], 100.0, f"{at}.targetPercent"
+    if "target" in objective:
+        value, scale, at = objective["target"], 1.0, f"{at}.target"
     else:
-        at = f"{at}.target"
+        value, scale, at = objective["targetPercent"], 100.0, f"{at}.targetPercent"
     if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value / scale < 1:
         raise Unsupported(at, f"expected a number in (0, {scale:g}), got {value!r}")
     return float(value) / scale
