@@ -95,7 +95,8 @@ class MonitorJobConfig(Section):
     (mean + k·std of the statistic over reference chunks; needs a distance `method`) or `{lower,
     upper}` (a constant band for a distance). `chunk_size`: the reference chunk for `std` (default:
     a count window's size; for a time window the reference's mean rows per window duration when the
-    reference is a stored range, else the window's own row count).
+    reference is a stored range, else the window's own row count). Give such a threshold a reference
+    of six windows or more (NannyML warns below six chunks): the std of two or three chunks is noise.
     `metric` / `min`: shorthand for `estimated_performance: {metric, min}` (CBPE metric, default
     accuracy; breached below `min`, else outside CBPE's own band). `catch_up`: at most this many past
     windows are checked when a job first starts (older ones are skipped, counted in one
