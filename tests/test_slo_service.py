@@ -27,6 +27,8 @@ from aisre.testing.server import free_port
 
 from .alert_receiver import AlertReceiver
 from .slo_helpers import HOUR, MINUTE, T0, fraud_traffic
+from .test_slo_alertmanager import BINARY as ALERTMANAGER
+from .test_slo_alertmanager import alertmanager  # noqa: F401 - the real Alertmanager fixture
 
 
 def config(db: Path, slos: list[dict[str, Any]], receivers: list[dict[str, Any]] | None = None, **extra: Any) -> Any:
@@ -63,9 +65,9 @@ def test_wrong_predictions_page_fire_then_resolve_and_the_receiver_gets_both(tmp
             firing = receiver.wait_for("firing")
             assert firing["labels"]["alertname"] == "FraudCorrectnessSLO"
             assert firing["labels"]["sloth_slo"] == "fraud-correctness"
-            assert samples(metrics, "aisre_slo_alert_state", slo="fraud-correctness", severity="page", state="firing") == [
-                1.0
-            ]
+            assert samples(
+                metrics, "aisre_slo_alert_state", slo="fraud-correctness", severity="page", state="firing"
+            ) == [1.0]
             assert samples(metrics, "aisre_slo_burn_rate", slo="fraud-correctness", window="1h") == [
                 pytest.approx(100.0)
             ]
@@ -268,3 +270,26 @@ def test_watch_once_judges_a_config_with_only_slos(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "SLO fraud-correctness:" in out.stdout
+
+
+@pytest.mark.skipif(ALERTMANAGER is None, reason="prometheus-alertmanager is not installed (apt)")
+def test_an_alertmanager_receiver_gets_the_page_and_routes_it_to_its_own_webhook(
+    tmp_path: Path,
+    alertmanager: tuple[str, Any],  # noqa: F811 - the fixture imported above
+) -> None:
+    url, handler = alertmanager
+    db = tmp_path / "a.db"
+    end = fraud_traffic(db, hours_right=1, hours_wrong=1)
+    cfg = config(db, [correctness(["am"])], [{"name": "am", "alertmanager": url}])
+    service = SLOService(cfg, SQLiteStore(db), ManualClock(end))
+    try:
+        service.tick(end)
+        deadline = time.monotonic() + 60
+        while not handler.bodies:
+            assert time.monotonic() < deadline, service.notifier.stats()["am"]
+            time.sleep(0.1)
+        alert = next(a for a in handler.bodies[0]["alerts"] if a["labels"]["sloth_severity"] == "page")
+        assert alert["status"] == "firing"
+        assert alert["labels"]["alertname"] == "FraudCorrectnessSLO"
+    finally:
+        service.close()
