@@ -435,6 +435,8 @@ GETTING_STARTED = (SLOTH / "openslo-getting-started.yml").read_text()
         (FOREIGN_V1.replace("ratioMetric:", "thresholdMetric:"), "thresholdMetric", "ratioMetric"),
         (FOREIGN_V1.replace("type: Prometheus", "type: Datadog", 1), "good.metricSource.type", "Prometheus"),
         (FOREIGN_V1.replace("op: gte", "op: lt"), "condition.op", "gt, gte"),
+        (FOREIGN_V1.replace("[{targetPercent: 99.5}]", "[{targetPercent: 99.5, op: lt}]"), "[0].op", "gt, gte"),
+        (FOREIGN_V1.replace("[{targetPercent: 99.5}]", "[{target: 0.9, op: lt, value: 500}]"), ".value", "ratioMetric"),
         (FOREIGN_V1.replace("kind: burnrate, op: gte", "kind: errorrate, op: gte"), "condition.kind", "burnrate"),
         (FOREIGN_V1.replace("severity: warning", "severity: info"), "spec.severity", "page"),
         (FOREIGN_V1.replace("conditionRef: slow-burn", "conditionRef: nope"), "conditionRef", "no AlertCondition"),

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
 from aisre.slo.budget import alert_factor
-from aisre.slo.openslo import V1, OpenSLO, Unsupported, _aisre_duration
+from aisre.slo.openslo_spec import V1, OpenSLO, Unsupported, aisre_duration
 from aisre.slo.rules import HISTOGRAMS, REQUESTS_METRIC, SLO_EVENTS_METRIC, WINDOW_PATTERN, sli_queries
 
 ALERTMANAGER_TARGET = "aisre-alertmanager"
@@ -226,7 +226,7 @@ def _shorthand(duration: str, slo_name: str) -> str:
     if re.fullmatch(r"[1-9]\d*[mhdw]", text):
         return text
     try:
-        return _aisre_duration(parse_duration(text), "")
+        return aisre_duration(parse_duration(text), "")
     except Unsupported:
         raise ValueError(f"SLO {slo_name!r}: {duration} is not a whole number of minutes, as OpenSLO needs") from None
 
