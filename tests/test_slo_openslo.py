@@ -214,6 +214,7 @@ def variants() -> list[SLOConfig]:
                     "page": [{"long": "90m", "short": "10m", "budget_percent": 3}],
                     "ticket": [{"long": "1d", "short": "2h", "budget_percent": 10, "burn_rate": 2.5}],
                     "labels": {"team": "risk"},
+                    "notify": ["oncall", "ML_team"],
                     "annotations": {"runbook": "https://runbooks.example/fraud"},
                 },
             },
@@ -243,9 +244,16 @@ def test_export_is_openslo_v1_sli_slo_and_one_burnrate_alert_policy_per_window()
     [slo] = [s for s in variants() if s.name == "fraud-custom-alerts"]
     docs = export_openslo([slo], service="shop")
     kinds = [d["kind"] for d in docs]
-    assert kinds == ["SLI", "SLO", "AlertPolicy", "AlertCondition", "AlertPolicy", "AlertCondition"] + [
-        "AlertNotificationTarget"
-    ]
+    assert (
+        kinds
+        == ["SLI", "SLO", "AlertPolicy", "AlertCondition", "AlertPolicy", "AlertCondition"]
+        + ["AlertNotificationTarget"] * 2
+    )
+    # alerting.notify: the policies' targets; a receiver name that is not an RFC 1123 label gets one + annotation
+    targets = [t["targetRef"] for t in docs[2]["spec"]["notificationTargets"]]
+    assert targets[0] == "oncall" and re.fullmatch(r"ml-team-[0-9a-f]{8}", targets[1])
+    assert [d["metadata"]["name"] for d in docs[6:]] == targets
+    assert docs[7]["metadata"]["annotations"] == {"aisre/receiver": "ML_team"}
     sli, spec = docs[0]["spec"]["ratioMetric"], docs[1]["spec"]
     assert sli["bad"]["metricSource"]["spec"]["query"] == (
         'sum(rate(aisre_gateway_requests_total{model="fraud",status_class="5xx"}[{{.window}}]))'
@@ -263,7 +271,8 @@ def test_export_is_openslo_v1_sli_slo_and_one_burnrate_alert_policy_per_window()
 def test_rules_from_the_exported_openslo_file_equal_aisres_own_rules(tmp_path: Path):
     config = tmp_path / "aisre.yaml"
     rows = [s.model_dump(mode="json", exclude_defaults=True) for s in example_slos() + variants()]
-    config.write_text(yaml.safe_dump({"slos": rows}))
+    receivers = [{"name": name, "webhook": "http://127.0.0.1:9/hook"} for name in ("oncall", "ML_team")]
+    config.write_text(yaml.safe_dump({"notifications": {"receivers": receivers}, "slos": rows}))
     out = aisre_cli("slo", "export", "--openslo", "-c", str(config), "-o", str(tmp_path / "openslo.yaml"))
     assert out.returncode == 0, out.stderr
     out = aisre_cli("slo", "rules", "--openslo", str(tmp_path / "openslo.yaml"), "-o", str(tmp_path / "a.yml"))

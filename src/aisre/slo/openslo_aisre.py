@@ -25,10 +25,9 @@ from pydantic import ValidationError
 
 from aisre.config.slo import AlertWindow, SLOConfig, parse_duration
 from aisre.slo.budget import alert_factor
-from aisre.slo.openslo_spec import V1, OpenSLO, Unsupported, aisre_duration
+from aisre.slo.openslo_spec import ALERTMANAGER_TARGET, V1, OpenSLO, Unsupported, aisre_duration
 from aisre.slo.rules import HISTOGRAMS, REQUESTS_METRIC, SLO_EVENTS_METRIC, WINDOW_PATTERN, sli_queries
 
-ALERTMANAGER_TARGET = "aisre-alertmanager"
 _SELECTOR_VALUE = re.compile(r'\b(model|version|le|slo)="((?:[^"\\]|\\.)*)"')
 _DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -38,7 +37,8 @@ def export_openslo(slos: list[SLOConfig], service: str = "aisre") -> list[dict[s
     docs: list[dict[str, Any]] = []
     for slo in slos:
         docs.extend(_export_one(slo, service))
-    if any(d["kind"] == "AlertPolicy" for d in docs):
+    used = [t["targetRef"] for d in docs if d["kind"] == "AlertPolicy" for t in d["spec"]["notificationTargets"]]
+    if ALERTMANAGER_TARGET in used:
         docs.append(
             _document(
                 "AlertNotificationTarget",
@@ -47,6 +47,15 @@ def export_openslo(slos: list[SLOConfig], service: str = "aisre") -> list[dict[s
                     "target": "alertmanager",
                     "description": "Prometheus Alertmanager, routing on the label sloth_severity (page or ticket)",
                 },
+            )
+        )
+    receivers = {r: None for s in slos if s.alerting.enabled for r in s.alerting.notify}
+    for receiver in receivers:
+        docs.append(
+            _document(
+                "AlertNotificationTarget",
+                {"name": _dns(receiver), "annotations": {"aisre/receiver": receiver}},
+                {"target": "aisre", "description": f"the receiver {receiver!r} of aisre's notifications: section"},
             )
         )
     return docs
@@ -210,7 +219,8 @@ def _alert_documents(slo: SLOConfig, name: str, severity: str, window: AlertWind
             "alertWhenBreaching": True,
             "alertWhenResolved": True,
             "conditions": [{"conditionRef": name}],
-            "notificationTargets": [{"targetRef": ALERTMANAGER_TARGET}],
+            "notificationTargets": [{"targetRef": _dns(r)} for r in slo.alerting.notify]
+            or [{"targetRef": ALERTMANAGER_TARGET}],
         },
     )
     return [policy, condition]
@@ -232,11 +242,12 @@ def _shorthand(duration: str, slo_name: str) -> str:
 
 
 def _dns(name: str) -> str:
-    """An OpenSLO object name (an RFC 1123 label): '_' -> '-', long names shortened with a hash."""
-    out = name.replace("_", "-")
-    if not _DNS_LABEL.match(out):
-        out = out[:54].rstrip("-") + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return out
+    """An OpenSLO object name (an RFC 1123 label): the name itself when it is one, else a label made of it
+    and a hash of it (two names never meet; the original travels in an annotation)."""
+    if _DNS_LABEL.match(name):
+        return name
+    label = re.sub(r"[^a-z0-9-]", "-", name.lower())[:54].strip("-")
+    return f"{label}-{hashlib.sha256(name.encode()).hexdigest()[:8]}".lstrip("-")
 
 
 # --- import ---------------------------------------------------------------------------------------------
@@ -266,6 +277,8 @@ def _alerting_spec(s: OpenSLO) -> dict[str, Any]:
         return {"enabled": False}
     for severity in ("page", "ticket"):
         spec[severity] = [w.model_dump(exclude_defaults=True) for w in getattr(a, severity)]
+    if a.notify:
+        spec["notify"] = list(a.notify)
     for key in ("labels", "annotations"):
         if (text := s.annotations.get(f"aisre/alert-{key}")) is not None:
             spec[key] = json.loads(text)

@@ -14,6 +14,8 @@ from aisre.slo.rules import WINDOW, WINDOW_PATTERN, RatioSLI
 
 V1ALPHA = "openslo/v1alpha"
 V1 = "openslo/v1"
+#: The AlertNotificationTarget aisre exports for "Prometheus rules -> Alertmanager" (not an aisre receiver).
+ALERTMANAGER_TARGET = "aisre-alertmanager"
 #: v1 duration shorthand units (OpenSLO's go-sdk: M = 30 days, Q = 90 days, Y = 365 days).
 _V1_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800, "M": 2592000, "Q": 7776000, "Y": 31536000}
 _SHORTHAND = re.compile(r"^(\d+)([mhdwMQY])$")

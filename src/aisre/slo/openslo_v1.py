@@ -12,6 +12,7 @@ from typing import Any
 
 from aisre.config.slo import AlertingConfig, AlertWindow, parse_duration
 from aisre.slo.openslo_spec import (
+    ALERTMANAGER_TARGET,
     V1,
     OpenSLO,
     Unsupported,
@@ -163,6 +164,7 @@ def _v1_alerting(policies: Any, index: dict[tuple[str, str], dict[str, Any]], pe
     if not isinstance(policies, list):
         raise Unsupported("spec.alertPolicies", "expected a list")
     windows: dict[str, list[AlertWindow]] = {"page": [], "ticket": []}
+    notify: list[str] = []
     for i, policy in enumerate(policies):
         at = f"spec.alertPolicies[{i}]"
         if isinstance(policy, dict) and "alertPolicyRef" in policy:
@@ -188,7 +190,34 @@ def _v1_alerting(policies: Any, index: dict[tuple[str, str], dict[str, Any]], pe
         for j, condition in enumerate(conditions):
             severity, window = _v1_condition(condition, f"{at}.spec.conditions[{j}]", index, period_s)
             windows[severity].append(window)
-    return AlertingConfig(page=windows["page"], ticket=windows["ticket"])
+        for receiver in _receivers(spec.get("notificationTargets"), f"{at}.spec.notificationTargets", index):
+            if receiver not in notify:
+                notify.append(receiver)
+    return AlertingConfig(page=windows["page"], ticket=windows["ticket"], notify=notify)
+
+
+def _receivers(targets: Any, at: str, index: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The aisre receivers (`alerting.notify`) a policy's notification targets name: an
+    AlertNotificationTarget's `aisre/receiver` annotation, else its name; aisre's own
+    Alertmanager target (Prometheus rules route through Alertmanager) is not a receiver."""
+    if targets is None:
+        return []
+    if not isinstance(targets, list):
+        raise Unsupported(at, "expected a list of targetRef or inline AlertNotificationTarget")
+    names = []
+    for i, target in enumerate(targets):
+        if isinstance(target, dict) and "targetRef" in target:
+            ref = str(target["targetRef"])
+            target = index.get(("AlertNotificationTarget", ref), {"metadata": {"name": ref}})
+        metadata = target.get("metadata") if isinstance(target, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            raise Unsupported(f"{at}[{i}]", "expected a targetRef or an inline target with metadata.name")
+        annotations = metadata.get("annotations")
+        receiver = annotations.get("aisre/receiver") if isinstance(annotations, dict) else None
+        name = str(receiver or metadata["name"])
+        if name != ALERTMANAGER_TARGET:
+            names.append(name)
+    return names
 
 
 def _v1_condition(
