@@ -161,6 +161,17 @@ def test_drift_slices_are_bad_where_a_breached_drift_signal_covers_them(db_path:
     assert report.sli == pytest.approx(3 / 4)
 
 
+def test_a_window_checked_again_is_judged_by_its_newest_signal(db_path: Path) -> None:
+    store = SQLiteStore(db_path)
+    hour = (T0, T0 + HOUR)
+    quality = slo("acc", {"kind": "estimated_quality", "metric": "accuracy", "min": 0.9}, objective=0.5, timeslice="1h")
+    store.write_signals([Signal("fraud", "v1", "estimated_accuracy", 0.8, 0.9, True, {}, *hour)], T0 + HOUR)
+    (before,) = evaluate([quality], store, ManualClock(T0 + 2 * HOUR))
+    store.write_signals([Signal("fraud", "v1", "estimated_accuracy", 0.95, 0.9, False, {}, *hour)], T0 + 2 * HOUR)
+    (after,) = evaluate([quality], store, ManualClock(T0 + 2 * HOUR))
+    assert (before.sli, after.sli) == (0.0, 1.0)
+
+
 def test_history_only_falls_while_only_bad_events_happen(db_path: Path) -> None:
     end = fraud_traffic(db_path, hours_right=0, hours_wrong=3)
     short = slo("c", {"kind": "correctness"}, objective=0.99, period="3d")

@@ -51,6 +51,7 @@ import orjson
 
 from aisre.config.slo import SLOConfig
 from aisre.errors import AisreError, InvalidParameterError
+from aisre.records import Signal
 from aisre.slo.budget import MinuteSeries
 from aisre.store import buckets
 from aisre.store.buckets import BucketSpec
@@ -333,6 +334,19 @@ def _inside(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
+def _newest_per_window(signals: list[tuple[float, Signal]]) -> list[tuple[float, Signal]]:
+    """The newest signal per window (and labels): a window checked again (late labels) is judged by
+    its latest result, not by every result it ever had. Signals without a window are each kept."""
+    newest: dict[tuple[Any, ...], tuple[float, Signal]] = {}
+    for computed_at, signal in signals:  # oldest first, so the newest overwrites
+        if signal.window_start is None and signal.window_end is None:
+            key: tuple[Any, ...] = ("point", computed_at, id(signal))
+        else:
+            key = (signal.window_start, signal.window_end, tuple(sorted(signal.labels.items())))
+        newest[key] = (computed_at, signal)
+    return list(newest.values())
+
+
 def _signal_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     sli = slo.sli
     if sli.where:
@@ -346,7 +360,7 @@ def _signal_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.nd
         name = sli.signal
     good, total = np.zeros(w.n), np.zeros(w.n)
     bad = np.zeros(w.n, dtype=bool)
-    for computed_at, signal in store.signals(model=slo.model, name=name, version=slo.version):
+    for computed_at, signal in _newest_per_window(store.signals(model=slo.model, name=name, version=slo.version)):
         start = signal.window_start if signal.window_start is not None else computed_at
         end = signal.window_end if signal.window_end is not None else computed_at
         lo = int(math.floor((start - w.start_s) / w.step_s))
