@@ -18,7 +18,8 @@ from aisre.slo.openslo import openslo_rules, parse_openslo, read_openslo
 from aisre.slo.openslo_aisre import to_aisre
 from aisre.slo.rules import dump
 
-from .openslo_helpers import FOREIGN_V1, SLOTH, counter_values
+from .openslo_helpers import FOREIGN_V1, GETTING_STARTED, SLOTH, counter_values
+from .test_cli import aisre_cli
 from .test_slo_rules import needs_promtool, promtool
 
 EXAMPLES = ["openslo-getting-started.yml", "openslo-kubernetes-apiserver.yml"]
@@ -247,3 +248,36 @@ def test_a_foreign_openslo_page_alert_fires_once_both_windows_burn_past_its_thre
     )
     out = promtool("test", "rules", "test.yml", cwd=tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_cli_writes_for_an_openslo_file_the_rules_the_library_computes(tmp_path: Path):
+    example = SLOTH / "openslo-kubernetes-apiserver.yml"
+    out = aisre_cli(
+        "slo", "rules", "--openslo", str(example), "-l", "cmd=examplesgen.sh", "-o", str(tmp_path / "r.yml")
+    )
+    assert out.returncode == 0, out.stderr
+    assert "3 SLOs, 45 recording and 0 alerting rules" in out.stdout  # 15 a SLO, as Sloth: 8 SLI + 7 meta
+    assert yaml.safe_load((tmp_path / "r.yml").read_text()) == openslo_rules(read_openslo(example), labels=EXTRA)
+
+
+def test_v1alpha_bad_over_total_and_spaced_window_placeholders_are_read_as_sloth_templates():
+    text = GETTING_STARTED.replace("good:", "bad:").replace('code!~"(5..|429)"', 'code=~"5.."')
+    text = text.replace("[{{.window}}]))\n        total", "[{{ .window }}]))\n        total")
+    [slo] = parse_openslo(text)
+    assert slo.sli.bad is not None and slo.sli.good is None
+    expr = openslo_rules([slo])["groups"][0]["rules"][2]["expr"]
+    assert expr == (
+        '(sum(rate(http_request_duration_seconds_count{job="myservice",code=~"5.."}[1h])))\n/\n'
+        '(sum(rate(http_request_duration_seconds_count{job="myservice"}[1h])))\n'
+    )
+
+
+def test_a_v1_slo_with_several_objectives_is_one_slo_per_objective_named_by_index():
+    text = FOREIGN_V1.replace("objectives: [{targetPercent: 99.5}]", "objectives: [{target: 0.99}, {target: 0.999}]")
+    slos = parse_openslo(text)
+    assert [(s.name, s.objective) for s in slos] == [
+        ("checkout-availability-0", 0.99),
+        ("checkout-availability-1", 0.999),
+    ]
+    ids = {r["labels"]["sloth_id"] for g in openslo_rules(slos)["groups"] for r in g["rules"] if "record" in r}
+    assert ids == {"checkout-checkout-availability-0", "checkout-checkout-availability-1"}
