@@ -149,19 +149,18 @@ def event_spec(slo: SLOConfig) -> BucketSpec:
     NotEvaluable when the SLI is not made of events; InvalidParameterError for a bad `where` key.
     """
     cond, params = where_clause(slo)
+    where = tuple(params)
     kind = slo.sli.kind
     if kind == "availability":
-        return BucketSpec(
-            slo.name, "records", ("SUM(i.status = 'ok')", "SUM(i.status IN ('ok', 'error'))"), cond, tuple(params)
-        )
+        return BucketSpec(slo.name, "records", ("i.status = 'ok'", "i.status IN ('ok', 'error')"), cond, (), where)
     if kind in _FIELD:
-        values = (f"SUM({_FIELD[kind]} <= ?)", f"COUNT({_FIELD[kind]})")
-        return BucketSpec(slo.name, "records", values, cond, (slo.sli.threshold_s, *params))
+        values = (f"{_FIELD[kind]} <= ?", f"{_FIELD[kind]} IS NOT NULL")
+        return BucketSpec(slo.name, "records", values, cond, (slo.sli.threshold_s,), where)
     if kind == "correctness" or (kind == "quality" and slo.sli.metric == "accuracy"):
         # A labelled prediction is judged when both sides are known; accuracy over a slice is the
         # same good / total (one definition for binary and multiclass).
-        values = (f"SUM({_TRUTH} = {_PRED})", f"SUM({_TRUTH} IS NOT NULL AND {_PRED} IS NOT NULL)")
-        return BucketSpec(slo.name, "labels", values, cond, tuple(params))
+        values = (f"{_TRUTH} = {_PRED}", f"{_TRUTH} IS NOT NULL AND {_PRED} IS NOT NULL")
+        return BucketSpec(slo.name, "labels", values, cond, (), where)
     raise NotEvaluable(f"a {kind!r} SLI is not made of events")
 
 
@@ -185,13 +184,14 @@ def raw_event_series(slo: SLOConfig, store: SQLiteStore, end_s: float, length_s:
     w = Window.ending(end_s, length_s, MINUTE_S)
     spec = event_spec(slo)
     join = "labels l CROSS JOIN inferences i ON i.id = l.record_id" if spec.source == "labels" else "inferences i"
+    sums, params = spec.sums()
     sql = (
-        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {', '.join(spec.values)} FROM {join} "
+        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {sums} FROM {join} "
         f"WHERE ({spec.where}) AND i.ts >= ? AND i.ts < ? GROUP BY minute"
     )
     first = int(w.start_s // MINUTE_S)
     goods, totals = np.zeros(w.n), np.zeros(w.n)
-    for minute, g, t in store._conn().execute(sql, [*spec.params, w.start_s, w.end_s]):  # noqa: SLF001
+    for minute, g, t, *_ in store._conn().execute(sql, [*params, *spec.where_params, w.start_s, w.end_s]):  # noqa: SLF001
         k = int(minute) - first
         if 0 <= k < w.n:
             goods[k], totals[k] = g or 0, t or 0

@@ -70,24 +70,34 @@ CREATE TABLE IF NOT EXISTS slo_buckets (
 class BucketSpec:
     """What to sum per minute for one SLO.
 
-    `values`: up to six SQL aggregates over alias ``i`` (the record) and, for ``source="labels"``,
-    ``l`` (its label), e.g. ``SUM(i.status = 'ok')``. `where`: a SQL condition on the same
-    aliases. `params`: the ``?`` parameters of `values` then of `where`, in order.
+    `values`: up to six SQL expressions over one row - alias ``i`` (the record) and, for
+    ``source="labels"``, ``l`` (its label) - each summed per minute, e.g. ``i.status = 'ok'``.
+    `where`: the SQL condition a row must meet. `value_params` / `where_params`: their ``?``
+    parameters, in order.
     """
 
     name: str
     source: Literal["records", "labels"]
     values: tuple[str, ...]
     where: str
-    params: tuple[Any, ...] = ()
+    value_params: tuple[Any, ...] = ()
+    where_params: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.values) <= N_VALUES:
-            raise ValueError(f"values: expected 1 to {N_VALUES} SQL aggregates, got {len(self.values)}")
+            raise ValueError(f"values: expected 1 to {N_VALUES} SQL expressions, got {len(self.values)}")
+        if sum(v.count("?") for v in self.values) != len(self.value_params):
+            raise ValueError(f"value_params: expected one per '?' in values, got {len(self.value_params)}")
 
     def to_json(self) -> str:
         return orjson.dumps(
-            {"source": self.source, "values": self.values, "where": self.where, "params": self.params}
+            {
+                "source": self.source,
+                "values": self.values,
+                "where": self.where,
+                "value_params": self.value_params,
+                "where_params": self.where_params,
+            }
         ).decode()
 
     @property
@@ -97,27 +107,59 @@ class BucketSpec:
     @classmethod
     def from_row(cls, name: str, sql: str) -> BucketSpec:
         d = orjson.loads(sql)
-        return cls(name, d["source"], tuple(d["values"]), d["where"], tuple(d["params"]))
+        return cls(
+            name, d["source"], tuple(d["values"]), d["where"], tuple(d["value_params"]), tuple(d["where_params"])
+        )
+
+    def sums(self, sign: int = 1) -> tuple[str, list[Any]]:
+        """SQL for the six per-minute sums (the unused ones 0) and their parameters, times `sign`."""
+        sums = [f"{sign} * COALESCE(SUM({v}), 0)" for v in self.values] + ["0"] * (N_VALUES - len(self.values))
+        return ", ".join(sums), list(self.value_params)
+
+    def guarded_sums(self) -> tuple[str, list[Any]]:
+        """Like `sums` but each value only where `where` holds: several specs in one scan."""
+        parts: list[str] = []
+        params: list[Any] = []
+        at = 0  # value_params are listed in the order of the values
+        for v in self.values:
+            parts.append(f"SUM(CASE WHEN ({self.where}) THEN ({v}) END)")
+            params += [*self.where_params, *self.value_params[at : at + v.count("?")]]
+            at += v.count("?")
+        return ", ".join(parts), params
 
 
-def _select(spec: BucketSpec, sign: int = 1) -> str:
-    padded = [f"{sign} * COALESCE(({v}), 0)" for v in spec.values] + ["0"] * (N_VALUES - len(spec.values))
-    return f"SELECT ?, CAST(i.ts / 60 AS INTEGER) AS minute, {', '.join(padded)}"
+def _add_records(conn: sqlite3.Connection, specs: Sequence[BucketSpec], hwm: int, upto: int) -> None:
+    """Rows with hwm < seq <= upto counted into every spec of `specs` in one scan, marks moved to `upto`.
 
-
-def _add_records(conn: sqlite3.Connection, spec: BucketSpec, fingerprint: str, upto: int) -> None:
-    # Rows above the high-water mark (read inside this transaction) up to `upto`; a spec whose
-    # fingerprint changed meanwhile matches no row (the subquery is NULL).
-    conn.execute(
-        f"INSERT INTO slo_buckets (name, minute, {_VALUES}) {_select(spec)} "
-        f"FROM inferences i NOT INDEXED WHERE ({spec.where}) "  # NOT INDEXED: the rowid range, never a scan
-        "AND i.seq > (SELECT hwm FROM slo_bucket_specs WHERE name = ? AND fingerprint = ?) AND i.seq <= ? "
-        f"GROUP BY minute ON CONFLICT (name, minute) DO UPDATE SET {_UPSERT}",
-        [spec.name, *spec.params, spec.name, fingerprint, upto],
-    )
-    conn.execute(
-        "UPDATE slo_bucket_specs SET hwm = ? WHERE name = ? AND fingerprint = ?", (upto, spec.name, fingerprint)
-    )
+    `NOT INDEXED`: the rowid range, never an index scan over the model's history.
+    """
+    if not specs or upto <= hwm:
+        return
+    columns, params = [], []
+    for spec in specs:
+        sql, p = spec.guarded_sums()
+        columns.append(sql)
+        params += p
+    rows = conn.execute(
+        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {', '.join(columns)} FROM inferences i NOT INDEXED "
+        "WHERE i.seq > ? AND i.seq <= ? GROUP BY minute",
+        [*params, hwm, upto],
+    ).fetchall()
+    at = 1
+    for spec in specs:
+        width = len(spec.values)
+        pad = [0.0] * (N_VALUES - width)
+        conn.executemany(
+            f"INSERT INTO slo_buckets (name, minute, {_VALUES}) VALUES (?, ?, {', '.join('?' * N_VALUES)}) "
+            f"ON CONFLICT (name, minute) DO UPDATE SET {_UPSERT}",
+            [
+                (spec.name, row[0], *[v or 0.0 for v in row[at : at + width]], *pad)
+                for row in rows
+                if any(row[at : at + width])
+            ],
+        )
+        at += width
+    conn.executemany("UPDATE slo_bucket_specs SET hwm = ? WHERE name = ?", [(upto, spec.name) for spec in specs])
 
 
 def _add_labels(conn: sqlite3.Connection, spec: BucketSpec, record_ids: Sequence[str] | None, sign: int) -> None:
@@ -125,36 +167,43 @@ def _add_labels(conn: sqlite3.Connection, spec: BucketSpec, record_ids: Sequence
     for start in range(0, 1 if record_ids is None else len(record_ids), 500):
         ids: list[str] = [] if record_ids is None else list(record_ids[start : start + 500])
         only = "" if record_ids is None else f" AND l.record_id IN ({','.join('?' * len(ids))})"
+        sums, params = spec.sums(sign)
         conn.execute(
-            f"INSERT INTO slo_buckets (name, minute, {_VALUES}) {_select(spec, sign)} "
-            "FROM labels l CROSS JOIN inferences i ON i.id = l.record_id "
+            f"INSERT INTO slo_buckets (name, minute, {_VALUES}) SELECT ?, CAST(i.ts / 60 AS INTEGER) AS minute, "
+            f"{sums} FROM labels l CROSS JOIN inferences i ON i.id = l.record_id "
             f"WHERE ({spec.where}){only} GROUP BY minute ON CONFLICT (name, minute) DO UPDATE SET {_UPSERT}",
-            [spec.name, *spec.params, *ids],
+            [spec.name, *params, *spec.where_params, *ids],
         )
 
 
-def _specs(conn: sqlite3.Connection) -> list[tuple[BucketSpec, str]]:
-    rows = conn.execute("SELECT name, sql, fingerprint FROM slo_bucket_specs").fetchall()
-    return [(BucketSpec.from_row(name, sql), fp) for name, sql, fp in rows]
+def _specs(conn: sqlite3.Connection) -> list[tuple[BucketSpec, int]]:
+    rows = conn.execute("SELECT name, sql, hwm FROM slo_bucket_specs").fetchall()
+    return [(BucketSpec.from_row(name, sql), hwm) for name, sql, hwm in rows]
 
 
 def after_records(conn: sqlite3.Connection) -> None:
     """Inside `write_batch`'s transaction, after its inserts: bring every records spec up to date.
 
-    A spec that fails (it should not: its SQL ran when it was registered) is rolled back to a
-    savepoint and logged, so the records still commit; its mark stays behind and `ensure` retries.
+    Specs at the same mark (the usual case: all of them) share one scan of the new rows. A failure
+    (it should not happen: each spec's SQL ran when it was registered) is rolled back to a
+    savepoint and logged, so the records still commit; the marks stay behind and `ensure` retries.
     """
-    specs = [s for s in _specs(conn) if s[0].source == "records"]
-    if not specs:
+    groups: dict[int, list[BucketSpec]] = {}
+    for spec, hwm in _specs(conn):
+        if spec.source == "records":
+            groups.setdefault(hwm, []).append(spec)
+    if not groups:
         return
     upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
-    for spec, fp in specs:
+    for hwm, specs in groups.items():
         conn.execute("SAVEPOINT slo_bucket")
         try:
-            _add_records(conn, spec, fp, upto)
+            _add_records(conn, specs, hwm, upto)
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK TO slo_bucket")
-            log.warning("SLO buckets of %r not updated by this batch (caught up later): %s", spec.name, exc)
+            log.warning(
+                "SLO buckets of %s not updated by this batch (caught up later): %s", [s.name for s in specs], exc
+            )
         conn.execute("RELEASE slo_bucket")
 
 
@@ -205,8 +254,9 @@ def ensure(conn: sqlite3.Connection, spec: BucketSpec, now: float | None = None)
         else:
             conn.execute("UPDATE slo_bucket_specs SET used_at = ? WHERE name = ?", (now, spec.name))
         if spec.source == "records":
+            (hwm,) = conn.execute("SELECT hwm FROM slo_bucket_specs WHERE name = ?", (spec.name,)).fetchone()
             upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
-            _add_records(conn, spec, fp, upto)
+            _add_records(conn, [spec], hwm, upto)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
