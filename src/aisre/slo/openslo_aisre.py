@@ -3,7 +3,8 @@
 Export writes, per SLO: an `SLI` whose `ratioMetric` bad/total queries are exactly the ones
 `aisre slo rules` evaluates (so any OpenSLO tool, or `aisre slo rules --openslo`, computes the same
 ratios), an `SLO` referencing it, and one `AlertPolicy` + `AlertCondition` (kind burnrate) per
-multi-window alert, plus one `AlertNotificationTarget` for Alertmanager. What OpenSLO cannot say
+multi-window alert, plus an `AlertNotificationTarget` per receiver in `alerting.notify` (or one
+for Alertmanager, where Prometheus's alerts go). What OpenSLO cannot say
 travels in `metadata.annotations` under `aisre/`: the model, the aisre SLI spec (a correctness or
 drift SLI is not PromQL), the short window of each alert and its budget share, the alert's
 Prometheus labels and annotations, the budget policy.
