@@ -68,12 +68,13 @@ def chat_availability(**alerting: Any) -> dict[str, Any]:
 class Serve:
     """`python -m aisre serve -c CONFIG --port FREE` as a subprocess; its output goes to serve.log."""
 
-    def __init__(self, tmp_path: Path, config: Path) -> None:
+    def __init__(self, tmp_path: Path, config: Path, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp_path / "serve.log"
         self._log = self.log_path.open("wb")
         cmd = [sys.executable, "-m", "aisre", "serve", "-c", str(config), "--port", str(self.port)]
+        cmd += ["--workers", str(workers)]
         self.process = subprocess.Popen(cmd, env=dict(os.environ), stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
@@ -92,13 +93,17 @@ class Serve:
         return client.post(f"{self.url}/v1/chat/completions", json=CHAT, timeout=30).status_code
 
     def metric(self, name: str, **labels: str) -> float | None:
+        """A sample of /metrics; with several workers only the judging one has the SLO metrics, so a few
+        fresh connections (each may land on any worker) are tried."""
         from prometheus_client.parser import text_string_to_metric_families
 
-        text = httpx.get(f"{self.url}/metrics").text
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    return s.value
+        for _ in range(30):
+            with httpx.Client() as fresh:
+                text = fresh.get(f"{self.url}/metrics").text
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                        return s.value
         return None
 
     def stop(self) -> None:
@@ -111,10 +116,15 @@ def set_mock(mock_url: str, **settings: Any) -> None:
     httpx.post(f"{mock_url}/_mock/settings", json=settings).raise_for_status()
 
 
-def test_serve_pages_the_receiver_when_every_request_fails_and_resolves_after_recovery(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_pages_the_receiver_when_every_request_fails_and_resolves_after_recovery(
+    tmp_path: Path, workers: int
+) -> None:
+    """With two workers, exactly one judges: the receiver gets one firing and one resolved, not two of each."""
     mock = serve_in_thread(openai_app(MockSettings(completion_tokens=2, fail_rate=1.0, fail_status=500)))
     receiver = AlertReceiver()
-    serve = Serve(tmp_path, write_config(tmp_path, mock.url, [chat_availability(notify=["pager"])], receiver.url))
+    config = write_config(tmp_path, mock.url, [chat_availability(notify=["pager"])], receiver.url)
+    serve = Serve(tmp_path, config, workers)
     try:
         with httpx.Client() as client:
             statuses: set[int] = set()
