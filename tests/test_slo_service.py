@@ -293,3 +293,36 @@ def test_an_alertmanager_receiver_gets_the_page_and_routes_it_to_its_own_webhook
         assert alert["labels"]["alertname"] == "FraudCorrectnessSLO"
     finally:
         service.close()
+
+
+def test_a_firing_alert_is_sent_again_every_repeat_interval_and_resolved_only_when_wanted(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    end = fraud_traffic(db, hours_right=1, hours_wrong=1)
+    with AlertReceiver() as receiver:
+        receivers = [{"name": "pager", "webhook": receiver.url, "repeat_interval": "1m", "send_resolved": False}]
+        service = SLOService(config(db, [correctness(["pager"])], receivers), SQLiteStore(db), ManualClock(end))
+        try:
+            for at in (end, end + 30, end + 61, end + 2 * HOUR):  # fires; quiet; repeated; resolved (not sent)
+                service.tick(at)
+            assert service.notifier.drain(30)
+            assert [s for s, _, sev in receiver.statuses() if sev == "page"] == ["firing", "firing"]
+            assert service.last_reports[0].alerts["page"] == "resolved"
+        finally:
+            service.close()
+
+
+def test_a_delivery_is_dropped_and_counted_after_give_up_after(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    end = fraud_traffic(db, hours_right=1, hours_wrong=1)
+    receivers = [{"name": "pager", "webhook": f"http://127.0.0.1:{free_port()}/", "give_up_after": "2s"}]
+    metrics = Metrics()
+    service = SLOService(config(db, [correctness(["pager"])], receivers), SQLiteStore(db), ManualClock(end), metrics)
+    try:
+        service.tick(end)
+        assert service.notifier.drain(60)  # retried at 1 s, 2 s ... then given up
+        assert samples(metrics, "aisre_slo_notifications_total", receiver="pager", outcome="dropped") == [1.0]
+        assert samples(metrics, "aisre_slo_notifications_total", receiver="pager", outcome="sent") == [0.0]
+        assert samples(metrics, "aisre_slo_notifications_pending", receiver="pager") == [0.0]
+    finally:
+        service.close()
+    assert samples(metrics, "aisre_slo_notifications_pending", receiver="pager") == []  # left /metrics on close

@@ -68,8 +68,9 @@ class SLOService:
         self.clock = clock
         self.notifier = Notifier(config.notifications)
         self.exporter = SLOExporter(self.notifier.stats)
-        if metrics is not None:
-            metrics.registry.register(self.exporter)
+        self._registry = None if metrics is None else metrics.registry
+        if self._registry is not None:
+            self._registry.register(self.exporter)
         self.evaluators = {slo.name: AlertEvaluator(slo, clock, service=self.settings.service) for slo in self.slos}
         self._exports: dict[str, EventExport] | None = None  # set on the first tick: counting starts then
         self._states: dict[tuple[str, str], str] = {}
@@ -133,8 +134,11 @@ class SLOService:
             self.notifier.dispatch(slo.alerting.notify, list(alerts.values()), changed, now)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the delivery threads (deliveries still retrying are abandoned)."""
+        """Stop the delivery threads (deliveries still retrying are abandoned) and leave /metrics."""
         self.notifier.stop(timeout_s)
+        if self._registry is not None:
+            self._registry.unregister(self.exporter)
+            self._registry = None
 
 
 class BackgroundSLOs:
