@@ -204,3 +204,42 @@ def test_accuracy_per_slice_from_buckets_equals_performance_on_the_records(tmp_p
         assert total[k] == 1
         assert good[k] == float(value >= 0.4)
     assert 0 < good.sum() < total.sum()
+
+
+@pytest.mark.parametrize("metric", ["precision", "recall", "f1", "mae", "mse", "rmse", "mape"])
+def test_quality_per_slice_from_sums_equals_performance_on_the_records(tmp_path: Path, metric: str) -> None:
+    rng = np.random.default_rng(len(metric))
+    store = SQLiteStore(tmp_path / "a.db")
+    regression = metric in ("mae", "mse", "rmse", "mape")
+    recs, values = [], []
+    for i in range(4000):
+        minute = i // 10
+        if regression:
+            truth: Any = float(rng.normal(100, 20))
+            pred: Any = truth + float(rng.normal(0, 5 + minute % 20)) if minute % 37 else True  # a bool: not summed
+            if i % 97 == 0:
+                truth = 0  # |e| / max(|y|, eps)
+        else:
+            truth = int(rng.random() < 0.3) if minute % 41 else 2  # a third class in a few slices
+            pred = truth if rng.random() < (0.6 + 0.4 * (minute % 7) / 7) else 1 - int(truth == 1)
+            if i % 53 == 0:
+                pred = True  # canonical '1'
+        recs.append(
+            InferenceRecord(model="fraud", version="v1", inputs={}, prediction=pred, ts=T0 + i * 6.0, id=f"q{i}")
+        )
+        values.append(truth)
+    store.write_batch(recs)
+    sli = {"kind": "quality", "metric": metric}
+    sli.update(
+        {"max": 8.0 if metric in ("mae", "rmse") else 80.0 if metric == "mse" else 0.08} if regression else {"min": 0.8}
+    )
+    s = slo("q", sli, timeslice="5m")
+    w = Window.ending(T0 + 24_000, 24_000, s.timeslice_s)
+    events.sli_series(s, store, T0 + 24_000, 24_000)  # registers the spec before the labels: kept as they arrive
+    store.add_labels([Label(r.id, v, T0) for r, v in zip(recs, values, strict=True) if rng.random() < 0.8])
+    store.add_labels([Label(r.id, v, T0) for r, v in zip(recs[:300], values[:300], strict=True)])  # replaced
+    good, total = events._slices(s, store, w)  # noqa: SLF001
+    raw_good, raw_total = events._quality_slices_raw(s, store, w)  # noqa: SLF001 - performance() per slice
+    np.testing.assert_array_equal(total, raw_total)
+    np.testing.assert_array_equal(good, raw_good)
+    assert 0 < good.sum() < total.sum()

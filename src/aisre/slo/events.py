@@ -140,6 +140,28 @@ def _canonical(doc: str, path: str) -> str:
 
 
 _TRUTH, _PRED = _canonical("l.value", "$"), _canonical("i.body", "$.prediction")
+_BOTH = f"{_TRUTH} IS NOT NULL AND {_PRED} IS NOT NULL"
+#: Binary classes 0/1 (positive 1, as `performance` by default): true positives, predicted positives,
+#: actual positives, and rows with another class (such a slice is judged from its records).
+_BINARY_SUMS = frozenset({"precision", "recall", "f1"})
+_BINARY_SUMS_SQL = (
+    f"{_TRUTH} = '1' AND {_PRED} = '1'",
+    f"{_PRED} = '1' AND {_TRUTH} IS NOT NULL",
+    f"{_TRUTH} = '1' AND {_PRED} IS NOT NULL",
+    f"{_BOTH} AND ({_TRUTH} NOT IN ('0', '1') OR {_PRED} NOT IN ('0', '1'))",
+)
+#: Regression: n, sum |e|, sum e², sum |e| / max(|y|, eps) over numeric pairs, and pairs that are not
+#: both numbers (such a slice is judged from its records). R² needs the spread of y: from the records.
+_REGRESSION_SUMS = frozenset({"mae", "mse", "rmse", "mape"})
+_Y, _YHAT = "json_extract(l.value, '$')", "json_extract(i.body, '$.prediction')"
+_NUMBERS = "json_type(l.value, '$') IN ('integer', 'real') AND json_type(i.body, '$.prediction') IN ('integer', 'real')"
+_REGRESSION_SUMS_SQL = (
+    f"{_NUMBERS}",
+    f"CASE WHEN {_NUMBERS} THEN abs({_YHAT} - {_Y}) END",
+    f"CASE WHEN {_NUMBERS} THEN ({_YHAT} - {_Y}) * ({_YHAT} - {_Y}) END",
+    f"CASE WHEN {_NUMBERS} THEN abs({_YHAT} - {_Y}) / max(abs({_Y}), {float(np.finfo(np.float64).eps)!r}) END",
+    f"l.value IS NOT NULL AND json_type(l.value, '$') != 'null' AND {_YHAT} IS NOT NULL AND NOT ({_NUMBERS})",
+)
 
 
 def event_spec(slo: SLOConfig) -> BucketSpec:
@@ -161,16 +183,25 @@ def event_spec(slo: SLOConfig) -> BucketSpec:
         # same good / total (one definition for binary and multiclass).
         values = (f"{_TRUTH} = {_PRED}", f"{_TRUTH} IS NOT NULL AND {_PRED} IS NOT NULL")
         return BucketSpec(slo.name, "labels", values, cond, (), where)
+    if kind == "quality" and slo.sli.metric in _BINARY_SUMS and slo.sli.pos_label is None:
+        return BucketSpec(slo.name, "labels", _BINARY_SUMS_SQL, cond, (), where)
+    if kind == "quality" and slo.sli.metric in _REGRESSION_SUMS:
+        return BucketSpec(slo.name, "labels", _REGRESSION_SUMS_SQL, cond, (), where)
     raise NotEvaluable(f"a {kind!r} SLI is not made of events")
 
 
 def _minute_counts(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     """(good, total) per minute of `w` from the store's pre-aggregated buckets."""
+    good, total = _minute_sums(slo, store, w)[:2]
+    return good, total
+
+
+def _minute_sums(slo: SLOConfig, store: SQLiteStore, w: Window) -> np.ndarray:
+    """Every sum of the SLO's bucket spec per minute of `w`: shape (len(spec.values), w.n)."""
     spec = event_spec(slo)
     conn = store._conn()  # noqa: SLF001 - the store's own connection; buckets live in its file
     buckets.ensure(conn, spec)
-    good, total = buckets.read(conn, spec.name, int(w.start_s // MINUTE_S), w.n)
-    return good, total
+    return buckets.read(conn, spec.name, int(w.start_s // MINUTE_S), w.n, len(spec.values))
 
 
 def _event_series(slo: SLOConfig, store: SQLiteStore, w: Window) -> MinuteSeries:
@@ -239,10 +270,11 @@ def _share_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.nda
     return ok.astype(np.float64), has.astype(np.float64)
 
 
-def _slice_rows(slo: SLOConfig, store: SQLiteStore, w: Window, columns: str, join: str = "") -> Iterable[Any]:
+def _slice_rows(slo: SLOConfig, store: SQLiteStore, w: Window, columns: str, labelled: bool = False) -> Iterable[Any]:
     cond, params = where_clause(slo)
+    source = "labels l CROSS JOIN inferences i ON i.id = l.record_id" if labelled else "inferences i"
     sql = (
-        f"SELECT CAST((i.ts - ?) / ? AS INTEGER) AS slice, {columns} FROM inferences i {join} "
+        f"SELECT CAST((i.ts - ?) / ? AS INTEGER) AS slice, {columns} FROM {source} "
         f"WHERE {cond} AND i.ts >= ? AND i.ts < ? ORDER BY slice"
     )
     return store._conn().execute(sql, [w.start_s, w.step_s, *params, w.start_s, w.end_s])  # noqa: SLF001
@@ -287,15 +319,24 @@ def _percentile_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tup
 
 
 def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
-    from aisre.monitor.performance import performance  # the one implementation of every metric
 
     metric = slo.sli.metric
     assert metric is not None
     if metric == "accuracy" and _whole_minutes(w):  # correct / judged: the correctness buckets, summed per slice
         return _accuracy_slices(slo, store, w)
-    rows = _slice_rows(
-        slo, store, w, "json_extract(i.body, '$.prediction'), l.value", "JOIN labels l ON l.record_id = i.id"
-    )
+    if _whole_minutes(w) and ((metric in _BINARY_SUMS and slo.sli.pos_label is None) or metric in _REGRESSION_SUMS):
+        return _summed_quality_slices(slo, store, w)
+    return _quality_slices_raw(slo, store, w)
+
+
+def _quality_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """`metric` per slice by `performance` on the slice's labelled records (the reference; and
+    what metrics without per-minute sums use). Reads from the labels: they are few beside records."""
+    from aisre.monitor.performance import performance  # the one implementation of every metric
+
+    metric = slo.sli.metric
+    assert metric is not None
+    rows = _slice_rows(slo, store, w, "json_extract(i.body, '$.prediction'), l.value", labelled=True)
     good, total = np.zeros(w.n), np.zeros(w.n)
     for k, pairs in _grouped(rows, w.n).items():
         y_pred = [p for p, _ in pairs]
@@ -311,6 +352,38 @@ def _quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
             continue
         total[k] = 1.0
         good[k] = float(_inside(value, slo.sli.min, slo.sli.max))
+    return good, total
+
+
+def _summed_quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Binary precision/recall/F1 and MAE/MSE/RMSE/MAPE per slice from the per-minute sums.
+
+    The formulas are `performance`'s: precision tp/predicted positives, recall tp/positives, F1
+    2tp/(predicted + actual positives), undefined (not counted) on a zero denominator; MAE, MSE,
+    MAPE means, RMSE the root of MSE. A slice holding another class (or a non-number for
+    regression) is judged from its records instead, so the result is always `performance`'s.
+    """
+    metric = slo.sli.metric
+    assert metric is not None
+    per = int(round(w.step_s / MINUTE_S))
+    sums = _minute_sums(slo, store, Window(w.start_s, w.start_s + w.n * w.step_s, MINUTE_S))
+    sums = sums.reshape(len(sums), w.n, per).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric in _BINARY_SUMS:
+            tp, predicted, actual, other = sums
+            value = {"precision": tp / predicted, "recall": tp / actual, "f1": 2 * tp / (predicted + actual)}[metric]
+        else:
+            n, abs_err, sq_err, ape, other = sums
+            value = {"mae": abs_err / n, "mse": sq_err / n, "rmse": np.sqrt(sq_err / n), "mape": ape / n}[metric]
+    judged = ~np.isnan(value)
+    low = -math.inf if slo.sli.min is None else slo.sli.min
+    high = math.inf if slo.sli.max is None else slo.sli.max
+    good = (judged & (value >= low) & (value <= high)).astype(np.float64)
+    total = judged.astype(np.float64)
+    if np.any(other > 0):  # another class / a non-number in some slices: those from their records
+        raw_good, raw_total = _quality_slices_raw(slo, store, w)
+        mixed = other > 0
+        good[mixed], total[mixed] = raw_good[mixed], raw_total[mixed]
     return good, total
 
 
