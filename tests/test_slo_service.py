@@ -326,3 +326,18 @@ def test_a_delivery_is_dropped_and_counted_after_give_up_after(tmp_path: Path) -
     finally:
         service.close()
     assert samples(metrics, "aisre_slo_notifications_pending", receiver="pager") == []  # left /metrics on close
+
+
+def test_check_config_accepts_receivers_named_by_slos_and_counts_them(tmp_path: Path) -> None:
+    receivers = [{"name": "pager", "webhook": "http://127.0.0.1:9/"}, {"name": "am", "alertmanager": "http://am:9093"}]
+    doc = {
+        "store": f"sqlite:///{tmp_path / 'a.db'}",
+        "slos": [correctness(["pager", "am"])],
+        "notifications": {"receivers": receivers},
+    }
+    (tmp_path / "aisre.yaml").write_text(yaml.safe_dump(doc))
+    out = subprocess.run(
+        [sys.executable, "-m", "aisre", "check-config", str(tmp_path / "aisre.yaml")], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "2 alert receivers" in out.stdout

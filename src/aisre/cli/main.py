@@ -83,6 +83,9 @@ def summary(cfg: AisreConfig) -> str:
         f"{len(cfg.slos)} SLO{'s' * (len(cfg.slos) != 1)}",
         f"{len(cfg.monitors)} monitor{'s' * (len(cfg.monitors) != 1)}",
     ]
+    receivers = cfg.notifications.receivers
+    if receivers:
+        parts.append(f"{len(receivers)} alert receiver{'s' * (len(receivers) != 1)}")
     return ", ".join(parts)
 
 
