@@ -79,7 +79,7 @@ def test_validate_accepts_the_shipped_examples() -> None:
     result = aisre_cli("slo", "validate", "-c", "examples/slos.yaml", cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stderr
     assert "5 SLOs valid" in result.stdout
-    assert "fraud-freshness" in result.stdout  # named as not yet evaluable
+    assert "fraud-freshness: freshness, 1h slices, judged from model_trained_at" in result.stdout
 
 
 def test_validate_names_every_problem_and_exits_2(tmp_path: Path) -> None:

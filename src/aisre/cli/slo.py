@@ -257,10 +257,22 @@ def validate_command(config: ConfigOpt = None) -> None:
         fail(problem)
     if problems:
         raise typer.Exit(2)
-    later = [s.name for s in cfg.slos if s.sli.kind in ("freshness", "fairness")]
     console.print(f"{chosen}: {len(cfg.slos)} SLOs valid", highlight=False, soft_wrap=True)
-    if later:
-        console.print(f"not yet evaluable by the embedded evaluator: {', '.join(later)}", highlight=False)
+    for slo in cfg.slos:
+        unit = "events" if slo.budgeting_mode == "events" else f"{slo.timeslice} slices"
+        console.print(f"  {slo.name}: {slo.sli.kind}, {unit}, judged from {_judged_from(slo)}", highlight=False)
+
+
+def _judged_from(slo: Any) -> str:
+    """Where the embedded evaluator reads this SLO's SLI (what must exist for it to be judged)."""
+    kind = slo.sli.kind
+    if kind in ("drift", "llm_quality", "estimated_quality"):
+        return "the monitoring jobs' signals"
+    if kind == "freshness":
+        return "model_trained_at / reference_refreshed_at marks"
+    if kind in ("correctness", "quality", "fairness"):
+        return "records with their labels" if kind != "fairness" else "records (and labels where the metric needs them)"
+    return "records"
 
 
 @app.command("history")
