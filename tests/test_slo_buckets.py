@@ -243,3 +243,60 @@ def test_quality_per_slice_from_sums_equals_performance_on_the_records(tmp_path:
     np.testing.assert_array_equal(total, raw_total)
     np.testing.assert_array_equal(good, raw_good)
     assert 0 < good.sum() < total.sum()
+
+
+@pytest.mark.parametrize("form", ["number", "list", "mapping"])
+def test_roc_auc_slices_rank_the_stored_scores_as_scikit_learn(tmp_path: Path, form: str) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    store = SQLiteStore(tmp_path / "a.db")
+    recs, truth = [], []
+    for i in range(1200):
+        y = int(rng.random() < 0.4)
+        p1 = float(np.clip(rng.normal(0.35 + (0.3 if i < 600 else 0.05) * y, 0.15), 0, 1))  # worse in the 2nd hour
+        scores: Any = {"number": p1, "list": [1 - p1, p1], "mapping": {"0": 1 - p1, "1": p1}}[form]
+        recs.append(
+            InferenceRecord(
+                model="fraud",
+                version="v1",
+                inputs={},
+                prediction=int(p1 >= 0.5),
+                scores=scores,
+                ts=T0 + i * 6.0,
+                id=f"s{i}",
+            )
+        )
+        truth.append(y)
+    store.write_batch(recs)
+    store.add_labels([Label(r.id, y, T0) for r, y in zip(recs, truth, strict=True)])
+    s = slo("auc", {"kind": "quality", "metric": "roc_auc", "min": 0.75}, timeslice="1h")
+    w = Window.ending(T0 + 7200, 7200, s.timeslice_s)
+    good, total = events._slices(s, store, w)  # noqa: SLF001
+    expected = [
+        roc_auc_score(
+            truth[k * 600 : (k + 1) * 600],
+            [
+                float(
+                    np.clip(r.scores if form == "number" else (r.scores[1] if form == "list" else r.scores["1"]), 0, 1)
+                )
+                for r in recs[k * 600 : (k + 1) * 600]
+            ],
+        )
+        for k in range(2)
+    ]
+    assert expected[0] >= 0.75 > expected[1]
+    assert list(total) == [1.0, 1.0] and list(good) == [1.0, 0.0]
+
+
+def test_a_roc_auc_slo_without_stored_scores_says_so(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "a.db")
+    recs = [
+        InferenceRecord(model="fraud", version="v1", inputs={}, prediction=i % 2, ts=T0 + i, id=f"n{i}")
+        for i in range(50)
+    ]
+    store.write_batch(recs)
+    store.add_labels([Label(r.id, 1, T0) for r in recs])
+    s = slo("auc", {"kind": "quality", "metric": "roc_auc", "min": 0.75}, timeslice="1h")
+    with pytest.raises(events.NotEvaluable, match="scores"):
+        events._slices(s, store, Window.ending(T0 + 3600, 3600, s.timeslice_s))  # noqa: SLF001

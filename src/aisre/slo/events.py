@@ -336,15 +336,26 @@ def _quality_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[
 
     metric = slo.sli.metric
     assert metric is not None
-    rows = _slice_rows(slo, store, w, "json_extract(i.body, '$.prediction'), l.value", labelled=True)
+    columns = "json_extract(i.body, '$.prediction'), l.value, json_extract(i.body, '$.scores')"
+    rows = _slice_rows(slo, store, w, columns, labelled=True)
     good, total = np.zeros(w.n), np.zeros(w.n)
-    for k, pairs in _grouped(rows, w.n).items():
-        y_pred = [p for p, _ in pairs]
-        y_true = [orjson.loads(v) if v is not None else None for _, v in pairs]
+    by_score = metric in _SCORE_METRICS
+    scored = False
+    for k, triples in _grouped(rows, w.n).items():
+        if by_score:  # ROC AUC ranks the records' scores: only records that have them
+            triples = [t for t in triples if t[2] is not None]
+            if not triples:
+                continue
+            scored = True
+        y_pred = [p for p, _, _ in triples]
+        y_true = [orjson.loads(v) if v is not None else None for _, v, _ in triples]
         task: Task = "regression" if metric in _REGRESSION else _task(y_true, y_pred, slo.sli.pos_label)
         pos_label = 1 if slo.sli.pos_label is None else slo.sli.pos_label
         try:
-            report = performance(y_true, y_pred, task=task, metrics=[metric], n_bootstrap=1, pos_label=pos_label)
+            options = _score_options([sc for _, _, sc in triples]) if by_score else {}
+            report = performance(
+                y_true, y_pred, task=task, metrics=[metric], n_bootstrap=1, pos_label=pos_label, **options
+            )
         except AisreError as exc:
             raise NotEvaluable(f"quality {metric}: {exc}") from None
         value = report.metrics[metric].value
@@ -352,7 +363,25 @@ def _quality_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[
             continue
         total[k] = 1.0
         good[k] = float(_inside(value, slo.sli.min, slo.sli.max))
+    if by_score and not scored and w.n and _grouped(_slice_rows(slo, store, w, "1", labelled=True), w.n):
+        raise NotEvaluable(
+            f"quality {metric}: needs the records' scores (record scores=...); no labelled record has them"
+        )
     return good, total
+
+
+_SCORE_METRICS = frozenset({"roc_auc"})
+
+
+def _score_options(scores: list[Any]) -> dict[str, Any]:
+    """`y_score` (and `classes`) for `performance` from stored scores: a number per record (the
+    positive class's probability), a list per record (columns in sorted class order, as
+    `predict_proba`), or a mapping class -> probability (columns: the mapping's keys, sorted)."""
+    values = [orjson.loads(s) if isinstance(s, str) else s for s in scores]
+    if all(isinstance(v, dict) for v in values):
+        classes = sorted({str(c) for v in values for c in v})
+        return {"y_score": [[float(v.get(c, math.nan)) for c in classes] for v in values], "classes": classes}
+    return {"y_score": values}
 
 
 def _summed_quality_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
