@@ -56,6 +56,19 @@ def test_status_table_shows_every_slo_with_burn_rates_and_alert_state(degraded: 
     assert "100.00x" in result.stdout  # its burn rate over 5m and 1h
 
 
+def test_status_says_when_a_spent_budget_freezes_promotions(degraded: tuple[Path, float]) -> None:
+    config, end = degraded
+    text = config.read_text(encoding="utf-8").replace(
+        "    sli: {kind: correctness}",
+        "    sli: {kind: correctness}\n    policy: {freeze_promotions_when_exhausted: true}",
+    )
+    config.write_text(text, encoding="utf-8")
+    result = aisre_cli("slo", "status", "-c", str(config), "--at", iso(end))
+    assert result.returncode == 0, result.stderr
+    assert "fraud-correctness: budget spent; its policy freezes promotions of fraud" in result.stdout
+    assert "fraud-availability: budget spent" not in result.stdout
+
+
 def test_history_json_falls_monotonically_while_only_bad_events_happen(tmp_path: Path) -> None:
     db = tmp_path / "aisre.db"
     end = fraud_traffic(db, hours_right=0, hours_wrong=4)

@@ -217,6 +217,8 @@ def status_command(config: ConfigOpt = None, as_json: JsonOpt = False, at: AtOpt
     for r in reports:
         if r.problem is not None:
             notes.append(f"{r.name}: {r.problem}")
+        if r.freeze_promotions:
+            notes.append(f"{r.name}: budget spent; its policy freezes promotions of {r.model}")
         remaining = None if r.budget is None or r.budget.total == 0 else r.budget.remaining
         table.add_row(
             r.name,
