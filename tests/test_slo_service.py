@@ -341,3 +341,39 @@ def test_check_config_accepts_receivers_named_by_slos_and_counts_them(tmp_path: 
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "2 alert receivers" in out.stdout
+
+
+def test_watch_judges_slos_continuously_and_serves_them_on_its_metrics_port(tmp_path: Path) -> None:
+    import signal
+
+    import httpx
+
+    db = tmp_path / "a.db"
+    fraud_traffic(db, hours_right=1, hours_wrong=0)
+    port = free_port()
+    doc = {
+        "store": f"sqlite:///{db}",
+        "slos": [correctness()],
+        "slo_evaluation": {"interval": "1s"},
+        "telemetry": {"metrics": {"port": port}},
+    }
+    (tmp_path / "aisre.yaml").write_text(yaml.safe_dump(doc))
+    cmd = [sys.executable, "-m", "aisre", "watch", "-c", str(tmp_path / "aisre.yaml")]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        text = ""
+        while 'aisre_slo_objective_ratio{slo="fraud-correctness"} 0.99' not in text:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate(timeout=10)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        assert 'aisre_slo_events_total{outcome="bad",slo="fraud-correctness"}' in text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert b"1 SLO" in out and b"stopped" in out
+    assert b"Traceback" not in err
