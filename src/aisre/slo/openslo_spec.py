@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aisre.config.slo import AlertingConfig, parse_duration
+from aisre.errors import AisreError
 from aisre.slo.rules import WINDOW, WINDOW_PATTERN, RatioSLI
 
 V1ALPHA = "openslo/v1alpha"
@@ -22,7 +23,7 @@ _SHORTHAND = re.compile(r"^(\d+)([mhdwMQY])$")
 _BARE_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
 
 
-class Unsupported(Exception):
+class Unsupported(AisreError):
     """One problem in one document: `path` is the key path, `message` says what is supported."""
 
     def __init__(self, path: str, message: str) -> None:
