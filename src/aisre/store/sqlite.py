@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
 from aisre.records import InferenceRecord, Label, Signal
-from aisre.store import buckets
+from aisre.store import buckets, ranges
 from aisre.store.base import RecordFilter
 from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
@@ -300,6 +300,39 @@ class SQLiteStore:
         """(model, version, records) of everything stored, sorted; read from the (model, version, ts) index."""
         sql = "SELECT model, version, count(*) FROM inferences GROUP BY model, version ORDER BY model, version"
         return [(m, v, n) for m, v, n in self._conn().execute(sql)]
+
+    # -- index-range reads of a window (monitoring jobs; see aisre.store.ranges) ---------------
+    def versions_between(self, model: str, since: float | None = None, until: float | None = None) -> list[str]:
+        """The versions of `model` with a record in `[since, until)`, sorted (a skip scan of the index)."""
+        return ranges.versions(self._conn(), model, since, until)
+
+    def indexed_count(self, where: RecordFilter = RecordFilter()) -> int:
+        """`count(where)`, read as one index range per version: fast for a model's window without a version."""
+        return ranges.count(self._conn(), where)
+
+    def body_lines(self, where: RecordFilter = RecordFilter()) -> bytes:
+        """The JSON body of each record `where` selects, one per line, in the order of `records(where)`:
+        what `row_to_record` reads `inputs`, `prediction`, `scores`... from, for readers that want columns
+        rather than `InferenceRecord`s (the monitoring jobs read 100k-record windows). A body never
+        holds a raw newline (JSON escapes it)."""
+        return b"\n".join([b for (b,) in ranges.rows(self._conn(), where, "CAST(i.body AS BLOB)")])
+
+    def indexed_records(self, where: RecordFilter = RecordFilter()) -> list[InferenceRecord]:
+        """`records(where)`, read as one index range per version: fast for a model's window without a version."""
+        return [row_to_record(r) for r in ranges.rows(self._conn(), where, ", ".join("i." + c for c in COLUMNS))]
+
+    def nth_records(
+        self,
+        where: RecordFilter,
+        offset: int,
+        *,
+        start: tuple[float, int] | None = None,
+        limit: int = 1,
+        newest_first: bool = False,
+    ) -> list[tuple[float, int]]:
+        """(ts, seq) of the records at positions `offset`.. in the order of `records(where, newest_first=...)`,
+        counted from the record `start` (a (ts, seq) key, included); found on the index, never read."""
+        return ranges.nth(self._conn(), where, offset, start=start, limit=limit, newest_first=newest_first)
 
     def label_count(self) -> int:
         return self._conn().execute("SELECT count(*) FROM labels").fetchone()[0]

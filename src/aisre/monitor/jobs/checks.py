@@ -12,9 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from aisre.errors import InvalidParameterError
+from aisre.monitor.jobs.columns import inputs_to_columns, outputs_to_columns, read_window
 from aisre.monitor.tabular.frame import Columns, DataError, to_columns
 from aisre.records import InferenceRecord, Signal
 from aisre.records.signal import SignalScope
@@ -25,31 +24,17 @@ LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
 
 def input_columns(records: Sequence[InferenceRecord]) -> Columns:
     """Each record's `inputs` mapping as one row; non-mapping inputs are not tabular."""
-    rows = [r.inputs for r in records if isinstance(r.inputs, dict)]
-    return to_columns(rows) if rows else {}
+    return inputs_to_columns([r.inputs for r in records])
 
 
 def output_columns(records: Sequence[InferenceRecord]) -> Columns:
     """Model outputs as columns: `prediction`, `score:<class>`, `response_length`, `output_tokens`."""
-    if not records:
-        return {}
-    out: dict[str, list[Any]] = {}
-    if any(r.prediction is not None for r in records):
-        out["prediction"] = [_scalar(r.prediction) for r in records]
-    classes = sorted({str(k) for r in records if isinstance(r.scores, dict) for k in r.scores})
-    for c in classes:
-        out[f"score:{c}"] = [
-            float(r.scores[c]) if isinstance(r.scores, dict) and c in r.scores else np.nan for r in records
-        ]
-    if any(r.output_text is not None for r in records):
-        out["response_length"] = [np.nan if r.output_text is None else float(len(r.output_text)) for r in records]
-    if any(r.output_tokens is not None for r in records):
-        out["output_tokens"] = [np.nan if r.output_tokens is None else float(r.output_tokens) for r in records]
-    return to_columns(out)
-
-
-def _scalar(value: Any) -> Any:
-    return value if value is None or isinstance(value, int | float | str | bool) else str(value)
+    return outputs_to_columns(
+        [r.prediction for r in records],
+        [r.scores for r in records],
+        [r.output_text for r in records],
+        [r.output_tokens for r in records],
+    )
 
 
 @dataclass
@@ -105,13 +90,14 @@ def check_window(
         raise InvalidParameterError(
             f"until: expected a time after since (an empty window checks nothing), got since={since}, until={until}"
         )
-    records = store.records(RecordFilter(model, version, since, until))
-    check = WindowCheck(model, version, since, until, len(records))
+    # read once, as columns (no InferenceRecord objects: they cost more than the drift)
+    window = read_window(store, RecordFilter(model, version, since, until))
+    check = WindowCheck(model, version, since, until, window.rows)
     base = SignalScope(model=model, version=version, window_start=since, window_end=until)
-    check.signals.append(Signal(name="window_rows", value=float(len(records)), **base))
-    if not records:
+    check.signals.append(Signal(name="window_rows", value=float(window.rows), **base))
+    if not window.rows:
         return check
-    current = input_columns(records)
+    current = window.inputs
     reference = to_columns(reference_inputs)
     shared = [c for c in reference if c in current]
     check.missing_inputs = [c for c in reference if c not in current]
@@ -140,7 +126,7 @@ def check_window(
         )
     check.signals += _missing_signals(check.missing_inputs, "data_column_missing", "feature", base)
     if reference_outputs is not None:
-        ref_out, cur_out = to_columns(reference_outputs), output_columns(records)
+        ref_out, cur_out = to_columns(reference_outputs), window.outputs
         both = [c for c in ref_out if c in cur_out]
         check.missing_outputs = [c for c in ref_out if c not in cur_out]
         check.signals += _missing_signals(check.missing_outputs, "prediction_column_missing", "output", base)

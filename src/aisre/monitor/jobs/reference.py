@@ -9,12 +9,13 @@ CBPE, realised-performance bands and importance), and its end as the time it des
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aisre.config.monitors import MonitorJobConfig
 from aisre.errors import DataError
-from aisre.monitor.jobs.checks import input_columns, output_columns
+from aisre.monitor.jobs.columns import read_window
 from aisre.records import InferenceRecord
 from aisre.store.base import RecordFilter
 
@@ -30,14 +31,22 @@ def is_output(column: str) -> bool:
 class JobReference:
     """What a job compares with. `records` is empty for a file; `refreshed_at` is epoch seconds;
     `rows_per_window` is the reference's mean row count per window duration (stored ranges and
-    time windows only), the chunk size of thresholds drawn from the reference's variability."""
+    time windows only), the chunk size of thresholds drawn from the reference's variability.
+    `read_records` reads a stored range's records: only the label checks need them, so they are
+    read the first time `records` is asked for (the drift checks use the columns)."""
 
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     refreshed_at: float
-    records: list[InferenceRecord] = field(default_factory=list)
     rows_per_window: int | None = None
     cache: dict[str, Any] = field(default_factory=dict)  # per-check derived state (fitted proxies, bands)
+    read_records: Callable[[], list[InferenceRecord]] | None = field(default=None, repr=False)
+
+    @property
+    def records(self) -> list[InferenceRecord]:
+        if "records" not in self.cache:
+            self.cache["records"] = self.read_records() if self.read_records is not None else []
+        return self.cache["records"]
 
     @property
     def columns(self) -> dict[str, Any]:
@@ -62,13 +71,19 @@ def load_reference(job: MonitorJobConfig, store: Any) -> JobReference:
             refreshed,
         )
     r = job.reference
-    records = store.records(RecordFilter(job.model, job.version, r.since, r.until))
-    if not records:
+    where = RecordFilter(job.model, job.version, r.since, r.until)
+    window = read_window(store, where)
+    if not window.rows:
         raise DataError(f"reference range [{r.since}, {r.until}) holds no records of {job.model}/{job.version or '*'}")
     per_window = None
     if job.window_s is not None:
-        per_window = max(1, round(len(records) * job.window_s / (r.until - r.since)))
-    return JobReference(input_columns(records), output_columns(records), r.until, records, per_window)
+        per_window = max(1, round(window.rows * job.window_s / (r.until - r.since)))
+    return JobReference(window.inputs, window.outputs, r.until, per_window, read_records=lambda: _records(store, where))
+
+
+def _records(store: Any, where: RecordFilter) -> list[InferenceRecord]:
+    read = getattr(store, "indexed_records", store.records)  # index ranges per version when the store has them
+    return read(where)
 
 
 def chunk_size(job: MonitorJobConfig, reference: JobReference, window_rows: int) -> int:

@@ -99,32 +99,48 @@ class MonitorRunner:
         self._last_end[job.name] = last
         cutoff = now - job.delay_s
         where = RecordFilter(job.model, job.version, last, cutoff)
-        if job.window_s is None:  # every N records: windows end just after their Nth record
-            assert not isinstance(job.window, str)
-            n = job.window.every
-            total = self.store.count(where)
-            skip = max(0, total // n - job.catch_up) if first_run else 0
-            if skip:  # only the records after the skipped windows are read
-                newest = self.store.records(where, limit=total - skip * n, newest_first=True)[::-1]
-                skipped_until = math.nextafter(newest[0].ts, -math.inf) if newest else cutoff
-                self._skip(job, last, math.nextafter(skipped_until, math.inf), skip, now)
-                stamps = [r.ts for r in newest]
-            else:
-                stamps = [r.ts for r in self.store.records(where)]
-            chunks = [stamps[i : i + n] for i in range(0, len(stamps) - n + 1, n)]
-            return [(c[0], math.nextafter(c[-1], math.inf)) for c in chunks]
+        if job.window_s is None:
+            return self._count_windows(job, where, first_run, now)
         size = job.window_s
         if last is None:
-            first = self.store.records(where, limit=1)
+            first = self.store.nth_records(where, 0)
             if not first:
                 return []
-            last = math.floor(first[0].ts / size) * size
+            last = math.floor(first[0][0] / size) * size
         count = max(0, math.floor((cutoff - last) / size))
         skip = max(0, count - job.catch_up) if first_run else 0
         if skip:
             self._skip(job, last, last + skip * size, skip, now)
             last += skip * size
         return [(last + i * size, last + (i + 1) * size) for i in range(count - skip)]
+
+    def _count_windows(
+        self, job: MonitorJobConfig, where: RecordFilter, first_run: bool, now: float
+    ) -> list[tuple[float, float]]:
+        """Every N records: windows end just after their Nth record. The window edges are found on the
+        store's index (the N-th record from the previous edge), never by reading the records."""
+        assert not isinstance(job.window, str)
+        n = job.window.every
+        store = self.store
+        total = skip = 0
+        if first_run:  # only the newest `catch_up` windows are checked; the edge is counted from the newest
+            total = store.indexed_count(where)
+            skip = max(0, total // n - job.catch_up)
+        if skip:
+            start = store.nth_records(where, total - skip * n - 1, newest_first=True)
+            skipped_until = math.nextafter(start[0][0], -math.inf) if start else where.until
+            assert skipped_until is not None
+            self._skip(job, where.since, math.nextafter(skipped_until, math.inf), skip, now)
+        else:
+            start = store.nth_records(where, 0)
+        windows = []
+        while start:  # the window's Nth record and the next window's first, from the window's first
+            edge = store.nth_records(where, n - 1, start=start[0], limit=2)
+            if not edge:
+                break
+            windows.append((start[0][0], math.nextafter(edge[0][0], math.inf)))
+            start = edge[1:]
+        return windows
 
     def _skip(self, job: MonitorJobConfig, since: float | None, until: float, windows: int, now: float) -> None:
         """Past windows beyond `catch_up`: one log line, one `monitor_windows_skipped` signal, and the
@@ -213,7 +229,7 @@ class MonitorRunner:
         return out
 
     def _versions(self, job: MonitorJobConfig, since: float, until: float) -> list[str]:
-        return sorted({r.version for r in self.store.records(RecordFilter(job.model, None, since, until))})
+        return self.store.versions_between(job.model, since, until)
 
     def _reference(self, job: MonitorJobConfig, now: float) -> JobReference:
         """The job's reference, loaded once (a stored range is read on the first run); loading it
@@ -250,7 +266,7 @@ class MonitorRunner:
             model=job.model,
             version=job.version or ALL_VERSIONS,
             name="window_rows",
-            value=float(self.store.count(RecordFilter(job.model, job.version, since, until))),
+            value=float(self.store.indexed_count(RecordFilter(job.model, job.version, since, until))),
             labels={"monitor": job.name, "scope": "job"},
             window_start=since,
             window_end=until,
