@@ -212,3 +212,20 @@ def test_count_windows_over_several_versions_are_chunks_of_the_records_in_time_o
     assert done == expected
     skipped = [s for _, s in store.signals(model="m", name="monitor_windows_skipped")]
     assert [(s.value, s.window_end) for s in skipped] == [(7.0, stamps[700])]
+
+
+def test_label_fingerprint_of_a_window_without_a_version_counts_every_version(tmp_path: Path) -> None:
+    from aisre.monitor.jobs import relabel
+    from aisre.records import Label
+
+    store = _mixed_store(tmp_path)
+    store.add_labels([Label(f"m{i}", 1, T0 + 500 + i) for i in range(0, 600, 3)])
+    store.add_labels([Label(f"o{i}", 1, T0 + 9000) for i in range(50)])  # another model's labels never count
+    sql = (
+        "SELECT count(*), max(l.ts) FROM inferences i JOIN labels l ON l.record_id = i.id"
+        " WHERE i.model = 'm' AND i.ts >= ? AND i.ts < ?"
+    )
+    count, newest = store._conn().execute(sql, (T0 + 20, T0 + 80)).fetchone()  # noqa: SLF001
+    assert 0 < count < 200
+    assert relabel.fingerprint(store, "m", None, T0 + 20, T0 + 80) == relabel.Fingerprint(count, newest)
+    assert relabel.fingerprint(store, "m", None, T0 + 1000, T0 + 2000) == relabel.Fingerprint(0, None)

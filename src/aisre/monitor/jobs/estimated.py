@@ -53,7 +53,8 @@ def fit_reference(
     is missing (no records, no scores, no labels, not binary) otherwise. `threshold_std` (k) and
     `chunk_size` set CBPE's band: mean ± k·std of the realised metric over reference chunks."""
     where = f"reference range [{since}, {until}) of {model}/{version or '*'}"
-    records = store.records(RecordFilter(model, version, since, until))
+    read = getattr(store, "indexed_records", store.records)  # one index range per version: cheap on a big store
+    records = read(RecordFilter(model, version, since, until))
     if not records:
         raise DataError(f"{where} holds no records")
     classes = _classes(records)

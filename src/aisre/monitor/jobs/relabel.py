@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisre.records import Signal
+from aisre.store import ranges
+from aisre.store.base import RecordFilter
 
 WINDOW_LABELS = "window_labels"
 
@@ -33,14 +35,17 @@ class Fingerprint:
 
 def fingerprint(store: Any, model: str, version: str | None, since: float, until: float) -> Fingerprint:
     """The labels of the records of `model` (`version`: None for all) with since <= ts < until."""
-    cond, params = "i.model = ?", [model]
-    if version is not None:
-        cond, params = cond + " AND i.version = ?", [*params, version]
+    conn = store._conn()  # noqa: SLF001 - read-only SQL
     sql = (
         "SELECT count(*), max(l.ts) FROM inferences i JOIN labels l ON l.record_id = i.id "
-        f"WHERE {cond} AND i.ts >= ? AND i.ts < ?"
+        "WHERE i.model = ? AND i.version = ? AND i.ts >= ? AND i.ts < ?"
     )
-    count, newest = store._conn().execute(sql, [*params, since, until]).fetchone()  # noqa: SLF001 - read-only SQL
+    count, newest = 0, None
+    # one (model, version, ts) index range per version: without a version SQLite would walk the whole model
+    for part in ranges.split(conn, RecordFilter(model, version, since, until)):
+        n, last = conn.execute(sql, [model, part.version, since, until]).fetchone()
+        count += n
+        newest = last if newest is None or (last is not None and last > newest) else newest
     return Fingerprint(int(count), None if newest is None else float(newest))
 
 
