@@ -229,3 +229,18 @@ def test_label_fingerprint_of_a_window_without_a_version_counts_every_version(tm
     assert 0 < count < 200
     assert relabel.fingerprint(store, "m", None, T0 + 20, T0 + 80) == relabel.Fingerprint(count, newest)
     assert relabel.fingerprint(store, "m", None, T0 + 1000, T0 + 2000) == relabel.Fingerprint(0, None)
+
+
+def test_fast_reader_of_bodies_spread_over_several_lines_reads_them_as_the_store_does(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    store.write_batch(_records(PLAIN))
+    conn = store._conn()  # noqa: SLF001 - a body written by some other tool, pretty-printed
+    conn.execute(
+        "UPDATE inferences SET body = ? WHERE id = 'r1'", ('{\n "inputs": {"n": 9, "x": 0.5},\n "prediction": 1\n}',)
+    )
+    conn.commit()
+    records = store.records(WHERE)
+    window = read_window(store, WHERE)
+    assert window.rows == len(PLAIN) and window.inputs["n"][1] == 9.0
+    _assert_same(window.inputs, input_columns(records))
+    _assert_same(window.outputs, output_columns(records))

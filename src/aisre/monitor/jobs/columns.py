@@ -72,12 +72,17 @@ class WindowColumns:
 def read_window(store: Any, where: RecordFilter) -> WindowColumns:
     """The records `where` selects, in time order, as columns: Arrow's JSON reader where it is exact
     (`arrow_columns`), else each body parsed by orjson; a store without `body_lines` through its records."""
+    bodies = None
     if hasattr(store, "body_lines"):
         lines = store.body_lines(where)
         fast = arrow_columns.parse(lines)
         if fast is not None:
             return WindowColumns(*fast)
-        bodies = orjson.loads(b"[" + lines.replace(b"\n", b",") + b"]")
+        try:  # a body is one line of compact JSON (the codec writes it so): one parse for the window
+            bodies = orjson.loads(b"[" + lines.replace(b"\n", b",") + b"]")
+        except orjson.JSONDecodeError:  # a body written some other way: each record as the store decodes it
+            bodies = None
+    if bodies is not None:
         fields = [[b.get(k) for b in bodies] for k in _FIELDS]
     else:
         records = store.records(where)
