@@ -18,6 +18,12 @@ Each message says what was wrong and what was expected. The tree, httpx-style:
     ├── ApiKeyError                 API keys: unknown, revoked, expired, not found, duplicate name,
     │                               bad options (also a ValueError), a weak or unsafe server secret
     ├── StateUnavailableError       Redis shared state cannot be reached
+    ├── RegistryError               the model registry refused a change (also a ValueError)
+    │   ├── UnknownVersionError     no such model or version is registered (also a LookupError)
+    │   ├── IllegalTransitionError  the version's status cannot go where it was asked to
+    │   └── PromotionRefusedError   an SLO freeze or the offline-evaluation gate says no
+    ├── IncidentError               an incident change makes no sense (already resolved, ...)
+    │   └── UnknownIncidentError    no incident has that id (also a LookupError)
     ├── BudgetExceededError         (aisre.gateway.cost) a spend budget is used up
     ├── GatewayError                an error the gateway answers to its client, with an HTTP status
     ├── ClientDisconnected          the gateway's client closed its connection before the answer
@@ -245,3 +251,45 @@ class ConnectionBroken(UpstreamError):
 
 class ResponseTooLarge(ConnectionBroken):
     """The response body is larger than the client's limit (the connection is dropped)."""
+
+
+class RegistryError(AisreError, ValueError):
+    """The model registry refused a change: a bad argument, a duplicate version, no previous stable."""
+
+
+class UnknownVersionError(RegistryError, LookupError):
+    """No such model, or no such version of it, is registered."""
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message
+        return self.args[0]
+
+
+class IllegalTransitionError(RegistryError):
+    """A version cannot move from its status to the one asked for; names both and the allowed ones."""
+
+    def __init__(self, model: str, version: str, current: str, target: str, allowed: tuple[str, ...], hint: str = ""):
+        self.model, self.version, self.current, self.target, self.allowed = model, version, current, target, allowed
+        can = ", ".join(allowed) if allowed else "nothing by promotion"
+        super().__init__(
+            f"{model} {version} is {current}; it cannot go to {target} (from {current} it can go to: {can})"
+            + (f"; {hint}" if hint else "")
+        )
+
+
+class PromotionRefusedError(RegistryError):
+    """A legal promotion refused by policy: an SLO budget freeze or the offline-evaluation gate."""
+
+    def __init__(self, message: str, reasons: list[str]):
+        self.reasons = reasons
+        super().__init__(message)
+
+
+class IncidentError(AisreError, ValueError):
+    """An incident change that makes no sense: acknowledging a resolved one, a bad severity, ..."""
+
+
+class UnknownIncidentError(IncidentError, LookupError):
+    """No incident has that id."""
+
+    def __str__(self) -> str:
+        return self.args[0]
