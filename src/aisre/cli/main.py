@@ -11,6 +11,7 @@ from aisre.cli import keys as keys_cli
 from aisre.cli import log, monitor, slo
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
+from aisre.cli.evaluate import eval_command
 from aisre.cli.marks import mark_command
 from aisre.cli.serve import serve_command
 from aisre.cli.watch import watch_command
@@ -28,6 +29,7 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(slo.app, name="slo")
 slo.app.command("mark")(mark_command)  # in its own module: `aisre slo mark` writes, the rest of `slo` reads
 app.command("drift")(drift_command)
+app.command("eval")(eval_command)
 app.command("serve")(serve_command)
 app.command("watch")(watch_command)
 

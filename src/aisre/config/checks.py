@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 Loc = tuple[str | int, ...]
 RECORDER = "recorder"  # store, log, redaction: what `Recorder.from_config` builds
 GATEWAY = "gateway"  # models, auth, state: what `create_app` builds on top
+EVALUATION = "evaluation"  # golden data sets of `evaluation:` (check-config only: serving never reads them)
 PROBLEM_TYPE = "aisre_config"  # the pydantic error type of structural problems (shown without "got")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 # How a joblib.dump file starts: a pickle (protocol >= 2, or 0/1: GLOBAL module\nname), or compressed.
@@ -138,7 +139,7 @@ def model_problems(model: ModelConfig) -> list[Problem]:
 def find(
     config: AisreConfig,
     *,
-    parts: Iterable[str] = (RECORDER, GATEWAY),
+    parts: Iterable[str] = (RECORDER, GATEWAY, EVALUATION),
     connect: bool = False,
     load_models: bool = False,
 ) -> list[Problem]:
@@ -156,6 +157,10 @@ def find(
         found += state_problems(config.state, connect=connect)
     for i, job in enumerate(getattr(config, "monitors", ())):
         found += monitor_problems(i, job)
+    if EVALUATION in parts:
+        from aisre.config.evaluation import evaluation_problems
+
+        found += evaluation_problems(config)
     return found
 
 

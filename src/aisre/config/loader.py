@@ -63,7 +63,11 @@ def resolve_paths(cfg: AisreConfig, base: Path) -> AisreConfig:
             for v, ver in model.versions.items()
         }
         models[name] = model.model_copy(update={"versions": versions})
-    return cfg.model_copy(update={"store": store, "log": log, "models": models})
+    evaluation = {
+        name: entry.model_copy(update={"data": absolute(entry.data)}) if entry.data else entry
+        for name, entry in cfg.evaluation.items()
+    }
+    return cfg.model_copy(update={"store": store, "log": log, "models": models, "evaluation": evaluation})
 
 
 def parse_config(text: str, source: str = "config", *, check_runtime: bool = False) -> AisreConfig:

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from aisre.config import checks
 from aisre.config.base import Section
+from aisre.config.evaluation import EvaluationSection
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
 from aisre.config.notifications import NotificationsConfig, SLOEvaluationConfig
@@ -123,6 +124,7 @@ class AisreConfig(Section):
     monitors: list[MonitorJobConfig] = Field(default_factory=list)
     slo_evaluation: SLOEvaluationConfig = SLOEvaluationConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    evaluation: EvaluationSection = Field(default_factory=dict)  # after `models`, which it names
 
     @field_validator("store", "state", mode="before")
     @classmethod

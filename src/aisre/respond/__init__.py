@@ -28,6 +28,7 @@ from aisre.respond.registry import (
     Gate,
     Registry,
     RollbackResult,
+    configured_registry,
     evaluation_gate,
     slo_freeze,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "STATUSES",
     "TRANSITIONS",
     "TrafficPlan",
+    "configured_registry",
     "evaluation_gate",
     "slo_freeze",
     "traffic_plan",
