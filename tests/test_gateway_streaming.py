@@ -150,11 +150,15 @@ def test_a_stream_failing_before_the_first_byte_is_served_by_the_fallback_versio
         assert by_version["v2"].route == "fallback" and by_version["v2"].output_tokens == 12
 
 
-def test_a_stream_breaking_before_the_first_byte_is_retried_on_another_replica(tmp_path: Path, replicas):
+def test_a_stream_breaking_before_the_first_byte_is_retried_on_another_replica_when_retry_on_lists_reset(
+    tmp_path: Path, replicas
+):
     _settings(replicas[0], truncate_stream_after=0)
     # The healthy replica answers in 50 ms, so the balancer soon prefers the untried broken one (10 ms guess).
     _settings(replicas[1], latency_s=0.05)
-    models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}}}
+    versions = {"v1": {"replicas": [f"{r.url}/v1" for r in replicas]}}
+    # A broken-off stream may have cost the model its work: retried only because the model says so.
+    models = {"chat": {"protocol": "openai", "versions": versions, "retry_on": ["connect-failure", "reset"]}}
     config = gateway_config(
         tmp_path,
         models,

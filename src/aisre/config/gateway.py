@@ -90,11 +90,25 @@ class ShadowConfig(Section):
     sample: float = Field(1.0, ge=0.0, le=1.0)
 
 
+#: The failures a request may be retried on, on another replica of the same version (Envoy's names where
+#: it has them): `connect-failure` no connection was made (nothing was sent), `reset` the replica took the
+#: request, then broke the connection or sent something that is no HTTP/SSE answer, `502`/`503`/`504` it
+#: answered that status, `timeout` no (first) answer within the try's time.
+RetryOn = Literal["connect-failure", "reset", "502", "503", "504", "timeout"]
+#: Only failures where the model did not run the request: no connection, or a 503 (the server says it
+#: cannot take the request now). A timeout, a reset, a 502 or a 504 may come after the model did the work
+#: (an LLM paid for its tokens), so they are retried only when the model's `retry_on` names them.
+DEFAULT_RETRY_ON: tuple[RetryOn, ...] = ("connect-failure", "503")
+
+
 class ModelConfig(Section):
     """One model: its versions, the route split, an optional shadow and fallback chain.
 
     `sticky`: a request header whose value keeps a caller on one version (e.g. x-user-id),
     or `caller` to stick by the caller's credential (the Authorization header).
+    `retry_on`: which failures of a replica are retried on another replica of the same version
+    (see `RetryOn`; default `DEFAULT_RETRY_ON`, which never repeats a request that may have reached
+    the model); `[]` never retries. The fallback chain to other versions is separate and always applies.
     """
 
     protocol: Literal["openai", "oip"]
@@ -106,11 +120,22 @@ class ModelConfig(Section):
     log_content: bool = False
     limits: LimitsConfig = LimitsConfig()
     budget: BudgetConfig | None = None
+    retry_on: list[RetryOn] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
 
     @field_validator("fallback", mode="before")
     @classmethod
     def _one_or_many(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
+
+    @field_validator("retry_on", mode="before")
+    @classmethod
+    def _statuses_as_text(cls, value: object) -> object:
+        """YAML reads `[502, timeout]` with an int: statuses are compared as text."""
+        if isinstance(value, str | int):
+            value = [value]
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
 
     @model_validator(mode="after")
     def _versions_exist(self) -> ModelConfig:
@@ -124,7 +149,7 @@ class ModelConfig(Section):
 
 
 class RetryConfig(Section):
-    """Retries on connect errors and 502/503/504, to another replica, within a budget.
+    """Retries to another replica, within a budget; which failures are retried is each model's `retry_on`.
 
     The budget allows retries of at most `budget_ratio` of recent requests (plus
     `min_per_second`), so an outage cannot turn into a retry storm. Streams are never

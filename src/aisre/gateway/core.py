@@ -105,6 +105,7 @@ class Gateway:
                         g,
                         vcfg.headers,
                         vcfg.timeout_s,
+                        mcfg.retry_on,
                     )
         if g.health_checks.enabled and any(isinstance(v, HttpVersion) for v in self.versions.values()):
             self._health_task = asyncio.create_task(self._health_loop())

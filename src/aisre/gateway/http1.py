@@ -7,9 +7,10 @@ bytes, httptools (the parser uvicorn uses) fed from an asyncio Protocol, and one
 idle connections are reused last-in first-out per origin. Streams (SSE relayed chunk by
 chunk) and health checks still use aiohttp, which handles their long-lived reads well.
 
-Failures map onto the gateway's retry rules: `ConnectFailed` (nothing was sent; safe to try
-another replica), `ResponseTimeout` and `ConnectionBroken` (a reply started or was expected
-and did not finish), `ResponseTooLarge` (a body over the pool's `max_response_bytes`, or
+Failures map onto the gateway's retry rules (a model's `retry_on`): `ConnectFailed` (nothing was
+sent; safe to try another replica, `connect-failure`), `ResponseTimeout` and `ConnectionBroken` (a
+reply started or was expected and did not finish: the model may have run, so they are retried only
+when `retry_on` lists `timeout` / `reset`), `ResponseTooLarge` (a body over the pool's `max_response_bytes`, or
 headers over `MAX_RESPONSE_HEAD_BYTES`: reading stops there and the connection is dropped,
 so a runaway replica cannot fill the gateway's memory).
 """

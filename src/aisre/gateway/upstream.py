@@ -9,18 +9,23 @@ concurrent requests on this machine.
 A stream counts as answered once its first server-sent event has arrived and is well formed:
 until then nothing has reached the client, so a stream that breaks off, stalls or sends
 garbage before it is retried like a whole response (another replica, then the fallback chain).
+
+Which failures are retried on another replica is the model's `retry_on` (config/gateway.py):
+every failed try is classified as one of its kinds (`connect-failure`, `reset`, `502`, `503`,
+`504`, `timeout`); a kind the model does not list ends the tries at once, so by default a
+request that may have reached the model (a timeout, a broken connection) runs once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 from yarl import URL
 
-from aisre.config.gateway import GatewayConfig
+from aisre.config.gateway import DEFAULT_RETRY_ON, GatewayConfig
 from aisre.gateway.balancer import Balancer, Replica
 from aisre.gateway.errors import GatewayError
 from aisre.gateway.http1 import ConnectFailed, ConnectionBroken, Http1Pool, Origin, ResponseTimeout, ResponseTooLarge
@@ -85,8 +90,10 @@ class HttpVersion:
         config: GatewayConfig,
         headers: Mapping[str, str] | None = None,
         try_timeout_s: float | None = None,
+        retry_on: Iterable[str] = DEFAULT_RETRY_ON,
     ) -> None:
         self.name = name
+        self.retry_on = frozenset(retry_on)
         self.balancer = balancer
         self.session = session
         self.pool = pool
@@ -120,7 +127,7 @@ class HttpVersion:
     async def call(
         self, path: str, body: bytes, deadline: float, headers: Mapping[str, str] | None = None, method: str = "POST"
     ) -> Reply:
-        """One request, retried on connect errors and 502/503/504 to another replica."""
+        """One request, retried on another replica for the failures the model's `retry_on` names."""
         stream = await self._attempts(path, body, deadline, headers, method, read_body=True)
         assert isinstance(stream, Reply)
         return stream
@@ -164,15 +171,17 @@ class HttpVersion:
                 method, self._url(url, path), data=body, headers=send_headers, timeout=timeout, allow_redirects=False
             )
         except aiohttp.ConnectionTimeoutError:
-            raise _Failed(502, f"cannot connect to {url} (connect timeout)") from None
+            raise _Failed(502, f"cannot connect to {url} (connect timeout)", CONNECT_FAILURE) from None
         except TimeoutError:  # read timeouts (aiohttp's are TimeoutError subclasses)
             waited = timeout.sock_read or 0.0
-            raise _Failed(504, f"{url} did not answer within {waited:.3g} s") from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
-            raise _Failed(502, f"cannot connect to {url}: {type(exc).__name__}") from None
+            raise _Failed(504, f"{url} did not answer within {waited:.3g} s", TIMEOUT) from None
+        except aiohttp.ClientConnectorError as exc:  # no connection was made: nothing was sent
+            raise _Failed(502, f"cannot connect to {url}: {type(exc).__name__}", CONNECT_FAILURE) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:  # connected, sent, then lost the connection
+            raise _Failed(502, f"{url} broke off before answering: {type(exc).__name__}", RESET) from None
         if response.status in RETRYABLE_STATUS:
             await _drain(response)
-            raise _Failed(502, f"{url} answered {response.status}")
+            raise _Failed(502, f"{url} answered {response.status}", str(response.status))
         if response.status != 200:  # its body is the answer: read here, capped, and retried like one
             return Stream(response, replica, started, attempt, body=await self._error_body(response, url))
         try:
@@ -203,10 +212,10 @@ class HttpVersion:
             raise _Failed(502, f"{url} sent too large a response: {exc}", final=True) from None
         except TimeoutError:
             response.close()
-            raise _Failed(504, f"{url} stalled while sending its answer") from None
+            raise _Failed(504, f"{url} stalled while sending its answer", TIMEOUT) from None
         except (aiohttp.ClientError, OSError) as exc:
             response.close()
-            raise _Failed(502, f"{url} broke off its response: {type(exc).__name__}") from None
+            raise _Failed(502, f"{url} broke off its response: {type(exc).__name__}", RESET) from None
         finally:
             response.release()
 
@@ -226,15 +235,15 @@ class HttpVersion:
         try:
             response = await self.pool.request(self._origins[url], method, path, headers, body, seconds)
         except ConnectFailed as exc:
-            raise _Failed(502, f"cannot connect to {url} ({exc})") from None
+            raise _Failed(502, f"cannot connect to {url} ({exc})", CONNECT_FAILURE) from None
         except ResponseTimeout:
-            raise _Failed(504, f"{url} did not answer within {seconds:.3g} s") from None
+            raise _Failed(504, f"{url} did not answer within {seconds:.3g} s", TIMEOUT) from None
         except ResponseTooLarge as exc:
             raise _Failed(502, f"{url} sent too large a response: {exc}", final=True) from None
         except ConnectionBroken as exc:
-            raise _Failed(502, f"{url} broke off its response: {exc}") from None
+            raise _Failed(502, f"{url} broke off its response: {exc}", RESET) from None
         if response.status in RETRYABLE_STATUS:
-            raise _Failed(502, f"{url} answered {response.status}")
+            raise _Failed(502, f"{url} answered {response.status}", str(response.status))
         latency = time.perf_counter() - started
         self.balancer.finished(replica, latency, ok=response.status < 500)
         kept = {k: v for k, v in response.headers.items() if k not in _HOP_BY_HOP}
@@ -247,6 +256,7 @@ class HttpVersion:
         self.budget.on_request()
         last_error = "no replica available"
         last_status = 502
+        tries = 0
         for attempt in range(1, self.config.retries.attempts + 1):
             if attempt > 1 and not self.budget.try_spend():
                 last_error += " (retry budget exhausted)"
@@ -260,30 +270,40 @@ class HttpVersion:
                 raise GatewayError(504, f"deadline exceeded before calling {self.name} ({attempt - 1} tries)")
             self.balancer.started(replica)
             started = time.perf_counter()
+            tries = attempt
             try:
                 outcome = await self._try(replica, path, body, headers, method, read_body, remaining, started, attempt)
             except _Failed as failed:
-                # A failed attempt counts against the replica, then the next replica is tried; a
-                # final one (the replica answered, but no replica's answer would do) ends the tries.
+                # A failed attempt counts against the replica, then the next replica is tried if the
+                # model's `retry_on` names this kind of failure; a final one (the replica answered, but
+                # no replica's answer would do) ends the tries without blaming it.
                 self.balancer.finished(replica, time.perf_counter() - started, ok=failed.final)
                 last_status, last_error = failed.status, failed.message
                 if failed.final:
+                    break
+                if failed.kind not in self.retry_on:
+                    last_error += f" (not retried: retry_on does not list {failed.kind})"
                     break
                 continue
             except BaseException:  # cancelled (the client left): not the replica's doing
                 self.balancer.abandoned(replica)
                 raise
             return outcome
-        raise GatewayError(last_status, f"upstream {self.name} failed: {last_error}")
+        after = f" after {tries} tries" if tries > 1 else ""
+        raise GatewayError(last_status, f"upstream {self.name} failed{after}: {last_error}")
+
+
+CONNECT_FAILURE, RESET, TIMEOUT = "connect-failure", "reset", "timeout"
 
 
 class _Failed(Exception):
-    """One attempt failed: the status to report if it was the last. Worth retrying elsewhere unless
-    `final` (e.g. a response over `gateway.max_response_bytes`: another replica's would be as large,
-    and a caller asking for a huge answer must not get healthy replicas ejected)."""
+    """One attempt failed: the status to report if it was the last, and its `kind` (a `retry_on`
+    value: retried elsewhere only if the model lists it). Never retried if `final` (e.g. a response
+    over `gateway.max_response_bytes`: another replica's would be as large, and a caller asking for
+    a huge answer must not get healthy replicas ejected)."""
 
-    def __init__(self, status: int, message: str, final: bool = False) -> None:
-        self.status, self.message, self.final = status, message, final
+    def __init__(self, status: int, message: str, kind: str = RESET, final: bool = False) -> None:
+        self.status, self.message, self.kind, self.final = status, message, kind, final
 
 
 async def _first_event(response: aiohttp.ClientResponse, url: str, read_timeout_s: float) -> SseEvents:
@@ -292,16 +312,16 @@ async def _first_event(response: aiohttp.ClientResponse, url: str, read_timeout_
     try:
         first = await anext(events)
     except StopAsyncIteration:
-        raise _Failed(502, f"{url} ended its stream before the first event") from None
+        raise _Failed(502, f"{url} ended its stream before the first event", RESET) from None
     except ResponseTooLarge as exc:  # as final as a whole response over the limit
         raise _Failed(502, f"{url} sent {exc}", final=True) from None
     except TimeoutError:
-        raise _Failed(504, f"{url} sent no event within {read_timeout_s:.3g} s") from None
+        raise _Failed(504, f"{url} sent no event within {read_timeout_s:.3g} s", TIMEOUT) from None
     except (aiohttp.ClientError, OSError) as exc:
-        raise _Failed(502, f"{url} broke off its stream before the first event: {type(exc).__name__}") from None
+        raise _Failed(502, f"{url} broke off its stream before the first event: {type(exc).__name__}", RESET) from None
     problem = first_event_problem(first)
-    if problem is not None:
-        raise _Failed(502, f"{url} {problem}")
+    if problem is not None:  # the model ran (a replica sent a 200): garbage is a broken answer
+        raise _Failed(502, f"{url} {problem}", RESET)
     events.push_back(first)
     return events
 
