@@ -75,6 +75,7 @@ __all__ = [
     "TRANSITIONS",
     "TrafficPlan",
     "configured_registry",
+    "configured_registry",
     "evaluation_gate",
     "slo_freeze",
     "traffic_plan",

@@ -58,6 +58,7 @@ __all__ = [
     "RollbackResult",
     "STATUSES",
     "TRANSITIONS",
+    "configured_registry",
     "evaluation_gate",
     "slo_freeze",
 ]
@@ -491,3 +492,18 @@ def evaluation_gate(store: Any) -> Gate:
         return None
 
     return gate
+
+
+def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
+    """The registry as aisre.yaml configures it (what the CLI and the admin API use): promotions frozen by the
+    config's SLOs, and the offline-evaluation gate when the config's `evaluation` section says it is required
+    (`evaluation.required: true`, read by attribute so the registry does not depend on that section's shape)."""
+    slos = list(getattr(config, "slos", []) or [])
+    section = getattr(config, "evaluation", None)
+    required = bool(getattr(section, "required", False)) if section is not None else False
+    return Registry(
+        store,
+        clock=clock,
+        frozen_by=slo_freeze(slos, store, clock) if slos else None,
+        gate=evaluation_gate(store) if required else None,
+    )
