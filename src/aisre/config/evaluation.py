@@ -8,7 +8,7 @@
         fairness: [{metric: demographic_parity_difference, sensitive: sex, max: 0.1}]
         latency: {p99_ms: 50}
         use: point                            # or `bound`: judge each quality metric by its interval's worse end
-        required_for: [shadow, canary]        # promotions that need a passing evaluation of the version
+        required_for: [shadow, canary, stable]  # promotions that need a passing evaluation (the default)
 
 Metric names are checked against the statistics layer's own lists (aisre.monitor.performance.metrics,
 aisre.monitor.fairness), each at its key path. A floor (`min`) is for a metric where higher is better
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from aisre.config.model import AisreConfig
 
 Stage = Literal["shadow", "canary", "stable"]
-#: Promotions that need a passing evaluation when `required_for` is not given.
-DEFAULT_REQUIRED_FOR: tuple[Stage, ...] = ("shadow", "canary")
+#: Promotions that need a passing evaluation when `required_for` is not given (stable too: a candidate promoted
+#: straight to stable must not skip the gate that shadow and canary have).
+DEFAULT_REQUIRED_FOR: tuple[Stage, ...] = ("shadow", "canary", "stable")
 #: Latency percentiles a threshold can name, as (key, quantile).
 LATENCY_PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p95_ms": 0.95, "p99_ms": 0.99, "p999_ms": 0.999}
 

@@ -20,6 +20,13 @@ from aisre.respond.canary import (
     analyze_canary_in_store,
     next_action,
 )
+from aisre.respond.evaluation import (
+    EvaluationResult,
+    config_gate,
+    evaluate_version,
+    gate_problem,
+    latest_evaluation,
+)
 from aisre.respond.incidents import EVENT_KINDS, INCIDENT_STATUSES, SEVERITIES, Incident, Incidents, Opened
 from aisre.respond.registry import (
     STATUSES,
@@ -39,6 +46,11 @@ from aisre.store.incidents import IncidentEvent
 from aisre.store.registry import HistoryEntry, ModelVersion
 
 __all__ = [
+    "EvaluationResult",
+    "config_gate",
+    "evaluate_version",
+    "gate_problem",
+    "latest_evaluation",
     "ABReport",
     "ArmSample",
     "CanaryAnalysis",
@@ -74,7 +86,6 @@ __all__ = [
     "STATUSES",
     "TRANSITIONS",
     "TrafficPlan",
-    "configured_registry",
     "configured_registry",
     "evaluation_gate",
     "slo_freeze",

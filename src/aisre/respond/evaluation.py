@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,15 @@ from aisre.store.sqlite import SQLiteStore
 
 #: The signal every stored evaluation writes (1 passed, 0 failed), for dashboards and playbooks.
 SIGNAL = "offline_evaluation_passed"
-__all__ = ["SIGNAL", "Check", "EvaluationResult", "evaluate_version", "gate_problem", "latest_evaluation"]
+__all__ = [
+    "SIGNAL",
+    "Check",
+    "EvaluationResult",
+    "config_gate",
+    "evaluate_version",
+    "gate_problem",
+    "latest_evaluation",
+]
 
 
 @dataclass(frozen=True)
@@ -274,3 +283,12 @@ def gate_problem(config: AisreConfig, store: SQLiteStore | str, model: str, vers
         failed = ", ".join(c.name for c in latest.failed) or "see its report"
         return f"{model}/{version} failed its latest offline evaluation (#{latest.seq}: {failed}); {stage} refused"
     return None
+
+
+def config_gate(config: AisreConfig, store: SQLiteStore | str) -> Callable[[str, str, str], str | None]:
+    """`gate_problem` bound to a config and a store: the `gate(model, version, to)` hook of the registry."""
+
+    def gate(model: str, version: str, to: str) -> str | None:
+        return gate_problem(config, store, model, version, to)
+
+    return gate
