@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 
 from aisre._version import __version__
+from aisre.cli import experiments, log, monitor, slo
 from aisre.cli import incidents as incidents_cli
 from aisre.cli import keys as keys_cli
-from aisre.cli import log, monitor, slo
 from aisre.cli import models as models_cli
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
@@ -31,6 +31,9 @@ app.add_typer(keys_cli.app, name="keys")
 app.add_typer(slo.app, name="slo")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(incidents_cli.app, name="incidents")
+app.add_typer(experiments.ab_app, name="ab")
+app.add_typer(experiments.canary_app, name="canary")
+app.add_typer(experiments.shadow_app, name="shadow")
 slo.app.command("mark")(mark_command)  # in its own module: `aisre slo mark` writes, the rest of `slo` reads
 app.command("drift")(drift_command)
 app.command("eval")(eval_command)
