@@ -189,3 +189,70 @@ def test_bad_inputs_raise_errors_that_name_the_problem(tmp_path: Path, golden: G
     junk.write_bytes(b"not parquet")
     with pytest.raises(DataError, match="cannot read"):
         evaluate_version(cfg, "cancer", "good", junk)
+
+
+def test_the_registry_refuses_a_gated_promotion_until_the_newest_evaluation_passed(tmp_path: Path, golden: Golden):
+    from aisre.errors import PromotionRefusedError
+    from aisre.respond import configured_registry
+
+    cfg = config_for(tmp_path, golden)
+    store = open_store(cfg.store.url)
+    registry = configured_registry(cfg, store)
+    for version in ("good", "constant"):
+        registry.register("cancer", version, actor="test")
+    with pytest.raises(PromotionRefusedError, match="needs a passing offline evaluation"):
+        registry.promote("cancer", "good", "canary", actor="test")
+    evaluate_version(cfg, "cancer", "constant", store=store)
+    with pytest.raises(PromotionRefusedError, match="failed its latest offline evaluation"):
+        registry.promote("cancer", "constant", "shadow", actor="test")
+    evaluate_version(cfg, "cancer", "good", store=store)
+    assert registry.promote("cancer", "good", "canary", actor="test").status == "canary"
+
+
+def test_regression_and_multiclass_models_are_judged_by_their_own_metrics(tmp_path: Path):
+    import joblib
+    import pandas as pd
+    from sklearn import metrics
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    diabetes = load_diabetes(as_frame=True).frame
+    joblib.dump(LinearRegression().fit(diabetes.iloc[:300, :-1], diabetes.iloc[:300, -1]), tmp_path / "reg.joblib")
+    diabetes.iloc[300:].to_csv(tmp_path / "reg.csv", index=False)
+    iris = load_iris(as_frame=True).frame.sample(frac=1.0, random_state=3)
+    model = LogisticRegression(max_iter=2000).fit(iris.iloc[:100, :-1], iris.iloc[:100, -1])
+    joblib.dump(model, tmp_path / "iris.joblib")
+    iris.iloc[100:].to_csv(tmp_path / "iris.csv", index=False)
+    doc = {
+        "store": f"sqlite:///{tmp_path / 'aisre.db'}",
+        "models": {
+            "sugar": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "reg.joblib")}}},
+            "iris": {"protocol": "oip", "versions": {"v1": {"sklearn": str(tmp_path / "iris.joblib")}}},
+        },
+        "evaluation": {
+            "sugar": {"data": str(tmp_path / "reg.csv"), "label": "target", "metrics": {"mae": {"max": 10.0}}},
+            "iris": {"data": str(tmp_path / "iris.csv"), "label": "target", "metrics": {"accuracy": {"min": 0.8}}},
+        },
+    }
+    import yaml
+
+    from aisre.config import parse_config
+
+    cfg = parse_config(yaml.safe_dump(doc))
+    sugar = evaluate_version(cfg, "sugar", "v1")
+    held_out = pd.read_csv(tmp_path / "reg.csv")
+    expected = metrics.mean_absolute_error(
+        held_out["target"], joblib.load(tmp_path / "reg.joblib").predict(held_out.iloc[:, :-1])
+    )
+    assert sugar.task == "regression" and sugar.metrics["mae"]["value"] == pytest.approx(expected)
+    assert not sugar.passed and [c.name for c in sugar.failed] == ["mae"]  # MAE ~ 43 against a ceiling of 10
+    flowers = evaluate_version(cfg, "iris", "v1")
+    test = iris.iloc[100:]
+    assert flowers.task == "multiclass" and flowers.passed
+    assert flowers.metrics["accuracy"]["value"] == pytest.approx(
+        metrics.accuracy_score(test["target"], model.predict(test.iloc[:, :-1]))
+    )
+    proba = model.predict_proba(test.iloc[:, :-1])
+    assert flowers.metrics["log_loss"]["value"] == pytest.approx(
+        metrics.log_loss(test["target"], proba, labels=model.classes_)
+    )
