@@ -1,4 +1,4 @@
-"""The admin API: route weights, breaker states and API keys, guarded by the admin key.
+"""The admin API: route weights, breaker states, API keys, the model registry and incidents, guarded by the admin key.
 
     GET    /admin/routes                                  every model's weights and open breakers
     PUT    /admin/models/{model}/route        {"weights": {"v1": 90, "v2": 10}}
@@ -6,6 +6,10 @@
     GET    /admin/keys                                    keys (never secrets)
     POST   /admin/keys        {"name": ..., "models": [...], "rpm": ..., "expires": "30d", ...}   -> the secret, once
     DELETE /admin/keys/{key}                              revoke (every process refuses it at once)
+
+The registry and incident routes (GET /admin/models, promote, rollback, /admin/incidents ...) are listed in
+`aisre.gateway.admin_registry`. `start()` and `stop()` run the registry follower
+(`aisre.gateway.registry_sync`), which applies registry changes made outside this process to the routing.
 
 Without `auth.admin_key` the admin API answers 403 and says how to enable it.
 """
@@ -21,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aisre.gateway.access import CHALLENGE, bearer_token, token_matches
+from aisre.gateway.admin_registry import RegistryAdmin
 from aisre.gateway.core import Gateway
 from aisre.gateway.errors import GatewayError, openai_error
 from aisre.gateway.requests import read_json
@@ -33,6 +38,16 @@ class AdminApi:
         self.gw = gateway
         key = gateway.config.auth.admin_key
         self._admin = key.strip().encode() if key and key.strip() else None
+        self.registry = RegistryAdmin(gateway)
+
+    async def start(self) -> None:
+        """Follow the model registry (apply it now, then poll its revision); call after `Gateway.start`."""
+        if self.registry.follower is not None:
+            await self.registry.follower.start()
+
+    async def stop(self) -> None:
+        if self.registry.follower is not None:
+            await self.registry.follower.stop()
 
     def routes(self) -> list[Route]:
         return [
@@ -42,6 +57,7 @@ class AdminApi:
             Route("/admin/keys", self._guard(self.list_keys), methods=["GET"]),
             Route("/admin/keys", self._guard(self.create_key), methods=["POST"]),
             Route("/admin/keys/{key}", self._guard(self.revoke_key), methods=["DELETE"]),
+            *self.registry.routes(self._guard),
         ]
 
     def _guard(self, handler: Any) -> Any:
