@@ -92,3 +92,12 @@ def config_for(root: Path, golden: Golden, evaluation: dict[str, Any] | None = N
     served = {"good": {"sklearn": str(golden.good)}, "constant": {"sklearn": str(golden.constant)}, **versions}
     entry = {"data": str(golden.csv), **(THRESHOLDS if evaluation is None else evaluation)}
     return load_config(write_config(root, served, entry))
+
+
+class BrokenModel:
+    """A model whose predict raises something other than scikit-learn's ValueError (as a bad artifact can)."""
+
+    n_features_in_ = 30
+
+    def predict(self, X: Any) -> Any:
+        raise RuntimeError("weights are corrupt")

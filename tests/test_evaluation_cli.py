@@ -9,6 +9,7 @@ import shutil
 import traceback
 from pathlib import Path
 
+import joblib
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -148,3 +149,16 @@ def test_check_config_names_a_missing_golden_file_and_a_missing_column(config: P
     config.write_text(yaml.safe_dump(doc))
     result = run("check-config", str(config))
     assert result.exit_code == 2 and "evaluation.cancer.data: no such file" in result.output
+
+
+def test_a_model_that_crashes_exits_2_naming_the_model_file(config: Path):
+    from tests.evaluation_helpers import BrokenModel
+
+    joblib.dump(BrokenModel(), config.parent / "broken.joblib")
+    doc = yaml.safe_load(config.read_text())
+    doc["models"]["cancer"]["versions"]["broken"] = {"sklearn": "broken.joblib"}
+    config.write_text(yaml.safe_dump(doc))
+    result = run("eval", "cancer", "broken", "-c", str(config))
+    assert result.exit_code == 2, result.output
+    assert "broken.joblib failed: RuntimeError: weights are corrupt" in result.output
+    assert "Traceback" not in result.output

@@ -96,8 +96,10 @@ def _print(result: Any) -> None:
     console.print(table)
     rows, target = result.data.get("rows"), result.target
     console.print(
-        f"{rows} rows of {result.data.get('path')} (label {result.data.get('label')!r}, task {result.task}); "
-        f"scored by {target.get('scored')}; latency: {target.get('latency_measures')}, {target.get('calls')} calls",
+        escape(
+            f"{rows} rows of {result.data.get('path')} (label {result.data.get('label')!r}, task {result.task}); "
+            f"scored by {target.get('scored')}; latency: {target.get('latency_measures')}, {target.get('calls')} calls"
+        ),
         highlight=False,
         soft_wrap=True,
     )

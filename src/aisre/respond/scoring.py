@@ -93,6 +93,8 @@ class SklearnScorer:
                 probas.append(proba)
         except (ValueError, TypeError) as exc:
             raise DataError(f"features: the model in {self.path} refused them: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a broken model file is the model's failure, reported, not a crash
+            raise UpstreamError(f"the model in {self.path} failed: {type(exc).__name__}: {exc}") from None
         return Scored(
             np.concatenate(predictions),
             None if probas[0] is None else np.concatenate(probas),  # type: ignore[arg-type]
