@@ -48,24 +48,15 @@ def test_canary_worse_on_one_check_is_rolled_back_naming_it(worse, check):
 def test_equal_canary_false_rollbacks_stay_within_stated_alpha_over_500_runs():
     rng = np.random.default_rng(3)
     policy = CanaryPolicy(alpha=0.05)
-    runs = 500
-    rollbacks = sum(
-        analyze_canary(_arm(rng, "v1", n=1500), _arm(rng, "v2", n=1500), policy).decision == "rollback"
-        for _ in range(runs)
-    )
-    rate = rollbacks / runs
-    assert rate <= policy.alpha + 3 * math.sqrt(policy.alpha * (1 - policy.alpha) / runs)
-
-
-def test_without_holm_correction_three_checks_at_alpha_each_would_roll_back_more_often():
-    # Why the correction: the same equal canaries, each check at alpha with no correction.
-    rng = np.random.default_rng(3)
-    runs, alpha = 500, 0.05
-    uncorrected = 0
+    runs, rollbacks, uncorrected = 500, 0, 0
     for _ in range(runs):
-        result = analyze_canary(_arm(rng, "v1", n=1500), _arm(rng, "v2", n=1500))
-        uncorrected += any(c.p_worse is not None and c.p_worse <= alpha for c in result.checks)
-    assert uncorrected / runs > alpha  # ~1 - 0.95³ = 0.14
+        result = analyze_canary(_arm(rng, "v1", n=1500), _arm(rng, "v2", n=1500), policy)
+        rollbacks += result.decision == "rollback"
+        uncorrected += any(c.p_worse is not None and c.p_worse <= policy.alpha for c in result.checks)
+    se = math.sqrt(policy.alpha * (1 - policy.alpha) / runs)
+    assert rollbacks / runs <= policy.alpha + 3 * se
+    # Why the Holm correction: the same three checks each at alpha reject far more often (~1 - 0.95³).
+    assert uncorrected / runs > policy.alpha + 3 * se
 
 
 def test_small_canary_holds_until_enough_traffic():
@@ -156,3 +147,40 @@ def test_analysis_from_a_real_store_reads_records_labels_and_signals(store):
     assert result.canary["requests"] == 600
     assert [c.name for c in result.checks if c.status == "fail"] == ["error_rate"]
     assert next(c for c in result.checks if c.name == "dataset_drift").status == "warn"
+
+
+def _looks(rng, policy, runs=150, looks=10, n=2000, canary_share=0.2):
+    """Equal canaries analysed at `looks` growing prefixes each; True per run that was ever rolled back."""
+    out = []
+    for _ in range(runs):
+        stable, canary = _arm(rng, "v1", n=n), _arm(rng, "v2", n=int(n * canary_share))
+        rolled = False
+        for k in np.linspace(1 / looks, 1, looks):
+            s = ArmSample("v1", *(x[: int(x.size * k)] for x in (stable.errors, stable.latency_s, stable.quality)))
+            c = ArmSample("v2", *(x[: int(x.size * k)] for x in (canary.errors, canary.latency_s, canary.quality)))
+            if analyze_canary(s, c, policy).decision == "rollback":
+                rolled = True
+                break
+        out.append(rolled)
+    return np.asarray(out)
+
+
+def test_sequential_canary_keeps_false_rollbacks_within_alpha_however_often_it_is_analysed():
+    # One analysis of the whole window: its always-valid p-values are minima over *every* prefix, so
+    # this run is rolled back iff an analysis at some earlier moment (any look, not just 10) would be.
+    rng = np.random.default_rng(8)
+    policy = CanaryPolicy(alpha=0.05, sequential=True, min_requests=50, min_labels=50)
+    rolled = _looks(rng, policy, looks=1)
+    assert rolled.mean() <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / rolled.size)
+
+
+def test_fixed_sample_canary_analysed_at_every_look_rolls_back_equal_canaries_too_often():
+    rng = np.random.default_rng(8)
+    rolled = _looks(rng, CanaryPolicy(alpha=0.05, min_requests=50, min_labels=50))
+    assert rolled.mean() > 0.05 + 3 * math.sqrt(0.05 * 0.95 / rolled.size)
+
+
+def test_sequential_canary_still_rolls_back_a_worse_one():
+    rng = np.random.default_rng(9)
+    result = analyze_canary(_arm(rng, "v1", n=4000), _arm(rng, "v2", n=800, error=0.08), CanaryPolicy(sequential=True))
+    assert result.decision == "rollback"

@@ -132,6 +132,14 @@ def test_msprt_keeps_false_positives_within_alpha_under_continuous_peeking():
     assert rejected.mean() <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS)
 
 
+def test_msprt_keeps_false_positives_within_alpha_for_a_small_arm_and_rare_events():
+    # A 5 % canary with a 1 % error rate: the case where an unpooled plug-in variance fails.
+    rng = np.random.default_rng(15)
+    a, b = (rng.random((RUNS, 9500)) < 0.01).astype(float), (rng.random((RUNS, 500)) < 0.01).astype(float)
+    rejected = np.array([stats.msprt_proportions(a[i], b[i]).p_value <= ALPHA for i in range(RUNS)])
+    assert rejected.mean() <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / RUNS)
+
+
 def test_msprt_detects_a_real_difference():
     rng = np.random.default_rng(13)
     a, b = (rng.random(4000) < 0.10).astype(float), (rng.random(4000) < 0.14).astype(float)

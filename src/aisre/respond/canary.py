@@ -41,7 +41,10 @@ class CanaryPolicy:
     `latency_margin` (fraction of stable's mean latency), `quality_margin` (accuracy points,
     or for error metrics a fraction of stable's mean error), `estimated_margin` (points of an
     estimated metric), `fairness_margin` (demographic-parity-difference points above stable's).
-    `min_requests` / `min_labels`: per arm, before a check counts."""
+    `min_requests` / `min_labels`: per arm, before a check counts. `sequential`: the rollback
+    tests use always-valid mSPRT p-values (`stats.msprt_*`, in the worse direction only), so a
+    controller may re-run the analysis as often as it likes at a step without inflating the
+    false-rollback rate; otherwise `alpha` holds per analysis."""
 
     alpha: float = 0.05
     correction: Literal["holm", "bonferroni"] = "holm"
@@ -52,6 +55,7 @@ class CanaryPolicy:
     quality_margin: float = 0.02
     estimated_margin: float = 0.03
     fairness_margin: float = 0.05
+    sequential: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -115,10 +119,18 @@ def _errors_check(stable: ArmSample, canary: ArmSample, p: CanaryPolicy) -> Chec
     if min(ns, nc) < p.min_requests:
         return Check("error_rate", "tested", "skipped", rs, rc, f"fewer than {p.min_requests} requests an arm")
     worse = stats.two_proportion_ztest(xs, ns, xc, nc, "greater").p_value
+    if p.sequential:
+        worse = _sequential(stats.msprt_proportions(stable.errors, canary.errors), rc > rs)
     se = math.sqrt(rs * (1 - rs) / ns + rc * (1 - rc) / nc)
     p_ni = _p_below(rc - rs - p.error_margin, se)
     effect = stats.proportion_difference(xs, ns, xc, nc, 1 - 2 * p.alpha)
     return Check("error_rate", "tested", "inconclusive", rs, rc, "", p.error_margin, effect, worse, p_ni)
+
+
+def _sequential(result: stats.SequentialResult, worse_direction: bool) -> float:
+    """An always-valid p-value for "canary worse": the two-sided mSPRT p when the estimate points the worse
+    way, else 1 (rejecting only in one direction keeps the error rate <= alpha)."""
+    return result.p_value if worse_direction else 1.0
 
 
 def _p_below(distance: float, se: float, df: float | None = None) -> float:
@@ -136,12 +148,13 @@ def _latency_check(stable: ArmSample, canary: ArmSample, p: CanaryPolicy) -> Che
     if min(a.size, b.size) < p.min_requests:
         return Check("latency_mean_s", "tested", "skipped", ms, mc, f"fewer than {p.min_requests} latencies an arm")
     test = stats.welch_ttest(a, b, "greater")
+    worse = _sequential(stats.msprt_means(a, b), mc > ms) if p.sequential else test.p_value
     va, vb = float(a.var(ddof=1)), float(b.var(ddof=1))
     se = math.sqrt(va / a.size + vb / b.size)
     margin = p.latency_margin * ms
     p_ni = _p_below(mc - ms - margin, se, test.df)
     effect = stats.mean_difference(a, b, 1 - 2 * p.alpha)
-    return Check("latency_mean_s", "tested", "inconclusive", ms, mc, "", margin, effect, test.p_value, p_ni)
+    return Check("latency_mean_s", "tested", "inconclusive", ms, mc, "", margin, effect, worse, p_ni)
 
 
 def _quality_check(stable: ArmSample, canary: ArmSample, p: CanaryPolicy) -> Check:
@@ -158,6 +171,8 @@ def _quality_check(stable: ArmSample, canary: ArmSample, p: CanaryPolicy) -> Che
         margin = p.quality_margin
         p_ni = _p_below(qs - qc - margin, se)
         effect = stats.proportion_difference(a.sum(), a.size, b.sum(), b.size, conf)
+        if p.sequential:
+            worse = _sequential(stats.msprt_proportions(a, b), qc < qs)
     else:  # an error metric: higher is worse
         test = stats.welch_ttest(a, b, "greater")
         worse = test.p_value
@@ -165,6 +180,8 @@ def _quality_check(stable: ArmSample, canary: ArmSample, p: CanaryPolicy) -> Che
         margin = p.quality_margin * qs
         p_ni = _p_below(qc - qs - margin, se, test.df)
         effect = stats.mean_difference(a, b, conf)
+        if p.sequential:
+            worse = _sequential(stats.msprt_means(a, b), qc > qs)
     return Check(name, "tested", "inconclusive", qs, qc, "", margin, effect, worse, p_ni)
 
 

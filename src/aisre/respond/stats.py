@@ -275,61 +275,78 @@ def _always_valid(lam: np.ndarray, tau2: float) -> SequentialResult:
     return SequentialResult(float(min(1.0, 1.0 / top)) if top > 0 else 1.0, top, tau2, int(finite.size))
 
 
+def interleave(n_a: int, n_b: int) -> np.ndarray:
+    """Arrival order of two arms known only in their own order: True where the merged stream takes
+    arm b. Observations are merged by relative position (the k-th of n at k/n of the window), which
+    is their time order when each arm's traffic is steady; equal arms alternate."""
+    position = np.concatenate([np.arange(1, n_a + 1) / max(n_a, 1), np.arange(1, n_b + 1) / max(n_b, 1)])
+    return np.argsort(position, kind="stable") >= n_a
+
+
+def _prefix_stats(values_a: np.ndarray, values_b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per prefix of the merged stream: n_a, n_b, means and sample variances (ddof=1) of each arm."""
+    is_b = interleave(values_a.size, values_b.size)
+    merged = np.empty(is_b.size)
+    merged[~is_b], merged[is_b] = values_a, values_b
+    shift = float(merged.mean())  # centring keeps cumulative sums of squares from cancelling
+    x = merged - shift
+    out: list[np.ndarray] = []
+    for mask in (~is_b, is_b):
+        n = np.cumsum(mask).astype(float)
+        s1, s2 = np.cumsum(np.where(mask, x, 0.0)), np.cumsum(np.where(mask, x * x, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m = s1 / n
+            v = np.where(n > 1, (s2 - n * m * m) / (n - 1), np.nan)
+        out += [n, m + shift, np.maximum(v, 0.0)]
+    return tuple(out)
+
+
+def _msprt(values_a: Any, values_b: Any, tau2: float | None, min_per_arm: int, bernoulli: bool) -> SequentialResult:
+    a = np.asarray(values_a, dtype=float)
+    b = np.asarray(values_b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    min_per_arm = max(min_per_arm, 2)
+    if min(a.size, b.size) < min_per_arm:
+        return SequentialResult(1.0, math.nan, math.nan if tau2 is None else tau2, 0)
+    n_a, m_a, v_a, n_b, m_b, v_b = _prefix_stats(a, b)
+    if bernoulli:  # pooled Bernoulli variance under H0: stable when one arm is small or events are rare
+        pooled = (m_a * n_a + m_b * n_b) / (n_a + n_b)
+        v_a = v_b = pooled * (1 - pooled)
+    if tau2 is None:
+        head = np.concatenate([a[:min_per_arm], b[:min_per_arm]])
+        sigma2 = head.mean() * (1 - head.mean()) if bernoulli else head.var(ddof=1)
+        tau2 = max(0.1**2 * float(sigma2), 1e-12)
+    keep = (n_a >= min_per_arm) & (n_b >= min_per_arm)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = v_a / n_a + v_b / n_b
+    lam = msprt_lambda((m_b - m_a)[keep], s2[keep], tau2)
+    return _always_valid(lam, tau2)
+
+
 def msprt_proportions(
     outcomes_a: Any, outcomes_b: Any, tau2: float | None = None, min_per_arm: int = 30
 ) -> SequentialResult:
     """mSPRT for p_b - p_a on 0/1 outcomes in arrival order, evaluated after every observation.
 
-    The two sequences are aligned pairwise, as Johari et al. do (the k-th look has k per arm;
-    the longer arm's tail waits for its partner): d̂_k = mean(b[:k]) - mean(a[:k]),
-    s²_k = (p̂_a(1 - p̂_a) + p̂_b(1 - p̂_b)) / k (plug-in variance, unpooled), looks from
-    `min_per_arm` on (the plug-in is unstable before). `tau2` default: (0.1·σ)² with
-    σ² = p̄(1 - p̄) of the first `min_per_arm` pairs, i.e. the prior expects standardised
-    effects around 0.1 (the plug-in makes the guarantee asymptotic; a measured check is in
-    tests/test_respond_stats.py). Reference: Johari, Koomen, Pekelis & Walsh (2017),
-    "Peeking at A/B tests", KDD; Robbins (1970) for the normal mixture.
+    At each prefix of the merged stream (`interleave`; arms may differ in size, e.g. a 5 %
+    canary): d̂ = p̂_b - p̂_a, s² = p̄(1 - p̄)(1/n_a + 1/n_b) with p̄ the pooled rate (the variance
+    under H0, as in the pooled z-test: with a small arm or rare events the unpooled plug-in is
+    too noisy and measurably broke the guarantee), Λ = `msprt_lambda`(d̂, s², τ²), from
+    `min_per_arm` observations an arm on (prefixes with no event yet have s² = 0 and are skipped).
+    `tau2` default: (0.1·σ)², σ² = p̄(1 - p̄) of the first `min_per_arm` of each arm: the prior
+    expects standardised effects around 0.1. The estimated variance makes the guarantee
+    asymptotic; the false-positive rate is measured in tests/test_respond_stats.py.
+    References: Johari, Koomen, Pekelis & Walsh (2017), "Peeking at A/B tests", KDD (and
+    Operations Research 70(3), 2022); Robbins (1970) for the normal mixture.
     """
-    a = np.asarray(outcomes_a, dtype=float)
-    b = np.asarray(outcomes_b, dtype=float)
-    k = min(a.size, b.size)
-    if k < max(min_per_arm, 2):
-        return SequentialResult(1.0, math.nan, math.nan if tau2 is None else tau2, 0)
-    a, b = a[:k], b[:k]
-    n = np.arange(1, k + 1, dtype=float)
-    p_a, p_b = np.cumsum(a) / n, np.cumsum(b) / n
-    if tau2 is None:
-        head = np.concatenate([a[:min_per_arm], b[:min_per_arm]]).mean()
-        tau2 = max((0.1**2) * head * (1 - head), 1e-8)
-    s2 = (p_a * (1 - p_a) + p_b * (1 - p_b)) / n
-    lam = msprt_lambda(p_b - p_a, s2, tau2)[min_per_arm - 1 :]
-    return _always_valid(lam, tau2)
+    return _msprt(outcomes_a, outcomes_b, tau2, min_per_arm, bernoulli=True)
 
 
 def msprt_means(values_a: Any, values_b: Any, tau2: float | None = None, min_per_arm: int = 30) -> SequentialResult:
-    """mSPRT for mean_b - mean_a on real values in arrival order (pairwise aligned as in
-    `msprt_proportions`): d̂_k = mean(b[:k]) - mean(a[:k]), s²_k = (s_a,k² + s_b,k²)/k with running
-    sample variances. `tau2` default (0.1·σ)², σ² the pooled variance of the first `min_per_arm`
-    pairs (units: squared units of the values)."""
-    a = np.asarray(values_a, dtype=float)
-    b = np.asarray(values_b, dtype=float)
-    k = min(a.size, b.size)
-    if k < max(min_per_arm, 2):
-        return SequentialResult(1.0, math.nan, math.nan if tau2 is None else tau2, 0)
-    a, b = a[:k], b[:k]
-    shift = float(np.concatenate([a, b]).mean())  # centring keeps cumsum of squares from cancelling
-    n = np.arange(1, k + 1, dtype=float)
-    var = []
-    means = []
-    for x in (a - shift, b - shift):
-        s1, s2 = np.cumsum(x), np.cumsum(x * x)
-        m = s1 / n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            var.append(np.where(n > 1, (s2 - n * m * m) / (n - 1), np.nan))
-        means.append(m)
-    if tau2 is None:
-        tau2 = max((0.1**2) * float(np.concatenate([a[:min_per_arm], b[:min_per_arm]]).var(ddof=1)), 1e-12)
-    lam = msprt_lambda(means[1] - means[0], (var[0] + var[1]) / n, tau2)[min_per_arm - 1 :]
-    return _always_valid(lam, tau2)
+    """mSPRT for mean_b - mean_a on real values in arrival order (merged as in `msprt_proportions`):
+    d̂ = m_b - m_a, s² = s_a²/n_a + s_b²/n_b with running sample variances. `tau2` default (0.1·σ)²,
+    σ² the variance of the first `min_per_arm` values of each arm (units: squared units of the values)."""
+    return _msprt(values_a, values_b, tau2, min_per_arm, bernoulli=False)
 
 
 def obrien_fleming_boundaries(information_fractions: Any, alpha: float = 0.05) -> np.ndarray:
