@@ -155,12 +155,27 @@ def find(
             found += model_runtime_problems(name, model, load_models=load_models)
         found += auth_problems(config.auth, config.store)
         found += state_problems(config.state, connect=connect)
+        found += rule_problems(config)
     for i, job in enumerate(getattr(config, "monitors", ())):
         found += monitor_problems(i, job)
     if EVALUATION in parts:
         from aisre.config.evaluation import evaluation_problems
 
         found += evaluation_problems(config)
+    return found
+
+
+def rule_problems(config: AisreConfig) -> list[Problem]:
+    """Fallback rule functions of `breakers:` that do not import or cannot take a request (imports user code)."""
+    from aisre.respond.rules import RuleLoadError, load_rule
+
+    found = []
+    for i, breaker in enumerate(getattr(config, "breakers", ())):
+        if breaker.fallback.rule is not None:
+            try:
+                load_rule(breaker.fallback.rule)
+            except RuleLoadError as exc:
+                found.append(Problem(("breakers", i, "fallback", "rule"), str(exc)))
     return found
 
 

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from aisre.config import checks
 from aisre.config.base import Section
+from aisre.config.breakers import BreakerConfig, breaker_problems
 from aisre.config.evaluation import EvaluationSection
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
@@ -125,6 +126,7 @@ class AisreConfig(Section):
     slo_evaluation: SLOEvaluationConfig = SLOEvaluationConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     evaluation: EvaluationSection = Field(default_factory=dict)  # after `models`, which it names
+    breakers: list[BreakerConfig] = Field(default_factory=list)
 
     @field_validator("store", "state", mode="before")
     @classmethod
@@ -140,6 +142,7 @@ class AisreConfig(Section):
             *_named_model_problems("slos", "SLO", self.slos, self.models),
             *_named_model_problems("monitors", "monitor", self.monitors, self.models),
             *_receiver_problems(self.slos, self.notifications),
+            *breaker_problems(self.breakers, self.models, self.slos),
         ]
         checks.raise_all(found, "AisreConfig")
         return self
