@@ -245,8 +245,6 @@ def _check_pos_label(golden: GoldenSet, y_pred: np.ndarray, entry: ModelEvaluati
 
 def save_evaluation(store: SQLiteStore | str, result: EvaluationResult) -> EvaluationResult:
     """Append `result` to the `evaluations` table and write its `offline_evaluation_passed` signal."""
-    table = EvaluationStore(store)
-    seq = table.add(result.model, result.version, result.ts, result.passed, result.to_dict())
     signal = Signal(
         result.model,
         result.version,
@@ -257,13 +255,16 @@ def save_evaluation(store: SQLiteStore | str, result: EvaluationResult) -> Evalu
         labels={"data": Path(str(result.data.get("path", ""))).name},
         window_end=result.ts,
     )
-    table.store.write_signals([signal], result.ts)
+    with EvaluationStore(store) as table:
+        seq = table.add(result.model, result.version, result.ts, result.passed, result.to_dict())
+        table.store.write_signals([signal], result.ts)
     return EvaluationResult.from_dict(result.to_dict(), seq)
 
 
 def latest_evaluation(store: SQLiteStore | str, model: str, version: str) -> EvaluationResult | None:
     """The newest stored evaluation of `model`/`version` (None: never evaluated). The gate reads `.passed`."""
-    row = EvaluationStore(store).latest(model, version)
+    with EvaluationStore(store) as table:
+        row = table.latest(model, version)
     return None if row is None else EvaluationResult.from_dict(row.report, row.seq)
 
 

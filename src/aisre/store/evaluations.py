@@ -47,6 +47,7 @@ class EvaluationStore:
     """The `evaluations` table of a store; `store` is a `SQLiteStore` or a path / `sqlite:///` URL."""
 
     def __init__(self, store: SQLiteStore | str | os.PathLike[str]) -> None:
+        self._owns_store = not isinstance(store, SQLiteStore)
         if isinstance(store, str):
             store = store.removeprefix("sqlite:///")
         self.store = store if isinstance(store, SQLiteStore) else SQLiteStore(store)
@@ -94,6 +95,17 @@ class EvaluationStore:
             sql += " LIMIT ?"
             params.append(int(limit))
         return [_stored(row) for row in self.store._conn().execute(sql, params)]
+
+    def close(self) -> None:
+        """Close the store if this object opened it (from a path or URL); a store passed in stays open."""
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> EvaluationStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _stored(row: tuple) -> StoredEvaluation:
