@@ -26,12 +26,13 @@ from starlette.types import Receive, Scope, Send
 from aisre.errors import ClientDisconnected, ResponseTooLarge
 from aisre.gateway.disconnect import cancel_on_disconnect
 from aisre.gateway.metrics import CANCELLED_STATUS_CLASS
+from aisre.gateway.pipeline import Answer, Candidate, InferenceRequest
 from aisre.gateway.sse import Event, error_event, read_event, upstream_error
-from aisre.gateway.upstream import HttpVersion, Reply, Stream
-from aisre.records import Route, Status
+from aisre.gateway.upstream import HttpVersion, Stream
+from aisre.records import Status
 
 if TYPE_CHECKING:
-    from aisre.gateway.openai_api import Call, OpenAIApi
+    from aisre.gateway.openai_api import OpenAIApi
 
 
 @dataclass(slots=True)
@@ -55,9 +56,8 @@ class StreamRelay(Response):
     def __init__(
         self,
         api: OpenAIApi,
-        call: Call,
-        version: str,
-        route: Route,
+        call: InferenceRequest,
+        candidate: Candidate,
         backend: HttpVersion,
         stream: Stream,
         client_wants_usage: bool,
@@ -66,13 +66,13 @@ class StreamRelay(Response):
         self.status_code = 200
         self.background = None
         self.init_headers({**headers, "cache-control": "no-cache", "x-accel-buffering": "no"})
-        self.api, self.call, self.version, self.route = api, call, version, route
+        self.api, self.call, self.candidate, self.version = api, call, candidate, candidate.version
         self.backend, self.stream, self.client_wants_usage = backend, stream, client_wants_usage
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
         self.usage: dict[str, Any] = {}
         self.text: list[str] = []
-        self.where = f"upstream {call.model}/{version} ({stream.replica.url})"
+        self.where = f"upstream {call.model}/{self.version} ({stream.replica.url})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ending = _Ending(Status.ERROR, "the relay was interrupted (gateway stopping)", "5xx")
@@ -149,7 +149,7 @@ class StreamRelay(Response):
         return keep
 
     def _finish(self, ending: _Ending) -> None:
-        """Release the upstream, record the stream once, count it once, settle the caller's limits."""
+        """Release the upstream, record the stream once (through the pipeline), count it once, settle the caller."""
         call, stream = self.call, self.stream
         if ending.status is Status.OK:
             stream.response.release()
@@ -165,23 +165,12 @@ class StreamRelay(Response):
         tpot = None
         if self.first_token_at is not None and self.last_token_at is not None and out_tokens and out_tokens > 1:
             tpot = (self.last_token_at - self.first_token_at) / (out_tokens - 1)
-        reply = Reply(200, b"", "text/event-stream", stream.replica.url, 0.0, stream.attempts)
-        self.api._record(
-            call,
-            self.version,
-            self.route,
-            reply,
-            {"usage": self.usage},
-            error=ending.message,
-            output_text="".join(self.text) if call.config.log_content else None,
-            cancelled=ending.status is Status.CANCELLED,
-            ttft_s=ttft,
-            tpot_s=tpot,
-        )
-        metrics = self.api.gw.metrics
-        metrics.in_flight.labels(call.model).dec()
-        metrics.requests.labels(call.model, self.version, ending.status_class).inc()
-        self.api.gw.settle_later(call.admission, call.model, call.cost_usd, call.used_tokens)
+        answer = Answer(200, stream.replica.url, stream.attempts, media_type="text/event-stream")
+        row = self.api.row(call, self.usage, "".join(self.text) if call.config.log_content else None)
+        pipeline = self.api.pipeline
+        cancelled = ending.status is Status.CANCELLED
+        pipeline.record(call, self.candidate, [row], answer, ending.message, cancelled, ttft_s=ttft, tpot_s=tpot)
+        pipeline.relay_ended(call, self.version, ending.status_class)
 
 
 def int_or_none(value: Any) -> int | None:
