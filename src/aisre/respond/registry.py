@@ -496,14 +496,12 @@ def evaluation_gate(store: Any) -> Gate:
 
 def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
     """The registry as aisre.yaml configures it (what the CLI and the admin API use): promotions frozen by the
-    config's SLOs, and the offline-evaluation gate when the config's `evaluation` section says it is required
-    (`evaluation.required: true`, read by attribute so the registry does not depend on that section's shape)."""
+    config's SLOs, and the offline-evaluation gate of `evaluation.<model>.required_for`
+    (`aisre.respond.evaluation.config_gate`) when the config has an `evaluation` section."""
     slos = list(getattr(config, "slos", []) or [])
-    section = getattr(config, "evaluation", None)
-    required = bool(getattr(section, "required", False)) if section is not None else False
-    return Registry(
-        store,
-        clock=clock,
-        frozen_by=slo_freeze(slos, store, clock) if slos else None,
-        gate=evaluation_gate(store) if required else None,
-    )
+    gate = None
+    if getattr(config, "evaluation", None):
+        from aisre.respond.evaluation import config_gate
+
+        gate = config_gate(config, store)
+    return Registry(store, clock=clock, frozen_by=slo_freeze(slos, store, clock) if slos else None, gate=gate)
