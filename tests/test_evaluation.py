@@ -256,3 +256,11 @@ def test_regression_and_multiclass_models_are_judged_by_their_own_metrics(tmp_pa
     assert flowers.metrics["log_loss"]["value"] == pytest.approx(
         metrics.log_loss(test["target"], proba, labels=model.classes_)
     )
+
+
+def test_judged_by_bound_a_p99_from_too_few_calls_fails_and_says_how_many_it_takes(tmp_path: Path, golden: Golden):
+    entry = {"label": "diagnosis", "exclude": ["site"], "use": "bound", "latency": {"p50_ms": 60_000, "p99_ms": 60_000}}
+    result = evaluate_version(config_for(tmp_path, golden, entry), "cancer", "good")
+    assert [c.name for c in result.failed] == ["p99_ms"]  # 189 calls bound a p50 from above, not a p99
+    (p99,) = result.failed
+    assert p99.judged == np.inf and "it takes at least 368" in (p99.note or "")

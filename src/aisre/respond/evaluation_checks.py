@@ -146,7 +146,12 @@ def latency_checks(summary: dict[str, Any], entry: ModelEvaluationConfig) -> lis
         p = summary["percentiles"][key]
         note = None
         if entry.use == "bound" and math.isinf(p["upper"]):
-            note = f"{summary['calls']} calls are too few for an upper bound on {key} at this confidence"
+            # x(n) bounds the q-quantile from above once P(all n calls fall below it) = q^n < alpha / 2.
+            needed = math.ceil(math.log((1 - entry.confidence) / 2) / math.log(LATENCY_PERCENTILES[key]))
+            note = (
+                f"{summary['calls']} calls are too few for an upper bound on {key} at confidence "
+                f"{entry.confidence:g} (it takes at least {needed}): more golden rows or a smaller batch_size"
+            )
         out.append(
             _judge("latency", key, p["value"], (p["lower"], p["upper"]), ceiling, "max", entry.use == "bound", note)
         )

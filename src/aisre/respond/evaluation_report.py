@@ -15,7 +15,8 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;font-weight:600}
 .fail{background:#ffe3e3;color:#c92a2a}.pass{background:#d3f9d8;color:#2b8a3e}
 table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #eee;text-align:right}
-td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}.muted{color:#666}
+td{white-space:nowrap}td:first-child,th:first-child,td:nth-child(2),th:nth-child(2){text-align:left}
+td.note,th.note{text-align:left;white-space:normal}.muted{color:#666}
 """
 
 
@@ -44,7 +45,7 @@ def evaluation_html(result: EvaluationResult) -> str:
         f"<p>{_badge(result.passed)} &nbsp; {len(result.checks) - len(result.failed)} of {len(result.checks)} checks "
         f"passed; task {html.escape(result.task)}, {result.data.get('rows', 0):,} rows</p>",
         "<h2>Checks</h2><table><tr><th>check</th><th>kind</th><th>value</th><th>interval</th><th>threshold</th>"
-        "<th>compared</th><th>result</th><th>note</th></tr>",
+        "<th>compared</th><th>result</th><th class='note'>note</th></tr>",
     ]
     for c in result.checks:
         interval = "–" if c.lower is None and c.upper is None else f"[{_num(c.lower)}, {_num(c.upper)}]"
@@ -52,20 +53,20 @@ def evaluation_html(result: EvaluationResult) -> str:
         out.append(
             f"<tr><td>{html.escape(c.name)}</td><td>{c.kind}</td><td>{_num(c.value)}</td><td>{interval}</td>"
             f"<td>{sign} {_num(c.threshold)}</td><td>{html.escape(c.judged_by)}</td><td>{_badge(c.passed)}</td>"
-            f"<td>{html.escape(c.note or '')}</td></tr>"
+            f"<td class='note'>{html.escape(c.note or '')}</td></tr>"
         )
     out.append("</table>")
     out.append("<h2>All quality metrics</h2><table><tr><th>metric</th><th>method</th><th>value</th>")
-    out.append("<th>interval</th><th>rows</th><th>note</th></tr>")
+    out.append("<th>interval</th><th>rows</th><th class='note'>note</th></tr>")
     for name, m in result.metrics.items():
         out.append(
             f"<tr><td>{html.escape(name)}</td><td>{html.escape(str(m.get('method')))}</td><td>{_num(m.get('value'))}"
             f"</td><td>[{_num(m.get('lower'))}, {_num(m.get('upper'))}] at {m.get('confidence')}</td>"
-            f"<td>{m.get('n')}</td><td>{html.escape(m.get('note') or '')}</td></tr>"
+            f"<td>{m.get('n')}</td><td class='note'>{html.escape(m.get('note') or '')}</td></tr>"
         )
     out.append("</table>")
     for report in result.fairness:
-        out.append(f"<h2>Groups by {html.escape(str(report.get('sensitive_feature')))}</h2>")
+        out.append(f"<h2>Fairness: groups of {html.escape(str(report.get('sensitive_feature')))}</h2>")
         out.append("<table><tr><th>group</th><th>rows</th><th>selection rate</th><th>TPR</th><th>FPR</th></tr>")
         for g in report.get("groups", []):
             out.append(
@@ -93,7 +94,7 @@ def evaluation_html(result: EvaluationResult) -> str:
         ("judged by", result.thresholds.get("use")),
     ]
     out.append("<h2>Run</h2><table>")
-    out.extend(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts if v)
+    out.extend(f"<tr><td>{k}</td><td class='note'>{html.escape(str(v))}</td></tr>" for k, v in facts if v)
     out.append("</table>")
     if result.notes:
         out.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in result.notes) + "</ul>")
