@@ -14,6 +14,7 @@ from aisre.config.evaluation import EvaluationSection
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
 from aisre.config.notifications import NotificationsConfig, SLOEvaluationConfig
+from aisre.config.playbooks import PlaybookConfig, playbook_problems
 from aisre.config.slo import SLOConfig
 
 
@@ -127,6 +128,7 @@ class AisreConfig(Section):
     notifications: NotificationsConfig = NotificationsConfig()
     evaluation: EvaluationSection = Field(default_factory=dict)  # after `models`, which it names
     breakers: list[BreakerConfig] = Field(default_factory=list)
+    playbooks: list[PlaybookConfig] = Field(default_factory=list)
 
     @field_validator("store", "state", mode="before")
     @classmethod
@@ -143,6 +145,7 @@ class AisreConfig(Section):
             *_named_model_problems("monitors", "monitor", self.monitors, self.models),
             *_receiver_problems(self.slos, self.notifications),
             *breaker_problems(self.breakers, self.models, self.slos),
+            *playbook_problems(self.playbooks, self.models, self.slos, [r.name for r in self.notifications.receivers]),
         ]
         checks.raise_all(found, "AisreConfig")
         return self
