@@ -10,7 +10,8 @@ import pytest
 
 from aisre.clock import ManualClock
 from aisre.errors import IllegalTransitionError, PromotionRefusedError, RegistryError, UnknownVersionError
-from aisre.respond import TRANSITIONS, Registry, traffic_plan
+from aisre.respond import TRANSITIONS, Registry, configured_registry, traffic_plan
+from aisre.store import SQLiteStore
 
 ACTOR = "test:registry"
 
@@ -238,3 +239,39 @@ def test_traffic_plan_gives_the_stable_version_what_the_canaries_leave(reg):
     plan = traffic_plan(reg.list("fraud"), {"v1", "v2", "v3"}, {"v2": 25.0})
     assert plan.weights == {"v1": 75.0, "v2": 25.0} and plan.stable == "v1" and plan.shadow == "v3"
     assert traffic_plan(reg.list("fraud"), {"v2", "v3"}) is None  # the stable version is not served here
+
+
+def test_the_configured_registry_is_frozen_by_a_spent_slo_budget(tmp_path):
+    from aisre.config import load_config
+
+    from .slo_helpers import SLOS_YAML, fraud_traffic
+
+    db = tmp_path / "aisre.db"
+    end = fraud_traffic(db, hours_right=3, hours_wrong=1)  # the last hour is all wrong: the budget is spent
+    text = SLOS_YAML.format(db=db).replace(
+        "    sli: {kind: correctness}",
+        "    sli: {kind: correctness}\n    policy: {freeze_promotions_when_exhausted: true}",
+    )
+    (tmp_path / "aisre.yaml").write_text(text, encoding="utf-8")
+    cfg = load_config(str(tmp_path / "aisre.yaml"))
+    reg = registered(configured_registry(cfg, SQLiteStore(db), ManualClock(end)), "v1", "v2")
+    with pytest.raises(PromotionRefusedError, match="frozen by the budget policy of SLO fraud-correctness") as err:
+        reg.promote("fraud", "v2", "canary", actor=ACTOR)
+    assert err.value.reasons == ["fraud-correctness"]
+    assert reg.promote("fraud", "v2", "shadow", actor=ACTOR).status == "shadow"
+    other = registered(configured_registry(cfg, SQLiteStore(db), ManualClock(end)), "v1", model="churn")
+    assert other.promote("churn", "v1", "stable", actor=ACTOR).status == "stable"  # another model is not frozen
+
+
+def test_the_configured_registry_needs_a_passing_offline_evaluation(tmp_path, store):
+    from aisre.config import parse_config
+
+    cfg = parse_config(
+        f"store: {store.url}\n"
+        "models:\n  fraud: {protocol: oip, versions: {v1: {replicas: ['http://127.0.0.1:9']}}}\n"
+        "evaluation:\n  fraud: {metrics: {accuracy: {min: 0.9}}, required_for: [canary]}\n"
+    )
+    reg = registered(configured_registry(cfg, store), "v1")
+    with pytest.raises(PromotionRefusedError, match="needs a passing offline evaluation before canary"):
+        reg.promote("fraud", "v1", "canary", actor=ACTOR)
+    assert reg.promote("fraud", "v1", "shadow", actor=ACTOR).status == "shadow"  # not in required_for
