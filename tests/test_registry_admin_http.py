@@ -151,3 +151,23 @@ def test_a_promotion_made_by_the_cli_reaches_the_running_gateway(gw):
         eventually(lambda: weights(gw) == {"v3": 100.0})
     finally:
         asyncio.run_coroutine_threadsafe(follower.stop(), loop).result(30)
+
+
+def test_weights_set_by_hand_stay_until_the_models_plan_changes(gw):
+    loop = gw.server.servers[0].get_loop()
+    registry = gw.registry
+    registry.promote("fraud", "v1", "stable", actor="test")
+    follower = RegistryFollower(gw.gateway, Registry(gw.gateway.recorder.store), interval_s=0.1)
+    asyncio.run_coroutine_threadsafe(follower.start(), loop).result(30)
+    try:
+        assert weights(gw) == {"v1": 100.0}
+        shifted = gw.client.put("/admin/models/fraud/route", json={"weights": {"v1": 50, "v3": 50}})
+        assert shifted.status_code == 200  # e.g. a playbook moving traffic off a sick version
+        registry.register("fraud", "v4", actor="test")  # the revision moves, fraud's plan does not
+        registry.register("churn", "v1", actor="test")
+        eventually(lambda: follower.revision == registry.revision())
+        assert weights(gw) == {"v1": 50.0, "v3": 50.0}
+        registry.promote("fraud", "v2", "canary", actor="test")  # the plan changes: the registry routes again
+        eventually(lambda: weights(gw) == {"v1": 80.0, "v2": 20.0})
+    finally:
+        asyncio.run_coroutine_threadsafe(follower.stop(), loop).result(30)

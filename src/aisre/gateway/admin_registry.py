@@ -189,7 +189,7 @@ class RegistryAdmin:
     async def _routed(self, model: str) -> dict[str, Any]:
         """Apply the registry's plan to a served model now; its routing and the stable version after it."""
         if self.follower is not None and model in self.gw.routing.models:
-            await self.follower.apply(model)
+            await self.follower.apply(model, force=True)
         stable = await asyncio.to_thread(self._registry().stable, model)
         return {"stable": stable.version if stable else None, "routing": self._routing(model)}
 

@@ -4,12 +4,14 @@ A change made through the admin API is applied at once (and pushed through Redis
 as any weight change is). A change made elsewhere, e.g. `aisre models promote` against the store with no
 gateway running in that process, is found by polling the registry's revision (the last history sequence
 number: one indexed read) every `interval_s` seconds; when it moved, every served model's plan is re-read
-and applied. Each gateway process polls the store itself, so no message has to reach it.
+and a model whose plan differs from the one last applied is re-routed. Each gateway process polls the store
+itself, so no message has to reach it.
 
 What a plan sets (`aisre.respond.traffic`): the stable version gets the primary weight, canaries their
 configured weight, a shadow version is mirrored; a model the registry has no served stable version for
-keeps the routing its config gives it. A weight set by hand (`PUT /admin/models/{model}/route`) stays until
-the registry next changes.
+keeps the routing its config gives it. A weight set by hand (`PUT /admin/models/{model}/route`, a playbook
+shifting traffic to a fallback) stays until that model's plan changes: a change to another model, or one that
+leaves this model's plan as it was (registering a candidate), does not undo it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class RegistryFollower:
         self.registry = registry
         self.interval_s = interval_s
         self.revision = -1  # the registry revision last applied; -1: never
+        self._applied: dict[str, TrafficPlan] = {}  # per model, the plan last applied
         self._task: asyncio.Task[None] | None = None
 
     def plan(self, model: str) -> TrafficPlan | None:
@@ -50,11 +53,13 @@ class RegistryFollower:
         config = self.gw.config.models[model]
         return traffic_plan(self.registry.list(model), set(config.versions), canary_weights(config))
 
-    async def apply(self, model: str) -> TrafficPlan | None:
-        """Route `model` as the registry says (no-op without a plan)."""
+    async def apply(self, model: str, force: bool = False) -> TrafficPlan | None:
+        """Route `model` as the registry says: when its plan changed since last applied, or always with `force`
+        (an operator's promote or rollback of this model). No-op without a plan."""
         plan = await asyncio.to_thread(self.plan, model)
-        if plan is None:
-            return None
+        if plan is None or (not force and self._applied.get(model) == plan):
+            return plan
+        self._applied[model] = plan
         route = self.gw.routing.models[model]
         if route.weights != plan.weights:
             await self.gw.set_weights(model, plan.weights)
