@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,23 @@ def test_every_version_failing_is_one_error_in_the_protocols_shape(tmp_path: Pat
     body = reply.json()
     message = body["error"]["message"] if protocol.name == "openai" else body["error"]
     assert "answered 503" in message, body
+
+
+def test_a_shadowed_request_and_its_shadow_share_a_pairing_tag_row_by_row(tmp_path: Path, protocol, replicas):
+    healthy = replicas["healthy"]
+    versions = {"v1": {"replicas": [protocol.url(healthy.url)]}, "v2": {"replicas": [protocol.url(healthy.url)]}}
+    model = {"protocol": protocol.name, "versions": versions, "route": {"v1": 100}, "shadow": {"version": "v2"}}
+    cfg = gateway_config(tmp_path, {"m": model}, gateway={"health_checks": {"enabled": False}})
+    per_call = protocol.records_per_call()
+    with RunningGateway(cfg) as gw:
+        for _ in range(2):
+            assert protocol.ask(gw).status_code == 200
+        deadline = time.monotonic() + 15
+        while len(_records(gw)) < 4 * per_call and time.monotonic() < deadline:
+            time.sleep(0.05)
+        records = _records(gw)
+    primary = {r.tags["request_id"]: r for r in records if r.route == "primary"}
+    shadow = {r.tags["request_id"]: r for r in records if r.route == "shadow"}
+    assert len(primary) == len(shadow) == 2 * per_call, records
+    assert primary.keys() == shadow.keys()
+    assert all(primary[k].inputs == shadow[k].inputs and shadow[k].version == "v2" for k in primary)

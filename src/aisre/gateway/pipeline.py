@@ -16,7 +16,8 @@ The stages, each a method here:
   answer) is recorded and the next one tried; a 4xx of the gateway's own (bad inputs) ends it.
 - record (`record`): the one place `InferenceRecord`s are built (route, status, cost, tokens,
   timings, tags).
-- shadow (`shadow`): a sampled copy to the shadow version, recorded with route=shadow, never awaited.
+- shadow (`shadow`): a sampled copy to the shadow version, recorded with route=shadow, never awaited;
+  the request's and the shadow's records share the tag `request_id` (`PAIR_TAG`).
 - settle (`settle`, `relay_ended`): after the response, limit slots freed, tokens reconciled,
   spend charged.
 
@@ -41,8 +42,12 @@ from aisre.gateway.core import Gateway
 from aisre.gateway.disconnect import cancel_on_disconnect
 from aisre.gateway.errors import GatewayError
 from aisre.gateway.metrics import CANCELLED_STATUS_CLASS
-from aisre.records import InferenceRecord, Route, Status
+from aisre.records import InferenceRecord, Route, Status, new_record_id
 from aisre.store.keys import KeyRecord
+
+#: The tag that pairs a shadowed request's records with its shadow's (`respond/shadow.py` reads it); an
+#: OIP request's rows add `.<row>` so each row pairs with its own.
+PAIR_TAG = "request_id"
 
 
 @dataclass
@@ -227,12 +232,15 @@ class Pipeline:
         self, request: InferenceRequest, candidate: Candidate, answer: Answer, protocol: ProtocolAdapter
     ) -> Served:
         version = candidate.version
+        shadow = self.gw.routing.shadow_for(request.model, version)
+        if shadow is not None:  # both answers' records carry one pairing id (shadow evaluation pairs them by it)
+            request.tags = {**request.tags, PAIR_TAG: new_record_id()}
         if answer.stream is not None and answer.status == 200:  # recorded and counted when the relay ends
-            self.shadow(request, version, protocol)
+            self.shadow(request, shadow, protocol)
             request.relay_settles = True
             return Served(candidate, answer, [], self.headers(request, candidate, None))
         records = self.record(request, candidate, protocol.rows(request, version, answer), answer)
-        self.shadow(request, version, protocol)
+        self.shadow(request, shadow, protocol)
         self.gw.metrics.requests.labels(request.model, version, f"{answer.status // 100}xx").inc()
         return Served(candidate, answer, records, self.headers(request, candidate, records[0] if records else None))
 
@@ -279,6 +287,7 @@ class Pipeline:
         if candidate.reason is not None:
             tags["fallback_reason"] = candidate.reason
         status = Status.CANCELLED if cancelled else Status.OK if ok else Status.ERROR
+        pair_id = tags.get(PAIR_TAG) if len(rows) > 1 else None
         records = [
             InferenceRecord(
                 model=request.model,
@@ -291,12 +300,12 @@ class Pipeline:
                 cost_usd=None if cost is None else cost / len(rows),
                 key_id=request.key_id,
                 replica=answer.replica if answer is not None else None,
-                tags=dict(tags),
+                tags=dict(tags) if pair_id is None else {**tags, PAIR_TAG: f"{pair_id}.{i}"},
                 ts=now,
                 **row,
                 **timing,
             )
-            for row in rows
+            for i, row in enumerate(rows)
         ]
         if ok and candidate.route is not Route.SHADOW:  # shadows are the operator's cost
             request.cost_usd = cost
@@ -306,9 +315,8 @@ class Pipeline:
         return records
 
     # -- shadow ----------------------------------------------------------------------------
-    def shadow(self, request: InferenceRequest, served: str, protocol: ProtocolAdapter) -> None:
-        """Mirror a sample of requests to the shadow version (never the served one), in the background."""
-        version = self.gw.routing.shadow_for(request.model, served)
+    def shadow(self, request: InferenceRequest, version: str | None, protocol: ProtocolAdapter) -> None:
+        """Mirror the request to the shadow `version` (sampled by `RoutingState.shadow_for`), in the background."""
         if version is None:
             return
         if not self.gw.spawn(self._shadow(request, version, protocol)):
