@@ -178,3 +178,36 @@ def test_bad_playbooks_are_refused_at_their_key_path() -> None:
         with pytest.raises(Exception) as info:
             config_from_dict({"models": models, "playbooks": [doc]})
         assert expected in str(info.value), (expected, str(info.value))
+
+
+def test_the_judge_runs_the_playbooks_after_each_tick_even_without_slos(tmp_path: Path) -> None:
+    from aisre.slo.service import SLOService
+
+    db = tmp_path / "aisre.db"
+    config = config_from_dict(
+        {
+            "store": f"sqlite:///{db}",
+            "playbooks": [
+                {
+                    "name": "drift-freeze",
+                    "model": "fraud",
+                    "version": "v2",
+                    "when": {"signal": "dataset_drift", "breached": True},
+                    "do": ["freeze_promotions"],
+                }
+            ],
+        }
+    )
+    store = SQLiteStore(db)
+    clock = ManualClock(T0 + HOUR)
+    drift(store, 0, breached=True)
+    service = SLOService(config, store, clock)
+    try:
+        assert service.tick() == []  # no SLOs to report...
+        assert service.playbooks is not None
+        assert [e.kind for e in service.playbooks.events] == ["fired", "action"]  # ...but the playbook acted
+        assert playbook_freeze(store, clock=clock)("fraud", "v1") == ["playbook drift-freeze"]
+        (incident,) = Incidents(store, clock=clock).list()
+        assert incident.title == "drift-freeze: dataset_drift breached=True"
+    finally:
+        service.close()

@@ -149,7 +149,6 @@ def breaker_problems(breakers: list[BreakerConfig], models: dict[str, Any], slos
     (v2 falls back to v1 and v1 to v2: with both open, traffic has nowhere to go); SLO conditions
     naming an unknown SLO, or a burn-rate window that SLO does not compute."""
     from aisre.config.checks import Problem
-    from aisre.slo.evaluate import window_names
 
     found: list[Problem] = []
     by_slo = {s.name: s for s in slos}
@@ -191,11 +190,11 @@ def breaker_problems(breakers: list[BreakerConfig], models: dict[str, Any], slos
                 found.append(
                     Problem((*loc, "open_when", j, "slo"), f"unknown SLO {c.slo!r}; configured: {sorted(by_slo)}")
                 )
-            elif c.burn_rate is not None and c.window not in window_names(slo):
+            elif c.burn_rate is not None and c.window not in _window_names(slo):
                 found.append(
                     Problem(
                         (*loc, "open_when", j, "window"),
-                        f"SLO {c.slo!r} has no {c.window} burn rate; it has {window_names(slo)}",
+                        f"SLO {c.slo!r} has no {c.window} burn rate; it has {_window_names(slo)}",
                     )
                 )
     for (model, start), (_, i) in edges.items():
@@ -214,3 +213,10 @@ def breaker_problems(breakers: list[BreakerConfig], models: dict[str, Any], slos
                 break
             path.append(at)
     return found
+
+
+def _window_names(slo: Any) -> list[str]:
+    # Imported here: a config without breakers on SLOs must not load the evaluator (and numpy) at all.
+    from aisre.slo.evaluate import window_names
+
+    return window_names(slo)

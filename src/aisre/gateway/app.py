@@ -55,10 +55,12 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
 
             monitors = start_background(config, recorder.store, clock, recorder.metrics)
         judge = None
-        if config.slos and config.slo_evaluation.enabled:  # the SLO judge: its own thread and lock
+        if (config.slos or config.playbooks) and config.slo_evaluation.enabled:  # the judge: own thread and lock
+            from aisre.respond.playbooks import GatewayActuator
             from aisre.slo.service import start_background as start_judge
 
-            judge = start_judge(config, recorder.store, clock, recorder.metrics)
+            actuator = GatewayActuator(gateway, asyncio.get_running_loop())  # playbooks change this gateway's routing
+            judge = start_judge(config, recorder.store, clock, recorder.metrics, actuator)
         try:
             yield
         finally:

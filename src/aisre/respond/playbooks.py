@@ -69,6 +69,31 @@ class AdminActuator:
         self._put(f"/admin/models/{model}/versions/{version}/breaker", {"open": open_})
 
 
+class GatewayActuator:
+    """The routing state of the gateway in this process, from another thread (the judge's): each
+    change runs on the gateway's event loop (and reaches other processes through Redis when set)."""
+
+    def __init__(self, gateway: Any, loop: Any, timeout_s: float = 10.0) -> None:
+        self.gateway = gateway
+        self.loop = loop
+        self.timeout_s = timeout_s
+
+    def _run(self, coroutine: Any) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(self.timeout_s)
+
+    def set_weights(self, model: str, weights: dict[str, float]) -> None:
+        if model not in self.gateway.routing.models:
+            raise ValueError(f"the gateway serves no model {model!r}")
+        self._run(self.gateway.set_weights(model, weights))
+
+    def set_breaker(self, model: str, version: str, open_: bool) -> None:
+        if model not in self.gateway.routing.models:
+            raise ValueError(f"the gateway serves no model {model!r}")
+        self._run(self.gateway.set_breaker(model, version, open_))
+
+
 @dataclass
 class _Pending:
     action: PlaybookAction

@@ -61,7 +61,9 @@ class SLOService:
     metrics: where the gauges go (`None`: computed, not exported).
     """
 
-    def __init__(self, config: Any, store: Any, clock: Clock = SYSTEM_CLOCK, metrics: Any = None) -> None:
+    def __init__(
+        self, config: Any, store: Any, clock: Clock = SYSTEM_CLOCK, metrics: Any = None, actuator: Any = None
+    ) -> None:
         self.slos = list(config.slos)
         self.settings = config.slo_evaluation
         self.store = store
@@ -73,6 +75,7 @@ class SLOService:
             self._registry.register(self.exporter)
         self.evaluators = {slo.name: AlertEvaluator(slo, clock, service=self.settings.service) for slo in self.slos}
         self._exports: dict[str, EventExport] | None = None  # set on the first tick: counting starts then
+        self.playbooks = _playbook_runner(config, store, clock, self.notifier, actuator)
         self._states: dict[tuple[str, str], str] = {}
         self.last_reports: list[SLOReport] = []
 
@@ -103,6 +106,8 @@ class SLOService:
             self._states[(r.name, "problem")] = r.problem or ""
         self.exporter.update(reports)
         self.last_reports = reports
+        if self.playbooks is not None:  # the playbooks act on this tick's verdicts
+            self.playbooks.tick({r.name: r for r in reports})
         return reports
 
     def _export_events(self, name: str, now: float) -> None:
@@ -139,6 +144,25 @@ class SLOService:
         if self._registry is not None:
             self._registry.unregister(self.exporter)
             self._registry = None
+
+
+def _playbook_runner(config: Any, store: Any, clock: Clock, notifier: Notifier, actuator: Any) -> Any:
+    """The `playbooks:` of the config, run after every judging tick (None without playbooks)."""
+    if not getattr(config, "playbooks", None):
+        return None
+    from aisre.respond.incidents import Incidents
+    from aisre.respond.playbooks import PlaybookRunner, notifier_sender
+    from aisre.respond.registry import configured_registry
+
+    return PlaybookRunner(
+        config.playbooks,
+        store,
+        registry=configured_registry(config, store, clock),
+        incidents=Incidents(store, clock=clock),
+        actuator=actuator,
+        notify=notifier_sender(notifier),
+        clock=clock,
+    )
 
 
 class BackgroundSLOs:
@@ -185,12 +209,13 @@ class BackgroundSLOs:
 
 
 def start_background(
-    config: Any, store: Any, clock: Clock = SYSTEM_CLOCK, metrics: Any = None
+    config: Any, store: Any, clock: Clock = SYSTEM_CLOCK, metrics: Any = None, actuator: Any = None
 ) -> BackgroundSLOs | None:
-    """Start judging `config.slos` (None when there are none or `slo_evaluation.enabled` is false)."""
-    if not config.slos or not config.slo_evaluation.enabled:
+    """Start judging `config.slos` and running `config.playbooks` (None when there are neither or
+    `slo_evaluation.enabled` is false). `actuator`: what playbooks change routing through."""
+    if not (config.slos or getattr(config, "playbooks", None)) or not config.slo_evaluation.enabled:
         return None
     from aisre.locks import RunnerLock  # the same flock the monitoring jobs use
 
-    service = SLOService(config, store, clock, metrics)
+    service = SLOService(config, store, clock, metrics, actuator)
     return BackgroundSLOs(service, RunnerLock(lock_path(getattr(store, "path", config.store.path)))).start()
