@@ -223,7 +223,7 @@ def _incident_id(request: Request) -> int:
 
 def _registry_error(exc: RegistryError) -> GatewayError:
     if isinstance(exc, UnknownVersionError):
-        return GatewayError(404, str(exc))
+        return GatewayError(404, str(exc), param="version" if "has no version" in str(exc) else "model")
     if isinstance(exc, PromotionRefusedError):
         return GatewayError(409, str(exc), param="to", code="promotion_refused")
     if isinstance(exc, IllegalTransitionError):

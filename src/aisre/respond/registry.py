@@ -372,8 +372,10 @@ class Registry:
             raise self._unknown(tx, model, version)
         allowed = TRANSITIONS[current.status]
         if to not in allowed:
-            hint = "it already is" if current.status == to else ""
-            if current.status == "stable":
+            hint = ""
+            if current.status == to:
+                hint = "it already is"
+            elif current.status == "stable":
                 hint = "a stable version leaves only when another is promoted to stable, or by rollback"
             raise IllegalTransitionError(model, version, current.status, to, allowed, hint)
         return current
