@@ -34,7 +34,6 @@ import datetime as dt
 import math
 import os
 import sqlite3
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +46,13 @@ from aisre.errors import (
     PromotionRefusedError,
     RegistryError,
     UnknownVersionError,
+)
+from aisre.respond.promotion import (  # re-exported: the hooks were defined here first
+    FrozenBy,
+    Gate,
+    configured_registry,
+    evaluation_gate,
+    slo_freeze,
 )
 from aisre.store.registry import STATUSES, HistoryEntry, ModelVersion, RegistryTables, RegistryTx
 from aisre.store.sqlite import SQLiteStore
@@ -74,11 +80,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 FROZEN_TARGETS = ("canary", "stable")
 GATED_TARGETS = ("shadow", "canary", "stable")
 _MAX_NAME_CHARS = 200
-
-FrozenBy = Callable[[str, str], Sequence[str]]
-"""(model, version) -> names of the SLOs that freeze promotions of it right now (empty: not frozen)."""
-Gate = Callable[[str, str, str], str | None]
-"""(model, version, target status) -> why the promotion is refused, or None to let it pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,51 +460,3 @@ def _epoch(at: float | dt.datetime | None) -> float | None:
     if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at) or at < 0:
         raise RegistryError(f"trained_at: expected Unix seconds or a datetime, got {at!r}")
     return float(at)
-
-
-def slo_freeze(slos: Sequence[Any], store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> FrozenBy:
-    """A `frozen_by` hook judging the model's SLOs (from the config) at the time of the promotion, with
-    `aisre.slo.promotions_frozen`. An SLO that cannot be judged yet (no data) freezes nothing."""
-
-    def frozen_by(model: str, version: str) -> list[str]:
-        from aisre.slo.evaluate import evaluate_one, promotions_frozen
-
-        reports = [evaluate_one(s, store, clock.now()) for s in slos if s.model == model]
-        return promotions_frozen(reports, model, version)
-
-    return frozen_by
-
-
-def evaluation_gate(store: Any) -> Gate:
-    """A `gate` hook: a version needs a passed offline evaluation (`aisre eval`) before shadow, canary or stable.
-    Reads `aisre.respond.evaluation.latest_evaluation(store, model, version)`."""
-
-    def gate(model: str, version: str, to: str) -> str | None:
-        try:
-            from aisre.respond.evaluation import latest_evaluation  # type: ignore[attr-defined,unused-ignore]
-        except ImportError as exc:
-            return f"the gate is configured but the evaluation results cannot be read ({exc})"
-        result = latest_evaluation(store, model, version)
-        if result is None:
-            return (
-                f"{model} {version} has no offline evaluation; run `aisre eval {model} {version} --data FILE "
-                "--label COLUMN` first"
-            )
-        if not result.passed:
-            return f"{model} {version} failed its latest offline evaluation (see `aisre eval`)"
-        return None
-
-    return gate
-
-
-def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
-    """The registry as aisre.yaml configures it (what the CLI and the admin API use): promotions frozen by the
-    config's SLOs, and the offline-evaluation gate of `evaluation.<model>.required_for`
-    (`aisre.respond.evaluation.config_gate`) when the config has an `evaluation` section."""
-    slos = list(getattr(config, "slos", []) or [])
-    gate = None
-    if getattr(config, "evaluation", None):
-        from aisre.respond.evaluation import config_gate
-
-        gate = config_gate(config, store)
-    return Registry(store, clock=clock, frozen_by=slo_freeze(slos, store, clock) if slos else None, gate=gate)
