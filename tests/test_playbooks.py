@@ -211,3 +211,50 @@ def test_the_judge_runs_the_playbooks_after_each_tick_even_without_slos(tmp_path
         assert incident.title == "drift-freeze: dataset_drift breached=True"
     finally:
         service.close()
+
+
+def test_watch_once_runs_a_playbook_against_a_real_gateway_admin_api(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    upstream = serve_in_thread(openai_app())
+    models = {
+        "chat": {
+            "protocol": "openai",
+            "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}, "v2": {"replicas": [f"{upstream.url}/v1"]}},
+            "route": {"v1": 90, "v2": 10},
+        }
+    }
+    db = tmp_path / "aisre.db"
+    book = {
+        "name": "drift-off",
+        "model": "chat",
+        "version": "v2",
+        "when": {"signal": "dataset_drift", "breached": True},
+        "do": [{"open_breaker": "v2"}, {"set_weights": {"v1": 100, "v2": 0}}],
+    }
+    config = tmp_path / "aisre.yaml"
+    config.write_text(yaml.safe_dump({"store": f"sqlite:///{db}", "models": models, "playbooks": [book]}))
+    gateway_cfg = gateway_config(tmp_path, models, auth={"enabled": True, "admin_key": ADMIN})
+    store = SQLiteStore(db)
+    now = __import__("time").time()
+    store.write_signals([Signal("chat", "v2", "dataset_drift", 1.0, 0.5, True, {}, now - 120, now - 60)], now - 60)
+    try:
+        with RunningGateway(gateway_cfg) as gw:
+            env = {**os.environ, "AISRE_ADMIN_KEY": ADMIN}
+            cmd = [sys.executable, "-m", "aisre", "watch", "-c", str(config), "--once", "--gateway", gw.url]
+            result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            assert result.returncode == 0, result.stderr
+            assert "playbook drift-off: fired: dataset_drift breached=True" in result.stdout
+            assert "opened the breaker of chat v2" in result.stdout
+            routes = httpx.get(f"{gw.url}/admin/routes", headers={"authorization": f"Bearer {ADMIN}"}).json()
+            assert "v2" in str(routes["chat"]["open_breakers"]) and routes["chat"]["weights"]["v2"] == 0
+            missing_key = subprocess.run(
+                cmd, capture_output=True, text=True, env={k: v for k, v in env.items() if k != "AISRE_ADMIN_KEY"}
+            )
+            assert missing_key.returncode == 2 and "AISRE_ADMIN_KEY" in missing_key.stderr
+    finally:
+        upstream.stop()
