@@ -77,6 +77,7 @@ def test_register_promote_rollback_and_history_from_the_command_line(url, monkey
     assert {h["actor"] for h in history} == {"cli:ci"} and history[2]["reason"] == "first release"
     shown = json.loads(ok("models", "show", "fraud", "v2", "--json", "--store", url))
     assert shown["stable"] == "v1" and [h["action"] for h in shown["history"]] == ["register", "promote", "rollback"]
+    assert shown["versions"][0]["evaluation"] is None  # never evaluated with `aisre eval`
 
 
 def test_bad_model_commands_exit_2_with_one_line(url):

@@ -171,3 +171,18 @@ def test_weights_set_by_hand_stay_until_the_models_plan_changes(gw):
         eventually(lambda: weights(gw) == {"v1": 80.0, "v2": 20.0})
     finally:
         asyncio.run_coroutine_threadsafe(follower.stop(), loop).result(30)
+
+
+def test_a_model_shows_each_versions_newest_offline_evaluation(gw):
+    from aisre.respond.evaluation import EvaluationResult, save_evaluation
+    from aisre.respond.evaluation_checks import Check
+
+    low = Check("quality", "accuracy", 0.7, 0.65, 0.75, 0.9, "min", 0.7, "value", False)
+    store = gw.gateway.recorder.store
+    common = {"task": "binary", "data": {}, "target": {}, "metrics": {}}
+    save_evaluation(store, EvaluationResult("fraud", "v2", 1.0, False, [low], **common))
+    save_evaluation(store, EvaluationResult("fraud", "v3", 2.0, True, [], **common))
+    versions = {v["version"]: v["evaluation"] for v in gw.client.get("/admin/models/fraud").json()["versions"]}
+    assert versions["v1"] is None
+    assert (versions["v2"]["passed"], versions["v2"]["failed"]) == (False, ["accuracy"])
+    assert (versions["v3"]["passed"], versions["v3"]["ts"]) == (True, 2.0)

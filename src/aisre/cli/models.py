@@ -15,7 +15,8 @@ from rich.table import Table
 from aisre.cli.common import config_from, console, fail, find_config, parse_time
 from aisre.config import AisreConfig
 from aisre.errors import AisreError
-from aisre.respond.registry import STATUSES, Registry, configured_registry
+from aisre.respond.promotion import configured_registry, evaluation_summary
+from aisre.respond.registry import STATUSES, Registry
 from aisre.store import open_store
 from aisre.store.registry import HistoryEntry, ModelVersion
 
@@ -156,19 +157,24 @@ def show_command(
     except AisreError as exc:
         raise library_error(exc) from None
     stable = registry.stable(model)
+    evaluations = {v.version: evaluation_summary(registry.store, model, v.version) for v in versions}
     if as_json:
         print_json(
             {
                 "model": model,
                 "stable": stable.version if stable else None,
-                "versions": [v.to_dict() for v in versions],
+                "versions": [{**v.to_dict(), "evaluation": evaluations[v.version]} for v in versions],
                 "history": [h.to_dict() for h in history],
             }
         )
         return
     console.print(f"[bold]{model}[/]: stable version {stable.version if stable else '(none)'}", highlight=False)
     console.print(_versions_table(f"{model} {version}" if version else f"{model} versions", versions))
-    if version is not None and versions[0].metadata:
+    for name, summary in evaluations.items():
+        if summary is not None:
+            verdict = "passed" if summary["passed"] else "failed (" + ", ".join(summary["failed"]) + ")"
+            console.print(f"{name}: offline evaluation #{summary['seq']} {verdict} at {when(summary['ts'])}")
+    if version is not None:
         console.print("reference: " + (versions[0].reference or "-"), highlight=False)
         console.print("metadata: " + json.dumps(versions[0].metadata, sort_keys=True), highlight=False)
     shown = history[-20:]

@@ -36,7 +36,8 @@ from aisre.gateway.errors import GatewayError
 from aisre.gateway.registry_sync import RegistryFollower
 from aisre.gateway.requests import parse_json_object, read_body
 from aisre.respond.incidents import INCIDENT_STATUSES, Incidents
-from aisre.respond.registry import STATUSES, Registry, configured_registry
+from aisre.respond.promotion import configured_registry, evaluation_summary
+from aisre.respond.registry import STATUSES, Registry
 from aisre.store.sqlite import SQLiteStore
 
 ACTOR = "api:admin"
@@ -84,6 +85,8 @@ class RegistryAdmin:
             served = ", ".join(sorted(self.gw.routing.models)) or "none"
             raise GatewayError(404, f"model '{model}' is neither registered nor served (served: {served})")
         body = self._model(model, versions)
+        for entry in body["versions"]:
+            entry["evaluation"] = await asyncio.to_thread(evaluation_summary, registry.store, model, entry["version"])
         body["history"] = [h.to_dict() for h in await asyncio.to_thread(registry.tables.read().history, model)]
         return _json(body)
 

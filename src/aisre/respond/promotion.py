@@ -13,7 +13,7 @@ from aisre.store.sqlite import SQLiteStore
 if TYPE_CHECKING:
     from aisre.respond.registry import Registry
 
-__all__ = ["FrozenBy", "Gate", "configured_registry", "evaluation_gate", "slo_freeze"]
+__all__ = ["FrozenBy", "Gate", "configured_registry", "evaluation_gate", "evaluation_summary", "slo_freeze"]
 
 FrozenBy = Callable[[str, str], Sequence[str]]
 """(model, version) -> names of the SLOs that freeze promotions of it right now (empty: not frozen)."""
@@ -69,3 +69,14 @@ def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_C
 
         gate = config_gate(config, store)
     return Registry(store, clock=clock, frozen_by=slo_freeze(slos, store, clock) if slos else None, gate=gate)
+
+
+def evaluation_summary(store: SQLiteStore, model: str, version: str) -> dict[str, Any] | None:
+    """The version's newest offline evaluation in brief (passed, when, which checks failed), or None when it
+    was never evaluated: what `aisre models show` and `GET /admin/models/{model}` show beside the status."""
+    from aisre.respond.evaluation import latest_evaluation
+
+    result = latest_evaluation(store, model, version)
+    if result is None:
+        return None
+    return {"passed": result.passed, "ts": result.ts, "seq": result.seq, "failed": [c.name for c in result.failed]}
