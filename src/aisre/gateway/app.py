@@ -44,10 +44,12 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
     metrics_access = MetricsAccess(config.auth)
     openai = OpenAIApi(gateway)
     oip = OipApi(gateway)
+    admin = AdminApi(gateway)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        await admin.start()  # follows the model registry: changes made by the CLI reach this gateway
         app.state.gateway = gateway
         monitors = None
         if config.monitors:  # a daemon thread, off the event loop; one process per store runs the jobs
@@ -68,6 +70,7 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
                 await asyncio.to_thread(judge.stop)
             if monitors is not None:
                 await asyncio.to_thread(monitors.stop)
+            await admin.stop()
             await gateway.stop()
             if owns_recorder:
                 recorder.close()
@@ -96,7 +99,7 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
         Route("/v2/models/{name}/versions/{version}", oip.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", oip.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/infer", oip.infer, methods=["POST"]),
-        *AdminApi(gateway).routes(),
+        *admin.routes(),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
