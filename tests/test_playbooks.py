@@ -258,3 +258,28 @@ def test_watch_once_runs_a_playbook_against_a_real_gateway_admin_api(tmp_path: P
             assert missing_key.returncode == 2 and "AISRE_ADMIN_KEY" in missing_key.stderr
     finally:
         upstream.stop()
+
+
+def test_a_playbook_freeze_refuses_promotions_of_the_configured_registry_until_unfrozen(tmp_path: Path) -> None:
+    from aisre.respond.promotion import configured_registry
+
+    db = tmp_path / "aisre.db"
+    config = config_from_dict({"store": f"sqlite:///{db}"})
+    store = SQLiteStore(db)
+    clock = ManualClock(T0)
+    registry = configured_registry(config, store, clock)
+    registry.register("fraud", "v1", actor="test")
+    runner = PlaybookRunner([playbook(do=["freeze_promotions"])], store, registry=registry, clock=clock)
+    drift(store, 0, breached=True)
+    at(clock, T0 + HOUR)
+    runner.tick()
+    with pytest.raises(Exception, match="playbook drift-rollback"):
+        registry.promote("fraud", "v1", "stable", actor="test")
+    recovered = playbook(
+        name="recovered", when={"signal": "dataset_drift", "breached": False}, do=["unfreeze_promotions"]
+    )
+    unfreeze = PlaybookRunner([recovered], store, clock=clock)  # another playbook lifts every freeze
+    drift(store, 1, breached=False)
+    at(clock, T0 + 2 * HOUR)
+    assert [e.kind for e in unfreeze.tick()] == ["fired", "action"]
+    assert registry.promote("fraud", "v1", "stable", actor="test").status == "stable"

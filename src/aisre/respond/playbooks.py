@@ -237,8 +237,8 @@ class PlaybookRunner:
             self._need(self.actuator, "an actuator (a gateway's admin API)").set_weights(p.model, weights)
             return f"set the weights of {p.model} to {weights}"
         if kind in ("freeze_promotions", "unfreeze_promotions"):
-            frozen = kind == "freeze_promotions"
-            signal = Signal(p.model, "*", FREEZE_SIGNAL, float(frozen), None, frozen, {"by": p.name})
+            frozen = kind == "freeze_promotions"  # an unfreeze lifts every playbook's freeze of the model
+            signal = Signal(p.model, "*", FREEZE_SIGNAL, float(frozen), None, frozen, {"by": p.name if frozen else "*"})
             self.store.write_signals([signal], self.clock.now())
             return f"{'froze' if frozen else 'unfroze'} promotions of {p.model}"
         if kind == "notify":
@@ -320,8 +320,12 @@ def playbook_freeze(
     def frozen_by(model: str, version: str) -> list[str]:
         rows = store.signals(model=model, name=FREEZE_SIGNAL, since=clock.now() - lookback_s)
         latest: dict[str, bool] = {}
-        for _, s in rows:  # oldest first: the newest per playbook wins
-            latest[s.labels.get("by", "?")] = bool(s.value)
+        for _, s in rows:  # oldest first: the newest per playbook wins; an unfreeze by "*" lifts them all
+            by = s.labels.get("by", "?")
+            if by == "*" and not s.value:
+                latest.clear()
+            else:
+                latest[by] = bool(s.value)
         return [f"playbook {by}" for by, frozen in latest.items() if frozen]
 
     return frozen_by

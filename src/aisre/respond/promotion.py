@@ -58,17 +58,25 @@ def evaluation_gate(store: Any) -> Gate:
 
 def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
     """The registry as aisre.yaml configures it (what the CLI and the admin API use): promotions frozen by the
-    config's SLOs, and the offline-evaluation gate of `evaluation.<model>.required_for`
-    (`aisre.respond.evaluation.config_gate`) when the config has an `evaluation` section."""
+    config's SLOs and by playbooks' `freeze_promotions` (until an `unfreeze_promotions`), and the
+    offline-evaluation gate of `evaluation.<model>.required_for` (`aisre.respond.evaluation.config_gate`)
+    when the config has an `evaluation` section."""
     slos = list(getattr(config, "slos", []) or [])
+    from aisre.respond.playbooks import playbook_freeze
     from aisre.respond.registry import Registry  # registry imports this module's hook types
+
+    by_slos = slo_freeze(slos, store, clock) if slos else None
+    by_playbooks = playbook_freeze(store, clock=clock)
+
+    def frozen_by(model: str, version: str) -> list[str]:
+        return [*(by_slos(model, version) if by_slos is not None else []), *by_playbooks(model, version)]
 
     gate = None
     if getattr(config, "evaluation", None):
         from aisre.respond.evaluation import config_gate
 
         gate = config_gate(config, store)
-    return Registry(store, clock=clock, frozen_by=slo_freeze(slos, store, clock) if slos else None, gate=gate)
+    return Registry(store, clock=clock, frozen_by=frozen_by, gate=gate)
 
 
 def evaluation_summary(store: SQLiteStore, model: str, version: str) -> dict[str, Any] | None:
