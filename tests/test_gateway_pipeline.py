@@ -16,7 +16,7 @@ from aisre.testing.openai_server import openai_app
 from aisre.testing.server import RunningServer, serve_in_thread
 from aisre.testing.settings import MockSettings
 
-from .gateway_helpers import RunningGateway, gateway_config
+from .gateway_helpers import RunningGateway, gateway_config, metric_value
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4}
 ROWS = {"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP64", "data": [[1, 2, 3], [4, 5, 6]]}]}
@@ -143,3 +143,19 @@ def test_a_shadowed_request_and_its_shadow_share_a_pairing_tag_row_by_row(tmp_pa
     assert len(primary) == len(shadow) == 2 * per_call, records
     assert primary.keys() == shadow.keys()
     assert all(primary[k].inputs == shadow[k].inputs and shadow[k].version == "v2" for k in primary)
+
+
+def test_retries_to_another_replica_are_counted_for_both_protocols(tmp_path: Path, protocol, replicas):
+    failing, slow = replicas["failing"], protocol.replica(latency_s=0.05)
+    try:
+        # The healthy replica answers in 50 ms, so the balancer soon prefers the untried failing one (10 ms guess).
+        versions = {"v1": {"replicas": [protocol.url(failing.url), protocol.url(slow.url)]}}
+        model = {"protocol": protocol.name, "versions": versions, "retry_on": ["503"]}
+        gateway = {"health_checks": {"enabled": False}, "ejection": {"consecutive_failures": 100}}
+        cfg = gateway_config(tmp_path, {"m": model}, gateway=gateway)
+        with RunningGateway(cfg) as gw:
+            assert [protocol.ask(gw).status_code for _ in range(5)] == [200] * 5
+            retries = metric_value(gw, "aisre_upstream_retries_total", model="m", version="v1")
+        assert _count(failing) >= 1 and retries == _count(failing)
+    finally:
+        slow.stop()
