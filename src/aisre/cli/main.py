@@ -13,6 +13,7 @@ from aisre.cli import keys as keys_cli
 from aisre.cli import models as models_cli
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
 from aisre.cli.drift import drift_command
+from aisre.cli.drill import drill_command
 from aisre.cli.evaluate import eval_command
 from aisre.cli.marks import mark_command
 from aisre.cli.serve import serve_command
@@ -36,6 +37,7 @@ app.add_typer(experiments.canary_app, name="canary")
 app.add_typer(experiments.shadow_app, name="shadow")
 slo.app.command("mark")(mark_command)  # in its own module: `aisre slo mark` writes, the rest of `slo` reads
 app.command("drift")(drift_command)
+app.command("drill")(drill_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
 app.command("watch")(watch_command)

@@ -93,6 +93,10 @@ class SSEResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+#: The reply of a refused generation (`MockSettings.refusal_rate`).
+REFUSAL = "I'm sorry, but I can't help with that."
+
+
 async def _chat_events(
     model: str, words: list[str], finish: str, gen: Generation, tokens_per_s: float | None
 ) -> AsyncIterator[bytes]:
@@ -178,6 +182,8 @@ def openai_app(settings: MockSettings | None = None) -> Starlette:
             return refused
         count, finish = reply_length(settings.completion_tokens, gen.max_tokens)
         words = reply_words(count, settings.replica_id)
+        if settings.refusal_rate > 0 and state.rng.random() < settings.refusal_rate:
+            words, finish = REFUSAL.split(), "stop"  # what the LLM-quality refusal patterns look for
         if gen.stream:
             stream = events(settings.model, words, finish, gen, settings.tokens_per_s)
             return SSEResponse(stream, request, settings.truncate_stream_after, settings.garbage_stream_after)

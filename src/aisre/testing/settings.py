@@ -24,6 +24,7 @@ class MockSettings:
     completion_tokens: int = 16  # natural reply length in tokens, capped by max_tokens
     fail_rate: float = 0.0
     fail_status: int = 500
+    refusal_rate: float = 0.0  # share of generations answered with a refusal ("I'm sorry, but I can't help with that.")
     hang: bool = False  # API requests never answer (until the client leaves or hang is switched off)
     garbage: bool = False  # API requests get 200 with a body that is not JSON
     truncate_stream_after: int | None = None  # close the connection after N SSE chunks, without [DONE]
@@ -67,6 +68,8 @@ class MockSettings:
             out.append(f"completion_tokens: must be >= 1 (got {self.completion_tokens})")
         if not 0.0 <= self.fail_rate <= 1.0:
             out.append(f"fail_rate: must be within 0..1 (got {self.fail_rate})")
+        if not 0.0 <= self.refusal_rate <= 1.0:
+            out.append(f"refusal_rate: must be within 0..1 (got {self.refusal_rate})")
         if not 400 <= self.fail_status <= 599:
             out.append(f"fail_status: must be an HTTP error status 400..599 (got {self.fail_status})")
         if self.truncate_stream_after is not None and self.truncate_stream_after < 0:
