@@ -16,6 +16,7 @@ from opentelemetry import propagate
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
 from aisre.gateway.balancer import Balancer
+from aisre.gateway.breakers import GatewayBreakers, incident_hook
 from aisre.gateway.http1 import Http1Pool
 from aisre.gateway.local import SklearnVersion, artifact_trained_at
 from aisre.gateway.metrics import GatewayMetrics
@@ -48,6 +49,9 @@ class Gateway:
         self._shadows_in_flight = 0
         self._health_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        self._breaker_task: asyncio.Task[None] | None = None
+        # AI circuit breakers (`breakers:`): their rule functions load now, like in-process models.
+        self.breakers = GatewayBreakers(config, recorder.metrics.registry, clock)
         # The version with the largest share of traffic is the primary; the others are canaries.
         self._primary = {m: max(c.weights, key=c.weights.get) for m, c in config.models.items()}  # type: ignore[arg-type]
         # In-process models load now, so a bad file fails `aisre serve` before it listens.
@@ -111,12 +115,20 @@ class Gateway:
             self._health_task = asyncio.create_task(self._health_loop())
         if self.policies.state is not None:
             self._sync_task = asyncio.create_task(self._sync_loop())
+        if self.breakers:
+            store = self.recorder.store
+            if hasattr(store, "write_signals"):  # a store that keeps signals keeps incidents too
+                self.breakers.on_transition.append(incident_hook(store, self.clock))
+            interval = self.config.slo_evaluation.interval_s
+            self._breaker_task = asyncio.create_task(self.breakers.run(store, list(self.config.slos), interval))
 
     async def stop(self) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
         if self._sync_task is not None:
             self._sync_task.cancel()
+        if self._breaker_task is not None:
+            self._breaker_task.cancel()
         if self._background:
             await asyncio.wait(self._background, timeout=self.config.gateway.shutdown_grace_s or None)
         if self.session is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -206,6 +207,30 @@ class OipApi:
     def shadow_message(self, request: InferenceRequest) -> InferRequest:
         return request.message
 
+    def call_rule(self, request: InferenceRequest, version: str, rule: Any) -> Answer:
+        """A breaker's fallback rule: `rule(rows)` gets the rows as the records show them (feature name
+        -> value) and returns one prediction per row, sent as the `predict` output."""
+        name = request.model
+        rows = [r["inputs"] or {} for r in self.rows(request, version, None)]
+        predictions = list(rule(rows))
+        if len(predictions) != len(rows):
+            raise GatewayError(
+                502, f"fallback rule for {name}/{version} returned {len(predictions)} predictions for {len(rows)} rows"
+            )
+        datatype = _datatype_of(predictions)
+        try:
+            arrays = {
+                "predict": as_datatype(np.asarray(predictions, dtype=object if datatype == "BYTES" else None), datatype)
+            }
+            selected = select_outputs(arrays, request.message.outputs, f"{name}/{version}")
+        except TensorError as exc:
+            raise GatewayError(400, f"{exc} (the fallback rule answers `predict` only)") from None
+        doc = {"model_name": name, "model_version": version}
+        if "id" in request.message.payload:
+            doc["id"] = request.message.payload["id"]
+        rendered = render(doc, selected, request.message.outputs)
+        return Answer(200, None, 1, rendered.body, rendered.media_type, rendered.headers, data=(predictions, None))
+
     async def _run_sklearn(self, backend: SklearnVersion, name: str, version: str, call: InferRequest) -> Answer:
         try:
             X, _ = feature_matrix(call.inputs, backend.feature_names)
@@ -242,3 +267,14 @@ class OipApi:
             scores = [dict(zip(keys, row, strict=False)) for row in proba.tolist()]
         predicted = arrays["predict"].tolist()
         return Answer(200, None, 1, rendered.body, rendered.media_type, rendered.headers, data=(predicted, scores))
+
+
+def _datatype_of(values: list[Any]) -> str:
+    """The OIP datatype of a rule's predictions: INT64, FP64, BOOL or BYTES (text)."""
+    if all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "INT64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "FP64"
+    return "BYTES"

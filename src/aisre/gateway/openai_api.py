@@ -186,6 +186,37 @@ class OpenAIApi:
             row["output_text"] = output_text
         return row
 
+    def call_rule(self, request: InferenceRequest, version: str, rule: Any) -> Answer:
+        """A breaker's fallback rule: `rule(messages)` (the chat messages, or the prompt for completions)
+        returns the reply text, sent as a chat completion (one SSE chunk then [DONE] to a stream)."""
+        message: OpenAIMessage = request.message
+        text = rule(_content_in(message.payload))
+        if not isinstance(text, str):
+            raise GatewayError(
+                502, f"fallback rule for {request.model}/{version} returned {type(text).__name__}, not text"
+            )
+        created = int(self.gw.clock.now())
+        ident = f"chatcmpl-fallback-{created}"
+        data = {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": request.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+        if not request.streaming:
+            return Answer(200, None, 1, orjson.dumps(data), "application/json", data=data)
+        chunk = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": request.model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        }
+        body = b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"
+        return Answer(200, None, 1, body, "text/event-stream", data=data)
+
     def shadow_message(self, request: InferenceRequest) -> OpenAIMessage:
         """The same request as a whole response (a shadow never streams), without the caller's trace header."""
         message: OpenAIMessage = request.message

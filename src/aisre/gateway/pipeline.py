@@ -86,6 +86,7 @@ class Candidate:
     version: str
     route: Route
     reason: str | None = None
+    rule: str | None = None  # a fallback rule function (package.module:function) answers for `version`
 
 
 @dataclass
@@ -131,6 +132,10 @@ class ProtocolAdapter(Protocol):
         """The decoded request to mirror to a shadow (e.g. without `stream`)."""
         ...
 
+    def call_rule(self, request: InferenceRequest, version: str, rule: Any) -> Answer:
+        """Answer with a breaker's fallback rule function, in this protocol's shape (see `aisre.respond.rules`)."""
+        ...
+
 
 class Pipeline:
     def __init__(self, gateway: Gateway) -> None:
@@ -143,9 +148,21 @@ class Pipeline:
 
     # -- choose ----------------------------------------------------------------------------
     def diverted(self, model: str, version: str) -> bool:
-        """Whether `version` must not serve now. THE BREAKER SEAM: today the breaker flags of the
-        routing state (admin API, Redis); an AI circuit breaker answers here per version."""
-        return self.gw.routing.breaker_open(model, version)
+        """Whether `version` must not serve now: the breaker flags of the routing state (admin API,
+        Redis, playbooks), or the version's AI circuit breaker (`gateway/breakers.py`: open, or
+        half-open and this request not one of its probes)."""
+        return self.gw.routing.breaker_open(model, version) or self.gw.breakers.diverted(model, version)
+
+    def _breaker_fallback(self, model: str, version: str, reason: str) -> list[Candidate]:
+        """What the AI breaker of a diverted `version` sends its traffic to: its rule, or its fallback version."""
+        fallback = self.gw.breakers.fallback_of(model, version)
+        if fallback is None:
+            return []
+        if fallback.rule is not None:
+            return [Candidate(version, Route.FALLBACK, reason, rule=fallback.rule)]
+        if fallback.version is not None and not self.diverted(model, fallback.version):
+            return [Candidate(fallback.version, Route.FALLBACK, reason)]
+        return []
 
     def choose(self, request: InferenceRequest) -> tuple[str, list[Candidate]]:
         """The chosen version, and the versions to try in order: the chosen one (unless diverted), then
@@ -156,16 +173,17 @@ class Pipeline:
             return request.pinned, [Candidate(request.pinned, self.gw.route_of(model, request.pinned, False))]
         first = self.gw.routing.choose(model, request.sticky_key)
         route = self.gw.routing.models[model]
-        if not route.fallback and not route.open_breakers:  # the common case, kept cheap
+        if not route.fallback and not route.open_breakers and not self.gw.breakers:  # the common case, kept cheap
             return first, [Candidate(first, self.gw.route_of(model, first, False))]
         chain: list[Candidate] = []
         reason = None
         if self.diverted(model, first):
             reason = f"breaker open on {first}"
+            chain += self._breaker_fallback(model, first, reason)
         else:
             chain.append(Candidate(first, self.gw.route_of(model, first, False)))
             reason = f"{first} failed"
-        seen = {first}
+        seen = {first, *(c.version for c in chain)}
         for version in route.fallback:
             if version in seen or self.diverted(model, version):
                 continue
@@ -213,11 +231,19 @@ class Pipeline:
         if candidate.route is Route.FALLBACK:
             self.gw.metrics.fallbacks.labels(model, version).inc()
         t = time.perf_counter()
+        if candidate.rule is not None:
+            return self._rule(request, candidate, protocol, t)
         try:
             if request.receive is None:
-                return await protocol.call(request, version)
-            return await cancel_on_disconnect(request.receive, protocol.call(request, version))
+                answer = await protocol.call(request, version)
+            else:
+                answer = await cancel_on_disconnect(request.receive, protocol.call(request, version))
+            ok = answer.status < 500 and answer.invalid is None
+            self.gw.breakers.record(model, version, ok, time.perf_counter() - t)  # the version's AI breaker
+            return answer
         except GatewayError as err:
+            if err.status >= 500:  # a 4xx is the request's fault, not the version's
+                self.gw.breakers.record(model, version, False, time.perf_counter() - t)
             self.gw.metrics.upstream_errors.labels(model, version, str(err.status)).inc()
             self.record(request, candidate, protocol.rows(request, version, None), None, err.message)
             raise
@@ -225,6 +251,23 @@ class Pipeline:
             self.record(request, candidate, protocol.rows(request, version, None), None, str(gone), cancelled=True)
             self.gw.metrics.requests.labels(model, version, CANCELLED_STATUS_CLASS).inc()
             raise
+        finally:
+            request.upstream_s += time.perf_counter() - t
+
+    def _rule(self, request: InferenceRequest, candidate: Candidate, protocol: ProtocolAdapter, t: float) -> Answer:
+        """A breaker's fallback rule answers (in the event loop: rules are fast and pure); its failure
+        is a 502 recorded like an upstream's."""
+        assert candidate.rule is not None
+        try:
+            return protocol.call_rule(request, candidate.version, self.gw.breakers.rule(candidate.rule))
+        except GatewayError as err:
+            self.record(request, candidate, protocol.rows(request, candidate.version, None), None, err.message)
+            raise
+        except Exception as exc:  # noqa: BLE001 - the user's rule must not take the gateway down
+            message = f"fallback rule {candidate.rule} failed: {type(exc).__name__}: {exc}"
+            self.gw.metrics.upstream_errors.labels(request.model, candidate.version, "502").inc()
+            self.record(request, candidate, protocol.rows(request, candidate.version, None), None, message)
+            raise GatewayError(502, message) from None
         finally:
             request.upstream_s += time.perf_counter() - t
 
@@ -286,6 +329,8 @@ class Pipeline:
         tags = dict(request.tags)
         if candidate.reason is not None:
             tags["fallback_reason"] = candidate.reason
+        if candidate.rule is not None:
+            tags["fallback_rule"] = candidate.rule
         status = Status.CANCELLED if cancelled else Status.OK if ok else Status.ERROR
         pair_id = tags.get(PAIR_TAG) if len(rows) > 1 else None
         records = [
