@@ -12,9 +12,11 @@ ever touched from the loop.
 Every transition is counted (`aisre_breaker_transitions_total{model,version,to}`), shown
 (`aisre_breaker_state{model,version}`: 0 closed, 1 half-open, 2 open), logged, and written on an
 incident (`breaker:<model>:<version>`: opened with the reason and evidence; half-open and closed
-added to its timeline). With Redis (`state:`), an opening and a closing are also written to the
-shared breaker flags, so every process diverts at once; each process's own breaker still decides
-when it probes and closes.
+added to its timeline, whichever process saw it first). Each process keeps its own breakers:
+their quality conditions read the store every process shares, so all processes reach the same
+verdict within one interval; request outcomes are each process's own sample of the same traffic.
+The routing state's breaker flags (admin API, playbooks, shared through Redis) still take a
+version out of every process at once, whatever its AI breaker says.
 """
 
 from __future__ import annotations
