@@ -186,6 +186,30 @@ def test_an_idle_connection_the_server_closed_is_not_reused() -> None:
     assert (first.body, second.body) == (b"1", b"2") and len(conns) == 2
 
 
+def test_an_idle_connection_older_than_the_ttl_is_replaced_before_the_server_closes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aisre.gateway.http1 as http1
+
+    monkeypatch.setattr(http1, "IDLE_TTL_S", 0.05)
+
+    async def go():
+        replies, conns = [_ok(b"1"), _ok(b"2"), _ok(b"3")], []
+        server = await _serve(replies, [], conns)  # keeps connections open (serves replies in order)
+        pool = Http1Pool(1.0)
+        origin = Origin.parse(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        await pool.request(origin, "GET", "/", {}, b"", 2)
+        await pool.request(origin, "GET", "/", {}, b"", 2)  # at once: the same connection again
+        await asyncio.sleep(0.2)  # idle longer than the TTL: a new connection, the old one closed
+        third = await pool.request(origin, "GET", "/", {}, b"", 2)
+        pool.close()
+        server.close()
+        return third, conns
+
+    third, conns = run(go())
+    assert third.body == b"3" and len(conns) == 2
+
+
 def test_https_replicas_are_verified_against_the_trusted_cas() -> None:
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

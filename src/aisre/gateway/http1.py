@@ -30,6 +30,10 @@ from aisre.errors import ConnectFailed, ConnectionBroken, ResponseTimeout, Respo
 
 #: Idle keep-alive connections kept per origin (more are closed after use).
 MAX_IDLE_PER_ORIGIN = 256
+#: An idle connection older than this is closed, not reused: below the keep-alive timeout of common
+#: servers (uvicorn 5 s, nginx 75 s), so the server never closes a connection as a request goes out
+#: on it (a request that then breaks is a `reset`, not retried by default: it may have reached the model).
+IDLE_TTL_S = 4.0
 #: Default cap on a response body, in bytes (`gateway.max_response_bytes`).
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 #: Cap on a response's status line + headers, in bytes (what uvicorn and nginx accept from clients is less).
@@ -78,6 +82,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, max_body_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.idle_since = 0.0
         self.max_body_bytes = max_body_bytes
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
@@ -210,12 +215,16 @@ class Http1Pool:
         return response
 
     async def _connection(self, origin: Origin, timeout_s: float) -> _Connection:
+        loop = asyncio.get_running_loop()
         idle = self._idle.get(origin)
         while idle:
             conn = idle.pop()
-            if not conn.closed:
-                return conn
-        loop = asyncio.get_running_loop()
+            if conn.closed:
+                continue
+            if loop.time() - conn.idle_since > IDLE_TTL_S:  # the server may be closing it right now
+                conn.close()
+                continue
+            return conn
         context = self._context() if origin.tls else None
         limit = min(self.connect_timeout_s, timeout_s)  # the attempt's own time may run out first
         try:
@@ -238,6 +247,7 @@ class Http1Pool:
             return
         idle = self._idle.setdefault(origin, [])
         if len(idle) < MAX_IDLE_PER_ORIGIN:
+            conn.idle_since = asyncio.get_running_loop().time()
             idle.append(conn)
         else:
             conn.close()
