@@ -49,7 +49,7 @@ def watch_command(
         checks.require([p for p in checks.find(cfg, parts=[checks.RECORDER]) if p.loc[0] in ("store", "monitors")])
     except AisreError as exc:
         raise fail(str(exc)) from None
-    judging = bool(cfg.slos or cfg.playbooks) and cfg.slo_evaluation.enabled
+    judging = bool(cfg.slos or cfg.playbooks or cfg.canaries) and cfg.slo_evaluation.enabled
     if not cfg.monitors and not judging:
         raise fail(f"{config}: nothing to watch; add a 'monitors:', 'slos:' or 'playbooks:' section")
     actuator = _actuator(gateway)
@@ -111,7 +111,7 @@ def _once(cfg: Any, store: Any, clock: Any, metrics: Any, actuator: Any = None) 
         from aisre.monitor.jobs.runner import MonitorRunner
 
         failed = _run_monitors_once(MonitorRunner(cfg, store, clock, metrics), RunnerLock(lock_path(cfg.store.path)))
-    if (cfg.slos or cfg.playbooks) and cfg.slo_evaluation.enabled:
+    if (cfg.slos or cfg.playbooks or cfg.canaries) and cfg.slo_evaluation.enabled:
         _judge_once(cfg, store, clock, metrics, actuator)
     if failed:
         raise typer.Exit(2)
@@ -145,6 +145,8 @@ def _judge_once(cfg: Any, store: Any, clock: Any, metrics: Any, actuator: Any = 
             budget = "-" if r.budget is None else f"{r.budget.remaining:.1%} of budget left"
             state = r.problem or (f"{budget}; firing: {', '.join(burning)}" if burning else budget)
             console.print(f"SLO {r.name}: {state}", highlight=False, soft_wrap=True)
+        for c in service.canaries.events if service.canaries is not None else []:
+            console.print(f"canary {c.model} {c.canary}: {c.action} at {c.percent:g}%: {c.detail}", markup=False)
         for e in service.playbooks.events if service.playbooks is not None else []:
             line = f"playbook {e.playbook}: {e.kind}: {e.detail}"
             console.print(line, style=None if e.ok else "bold red", highlight=False, soft_wrap=True, markup=False)

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from aisre.config import checks
 from aisre.config.base import Section
 from aisre.config.breakers import BreakerConfig, breaker_problems
+from aisre.config.canaries import CanaryConfig, canary_problems
 from aisre.config.evaluation import EvaluationSection
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
@@ -129,6 +130,7 @@ class AisreConfig(Section):
     evaluation: EvaluationSection = Field(default_factory=dict)  # after `models`, which it names
     breakers: list[BreakerConfig] = Field(default_factory=list)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
+    canaries: list[CanaryConfig] = Field(default_factory=list)
 
     @field_validator("store", "state", mode="before")
     @classmethod
@@ -145,6 +147,7 @@ class AisreConfig(Section):
             *_named_model_problems("monitors", "monitor", self.monitors, self.models),
             *_receiver_problems(self.slos, self.notifications),
             *breaker_problems(self.breakers, self.models, self.slos),
+            *canary_problems(self.canaries, self.models),
             *playbook_problems(self.playbooks, self.models, self.slos, [r.name for r in self.notifications.receivers]),
         ]
         checks.raise_all(found, "AisreConfig")

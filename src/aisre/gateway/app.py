@@ -57,7 +57,7 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
 
             monitors = start_background(config, recorder.store, clock, recorder.metrics)
         judge = None
-        if (config.slos or config.playbooks) and config.slo_evaluation.enabled:  # the judge: own thread and lock
+        if (config.slos or config.playbooks or config.canaries) and config.slo_evaluation.enabled:  # own thread+lock
             from aisre.respond.playbooks import GatewayActuator
             from aisre.slo.service import start_background as start_judge
 

@@ -76,6 +76,7 @@ class SLOService:
         self.evaluators = {slo.name: AlertEvaluator(slo, clock, service=self.settings.service) for slo in self.slos}
         self._exports: dict[str, EventExport] | None = None  # set on the first tick: counting starts then
         self.playbooks = _playbook_runner(config, store, clock, self.notifier, actuator)
+        self.canaries = _canary_controller(config, store, clock, actuator)
         self._states: dict[tuple[str, str], str] = {}
         self.last_reports: list[SLOReport] = []
 
@@ -108,6 +109,8 @@ class SLOService:
         self.last_reports = reports
         if self.playbooks is not None:  # the playbooks act on this tick's verdicts
             self.playbooks.tick({r.name: r for r in reports})
+        if self.canaries is not None:  # and the canaries walk their steps
+            self.canaries.tick()
         return reports
 
     def _export_events(self, name: str, now: float) -> None:
@@ -165,6 +168,20 @@ def _playbook_runner(config: Any, store: Any, clock: Clock, notifier: Notifier, 
     )
 
 
+def _canary_controller(config: Any, store: Any, clock: Clock, actuator: Any) -> Any:
+    """The `canaries:` of the config, walked after every judging tick (None without canaries)."""
+    if not getattr(config, "canaries", None):
+        return None
+    from aisre.respond.canary_controller import CanaryController
+    from aisre.respond.incidents import Incidents
+    from aisre.respond.registry import configured_registry
+
+    registry = configured_registry(config, store, clock)
+    return CanaryController(
+        config.canaries, store, registry, actuator=actuator, incidents=Incidents(store, clock=clock), clock=clock
+    )
+
+
 class BackgroundSLOs:
     """Runs `service.tick()` every `slo_evaluation.interval` in a daemon thread while this process
     holds `lock` (a `RunnerLock`); `retry_s` is how often a standby process tries to take over."""
@@ -213,7 +230,8 @@ def start_background(
 ) -> BackgroundSLOs | None:
     """Start judging `config.slos` and running `config.playbooks` (None when there are neither or
     `slo_evaluation.enabled` is false). `actuator`: what playbooks change routing through."""
-    if not (config.slos or getattr(config, "playbooks", None)) or not config.slo_evaluation.enabled:
+    acts = getattr(config, "playbooks", None) or getattr(config, "canaries", None)
+    if not (config.slos or acts) or not config.slo_evaluation.enabled:
         return None
     from aisre.locks import RunnerLock  # the same flock the monitoring jobs use
 
