@@ -166,3 +166,56 @@ def test_an_llm_refusal_storm_opens_the_breaker_and_the_rule_answers_through_the
             assert text == "Our assistant is resting; a human will answer shortly."
     finally:
         upstream.stop()
+
+
+def test_a_bias_spike_on_one_group_opens_the_breaker_through_the_fairness_slo(
+    tmp_path: Path, rules_module: str
+) -> None:
+    import numpy as np
+
+    from aisre.records import InferenceRecord
+
+    replica = serve_in_thread(oip_app(MockSettings(model="fraud")))
+    models = {"fraud": {"protocol": "oip", "versions": {"v1": {"replicas": [replica.url]}}}}
+    fairness = {
+        "name": "fraud-fairness",
+        "model": "fraud",
+        "objective": 0.9,
+        "period": "1h",
+        "timeslice": "1m",
+        "sli": {"kind": "fairness", "metric": "demographic_parity_difference", "sensitive": "group", "max": 0.1},
+        "alerting": {"page": [{"long": "30m", "short": "5m", "budget_percent": 2}], "ticket": []},
+    }
+    breakers = [
+        {
+            "model": "fraud",
+            "version": "v1",
+            "fallback": {"rule": f"{rules_module}:large_amounts"},
+            "open_when": [{"slo": "fraud-fairness", "burn_rate": 5, "window": "5m"}, {"latency_p99_s": 5.0}],
+        }
+    ]
+    config = gateway_config(tmp_path, models, breakers=breakers, slos=[fairness], slo_evaluation={"interval": "1s"})
+    rng = np.random.default_rng(3)
+    try:
+        with RunningGateway(config) as gw:
+            assert infer(gw.url, [[1.0]]).headers["x-aisre-route"] == "primary"
+            now = time.time()
+            minute0 = (now // 60 - 10) * 60  # ten closed minutes in which group b is approved far less often
+            records = [
+                InferenceRecord(
+                    model="fraud",
+                    version="v1",
+                    inputs={"group": group, "x0": 1.0},
+                    prediction=int(rng.random() < (0.6 if group == "a" else 0.1)),
+                    latency_s=0.01,
+                    ts=minute0 + m * 60 + i * 0.5,
+                )
+                for m in range(10)
+                for i, group in enumerate(["a", "b"] * 30)
+            ]
+            gw.gateway.recorder.store.write_batch(records)
+            eventually(lambda: infer(gw.url, [[1.0]]).headers["x-aisre-route"] == "fallback", timeout_s=30)
+            (transition,) = gw.gateway.breakers.transitions
+            assert "SLO fraud-fairness burn rate" in transition.reason and "over 5m" in transition.reason
+    finally:
+        replica.stop()
