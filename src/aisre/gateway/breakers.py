@@ -15,8 +15,9 @@ incident (`breaker:<model>:<version>`: opened with the reason and evidence; half
 added to its timeline, whichever process saw it first). Each process keeps its own breakers:
 their quality conditions read the store every process shares, so all processes reach the same
 verdict within one interval; request outcomes are each process's own sample of the same traffic.
-The routing state's breaker flags (admin API, playbooks, shared through Redis) still take a
-version out of every process at once, whatever its AI breaker says.
+An opening also sets the routing state's breaker flag, shared through Redis when `state:` is set,
+so every process diverts within a second; half-open and closed clear it. The flags set by the
+admin API or a playbook take a version out of every process whatever its AI breaker says.
 """
 
 from __future__ import annotations
@@ -137,13 +138,14 @@ class GatewayBreakers:
                 self._changed(transition)
 
     async def run(self, store: Any, slos: list[Any], interval_s: float) -> None:
-        """Judge the quality conditions every `interval_s` until cancelled; a failed round is logged."""
-        if not any(c.kind in ("signal", "slo") for b in self.configs.values() for c in b.open_when):
-            return
+        """Judge the quality conditions every `interval_s` (and move open breakers to half-open on
+        time) until cancelled; a failed round is logged."""
+        judges_quality = any(c.kind in ("signal", "slo") for b in self.configs.values() for c in b.open_when)
         while True:
             try:
-                verdicts = await asyncio.to_thread(self.quality_verdicts, store, slos, self.clock.now())
-                self.apply(verdicts)
+                if judges_quality:
+                    verdicts = await asyncio.to_thread(self.quality_verdicts, store, slos, self.clock.now())
+                    self.apply(verdicts)
                 for breaker in self.breakers.values():  # open -> half-open on time
                     transition = breaker.tick()
                     if transition is not None:

@@ -119,6 +119,7 @@ class Gateway:
             store = self.recorder.store
             if hasattr(store, "write_signals"):  # a store that keeps signals keeps incidents too
                 self.breakers.on_transition.append(incident_hook(store, self.clock))
+            self.breakers.on_transition.append(self._mirror_breaker)
             interval = self.config.slo_evaluation.interval_s
             self._breaker_task = asyncio.create_task(self.breakers.run(store, list(self.config.slos), interval))
 
@@ -191,6 +192,17 @@ class Gateway:
     def background(self, coro: Any) -> None:
         """Run bookkeeping after the response (settling a stream's limits and spend); awaited at stop."""
         task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _mirror_breaker(self, t: Any) -> None:
+        """An AI breaker's opening sets the routing state's breaker flag (and Redis's, so every process
+        diverts within a second); turning half-open or closed clears it, so probes and traffic flow."""
+        from aisre.respond.breaker import BreakerState
+
+        opened = t.after is BreakerState.OPEN
+        (self.routing.open_breaker if opened else self.routing.close_breaker)(t.model, t.version)  # at once here
+        task = asyncio.get_running_loop().create_task(self.set_breaker(t.model, t.version, opened))  # and in Redis
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

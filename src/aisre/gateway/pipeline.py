@@ -151,7 +151,8 @@ class Pipeline:
         """Whether `version` must not serve now: the breaker flags of the routing state (admin API,
         Redis, playbooks), or the version's AI circuit breaker (`gateway/breakers.py`: open, or
         half-open and this request not one of its probes)."""
-        return self.gw.routing.breaker_open(model, version) or self.gw.breakers.diverted(model, version)
+        ai = self.gw.breakers.diverted(model, version)  # first: its own clock may turn it half-open (flag cleared)
+        return ai or self.gw.routing.breaker_open(model, version)
 
     def _breaker_fallback(self, model: str, version: str, reason: str) -> list[Candidate]:
         """What the AI breaker of a diverted `version` sends its traffic to: its rule, or its fallback version."""
