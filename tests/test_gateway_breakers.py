@@ -219,3 +219,38 @@ def test_a_bias_spike_on_one_group_opens_the_breaker_through_the_fairness_slo(
             assert "SLO fraud-fairness burn rate" in transition.reason and "over 5m" in transition.reason
     finally:
         replica.stop()
+
+
+@pytest.mark.skipif(__import__("shutil").which("redis-server") is None, reason="redis-server is installed by make test")
+def test_a_breaker_opened_in_one_gateway_diverts_the_other_through_redis(tmp_path: Path, rules_module: str) -> None:
+    from tests.test_gateway_scaleout import Redis
+
+    redis = Redis()
+    replica = serve_in_thread(oip_app(MockSettings(model="fraud", fail_rate=1.0, fail_status=500)))
+    models = {"fraud": {"protocol": "oip", "versions": {"v2": {"replicas": [replica.url]}}}}
+    breakers = [
+        {
+            "model": "fraud",
+            "version": "v2",
+            "fallback": {"rule": f"{rules_module}:large_amounts"},
+            "open_when": [{"error_rate": 0.5, "window_requests": 10, "min_requests": 5}],
+            "open_for": "10m",
+        }
+    ]
+    state = {"url": f"redis://127.0.0.1:{redis.port}/0", "timeout_s": 1.0}
+    configs = [
+        gateway_config(tmp_path / name, models, breakers=breakers, state=state)
+        for name in ("a", "b")
+        if (tmp_path / name).mkdir() is None
+    ]
+    try:
+        with RunningGateway(configs[0]) as a, RunningGateway(configs[1]) as b:
+            for _ in range(5):
+                infer(a.url, [[1.0]])  # only gateway a sees the failures
+            assert infer(a.url, [[1.0]]).headers["x-aisre-route"] == "fallback"
+            eventually(lambda: b.gateway.routing.breaker_open("fraud", "v2"), timeout_s=10)  # adopted from Redis
+            assert infer(b.url, [[1.0]]).headers["x-aisre-route"] == "fallback"
+            assert b.gateway.breakers.transitions == []  # b diverts on a's word; its own breaker saw nothing
+    finally:
+        replica.stop()
+        redis.kill()
