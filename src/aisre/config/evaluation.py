@@ -129,6 +129,8 @@ class ModelEvaluationConfig(Section):
     golden sets score faster in batches, and latency is then per batch). `features`: the input columns
     in the model's order (default: the estimator's own feature names, else every column except the label,
     the sensitive columns and `exclude`). `required_for`: promotions refused until the version passed.
+    `shadow_required_for`: promotions (canary, stable) refused until the version's newest shadow
+    evaluation passed (`shadow_passed` signal, written by `aisre shadow report --write-signals`).
     """
 
     data: str | None = None
@@ -145,6 +147,7 @@ class ModelEvaluationConfig(Section):
     n_bootstrap: int = Field(1000, ge=100, le=100_000)
     batch_size: int = Field(1, ge=1, le=100_000)
     required_for: list[Stage] = Field(default_factory=lambda: list(DEFAULT_REQUIRED_FOR))
+    shadow_required_for: list[Stage] = Field(default_factory=list)
 
     @field_validator("metrics")
     @classmethod

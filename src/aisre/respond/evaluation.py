@@ -272,7 +272,13 @@ def gate_problem(config: AisreConfig, store: SQLiteStore | str, model: str, vers
     """Why `model`/`version` may not enter `stage` (shadow, canary, stable) under `evaluation.<model>.required_for`,
     or None when it may (the stage needs no evaluation, or the newest evaluation passed)."""
     entry = config.evaluation.get(model)
-    if entry is None or stage not in entry.required_for:
+    if entry is None:
+        return None
+    if stage in entry.shadow_required_for:
+        problem = shadow_gate_problem(store, model, version, stage)
+        if problem is not None:
+            return problem
+    if stage not in entry.required_for:
         return None
     latest = latest_evaluation(store, model, version)
     if latest is None:
@@ -283,6 +289,23 @@ def gate_problem(config: AisreConfig, store: SQLiteStore | str, model: str, vers
     if not latest.passed:
         failed = ", ".join(c.name for c in latest.failed) or "see its report"
         return f"{model}/{version} failed its latest offline evaluation (#{latest.seq}: {failed}); {stage} refused"
+    return None
+
+
+def shadow_gate_problem(store: SQLiteStore | str, model: str, version: str, stage: str) -> str | None:
+    """Why `version` may not enter `stage` for want of a passing shadow evaluation (its newest
+    `shadow_passed` signal, as `aisre shadow report --write-signals` records it), or None."""
+    from aisre.store import SQLiteStore as _Store
+
+    db = store if not isinstance(store, str) else _Store(store.removeprefix("sqlite:///"))
+    rows = db.signals(model=model, name="shadow_passed", version=version)
+    if not rows:
+        return (
+            f"{model}/{version} needs a passing shadow evaluation before {stage} (evaluation.{model}."
+            f"shadow_required_for); run `aisre shadow report {model} --shadow {version} --write-signals`"
+        )
+    if not rows[-1][1].value:
+        return f"{model}/{version} failed its latest shadow evaluation; {stage} refused"
     return None
 
 
