@@ -24,6 +24,9 @@ def drill_command(
         str | None,
         typer.Option("--workdir", help="Keep the drill's store and models here (default: a temporary directory)."),
     ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Override the scenario's seed (does it pass with other draws too?).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the expectations' verdicts.")] = False,
 ) -> None:
     """Drive synthetic traffic (scikit-learn's breast-cancer data, models trained at start) through the real
@@ -35,6 +38,8 @@ def drill_command(
 
     try:
         spec = load_scenario(scenario)
+        if seed is not None:
+            spec = spec.model_copy(update={"seed": seed})
     except ConfigError as exc:
         raise fail(_one_line(scenario, exc)) from None
     logging.getLogger("aisre").setLevel(logging.ERROR)  # the timeline tells what happened; no log chatter

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,8 +90,9 @@ class Drill:
                 app = oip_app(MockSettings(model=s.model, seed=seed + k), OipModel.from_estimator(estimator))
                 replicas.add(serve_in_thread(app), app)
             versions[name] = {"replicas": [srv.url for srv in replicas.servers]}
-        weights = {v: spec.weight for v, spec in s.versions.items() if spec.status in ("canary", "candidate")}
-        weights[s.stable] = max(0.0, 100.0 - sum(weights.values()))
+        others = {v: spec.weight for v, spec in s.versions.items() if spec.status in ("canary", "candidate")}
+        # The stable version first: on a tie the gateway (and the registry's plan) take the first as primary.
+        weights = {s.stable: max(0.0, 100.0 - sum(others.values())), **others}
         models: dict[str, Any] = {s.model: {"protocol": "oip", "versions": versions, "route": weights}}
         if s.llm is not None:
             app = openai_app(MockSettings(model=s.llm.model, completion_tokens=8, seed=s.seed))
@@ -149,6 +151,8 @@ class Drill:
         starlette = app.app
         async with starlette.router.lifespan_context(starlette):
             gateway = starlette.state.gateway
+            # The split between versions is drawn from the routing's RNG: seeded, so a drill replays the same.
+            gateway.routing.rng = random.Random(s.seed)
             store = gateway.recorder.store
             metrics = gateway.recorder.metrics
             await asyncio.to_thread(self._register, store)
@@ -195,7 +199,8 @@ class Drill:
             if due:
                 pending[:] = [p for p in pending if p[0] > now]
                 await asyncio.to_thread(gateway.recorder.store.add_labels, [Label(r, y, ts=ts) for ts, r, y in due])
-            signals = await asyncio.to_thread(parts.monitors.run_due)
+            # A job loads its stored reference on its first run: not before the warm-up range is complete.
+            signals = await asyncio.to_thread(parts.monitors.run_due) if t >= s.clock.warmup_s else []
             reports = await asyncio.to_thread(parts.judge.tick)
             await parts.follower.poll()
             parts.watcher.collect(t, signals, reports)

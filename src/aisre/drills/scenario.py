@@ -67,15 +67,15 @@ class ClockSpec(Section):
 
     @property
     def step_s(self) -> float:
-        return _duration(self.step, "clock.step")
+        return _duration(self.step, "step")
 
     @property
     def duration_s(self) -> float:
-        return _duration(self.duration, "clock.duration")
+        return _duration(self.duration, "duration")
 
     @property
     def warmup_s(self) -> float:
-        return _duration(self.warmup, "clock.warmup")
+        return _duration(self.warmup, "warmup")
 
     @model_validator(mode="after")
     def _sane(self) -> ClockSpec:
