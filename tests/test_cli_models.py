@@ -114,3 +114,15 @@ def test_incidents_from_the_command_line(url, tmp_path):
     assert "ID: no incident 99" in refused("incidents", "resolve", "99", "--store", url)
     assert "--status: expected one of open" in refused("incidents", "list", "--status", "closed", "--store", url)
     assert "no store at" in refused("incidents", "list", "--store", f"sqlite:///{tmp_path / 'none.db'}")
+
+
+def test_freeze_and_unfreeze_promotions_from_the_command_line(url, monkeypatch):
+    monkeypatch.setenv("AISRE_ACTOR", "cli:oncall")
+    ok("models", "register", "fraud", "v2", "--store", url)
+    assert "promotions frozen by cli:oncall" in ok(
+        "models", "freeze", "fraud", "--reason", "incident 12", "--store", url
+    )
+    line = refused("models", "promote", "fraud", "v2", "--to", "canary", "--store", url)
+    assert "cli:oncall" in line
+    assert "promotions allowed" in ok("models", "unfreeze", "fraud", "--store", url)
+    assert "canary" in ok("models", "promote", "fraud", "v2", "--to", "canary", "--store", url)

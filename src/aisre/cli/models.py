@@ -286,6 +286,49 @@ def rollback_command(
         console.print(f"{model}: rolled back from {gone} to the previous stable version {result.stable}")
 
 
+@app.command("freeze")
+def freeze_command(
+    model: Annotated[str, typer.Argument(help="The model.")],
+    reason: ReasonOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Refuse promotions of the model to canary or stable until `aisre models unfreeze` (as a playbook's
+    `freeze_promotions` does)."""
+    _set_freeze(model, True, reason, config, store)
+
+
+@app.command("unfreeze")
+def unfreeze_command(
+    model: Annotated[str, typer.Argument(help="The model.")],
+    reason: ReasonOpt = None,
+    config: ConfigOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Lift every manual or playbook freeze of the model (an SLO whose budget is spent still freezes it)."""
+    _set_freeze(model, False, reason, config, store)
+
+
+def _set_freeze(model: str, frozen: bool, reason: str | None, config: str | None, store: str | None) -> None:
+    from aisre.records import Signal
+    from aisre.respond.playbooks import FREEZE_SIGNAL
+
+    registry = open_registry(config, store)
+    by = actor() if frozen else "*"
+    labels = {"by": by, **({"reason": reason} if reason else {})}
+    signal = Signal(model, "*", FREEZE_SIGNAL, float(frozen), None, frozen, labels)
+    registry.store.write_signals([signal], registry.clock.now())
+    left = [] if frozen else (registry.frozen_by(model, "*") if registry.frozen_by is not None else [])
+    if frozen:
+        console.print(f"{model}: promotions frozen by {by}", highlight=False)
+    elif left:
+        console.print(
+            f"{model}: manual and playbook freezes lifted; still frozen by {', '.join(left)}", highlight=False
+        )
+    else:
+        console.print(f"{model}: promotions allowed", highlight=False)
+
+
 @app.command("retire")
 def retire_command(
     model: Annotated[str, typer.Argument(help="The model.")],

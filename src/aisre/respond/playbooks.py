@@ -326,7 +326,7 @@ def playbook_freeze(
                 latest.clear()
             else:
                 latest[by] = bool(s.value)
-        return [f"playbook {by}" for by, frozen in latest.items() if frozen]
+        return [by if ":" in by else f"playbook {by}" for by, frozen in latest.items() if frozen]
 
     return frozen_by
 
