@@ -145,7 +145,12 @@ class Drill:
         config = self._config(self._serve())
         # The drill runs the monitors and the judge itself, on its clock: the gateway must not start its own.
         gateway_config = config.model_copy(
-            update={"monitors": [], "slo_evaluation": config.slo_evaluation.model_copy(update={"enabled": False})}
+            # (the gateway's breakers judge their quality conditions every slo_evaluation.interval of real time:
+            # a day, so only the drill's steps do, on the drill's clock; see _judge_breakers)
+            update={
+                "monitors": [],
+                "slo_evaluation": config.slo_evaluation.model_copy(update={"enabled": False, "interval": "1d"}),
+            }
         )
         app = create_app(gateway_config, clock=self.clock)
         starlette = app.app
@@ -203,9 +208,20 @@ class Drill:
             signals = await asyncio.to_thread(parts.monitors.run_due) if t >= s.clock.warmup_s else []
             reports = await asyncio.to_thread(parts.judge.tick)
             await parts.follower.poll()
+            await self._judge_breakers(gateway, parts.judge.slos)
             parts.watcher.collect(t, signals, reports)
             self.run_.steps.append({"t_s": t, "requests": dict(sorted(counts.items()))})
             k += 1
+
+    async def _judge_breakers(self, gateway: Any, slos: list[Any]) -> None:
+        """The AI breakers' quality conditions (signals, SLO burn rates) judged at this step's time, as the
+        gateway's own loop does every interval; their error and latency conditions see every answer."""
+        breakers = getattr(gateway, "breakers", None)
+        if not breakers or not hasattr(breakers, "quality_verdicts"):
+            return
+        store = gateway.recorder.store
+        verdicts = await asyncio.to_thread(breakers.quality_verdicts, store, slos, self.clock.now())
+        breakers.apply(verdicts)
 
     async def _send(
         self, client: httpx.AsyncClient, batch: Batch, k: int, pending: list[tuple[float, str, int]]

@@ -139,15 +139,23 @@ def _matches(x: Expectation, e: Event) -> bool:
 
 def judge(run: DrillRun) -> list[Verdict]:
     faults = {f.name: f for f in run.scenario.faults}
-    return [_judge_one(x, run.events, faults.get(x.after or "")) for x in run.scenario.expect]
+    verdicts = []
+    for x in run.scenario.expect:
+        until = faults[x.before] if x.before is not None else None
+        verdicts.append(_judge_one(x, run.events, faults.get(x.after or ""), until))
+    return verdicts
 
 
-def _judge_one(x: Expectation, events: list[Event], fault: FaultSpec | None) -> Verdict:
+def _judge_one(x: Expectation, events: list[Event], fault: FaultSpec | None, until: FaultSpec | None) -> Verdict:
     start = fault.at_s if fault is not None else 0.0
-    hits = [e for e in events if _matches(x, e) and e.t >= start and (fault is None or _about_data_since(e, start))]
+    end = until.at_s if until is not None else math.inf
+    hits = [
+        e for e in events if _matches(x, e) and start <= e.t < end and (fault is None or _about_data_since(e, start))
+    ]
     within = x.within_s
     in_time = [e for e in hits if within is None or e.t - start <= within]
     since = f" after {fault.name} (at {hms(fault.at_s)})" if fault is not None else ""
+    since += f" before {until.name} (at {hms(until.at_s)})" if until is not None else ""
     bound = f" within {hms(within)}" if within is not None else ""
     if x.positive:
         if in_time:

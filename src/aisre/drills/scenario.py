@@ -95,7 +95,7 @@ class TrafficSpec(Section):
     dataset: Literal["breast_cancer"] = "breast_cancer"
     requests_per_step: int = Field(20, ge=0, le=500)
     label_delay: str | float | None = "10m"
-    group_feature: str = "mean_texture"
+    group_feature: str = "texture_error"  # about as common among malignant and benign cases: no built-in gap
     llm_requests_per_step: int = Field(0, ge=0, le=200)
     concurrency: int = Field(16, ge=1, le=256)
 
@@ -168,7 +168,8 @@ class FaultSpec(Section):
 class Expectation(Section):
     """One outcome: exactly one of `signal`, `alert`, `playbook`, `breaker`, `rollback`, `incident`.
     `fired` / `breached` / `firing` / `opened` false asserts it did NOT happen; `after` + `within` bound
-    the delay from a fault's start."""
+    the delay from a fault's start; `before` (a fault) looks only at what happened before it began
+    (no false alarm before the fault)."""
 
     signal: str | None = None
     version: str | None = None
@@ -184,6 +185,7 @@ class Expectation(Section):
     to: str | None = None
     incident: bool | None = None
     after: str | None = None
+    before: str | None = None
     within: str | float | None = None
 
     @model_validator(mode="after")
@@ -254,8 +256,9 @@ class Scenario(Section):
             if f.at_s >= self.clock.duration_s:
                 raise ValueError(f"faults.{i}.at: {f.at} is past the drill's duration ({self.clock.duration})")
         for i, e in enumerate(self.expect):
-            if e.after is not None and e.after not in names:
-                raise ValueError(f"expect.{i}.after: unknown fault {e.after!r}; faults are {names}")
+            for key in ("after", "before"):
+                if getattr(e, key) is not None and getattr(e, key) not in names:
+                    raise ValueError(f"expect.{i}.{key}: unknown fault {getattr(e, key)!r}; faults are {names}")
         extra = sorted(set(self.aisre) - set(AISRE_SECTIONS))
         if extra:
             raise ValueError(f"aisre: {extra} are not drill sections; expected {', '.join(AISRE_SECTIONS)}")
