@@ -75,6 +75,33 @@ def test_the_covariate_drift_drill_rolls_the_canary_back_and_traffic_returns_to_
     assert after and all(set(s["requests"]) == {"v1/primary/200"} for s in after)  # ...until rolled back
 
 
+def test_the_full_loop_drill_pages_opens_the_breaker_rolls_back_and_traffic_recovers(tmp_path: Path) -> None:
+    """Issue #10's end-to-end case, asserted from the drill's timeline: a canary whose inputs drift and whose
+    accuracy falls is detected, the burn-rate alert pages, the breaker opens, the canary is rolled back."""
+    out = tmp_path / "drill.json"
+    result = drill(Path("examples/drills/canary-full-loop.yaml"), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    timeline = report["timeline"]
+
+    def first(kind: str, **match: Any) -> dict[str, Any]:
+        return next(e for e in timeline if e["kind"] == kind and all(e.get(k) == v for k, v in match.items()))
+
+    fault = first("fault")
+    page = first("alert", slo="fraud-v2-correctness", state="firing")
+    opened = first("breaker", version="v2", after="open")
+    rollback = first("registry", actor="playbook:drift-rollback")
+    assert fault["t_s"] <= page["t_s"] <= opened["t_s"] <= rollback["t_s"]
+    assert rollback["to_status"] == "retired" and rollback["stable_after"] == "v1"
+    served_v2_before = [s for s in report["steps"] if s["t_s"] < fault["t_s"] and "v2/canary/200" in s["requests"]]
+    assert served_v2_before  # the canary served until the fault...
+    after = [s for s in report["steps"] if s["t_s"] > opened["t_s"]]
+    assert after and all(not any(k.startswith("v2/") for k in s["requests"]) for s in after)  # ...not after
+    assert all(s["requests"].get("v1/primary/200") == sum(s["requests"].values()) for s in after)  # all answered
+    (detection,) = report["faults"]
+    assert detection["delay_by_kind_s"]["alert"] <= 3600 and detection["delay_by_kind_s"]["registry"] <= 2 * 3600
+
+
 def test_breakers_send_traffic_to_the_fallback_rule_while_open(tmp_path: Path) -> None:
     out = tmp_path / "drill.json"
     result = drill(Path("examples/drills/bias-spike-breaker.yaml"), "--json", str(out))
