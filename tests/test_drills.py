@@ -4,9 +4,11 @@ naming it and what happened instead; a bad scenario exits 2 naming the key path.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,14 @@ def drill(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
+@functools.cache
+def shipped(name: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """One run of a shipped drill with its JSON, shared by the tests that read it (each run takes seconds)."""
+    out = Path(tempfile.mkdtemp(prefix="aisre-drill-test-")) / f"{name}.json"
+    result = drill(Path(__file__).parent.parent / "examples" / "drills" / f"{name}.yaml", "--json", str(out))
+    return result, json.loads(out.read_text()) if out.exists() else {}
+
+
 def test_the_shipped_drills_cover_the_fault_kinds_the_docs_promise() -> None:
     kinds = {f["kind"] for p in DRILLS for f in yaml.safe_load(p.read_text()).get("faults", [])}
     expected = {"covariate_drift", "concept_drift", "latency_spike", "refusal_storm", "bias_spike", "error_burst"}
@@ -35,12 +45,10 @@ def test_the_shipped_drills_cover_the_fault_kinds_the_docs_promise() -> None:
 
 
 @pytest.mark.parametrize("path", DRILLS, ids=[p.stem for p in DRILLS])
-def test_every_shipped_drill_passes_and_reports_each_faults_detection_delay(path: Path, tmp_path: Path) -> None:
-    out = tmp_path / "drill.json"
-    result = drill(path, "--json", str(out))
+def test_every_shipped_drill_passes_and_reports_each_faults_detection_delay(path: Path) -> None:
+    result, report = shipped(path.stem)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    report = json.loads(out.read_text())
     assert report["passed"] is True
     assert all(e["passed"] for e in report["expectations"])
     scenario = yaml.safe_load(path.read_text())
@@ -62,11 +70,9 @@ def test_every_shipped_drill_passes_and_reports_each_faults_detection_delay(path
     assert report["steps"] and all(s["requests"] for s in report["steps"])
 
 
-def test_the_covariate_drift_drill_rolls_the_canary_back_and_traffic_returns_to_stable(tmp_path: Path) -> None:
-    out = tmp_path / "drill.json"
-    result = drill(Path("examples/drills/covariate-drift-canary.yaml"), "--json", str(out))
+def test_the_covariate_drift_drill_rolls_the_canary_back_and_traffic_returns_to_stable() -> None:
+    result, report = shipped("covariate-drift-canary")
     assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
     rollback = next(e for e in report["timeline"] if e["kind"] == "registry")
     assert rollback["actor"] == "playbook:drift-rollback" and rollback["to_status"] == "retired"
     before = [s for s in report["steps"] if s["t_s"] < 4 * 3600]
@@ -75,13 +81,11 @@ def test_the_covariate_drift_drill_rolls_the_canary_back_and_traffic_returns_to_
     assert after and all(set(s["requests"]) == {"v1/primary/200"} for s in after)  # ...until rolled back
 
 
-def test_the_full_loop_drill_pages_opens_the_breaker_rolls_back_and_traffic_recovers(tmp_path: Path) -> None:
+def test_the_full_loop_drill_pages_opens_the_breaker_rolls_back_and_traffic_recovers() -> None:
     """Issue #10's end-to-end case, asserted from the drill's timeline: a canary whose inputs drift and whose
     accuracy falls is detected, the burn-rate alert pages, the breaker opens, the canary is rolled back."""
-    out = tmp_path / "drill.json"
-    result = drill(Path("examples/drills/canary-full-loop.yaml"), "--json", str(out))
+    result, report = shipped("canary-full-loop")
     assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
     timeline = report["timeline"]
 
     def first(kind: str, **match: Any) -> dict[str, Any]:
@@ -102,11 +106,9 @@ def test_the_full_loop_drill_pages_opens_the_breaker_rolls_back_and_traffic_reco
     assert detection["delay_by_kind_s"]["alert"] <= 3600 and detection["delay_by_kind_s"]["registry"] <= 2 * 3600
 
 
-def test_breakers_send_traffic_to_the_fallback_rule_while_open(tmp_path: Path) -> None:
-    out = tmp_path / "drill.json"
-    result = drill(Path("examples/drills/bias-spike-breaker.yaml"), "--json", str(out))
+def test_breakers_send_traffic_to_the_fallback_rule_while_open() -> None:
+    result, report = shipped("bias-spike-breaker")
     assert result.returncode == 0, result.stderr
-    report = json.loads(out.read_text())
     opened = next(e for e in report["timeline"] if e["kind"] == "breaker" and e["after"] == "open")
     assert "SLO fraud-fairness burn rate" in opened["what"]
     before = [s for s in report["steps"] if s["t_s"] < opened["t_s"]]
