@@ -34,6 +34,13 @@ def drill_command(
     SLO judge and playbooks as time passes, and report what aisre detected and did, with the detection delay
     of each fault. Exit 0 when every `expect:` outcome happened, 1 when one did not (each named with what
     happened instead), 2 for a bad scenario (its key path named)."""
+    from aisre.errors import require
+
+    try:  # what a drill needs beyond the core: the data set and models, the data frames, the ASGI client
+        for module, package in (("sklearn", "scikit-learn"), ("pandas", "pandas"), ("httpx", "httpx")):
+            require(module, "drill", "aisre drill", package)
+    except AisreError as exc:
+        raise fail(str(exc)) from None
     from aisre.drills import Drill, judge, load_scenario, render, to_json
 
     try:
