@@ -235,6 +235,15 @@ def test_a_scenario_file_that_is_not_yaml_or_missing_exits_2(tmp_path: Path) -> 
     assert missing.returncode == 2 and "cannot read the scenario" in missing.stderr
 
 
+def test_workdir_keeps_the_drills_store_and_is_not_reused(tmp_path: Path) -> None:
+    scenario = write(tmp_path, QUIET)
+    first = drill(scenario, "--workdir", str(tmp_path / "work"))
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "work" / "aisre.db").exists() and (tmp_path / "work" / "models" / "fraud-v1.joblib").exists()
+    again = drill(scenario, "--workdir", str(tmp_path / "work"))
+    assert again.returncode == 2 and "--workdir" in again.stderr and "already holds" in again.stderr
+
+
 def test_scenario_validation_names_the_path_inside_a_fault() -> None:
     with pytest.raises(ConfigError) as info:
         scenario_from_dict({**QUIET, "faults": [{"name": "x", "kind": "concept_drift", "at": "1h", "flip": 2}]})

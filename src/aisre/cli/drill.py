@@ -53,6 +53,8 @@ def drill_command(
     started = time.perf_counter()
     try:
         if workdir is not None:
+            if (Path(workdir) / "aisre.db").exists():
+                raise fail(f"--workdir: {workdir} already holds a drill's store (aisre.db); give an empty directory")
             Path(workdir).mkdir(parents=True, exist_ok=True)
             run = Drill(spec, Path(workdir)).run()
         else:
