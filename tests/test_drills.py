@@ -198,6 +198,8 @@ def test_a_negative_expectation_that_happened_exits_1_with_the_event(tmp_path: P
         ({"expect": [{"playbook": "p", "rollback": "fraud"}]}, "exactly one of signal, alert"),
         ({"expect": []}, "expect: List should have at least 1 item"),
         ({"colour": "red"}, "colour: unknown key"),
+        ({"llm": {"model": "fraud"}}, "llm.model: 'fraud' is the tabular model's name too"),
+        ({"versions": {"v1": {"status": "canary"}}}, "versions: exactly one version must be stable"),
         ({"aisre": {"store": "x"}}, "aisre: ['store'] are not drill sections"),
         (
             {"faults": [{"name": "x", "kind": "latency_spike", "at": "1h"}]},

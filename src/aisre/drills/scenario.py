@@ -23,6 +23,7 @@ with one line. Times are durations from the drill's start (`4h`, `90m`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -239,6 +240,8 @@ class Scenario(Section):
         stable = [v for v, s in self.versions.items() if s.status == "stable"]
         if len(stable) != 1:
             raise ValueError(f"versions: exactly one version must be stable, got {stable or 'none'}")
+        if self.llm is not None and self.llm.model == self.model:
+            raise ValueError(f"llm.model: {self.llm.model!r} is the tabular model's name too; give the LLM another")
         names = [f.name for f in self.faults]
         for i, f in enumerate(self.faults):
             if names.count(f.name) > 1:
@@ -297,7 +300,7 @@ def _problem(error: Any) -> str:
         msg = "unknown key"
     # A nested validator's message may start with its own field ("kind: ..."): join it to the path.
     head, sep, rest = msg.partition(": ")
-    if sep and " " not in head and "." not in head and head.isidentifier() and head not in loc[-1:]:
+    if sep and re.fullmatch(r"[A-Za-z_]\w*(\.\w+)*", head) and head not in loc[-1:]:
         loc.append(head)
         msg = rest
     return f"{'.'.join(loc) or '(top)'}: {msg}"
