@@ -40,11 +40,12 @@ def test_burn_rate_is_error_ratio_over_the_budget_ratio() -> None:
     assert burn_rate(availability(0.99), series, T0 + 2 * HOUR, HOUR) == pytest.approx(1.44)
 
 
-def test_window_counts_only_buckets_complete_and_inside_it() -> None:
+def test_a_window_counts_the_last_complete_buckets_wherever_it_ends() -> None:
     series = minutes([0, 0, 10_000, 0, 0])  # the third minute failed entirely
     assert series.counts(T0 + 3 * 60, 60) == (0.0, 10_000.0)  # minute [2,3): all bad
-    assert series.counts(T0 + 3 * 60 - 1, 60) == (0.0, 0.0)  # minute 2 not complete, minute 1 began too early
-    assert series.counts(T0 + 3 * 60 - 1, 120) == (10_000.0, 10_000.0)  # minute 1 only
+    assert series.counts(T0 + 3 * 60 - 1, 60) == (10_000.0, 10_000.0)  # minute 2 still open: minute 1
+    assert series.counts(T0 + 3 * 60 - 1, 120) == (20_000.0, 20_000.0)  # minutes 0 and 1
+    assert series.counts(T0 + 3 * 60 - 1, 90) == (0.0, 0.0)  # not whole minutes: only buckets inside it (none)
     assert series.counts(T0 + 5 * 60, 120) == (20_000.0, 20_000.0)  # minutes 3 and 4 only
     assert error_ratio(series, T0 + 5 * 60, 5 * 60) == pytest.approx(0.2)
 

@@ -80,14 +80,22 @@ class MinuteSeries:
         return self.start_s + len(self.total) * self.step_s
 
     def counts(self, end_s: float, window_s: float) -> tuple[float, float]:
-        """(good, total) over the buckets that lie entirely inside (end_s - window_s, end_s].
+        """(good, total) over the complete buckets of the window ending at `end_s`.
 
         A bucket still open at `end_s` is left out, as a Prometheus rate leaves out samples not yet
-        scraped; so is one that began before the window.
+        scraped. A window of a whole number of buckets holds that many: the last complete ones (so
+        a window read between bucket edges is not one bucket short); another window holds the
+        buckets that lie entirely inside (end_s - window_s, end_s].
         """
         n = len(self.total)
         hi = int(math.floor((end_s - self.start_s) / self.step_s + _EPS))
-        lo = int(math.ceil((end_s - window_s - self.start_s) / self.step_s - _EPS))
+        buckets = window_s / self.step_s
+        if abs(buckets - round(buckets)) < 1e-9 and buckets >= 1:
+            # A whole number of buckets: the last `buckets` complete ones, wherever `end_s` falls in the
+            # open bucket (a 1m window read at 12:00:30 is 11:59-12:00, not empty).
+            lo = hi - int(round(buckets))
+        else:
+            lo = int(math.ceil((end_s - window_s - self.start_s) / self.step_s - _EPS))
         hi, lo = min(max(hi, 0), n), min(max(lo, 0), n)
         if hi <= lo:
             return 0.0, 0.0
