@@ -57,6 +57,10 @@ class GatewayBreakers:
                 self.breakers[(b.model, version)] = CircuitBreaker(b, version, clock)
             if b.fallback.rule is not None and b.fallback.rule not in self.rules:
                 self.rules[b.fallback.rule] = load_rule(b.fallback.rule)  # checked at start-up already
+        watched: dict[str, set[str]] = {}
+        for model_name, version_name in self.breakers:
+            watched.setdefault(model_name, set()).add(version_name)
+        self._watched = {m: frozenset(v) for m, v in watched.items()}
         self.state_gauge = self.transitions_total = None
         if registry is not None and self.breakers:
             self.state_gauge = Gauge(
@@ -76,6 +80,11 @@ class GatewayBreakers:
 
     def __bool__(self) -> bool:
         return bool(self.breakers)
+
+    def watched(self, model: str) -> frozenset[str]:
+        """The versions of `model` an AI breaker watches: chosen by weight even while diverted, so their
+        share of traffic goes to their breaker's configured fallback (not silently to the others)."""
+        return self._watched.get(model, frozenset())
 
     # -- the request path ------------------------------------------------------------------------
     def diverted(self, model: str, version: str) -> bool:

@@ -172,7 +172,7 @@ class Pipeline:
         model = request.model
         if request.pinned is not None:
             return request.pinned, [Candidate(request.pinned, self.gw.route_of(model, request.pinned, False))]
-        first = self.gw.routing.choose(model, request.sticky_key)
+        first = self.gw.routing.choose(model, request.sticky_key, self.gw.breakers.watched(model))
         route = self.gw.routing.models[model]
         if not route.fallback and not route.open_breakers and not self.gw.breakers:  # the common case, kept cheap
             return first, [Candidate(first, self.gw.route_of(model, first, False))]

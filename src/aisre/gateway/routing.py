@@ -24,13 +24,16 @@ class ModelRoute:
     sticky: str | None = None
     open_breakers: set[str] = field(default_factory=set)
 
-    def choose(self, sticky_key: str | None, rng: random.Random) -> str:
-        """A version by weight; the same sticky key always lands on the same version."""
-        live = {v: w for v, w in self.weights.items() if w > 0 and v not in self.open_breakers}
+    def choose(self, sticky_key: str | None, rng: random.Random, keep: frozenset[str] = frozenset()) -> str:
+        """A version by weight; the same sticky key always lands on the same version. Versions in `keep`
+        are chosen by weight even with their breaker flag set (their own breaker's fallback serves
+        their share, as configured)."""
+        closed_out = self.open_breakers - keep
+        live = {v: w for v, w in self.weights.items() if w > 0 and v not in closed_out}
         if not live:
             # Every weighted version's breaker is open: any closed version beats none (a version
             # at weight 0 is typically the stable one); if all are open, the caller's chain decides.
-            closed = [v for v in self.weights if v not in self.open_breakers]
+            closed = [v for v in self.weights if v not in closed_out]
             live = {closed[0]: 1.0} if closed else {v: w for v, w in self.weights.items() if w > 0}
             live = live or dict(self.weights)
         total = sum(live.values())
@@ -62,8 +65,8 @@ class RoutingState:
                 sticky=m.sticky,
             )
 
-    def choose(self, model: str, sticky_key: str | None = None) -> str:
-        return self.models[model].choose(sticky_key, self.rng)
+    def choose(self, model: str, sticky_key: str | None = None, keep: frozenset[str] = frozenset()) -> str:
+        return self.models[model].choose(sticky_key, self.rng, keep)
 
     def shadow_for(self, model: str, served: str) -> str | None:
         """The shadow version to mirror this request to, after sampling; never the served one."""
