@@ -39,6 +39,7 @@ from aisre.errors import ConfigError
 from aisre.records import Label
 
 log = logging.getLogger("aisre.drills")
+WARM_UP_BEFORE_S = 86_400.0  # when the warm-up requests are sent, before the drill's start (seconds)
 
 
 class Drill:
@@ -52,7 +53,9 @@ class Drill:
         for i, f in enumerate(s.faults):
             if f.features:
                 self.data.check_features(f.features, f"faults.{i}.features")
-        self.clock = ManualClock(s.clock.start)
+        # The clock starts a day early: the untimed warm-up requests (cold connections, first predictions) are
+        # recorded then, outside every alert window and monitoring reference of the drill.
+        self.clock = ManualClock(s.clock.start - WARM_UP_BEFORE_S)
         self.run_ = DrillRun(s)
         self.replicas: dict[str, Replicas] = {}
         self.llm: Replicas | None = None
@@ -175,6 +178,8 @@ class Drill:
             transport = httpx.ASGITransport(app=app)
             try:
                 async with httpx.AsyncClient(transport=transport, base_url="http://drill", timeout=30) as client:
+                    await self._send(client, self.data.draw(s.traffic.concurrency), -1, [])  # warm-up
+                    await asyncio.to_thread(gateway.recorder.flush)
                     await self._steps(client, gateway, parts, serving)
             finally:
                 judge.close()
