@@ -40,6 +40,7 @@ IMPLEMENTED_CHECKS = (
     "fairness",
     "importance",
     "llm_quality",
+    "shadow",
 )
 #: What a job runs when `checks` is not given (the others need labels or options: opt in).
 DEFAULT_CHECKS = ("data_drift", "prediction_drift")
@@ -179,6 +180,14 @@ class MonitorJobConfig(Section):
             known = ", ".join(ESTIMATED_METRICS)
             raise ValueError(f"unknown metric {value!r}; estimated_performance estimates: {known}")
         return value
+
+    @model_validator(mode="after")
+    def _shadow_version(self) -> MonitorJobConfig:
+        if "shadow" in self.checks and self.version is None:
+            raise ValueError(
+                "the shadow check compares one version's shadow answers with the primary's: name it (version)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _estimated(self) -> MonitorJobConfig:

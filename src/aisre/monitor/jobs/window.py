@@ -133,6 +133,13 @@ class WindowChecks:
         if name == "importance":
             _from_reference(reference_importance, job.importance_options, reference)  # cached on the reference
             return importance_signals(records, job.importance_options, reference, drift, scope)
+        if name == "shadow":  # the window's shadow answers of this version paired with the primaries' answers
+            from aisre.respond.shadow import shadow_report
+
+            report = shadow_report(
+                self.store, job.model, scope["version"], since=scope["window_start"], until=scope["window_end"]
+            )
+            return report.signals(scope["window_start"], scope["window_end"])
         if name == "estimated_performance":
             fitted = self._fitted(job, reference, len(records))
             est = job.estimated
