@@ -88,6 +88,12 @@ class Candidate:
     reason: str | None = None
     rule: str | None = None  # a fallback rule function (package.module:function) answers for `version`
 
+    @property
+    def served_by(self) -> str:
+        """Who answered: the version, or `rule:package.module:function` for a breaker's rule (so a
+        version's records, SLOs and monitors hold only what the version itself answered)."""
+        return self.version if self.rule is None else f"rule:{self.rule}"
+
 
 @dataclass
 class Answer:
@@ -295,7 +301,7 @@ class Pipeline:
         overhead = max(0.0, time.perf_counter() - request.started - request.upstream_s)
         self.gw.metrics.overhead.labels(request.model).observe(overhead)
         headers = {
-            "x-aisre-version": candidate.version,
+            "x-aisre-version": candidate.served_by,
             "x-aisre-route": str(candidate.route),
             "x-aisre-overhead-ms": f"{overhead * 1000:.3f}",
         }
@@ -337,7 +343,7 @@ class Pipeline:
         records = [
             InferenceRecord(
                 model=request.model,
-                version=candidate.version,
+                version=candidate.served_by,
                 operation=request.operation,
                 route=candidate.route,
                 status=status,
