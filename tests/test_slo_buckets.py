@@ -13,6 +13,7 @@ from aisre.config.slo import SLOConfig
 from aisre.records import InferenceRecord, Label, Status
 from aisre.slo import events
 from aisre.slo.events import Window, raw_event_series, sli_series
+from aisre.slo.quality_slices import quality_slices_raw
 from aisre.store import SQLiteStore, buckets
 
 T0 = 1_767_225_600.0
@@ -239,7 +240,7 @@ def test_quality_per_slice_from_sums_equals_performance_on_the_records(tmp_path:
     store.add_labels([Label(r.id, v, T0) for r, v in zip(recs, values, strict=True) if rng.random() < 0.8])
     store.add_labels([Label(r.id, v, T0) for r, v in zip(recs[:300], values[:300], strict=True)])  # replaced
     good, total = events._slices(s, store, w)  # noqa: SLF001
-    raw_good, raw_total = events._quality_slices_raw(s, store, w)  # noqa: SLF001 - performance() per slice
+    raw_good, raw_total = quality_slices_raw(s, store, w)  # performance() per slice
     np.testing.assert_array_equal(total, raw_total)
     np.testing.assert_array_equal(good, raw_good)
     assert 0 < good.sum() < total.sum()
