@@ -171,3 +171,17 @@ def test_an_estimated_accuracy_band_from_the_reference_flags_the_uncertain_hour(
     estimated = by_window(store, "estimated_accuracy")
     assert not estimated[6].breached and estimated[7].breached
     assert estimated[7].value < estimated[7].threshold < estimated[6].value
+
+
+def test_a_job_waits_for_its_stored_reference_range_to_end_before_profiling_it(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    fill_classifier(db, ["ok"] * 4)
+    store = SQLiteStore(db)
+    config = job_config(db, checks=["data_drift"])  # reference: the first two hours
+    early = MonitorRunner(config, store, ManualClock(T0 + 1.5 * HOUR))
+    assert early.run_due() == [] and early.last_errors == []  # the range is still being written
+    later = MonitorRunner(config, store, ManualClock(T0 + 4 * HOUR + 5))
+    later.run_due()
+    assert later.last_errors == []
+    checked = sorted(int((s.window_start - T0) // HOUR) for _, s in store.signals(name="window_rows"))
+    assert checked == [0, 1, 2, 3]  # nothing skipped while waiting

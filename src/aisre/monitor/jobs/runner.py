@@ -52,6 +52,7 @@ class MonitorRunner:
         self._next_run: dict[str, float] = {}
         self._last_end: dict[str, float | None] = {}
         self._references: dict[str, JobReference] = {}
+        self._waiting: set[str] = set()  # jobs whose stored reference range has not ended yet (logged once)
         self._windows = WindowChecks(store)
         self._errors = _error_counter(metrics)
         self.last_errors: list[str] = []  # what went wrong in the latest `run_due`, one line per window
@@ -79,6 +80,14 @@ class MonitorRunner:
     # -- one job -----------------------------------------------------------------------------------------
     def _run_job(self, job: MonitorJobConfig, now: float) -> list[Signal]:
         out: list[Signal] = []
+        until_ref = getattr(job.reference, "until", None)
+        if until_ref is not None and job.name not in self._references and until_ref > now - job.delay_s:
+            # A stored reference range still being written: profiling it now would freeze a partial
+            # reference for good. Its windows wait (nothing is skipped) until the range is complete.
+            if job.name not in self._waiting:
+                log.info("monitor %s: waiting for its reference range to end (at %s)", job.name, until_ref)
+                self._waiting.add(job.name)
+            return out
         for since, until in self._pending_windows(job, now):
             signals: list[Signal] = []
             try:
