@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from aisre.store.sqlite import SQLiteStore
+from aisre.store.tables import StoreTables
 
 __all__ = ["Incident", "IncidentEvent", "IncidentTables", "INCIDENT_STATUSES", "SEVERITIES", "EVENT_KINDS"]
 
@@ -196,17 +195,10 @@ class IncidentTx:
         )
 
 
-class IncidentTables:
+class IncidentTables(StoreTables):
     """The incident tables in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL)."""
 
-    def __init__(self, store: SQLiteStore | str | os.PathLike[str]) -> None:
-        self._owns_store = not isinstance(store, SQLiteStore)
-        if isinstance(store, str):
-            store = store.removeprefix("sqlite:///")
-        self.store = store if isinstance(store, SQLiteStore) else SQLiteStore(store)
-        conn = self.store._conn()
-        conn.executescript(_SCHEMA)
-        conn.commit()
+    SCHEMA = _SCHEMA
 
     def read(self) -> IncidentTx:
         return IncidentTx(self.store._conn())
@@ -214,17 +206,5 @@ class IncidentTables:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[IncidentTx]:
         """A write transaction taken at once (`BEGIN IMMEDIATE`); rolled back on error."""
-        conn = self.store._conn()
-        if conn.in_transaction:
-            conn.commit()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.immediate() as conn:
             yield IncidentTx(conn)
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
-
-    def close(self) -> None:
-        if self._owns_store:
-            self.store.close()

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-from aisre.store.sqlite import SQLiteStore
+from aisre.store.tables import StoreTables
 
 __all__ = ["HistoryEntry", "ModelVersion", "RegistryTables", "STATUSES"]
 
@@ -188,17 +187,10 @@ class RegistryTx:
         )
 
 
-class RegistryTables:
+class RegistryTables(StoreTables):
     """The registry's tables in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL)."""
 
-    def __init__(self, store: SQLiteStore | str | os.PathLike[str]) -> None:
-        self._owns_store = not isinstance(store, SQLiteStore)
-        if isinstance(store, str):
-            store = store.removeprefix("sqlite:///")
-        self.store = store if isinstance(store, SQLiteStore) else SQLiteStore(store)
-        conn = self.store._conn()
-        conn.executescript(_SCHEMA)
-        conn.commit()
+    SCHEMA = _SCHEMA
 
     def read(self) -> RegistryTx:
         """Reads outside a write transaction (each statement sees a consistent snapshot)."""
@@ -208,23 +200,10 @@ class RegistryTables:
     def transaction(self) -> Iterator[RegistryTx]:
         """A write transaction taken at once (`BEGIN IMMEDIATE`): two processes promoting at the same time
         are serialised, so the status each one checked is the status it changes. Rolled back on error."""
-        conn = self.store._conn()
-        if conn.in_transaction:
-            conn.commit()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self.immediate() as conn:
             yield RegistryTx(conn)
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
     def revision(self) -> int:
         """The registry's revision: the last history sequence number (0 when empty); any change bumps it."""
         row = self.store._conn().execute("SELECT MAX(seq) FROM model_history").fetchone()
         return int(row[0] or 0)
-
-    def close(self) -> None:
-        """Close the store if these tables opened it."""
-        if self._owns_store:
-            self.store.close()
