@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed-dev
 PEERS := bench/.venvs
 
 # Debian packages the tests use (wrk drives the gateway soak test; prometheus brings promtool for the SLO rules;
-# prometheus-alertmanager receives the SLO alerts). The package name is also its command.
-DEBIAN_PACKAGES := wrk redis-server prometheus prometheus-alertmanager
+# prometheus-alertmanager receives the SLO alerts; chromium runs the dashboard's browser tests through Playwright).
+# The package name is also its command.
+DEBIAN_PACKAGES := wrk redis-server prometheus prometheus-alertmanager chromium
 APT := $(shell command -v apt-get 2>/dev/null)
 
 .PHONY: demo test lint typecheck bench bench-import bench-peers clean system-deps

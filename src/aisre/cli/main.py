@@ -7,11 +7,14 @@ from typing import Annotated
 import typer
 
 from aisre._version import __version__
+from aisre.cli import docs as docs_cli
 from aisre.cli import experiments, log, monitor, slo
 from aisre.cli import incidents as incidents_cli
 from aisre.cli import keys as keys_cli
 from aisre.cli import models as models_cli
 from aisre.cli.common import DEFAULT_CONFIG, console, fail
+from aisre.cli.dashboard import dashboard_command
+from aisre.cli.demo import demo_command
 from aisre.cli.drift import drift_command
 from aisre.cli.drill import drill_command
 from aisre.cli.evaluate import eval_command
@@ -35,7 +38,10 @@ app.add_typer(incidents_cli.app, name="incidents")
 app.add_typer(experiments.ab_app, name="ab")
 app.add_typer(experiments.canary_app, name="canary")
 app.add_typer(experiments.shadow_app, name="shadow")
+app.add_typer(docs_cli.app, name="docs")
 slo.app.command("mark")(mark_command)  # in its own module: `aisre slo mark` writes, the rest of `slo` reads
+app.command("dashboard")(dashboard_command)
+app.command("demo")(demo_command)
 app.command("drift")(drift_command)
 app.command("drill")(drill_command)
 app.command("eval")(eval_command)

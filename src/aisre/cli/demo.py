@@ -1,0 +1,10 @@
+"""`aisre demo` (being built in this session by its owner; see docs/dashboard.md)."""
+
+from __future__ import annotations
+
+from aisre.cli.common import fail
+
+
+def demo_command() -> None:
+    """Not built yet."""
+    raise fail("aisre demo is not built yet")
