@@ -15,6 +15,11 @@ records are flushed; labels that are due are posted (`label_delay` after their r
 jobs run (`MonitorRunner.run_due`), then the SLO judge and the playbooks (`SLOService.tick`, in a worker
 thread so the playbooks' actuator can reach the gateway's event loop), then the registry follower applies
 registry changes to the routing. What each part did becomes a timeline event.
+
+`DrillHooks` lets a caller (the demo) watch and extend a run without changing what a drill does: adjust the
+`models:` section it serves (prices, another upstream), choose the LLM requests, and be called once the
+gateway is up (`started`: e.g. serve the same app on a real port with uvicorn), after each step (`stepped`:
+a live view, pacing) and after the last step while the gateway is still up (`finished`: keep serving).
 """
 
 from __future__ import annotations
@@ -42,12 +47,67 @@ log = logging.getLogger("aisre.drills")
 WARM_UP_BEFORE_S = 86_400.0  # when the warm-up requests are sent, before the drill's start (seconds)
 
 
+@dataclass
+class DrillContext:
+    """What a hook can reach while the drill runs: the ASGI app (serve it elsewhere too), the gateway, the
+    store, the registry, the judges (monitors, SLO judge, follower) and the timeline so far."""
+
+    app: Any
+    gateway: Any
+    store: Any
+    registry: Any
+    judges: _Judges
+    run: DrillRun
+
+    async def judge_now(self) -> None:
+        """Run the monitors, the SLO judge, the follower and the breakers' quality conditions at the clock's
+        current time, as a step does (for a caller that keeps the gateway up after the steps)."""
+        await asyncio.to_thread(self.judges.monitors.run_due)
+        await asyncio.to_thread(self.judges.judge.tick)
+        await self.judges.follower.poll()
+        await _judge_breakers(self.gateway, self.judges.judge.slos)
+
+
+@dataclass
+class StepInfo:
+    """One finished step: its time (seconds from the start), index, responses counted by
+    version/route/status, the signals the monitors wrote and the SLO reports of the judge."""
+
+    t: float
+    k: int
+    counts: dict[str, int]
+    signals: list[Any]
+    reports: list[Any]
+
+
+class DrillHooks:
+    """No-op hooks: a plain drill. Subclass and override what you need (see the module docstring)."""
+
+    def models(self, models: dict[str, Any]) -> dict[str, Any]:
+        """The `models:` section the drill serves (the mocks' URLs, the trained files): returned, maybe changed."""
+        return models
+
+    def llm_request(self, model: str, i: int) -> tuple[str, dict[str, Any]]:
+        """The path and body of the LLM's i-th request."""
+        return "/v1/chat/completions", chat_request(model, i)
+
+    async def started(self, ctx: DrillContext) -> None:
+        """The gateway is up, the versions registered, the warm-up sent; no step has run."""
+
+    async def stepped(self, ctx: DrillContext, step: StepInfo) -> None:
+        """A step has run (its traffic, labels and judges); the next one starts when this returns."""
+
+    async def finished(self, ctx: DrillContext) -> None:
+        """The last step has run; the gateway stays up until this returns."""
+
+
 class Drill:
     """`Drill(scenario, workdir).run()` -> DrillRun. `workdir` holds the store and the trained models."""
 
-    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+    def __init__(self, scenario: Scenario, workdir: Path, hooks: DrillHooks | None = None) -> None:
         self.scenario = scenario
         self.workdir = Path(workdir)
+        self.hooks = hooks or DrillHooks()
         s = scenario
         self.data = ReferenceData(s.traffic.dataset, s.traffic.group_feature, s.seed)
         for i, f in enumerate(s.faults):
@@ -108,7 +168,7 @@ class Drill:
                 "log_content": True,
                 "versions": {s.llm.version: {"replicas": [url]}},
             }
-        return models
+        return self.hooks.models(models)
 
     def _config(self, models: dict[str, Any]) -> Any:
         s = self.scenario
@@ -176,17 +236,21 @@ class Drill:
             parts = _Judges(monitors, judge, follower, watcher)
             serving = ServingFaults(s.faults, self.replicas, self.llm, s.stable)
             transport = httpx.ASGITransport(app=app)
+            ctx = DrillContext(app, gateway, store, registry, parts, self.run_)
             try:
                 async with httpx.AsyncClient(transport=transport, base_url="http://drill", timeout=30) as client:
                     await self._send(client, self.data.draw(s.traffic.concurrency), -1, [])  # warm-up
                     await asyncio.to_thread(gateway.recorder.flush)
-                    await self._steps(client, gateway, parts, serving)
+                    await self.hooks.started(ctx)
+                    await self._steps(client, ctx, serving)
+                    await self.hooks.finished(ctx)
             finally:
                 judge.close()
         return self.run_
 
-    async def _steps(self, client: httpx.AsyncClient, gateway: Any, parts: _Judges, serving: ServingFaults) -> None:
+    async def _steps(self, client: httpx.AsyncClient, ctx: DrillContext, serving: ServingFaults) -> None:
         s = self.scenario
+        gateway, parts = ctx.gateway, ctx.judges
         step, end = s.clock.step_s, s.clock.duration_s
         pending: list[tuple[float, str, int]] = []  # (due ts, record id, label)
         data_faults = [f for f in s.faults if f.kind in ("covariate_drift", "concept_drift", "bias_spike")]
@@ -214,20 +278,11 @@ class Drill:
             signals = await asyncio.to_thread(parts.monitors.run_due) if t >= s.clock.warmup_s else []
             reports = await asyncio.to_thread(parts.judge.tick)
             await parts.follower.poll()
-            await self._judge_breakers(gateway, parts.judge.slos)
+            await _judge_breakers(gateway, parts.judge.slos)
             parts.watcher.collect(t, signals, reports)
             self.run_.steps.append({"t_s": t, "requests": dict(sorted(counts.items()))})
+            await self.hooks.stepped(ctx, StepInfo(t, k, dict(counts), signals, reports))
             k += 1
-
-    async def _judge_breakers(self, gateway: Any, slos: list[Any]) -> None:
-        """The AI breakers' quality conditions (signals, SLO burn rates) judged at this step's time, as the
-        gateway's own loop does every interval; their error and latency conditions see every answer."""
-        breakers = getattr(gateway, "breakers", None)
-        if not breakers or not hasattr(breakers, "quality_verdicts"):
-            return
-        store = gateway.recorder.store
-        verdicts = await asyncio.to_thread(breakers.quality_verdicts, store, slos, self.clock.now())
-        breakers.apply(verdicts)
 
     async def _send(
         self, client: httpx.AsyncClient, batch: Batch, k: int, pending: list[tuple[float, str, int]]
@@ -249,8 +304,9 @@ class Drill:
                 pending.append((self.clock.now() + delay, rid, label))
 
         async def chat(model: str, i: int) -> None:
+            path, body = self.hooks.llm_request(model, i)
             async with limit:
-                r = await client.post("/v1/chat/completions", json=chat_request(model, i))
+                r = await client.post(path, json=body)
             counts[f"{model}/{r.headers.get('x-aisre-version', '-')}/{r.status_code}"] += 1
 
         rows: list[dict[str, Any]] = [{str(c): v for c, v in r.items()} for r in batch.X.to_dict("records")]
@@ -269,6 +325,17 @@ class _Judges:
     judge: Any
     follower: Any
     watcher: Watcher
+
+
+async def _judge_breakers(gateway: Any, slos: list[Any]) -> None:
+    """The AI breakers' quality conditions (signals, SLO burn rates) judged at the clock's time, as the
+    gateway's own loop does every interval; their error and latency conditions see every answer."""
+    breakers = getattr(gateway, "breakers", None)
+    if not breakers or not hasattr(breakers, "quality_verdicts"):
+        return
+    store = gateway.recorder.store
+    verdicts = await asyncio.to_thread(breakers.quality_verdicts, store, slos, gateway.clock.now())
+    breakers.apply(verdicts)
 
 
 def _with_warmup_reference(sections: dict[str, Any], since: float, until: float) -> dict[str, Any]:
