@@ -11,6 +11,7 @@ from aisre.config import checks
 from aisre.config.base import Section
 from aisre.config.breakers import BreakerConfig, breaker_problems
 from aisre.config.canaries import CanaryConfig, canary_problems
+from aisre.config.dashboard import DashboardConfig
 from aisre.config.evaluation import EvaluationSection
 from aisre.config.gateway import AuthConfig, GatewayConfig, ModelConfig, StateConfig
 from aisre.config.monitors import MonitorJobConfig
@@ -131,6 +132,7 @@ class AisreConfig(Section):
     breakers: list[BreakerConfig] = Field(default_factory=list)
     playbooks: list[PlaybookConfig] = Field(default_factory=list)
     canaries: list[CanaryConfig] = Field(default_factory=list)
+    dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("store", "state", mode="before")
     @classmethod

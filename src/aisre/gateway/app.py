@@ -103,6 +103,10 @@ def create_app(config: AisreConfig, recorder: Recorder | None = None, clock: Clo
         Route("/metrics", metrics, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    if config.dashboard.enabled:  # the web dashboard and its JSON API at /dashboard/ (docs/dashboard.md)
+        from aisre.dashboard.app import dashboard_app, mount_routes
+
+        routes += mount_routes(dashboard_app(config, recorder.store, clock, live=gateway))  # type: ignore[arg-type]
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

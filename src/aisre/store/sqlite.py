@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
 from aisre.records import InferenceRecord, Label, Signal
-from aisre.store import buckets, ranges
+from aisre.store import buckets, ranges, rollups
 from aisre.store.base import RecordFilter
 from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
@@ -79,9 +79,10 @@ class SQLiteStore:
             raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist")
         try:
             conn = self._conn()
-            conn.executescript(_SCHEMA + buckets.SCHEMA)
+            conn.executescript(_SCHEMA + buckets.SCHEMA + rollups.SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             conn.commit()
+            rollups.catch_up(conn)  # the traffic rollup of rows written before it existed, once
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
 
@@ -122,6 +123,7 @@ class SQLiteStore:
             if full < len(rows):
                 conn.executemany(_INSERT, rows[full:])
             buckets.after_records(conn)  # the SLO minute buckets, in the same transaction
+            rollups.after_records(conn)  # the dashboard's per-minute traffic rollup, likewise
 
     def add_labels(self, labels: Sequence[Label]) -> None:
         """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""

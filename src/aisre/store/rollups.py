@@ -1,0 +1,259 @@
+"""Per-minute traffic rollups: requests, errors, latency/TTFT/TPOT histograms, tokens and cost per model version.
+
+Why: the dashboard draws 30 days of traffic without reading 30 days of records. The table
+`traffic_rollup` holds, per (model, version, minute of record time), the counts and sums a
+traffic chart needs and a fixed log-spaced histogram of latency, TTFT and TPOT (one column per
+bucket), from which percentiles are interpolated (`percentile`).
+
+It is kept exactly as `aisre.store.buckets` keeps the SLO buckets: every `write_batch`, after
+its inserts and in the same transaction, adds the rows with ``seq`` above the high-water mark in
+`traffic_rollup_state` with one ``INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE`` and
+moves the mark to the newest ``seq``. So a crash, a duplicate record id (``INSERT OR IGNORE``
+gives it no new ``seq``) or another process writing never double-counts nor skips: whoever
+writes next catches up. A store opened on an older database builds the rollup of its existing
+rows once (`catch_up`). Rollups outlive record retention, as SLO buckets do.
+
+Percentile error: a percentile read from the histogram lies in the same bucket as the exact
+one, so it is off by less than that bucket's width: a factor of at most `RATIO` (about 1.33)
+between 1 ms and 60 s; below 1 ms it is in [0, 1 ms]; above 60 s only ">= 60 s" is known.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger("aisre.store")
+
+#: Histogram upper bounds in seconds: 40 log-spaced bounds from 1 ms to 60 s (plus an overflow bucket).
+N_BOUNDS = 40
+BOUNDS: tuple[float, ...] = tuple(
+    float(f"{0.001 * (60.0 / 0.001) ** (k / (N_BOUNDS - 1)):.6g}") for k in range(N_BOUNDS)
+)
+RATIO = BOUNDS[1] / BOUNDS[0]
+N_BUCKETS = N_BOUNDS + 1  # the last one counts values above 60 s
+HISTOGRAMS = ("latency", "ttft", "tpot")
+SUMS = (
+    "requests",
+    "errors",
+    "fallbacks",
+    "latency_count",
+    "latency_sum",
+    "ttft_count",
+    "ttft_sum",
+    "tpot_count",
+    "tpot_sum",
+    "tokens",
+    "cost_usd",
+)
+
+
+def bucket_columns(histogram: str) -> list[str]:
+    """The column names of one histogram, lowest bucket first."""
+    return [f"{histogram}_b{k:02d}" for k in range(N_BUCKETS)]
+
+
+_HIST_COLUMNS = [c for h in HISTOGRAMS for c in bucket_columns(h)]
+COLUMNS = (*SUMS, *_HIST_COLUMNS)
+_FINGERPRINT = ",".join(repr(b) for b in BOUNDS)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS traffic_rollup (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    minute INTEGER NOT NULL,
+    {", ".join(f"{c} {'REAL' if c.endswith(('_sum', 'cost_usd')) else 'INTEGER'} NOT NULL DEFAULT 0" for c in COLUMNS)},
+    PRIMARY KEY (model, version, minute)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS traffic_rollup_state (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    hwm INTEGER NOT NULL,
+    bounds TEXT NOT NULL
+);
+"""
+
+
+def _bucket_of(x: str, lo: int = 0, hi: int = N_BOUNDS) -> str:
+    """SQL for the bucket index of `x` (NULL stays NULL): the first k with x <= BOUNDS[k], else N_BOUNDS.
+
+    A balanced tree of comparisons (6 deep), so it is exact at the bounds and cheap per row.
+    """
+    if lo == hi:
+        return str(lo)
+    mid = (lo + hi) // 2
+    return f"CASE WHEN {x} <= {BOUNDS[mid]!r} THEN {_bucket_of(x, lo, mid)} ELSE {_bucket_of(x, mid + 1, hi)} END"
+
+
+# Per row: one projection (json_extract only for bodies that hold the field), materialised so
+# the extracts run once per row; then per (minute, bucket triple) counts; then the bucket columns.
+_ROWS = (
+    "WITH r AS MATERIALIZED (SELECT model, version, CAST(ts / 60 AS INTEGER) AS minute, status != 'ok' AS err,"
+    " route = 'fallback' AS fb, latency_s AS lat, cost_usd AS cost,"
+    " CASE WHEN instr(body, '\"ttft_s\"') THEN json_extract(body, '$.ttft_s') END AS ttft,"
+    " CASE WHEN instr(body, '\"ttft_s\"') THEN json_extract(body, '$.tpot_s') END AS tpot,"
+    " CASE WHEN instr(body, '\"input_tokens\"') THEN coalesce(json_extract(body, '$.input_tokens'), 0)"
+    " + coalesce(json_extract(body, '$.output_tokens'), 0) ELSE 0 END AS tok"
+    " FROM inferences NOT INDEXED WHERE seq > ? AND seq <= ?),"
+    f" g AS (SELECT model, version, minute, {_bucket_of('lat')} AS lb, {_bucket_of('ttft')} AS tb,"
+    f" {_bucket_of('tpot')} AS pb, count(*) AS n, total(err) AS e, total(fb) AS f, count(lat) AS ln, total(lat) AS ls,"
+    " count(ttft) AS fn, total(ttft) AS fs, count(tpot) AS pn, total(tpot) AS ps, total(tok) AS tk, total(cost) AS c"
+    " FROM r GROUP BY model, version, minute, lb, tb, pb)"
+)
+_SELECT_SUMS = "sum(n), sum(e), sum(f), sum(ln), sum(ls), sum(fn), sum(fs), sum(pn), sum(ps), sum(tk), sum(c)"
+_SELECT_HIST = ", ".join(
+    f"total(CASE WHEN {col} = {k} THEN n END)" for col in ("lb", "tb", "pb") for k in range(N_BUCKETS)
+)
+_ADD = (
+    f"{_ROWS} INSERT INTO traffic_rollup (model, version, minute, {', '.join(COLUMNS)})"
+    f" SELECT model, version, minute, {_SELECT_SUMS}, {_SELECT_HIST} FROM g WHERE 1 GROUP BY model, version, minute"
+    f" ON CONFLICT (model, version, minute) DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in COLUMNS)}"
+)
+
+
+def _add(conn: sqlite3.Connection, hwm: int, upto: int) -> None:
+    """Rows with hwm < seq <= upto added to the rollup; the mark moved to `upto` (same transaction)."""
+    if upto > hwm:
+        conn.execute(_ADD, (hwm, upto))
+    conn.execute(
+        "INSERT INTO traffic_rollup_state (id, hwm, bounds) VALUES (0, ?, ?)"
+        " ON CONFLICT (id) DO UPDATE SET hwm = excluded.hwm, bounds = excluded.bounds",
+        (upto, _FINGERPRINT),
+    )
+
+
+def after_records(conn: sqlite3.Connection) -> None:
+    """Inside `write_batch`'s transaction, after its inserts: count every row above the mark.
+
+    A failure (it should not happen) is rolled back to a savepoint and logged, so the records still
+    commit; the mark stays behind and a later batch retries."""
+    conn.execute("SAVEPOINT traffic_rollup")
+    try:
+        _catch_up(conn)
+    except sqlite3.Error as exc:
+        conn.execute("ROLLBACK TO traffic_rollup")
+        log.warning("traffic rollup not updated by this batch (caught up later): %s", exc)
+    conn.execute("RELEASE traffic_rollup")
+
+
+def _catch_up(conn: sqlite3.Connection) -> None:
+    row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
+    upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
+    if row is None or row[1] != _FINGERPRINT:
+        conn.execute("DELETE FROM traffic_rollup")  # other bounds (or none yet): rebuilt from the records kept
+        _add(conn, 0, upto)
+    elif upto > row[0]:
+        _add(conn, row[0], upto)
+
+
+def catch_up(conn: sqlite3.Connection) -> None:
+    """At store open: build the rollup of rows written before it existed (or by a writer that did not
+    know it), once, in one IMMEDIATE transaction. Two reads and no lock when nothing is behind."""
+    row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
+    upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
+    if row is not None and row[1] == _FINGERPRINT and row[0] >= upto:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _catch_up(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def read(
+    conn: sqlite3.Connection,
+    model: str,
+    first_minute: int,
+    last_minute: int,
+    version: str | None = None,
+    columns: Sequence[str] = COLUMNS,
+) -> list[tuple[Any, ...]]:
+    """(version, minute, *columns) rows of `model`, minutes in [first_minute, last_minute), by version and minute."""
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"columns: unknown {unknown}; expected some of {list(COLUMNS)}")
+    where, params = "model = ? AND minute >= ? AND minute < ?", [model, first_minute, last_minute]
+    if version is not None:
+        where += " AND version = ?"
+        params.append(version)
+    return conn.execute(
+        f"SELECT version, minute, {', '.join(columns)} FROM traffic_rollup WHERE {where} ORDER BY version, minute",
+        params,
+    ).fetchall()
+
+
+def models(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """(model, version) pairs with any rolled-up traffic, sorted."""
+    return conn.execute("SELECT DISTINCT model, version FROM traffic_rollup ORDER BY model, version").fetchall()
+
+
+def percentile(counts: Sequence[float], q: float) -> float | None:
+    """The q-quantile (0 < q < 1) of one histogram (`N_BUCKETS` counts), interpolated linearly inside its
+    bucket as Prometheus' histogram_quantile does; None when empty. Overflow answers the last bound."""
+    total = float(sum(counts))
+    if total <= 0:
+        return None
+    rank = q * total
+    cumulative = 0.0
+    for k, n in enumerate(counts):
+        if n and cumulative + n >= rank:
+            if k == N_BOUNDS:
+                return BOUNDS[-1]
+            lo = 0.0 if k == 0 else BOUNDS[k - 1]
+            return lo + (BOUNDS[k] - lo) * max(rank - cumulative, 0.0) / n
+        cumulative += n
+    return BOUNDS[-1] if counts[-1] else None
+
+
+def bucket_bounds(value: float) -> tuple[float, float]:
+    """The (lower, upper] bounds of the bucket holding `value` (upper is inf for the overflow bucket)."""
+    for k, b in enumerate(BOUNDS):
+        if value <= b:
+            return (0.0 if k == 0 else BOUNDS[k - 1]), b
+    return BOUNDS[-1], math.inf
+
+
+def steps(
+    conn: sqlite3.Connection, model: str, first_s: float, step_s: int, n: int, version: str | None = None
+) -> dict[str, list[tuple[Any, ...]]]:
+    """Per version: (step index, *COLUMNS summed over the step) for the `n` steps of `step_s` seconds from
+    `first_s` (a whole minute), only the steps with traffic. Summed in SQL: 30 days are one index range."""
+    first_minute = int(first_s // 60)
+    step_minutes = max(1, int(step_s // 60))
+    where, params = "model = ? AND minute >= ? AND minute < ?", [model, first_minute, first_minute + n * step_minutes]
+    if version is not None:
+        where += " AND version = ?"
+        params.append(version)
+    sums = ", ".join(f"sum({c})" for c in COLUMNS)
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for row in conn.execute(
+        f"SELECT version, (minute - ?) / ? AS k, {sums} FROM traffic_rollup WHERE {where} GROUP BY version, k"
+        " ORDER BY version, k",
+        [first_minute, step_minutes, *params],
+    ):
+        out.setdefault(row[0], []).append(row[1:])
+    return out
+
+
+def percentiles(counts: Any, q: float) -> list[float | None]:
+    """`percentile` of each row of a (steps, N_BUCKETS) array of histogram counts, vectorised."""
+    import numpy as np  # here: the record path never loads numpy
+
+    counts = np.asarray(counts, dtype=np.float64)
+    cumulative = np.cumsum(counts, axis=1)
+    total = cumulative[:, -1]
+    rank = q * total
+    k = np.argmax(cumulative >= rank[:, None], axis=1)
+    rows = np.arange(len(counts))
+    in_bucket = counts[rows, k]
+    before = cumulative[rows, k] - in_bucket
+    upper = np.array([*BOUNDS, BOUNDS[-1]])
+    lower = np.array([0.0, *BOUNDS])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = lower[k] + (upper[k] - lower[k]) * np.clip((rank - before) / in_bucket, 0.0, 1.0)
+    value = np.where(k == N_BOUNDS, BOUNDS[-1], value)
+    return [None if t <= 0 else float(v) for t, v in zip(total, value, strict=True)]
