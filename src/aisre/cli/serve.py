@@ -56,6 +56,9 @@ def serve_command(
         f"aisre gateway on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''}), "
         f"models: {', '.join(cfg.models)}"
     )
+    if cfg.dashboard.enabled:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - where a browser on this machine goes
+        console.print(f"dashboard: http://{f'[{shown}]' if ':' in shown else shown}:{port}/dashboard/")
     options: dict[str, Any] = {
         "host": host,
         "port": port,
