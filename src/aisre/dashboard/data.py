@@ -255,12 +255,12 @@ class DashboardData:
     def drift_report(
         self, model: str, version: str, since: Param = None, until: Param = None, monitor: Param = None
     ) -> str:
-        """The HTML drift report of one stored window (the only read of raw records)."""
+        """The HTML drift report of one stored window (the only read of raw records); without since/until,
+        the newest window the monitoring job checked."""
         from aisre.dashboard.drift import drift_report_html  # numpy/scipy only for this page
 
-        now = self.clock.now()
-        rng = params.time_range(_text(since), _text(until), None, now)
         model = self._model(model)
         ver = self._version(model, version)
         assert ver is not None
-        return drift_report_html(self.config, self.store, model, ver, rng.since, rng.until, _text(monitor))
+        args = (_text(since), _text(until), _text(monitor))
+        return drift_report_html(self.config, self.store, model, ver, *args, self.clock.now())
