@@ -53,16 +53,26 @@ class BreakerCondition(Section):
 
     error_rate: float | None = Field(None, gt=0, le=1)
     latency_p99_s: float | None = Field(None, gt=0)
-    window_requests: int = Field(100, ge=1)
-    min_requests: int = Field(20, ge=1)
+    window_requests: int = Field(
+        100, ge=1, description="error_rate / latency_p99_s: how many of the version's last requests are judged."
+    )
+    min_requests: int = Field(
+        20, ge=1, description="error_rate / latency_p99_s: fewer requests than this never open the breaker."
+    )
     signal: str | None = None
-    breached: bool | None = None
-    min: float | None = None
-    max: float | None = None
+    breached: bool | None = Field(None, description="signal: open when the signal's breached flag equals this.")
+    min: float | None = Field(None, description="signal: open when its value is below this.")
+    max: float | None = Field(None, description="signal: open when its value is above this.")
     slo: str | None = None
-    burn_rate: float | None = Field(None, gt=0)
-    window: Duration = "1h"
-    alert: Literal["page", "ticket"] | None = None
+    burn_rate: float | None = Field(
+        None, gt=0, description="slo: open when the SLO's burn rate over `window` is above this."
+    )
+    window: Duration = Field(
+        "1h", description="slo: the window of `burn_rate`; one the SLO computes (its alert windows, 5m, 1h...)."
+    )
+    alert: Literal["page", "ticket"] | None = Field(
+        None, description="slo: open while this alert (page or ticket) of the SLO fires."
+    )
     for_: Duration | None = Field(None, alias="for")
 
     @model_validator(mode="after")
@@ -102,8 +112,10 @@ class Fallback(Section):
     """Where an open breaker sends traffic: `version` (another version of the model) or `rule`
     (``package.module:function``, imported and checked at start-up)."""
 
-    version: str | None = None
-    rule: str | None = None
+    version: str | None = Field(None, description="Another version of the same model.")
+    rule: str | None = Field(
+        None, description="A rule function `package.module:function` that answers in the model's protocol."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Fallback:
@@ -117,14 +129,22 @@ class Fallback(Section):
 class BreakerConfig(Section):
     """One breaker (see the module docstring)."""
 
-    model: str
-    version: str | None = None
-    fallback: Fallback
-    open_when: list[BreakerCondition] = Field(min_length=1)
-    open_for: Duration = "30s"
-    max_open_for: Duration = "10m"
-    probe_share: float = Field(0.1, gt=0, le=1)
-    probes: int = Field(20, ge=1)
+    model: str = Field(description="The model whose versions the breaker watches.")
+    version: str | None = Field(
+        None, description="The version watched; unset: each version of the model has its own breaker."
+    )
+    fallback: Fallback = Field(description="Where traffic goes while the breaker is open.")
+    open_when: list[BreakerCondition] = Field(
+        min_length=1, description="Conditions; the breaker opens when any of them holds."
+    )
+    open_for: Duration = Field(
+        "30s", description="How long the breaker stays open before it lets probes through (half-open)."
+    )
+    max_open_for: Duration = Field(
+        "10m", description="The longest open time (it doubles each time a half-open breaker reopens)."
+    )
+    probe_share: float = Field(0.1, gt=0, le=1, description="Share of requests sent to the version while half-open.")
+    probes: int = Field(20, ge=1, description="Healthy probes needed to close the breaker.")
 
     @model_validator(mode="after")
     def _durations(self) -> BreakerConfig:

@@ -27,24 +27,43 @@ class CanaryPolicyConfig(Section):
     """`aisre.respond.canary.CanaryPolicy`'s fields; `sequential` defaults to true here, because a
     controller analyses the same step again and again (mSPRT keeps the false-rollback rate at alpha)."""
 
-    alpha: float = Field(0.05, gt=0, lt=1)
-    correction: str = Field("holm", pattern="^(holm|bonferroni)$")
-    min_requests: int = Field(200, ge=1)
-    min_labels: int = Field(100, ge=1)
-    error_margin: float = Field(0.01, ge=0)
-    latency_margin: float = Field(0.10, ge=0)
-    quality_margin: float = Field(0.02, ge=0)
-    estimated_margin: float = Field(0.03, ge=0)
-    fairness_margin: float = Field(0.05, ge=0)
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Family-wise false-rollback rate, and each non-inferiority test's level."
+    )
+    correction: str = Field(
+        "holm",
+        pattern="^(holm|bonferroni)$",
+        description="Multiple-test correction of the rollback tests: holm or bonferroni.",
+    )
+    min_requests: int = Field(200, ge=1, description="Requests per arm before a request check counts.")
+    min_labels: int = Field(100, ge=1, description="Labels per arm before a quality check counts.")
+    error_margin: float = Field(0.01, ge=0, description="Non-inferiority margin of the error rate, in absolute points.")
+    latency_margin: float = Field(
+        0.10, ge=0, description="Non-inferiority margin of the mean latency, as a fraction of stable's."
+    )
+    quality_margin: float = Field(
+        0.02,
+        ge=0,
+        description="Non-inferiority margin of accuracy, in points (of an error metric: a fraction of stable's).",
+    )
+    estimated_margin: float = Field(0.03, ge=0, description="Non-inferiority margin of an estimated metric, in points.")
+    fairness_margin: float = Field(
+        0.05, ge=0, description="How far the canary's demographic parity difference may exceed stable's."
+    )
     sequential: bool = True
 
 
 class CanaryConfig(Section):
-    model: str
-    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
-    interval: Duration = "10m"
-    sensitive: str | None = None
-    policy: CanaryPolicyConfig = CanaryPolicyConfig()
+    model: str = Field(description="The model whose registry canary is rolled out.")
+    steps: list[float] = Field(
+        default_factory=lambda: [5.0, 25.0, 50.0, 100.0],
+        description="Percent of traffic to the canary at each step; 100 makes it the stable version.",
+    )
+    interval: Duration = Field("10m", description="How often a step is analysed (and the least time spent at a step).")
+    sensitive: str | None = Field(
+        None, description="Compare fairness of the two arms by this field (inputs.X or tags.X)."
+    )
+    policy: CanaryPolicyConfig = Field(CanaryPolicyConfig(), description="The analysis' thresholds.")
 
     @field_validator("steps")
     @classmethod

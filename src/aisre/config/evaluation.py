@@ -52,8 +52,8 @@ def _fairness_metrics() -> tuple[tuple[str, ...], frozenset[str]]:
 class Bound(Section):
     """A floor (`min`: the value must be at least this) or a ceiling (`max`: at most this)."""
 
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, description="A floor: the value must be at least this (higher-is-better metrics).")
+    max: float | None = Field(None, description="A ceiling: the value must be at most this (lower-is-better metrics).")
 
     @model_validator(mode="after")
     def _one(self) -> Bound:
@@ -66,11 +66,19 @@ class FairnessCheck(Section):
     """A parity gap over the groups of the `sensitive` column(s) of the data file (several columns: their
     intersections). Differences take `max`, ratios (demographic_parity_ratio, disparate_impact_ratio) `min`."""
 
-    metric: str
-    sensitive: list[str] = Field(min_length=1)
-    min: float | None = None
-    max: float | None = None
-    method: Literal["between_groups", "to_overall"] = "between_groups"
+    metric: str = Field(
+        description=(
+            "The gap: demographic_parity_difference, demographic_parity_ratio, equal_opportunity_difference, "
+            "equalized_odds_difference, disparate_impact_ratio."
+        )
+    )
+    sensitive: list[str] = Field(min_length=1, description="The sensitive column(s) of the data file.")
+    min: float | None = Field(None, description="Floor of a ratio.")
+    max: float | None = Field(None, description="Ceiling of a difference.")
+    method: Literal["between_groups", "to_overall"] = Field(
+        "between_groups",
+        description="Compare the groups with each other (`between_groups`) or each with the whole set (`to_overall`).",
+    )
 
     @field_validator("sensitive", mode="before")
     @classmethod
@@ -106,11 +114,11 @@ class FairnessCheck(Section):
 class LatencyCheck(Section):
     """Ceilings on latency percentiles, in milliseconds, over the calls the evaluation made."""
 
-    p50_ms: float | None = Field(None, gt=0)
-    p90_ms: float | None = Field(None, gt=0)
-    p95_ms: float | None = Field(None, gt=0)
-    p99_ms: float | None = Field(None, gt=0)
-    p999_ms: float | None = Field(None, gt=0)
+    p50_ms: float | None = Field(None, gt=0, description="Ceiling of the median latency, ms.")
+    p90_ms: float | None = Field(None, gt=0, description="Ceiling of the 90th percentile latency, ms.")
+    p95_ms: float | None = Field(None, gt=0, description="Ceiling of the 95th percentile latency, ms.")
+    p99_ms: float | None = Field(None, gt=0, description="Ceiling of the 99th percentile latency, ms.")
+    p999_ms: float | None = Field(None, gt=0, description="Ceiling of the 99.9th percentile latency, ms.")
 
     def ceilings(self) -> dict[str, float]:
         """{'p99_ms': 50.0, ...} for the percentiles given."""
@@ -133,18 +141,31 @@ class ModelEvaluationConfig(Section):
     evaluation passed (`shadow_passed` signal, written by `aisre shadow report --write-signals`).
     """
 
-    data: str | None = None
-    label: str | None = None
+    data: str | None = Field(
+        None, description="The golden data set: a CSV or Parquet file (`aisre eval --data` overrides)."
+    )
+    label: str | None = Field(None, description="The label column of `data` (`--label` overrides).")
     features: list[str] | None = None
-    exclude: list[str] = Field(default_factory=list)
-    task: Literal["binary", "multiclass", "regression"] | None = None
-    pos_label: str | int = 1
-    metrics: dict[str, Bound] = Field(default_factory=dict)
-    fairness: list[FairnessCheck] = Field(default_factory=list)
-    latency: LatencyCheck = LatencyCheck()
+    exclude: list[str] = Field(
+        default_factory=list, description="Columns that are not model inputs (ids, timestamps...)."
+    )
+    task: Literal["binary", "multiclass", "regression"] | None = Field(
+        None, description="binary, multiclass or regression; unset: inferred from the metrics."
+    )
+    pos_label: str | int = Field(1, description="The positive class of binary metrics.")
+    metrics: dict[str, Bound] = Field(
+        default_factory=dict,
+        description="Quality thresholds by metric: `{accuracy: {min: 0.9}, log_loss: {max: 0.35}}`.",
+    )
+    fairness: list[FairnessCheck] = Field(
+        default_factory=list, description="Parity gaps over sensitive columns, each with its bound."
+    )
+    latency: LatencyCheck = Field(LatencyCheck(), description="Ceilings on latency percentiles per call.")
     use: Literal["point", "bound"] = "point"
     confidence: float = Field(0.95, gt=0, lt=1)
-    n_bootstrap: int = Field(1000, ge=100, le=100_000)
+    n_bootstrap: int = Field(
+        1000, ge=100, le=100_000, description="Bootstrap resamples for the intervals of metrics without a closed form."
+    )
     batch_size: int = Field(1, ge=1, le=100_000)
     required_for: list[Stage] = Field(default_factory=lambda: list(DEFAULT_REQUIRED_FOR))
     shadow_required_for: list[Stage] = Field(default_factory=list)

@@ -14,24 +14,34 @@ from aisre.config.base import Section
 class PriceConfig(Section):
     """What a version costs: per million input/output tokens, and per request (classical models), in USD."""
 
-    input_per_1m_usd: float = Field(0.0, ge=0)
-    output_per_1m_usd: float = Field(0.0, ge=0)
-    per_request_usd: float = Field(0.0, ge=0)
+    input_per_1m_usd: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
+    output_per_1m_usd: float = Field(0.0, ge=0, description="USD per million completion tokens.")
+    per_request_usd: float = Field(0.0, ge=0, description="USD per request (classical models).")
 
 
 class LimitsConfig(Section):
     """Limits on a model as a whole (all callers together); per-key limits live on the key."""
 
-    rpm: int | None = Field(None, ge=1)
-    tpm: int | None = Field(None, ge=1)
-    max_concurrent: int | None = Field(None, ge=1)
-    max_tokens_per_request: int | None = Field(None, ge=1)
-    max_prompt_chars: int | None = Field(None, ge=1)
+    rpm: int | None = Field(
+        None,
+        ge=1,
+        description="Requests per minute for the model, all callers together (429 with Retry-After beyond it).",
+    )
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute for the model (prompt + completion).")
+    max_concurrent: int | None = Field(None, ge=1, description="Requests in flight at once.")
+    max_tokens_per_request: int | None = Field(
+        None, ge=1, description="Largest max_tokens a request may ask for (400 beyond it)."
+    )
+    max_prompt_chars: int | None = Field(
+        None, ge=1, description="Longest prompt text accepted, in characters (400 beyond it)."
+    )
 
 
 class BudgetConfig(Section):
-    usd: float = Field(gt=0)
-    period: Literal["daily", "monthly"] | None = None
+    usd: float = Field(gt=0, description="Spend limit in US dollars.")
+    period: Literal["daily", "monthly"] | None = Field(
+        None, description="When the spend resets: `daily` or `monthly` (UTC); unset: never."
+    )
 
 
 class VersionConfig(Section):
@@ -44,12 +54,25 @@ class VersionConfig(Section):
     file, default: the file's modification time).
     """
 
-    replicas: list[str] = Field(default_factory=list)
-    sklearn: str | None = None
+    replicas: list[str] = Field(
+        default_factory=list,
+        description=(
+            "HTTP base URLs of the version's replicas (OpenAI: ending in /v1; OIP: the server root); give this or "
+            "`sklearn`."
+        ),
+    )
+    sklearn: str | None = Field(
+        None,
+        description="A joblib file of a scikit-learn estimator served in-process over OIP; give this or `replicas`.",
+    )
     upstream_model: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout_s: float | None = Field(None, gt=0)
-    price: PriceConfig | None = None
+    timeout_s: float | None = Field(
+        None, gt=0, description="Time one try may take for this version (default: `gateway.try_timeout_s`)."
+    )
+    price: PriceConfig | None = Field(
+        None, description="What the version costs, for the cost of each record and budgets."
+    )
     trained_at: dt.datetime | None = None
 
     @property
@@ -86,8 +109,8 @@ class VersionConfig(Section):
 class ShadowConfig(Section):
     """Mirror a sample of traffic to another version; its answers are recorded, never returned."""
 
-    version: str
-    sample: float = Field(1.0, ge=0.0, le=1.0)
+    version: str = Field(description="The version that receives the mirrored requests.")
+    sample: float = Field(1.0, ge=0.0, le=1.0, description="Share of requests mirrored.")
 
 
 #: The failures a request may be retried on, on another replica of the same version (Envoy's names where
@@ -111,15 +134,37 @@ class ModelConfig(Section):
     the model); `[]` never retries. The fallback chain to other versions is separate and always applies.
     """
 
-    protocol: Literal["openai", "oip"]
-    versions: dict[str, VersionConfig] = Field(min_length=1)
-    route: dict[str, float] = Field(default_factory=dict)
-    shadow: ShadowConfig | None = None
-    fallback: list[str] = Field(default_factory=list)
+    protocol: Literal["openai", "oip"] = Field(
+        description=(
+            "The API the model is served with: `openai` (chat/completions, embeddings) or `oip` (Open Inference "
+            "Protocol v2, KServe/Triton)."
+        )
+    )
+    versions: dict[str, VersionConfig] = Field(
+        min_length=1,
+        description="The model's versions by name; each is a list of HTTP replicas or an in-process scikit-learn file.",
+    )
+    route: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Traffic split in percent by version (`{v1: 90, v2: 10}`); without it the first version gets everything. "
+            "Once versions are in the registry, a canary gets its weight here and the stable version the rest."
+        ),
+    )
+    shadow: ShadowConfig | None = Field(
+        None, description="Mirror a sample of requests to another version; its answers are recorded, never returned."
+    )
+    fallback: list[str] = Field(
+        default_factory=list, description="Versions tried in order when the chosen one fails (after its retries)."
+    )
     sticky: str | None = None
-    log_content: bool = False
-    limits: LimitsConfig = LimitsConfig()
-    budget: BudgetConfig | None = None
+    log_content: bool = Field(
+        False, description="Record the prompts and answers of this model (off: only sizes, tokens and outcomes)."
+    )
+    limits: LimitsConfig = Field(LimitsConfig(), description="Limits on the whole model, across callers.")
+    budget: BudgetConfig | None = Field(
+        None, description="A spend limit in USD on the whole model; over it, requests get 429 insufficient_quota."
+    )
     retry_on: list[RetryOn] = Field(default_factory=lambda: list(DEFAULT_RETRY_ON))
 
     @field_validator("fallback", mode="before")
@@ -156,29 +201,45 @@ class RetryConfig(Section):
     retried once the first byte has been sent to the client.
     """
 
-    attempts: int = Field(3, ge=1, le=10)
-    budget_ratio: float = Field(0.2, ge=0.0, le=1.0)
-    min_per_second: float = Field(5.0, ge=0.0)
+    attempts: int = Field(
+        3, ge=1, le=10, description="Most tries of one request across the replicas of a version (first try included)."
+    )
+    budget_ratio: float = Field(0.2, ge=0.0, le=1.0, description="Retries allowed as a share of recent requests.")
+    min_per_second: float = Field(
+        5.0, ge=0.0, description="Retries per second allowed whatever the ratio (so a quiet model can still retry)."
+    )
 
 
 class EjectionConfig(Section):
     """Passive outlier ejection: a replica failing `consecutive_failures` times in a row is
     ejected for `base_s` x 2^(times ejected - 1), at most `max_s`."""
 
-    consecutive_failures: int = Field(3, ge=1)
-    base_s: float = Field(5.0, gt=0)
-    max_s: float = Field(120.0, gt=0)
-    max_ejected_share: float = Field(0.5, gt=0, le=1.0)
+    consecutive_failures: int = Field(3, ge=1, description="Failures in a row that eject a replica.")
+    base_s: float = Field(
+        5.0, gt=0, description="First ejection time; doubled at each new ejection of the same replica."
+    )
+    max_s: float = Field(120.0, gt=0, description="Longest ejection time.")
+    max_ejected_share: float = Field(
+        0.5,
+        gt=0,
+        le=1.0,
+        description="Most of a version's replicas ejected at once (so an overload does not eject them all).",
+    )
 
 
 class HealthCheckConfig(Section):
     """Active health checks: GET `path` on each replica every `interval_s`."""
 
-    enabled: bool = True
-    interval_s: float = Field(2.0, gt=0)
-    timeout_s: float = Field(1.0, gt=0)
-    openai_path: str = "/models"
-    oip_path: str = "/v2/health/ready"
+    enabled: bool = Field(
+        True,
+        description=(
+            "Probe every replica in the background; a replica that fails is not sent traffic until it answers again."
+        ),
+    )
+    interval_s: float = Field(2.0, gt=0, description="Time between two probes of a replica.")
+    timeout_s: float = Field(1.0, gt=0, description="Time a probe may take.")
+    openai_path: str = Field("/models", description="Path probed on OpenAI-protocol replicas (after the replica URL).")
+    oip_path: str = Field("/v2/health/ready", description="Path probed on Open Inference Protocol replicas.")
 
 
 class GatewayConfig(Section):
@@ -188,21 +249,37 @@ class GatewayConfig(Section):
     headers are in (then 408, as nginx's client_body_timeout), `max_response_bytes` caps a
     whole upstream response body (502 beyond it)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    workers: int = Field(1, ge=1)
-    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
-    max_header_bytes: int = Field(64 * 1024, ge=1024)
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="Port of the OpenAI, OIP, admin and /metrics endpoints (`aisre serve --port` overrides).",
+    )
+    workers: int = Field(1, ge=1, description="Worker processes (share limits and spend across them with `state:`).")
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest request body accepted (413 beyond it).")
+    max_header_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request line + headers accepted (431 beyond it)."
+    )
     header_timeout_s: float = Field(10.0, gt=0)
     body_timeout_s: float = Field(60.0, gt=0)
     max_response_bytes: int = Field(64 * 1024 * 1024, gt=0)
-    try_timeout_s: float = Field(30.0, gt=0)
-    deadline_s: float = Field(120.0, gt=0)
-    connect_timeout_s: float = Field(2.0, gt=0)
-    retries: RetryConfig = RetryConfig()
-    ejection: EjectionConfig = EjectionConfig()
-    health_checks: HealthCheckConfig = HealthCheckConfig()
-    shutdown_grace_s: float = Field(30.0, ge=0)
+    try_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "Time one try at one replica may take (to the first byte of a stream); a model's version may set its own "
+            "`timeout_s`."
+        ),
+    )
+    deadline_s: float = Field(120.0, gt=0, description="Time a whole request may take, retries and fallbacks included.")
+    connect_timeout_s: float = Field(2.0, gt=0, description="Time to open a connection to a replica.")
+    retries: RetryConfig = Field(RetryConfig(), description="Retries on another replica, within a retry budget.")
+    ejection: EjectionConfig = Field(EjectionConfig(), description="Passive outlier ejection of failing replicas.")
+    health_checks: HealthCheckConfig = Field(HealthCheckConfig(), description="Active health checks of every replica.")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long requests in flight may finish before the server stops."
+    )
 
 
 class AuthConfig(Section):
@@ -218,11 +295,15 @@ class AuthConfig(Section):
     `metrics: public` serves it to anyone, e.g. when only a private network reaches the port.
     """
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="Require an API key (`Authorization: Bearer ...`) on every model request.")
     admin_key: str | None = None
-    key_secret_env: str = "AISRE_KEY_SECRET"
+    key_secret_env: str = Field(
+        "AISRE_KEY_SECRET", description="Environment variable holding the secret that keys the stored key hashes."
+    )
     metrics: Literal["protected", "public"] | None = None
-    metrics_token: str | None = None
+    metrics_token: str | None = Field(
+        None, description="Bearer token that reads /metrics (for Prometheus); e.g. ${AISRE_METRICS_TOKEN}."
+    )
 
     @property
     def metrics_protected(self) -> bool:
@@ -251,10 +332,12 @@ class StateConfig(Section):
     `timeout_s` bounds each Redis command: a reply slower than that counts as a failure
     (the request is then judged by `on_failure`), so keep it well above Redis's round trip."""
 
-    url: str | None = None
+    url: str | None = Field(
+        None, description="Redis URL (redis://, rediss:// or unix://); unset: state is per process."
+    )
     on_failure: Literal["open", "closed"] = "open"
     timeout_s: float = Field(0.05, gt=0, le=10)
-    connect_timeout_s: float = Field(0.25, gt=0, le=30)
+    connect_timeout_s: float = Field(0.25, gt=0, le=30, description="Time to connect to Redis.")
 
     @field_validator("url")
     @classmethod

@@ -29,14 +29,35 @@ class StoreConfig(Section):
     of the last `flush_interval_s`).
     """
 
-    url: str = "sqlite:///aisre.db"
+    url: str = Field(
+        "sqlite:///aisre.db",
+        description="The SQLite file records go to, as sqlite:///PATH (relative to the config file).",
+    )
     durability: Literal["durable", "fast"] = "fast"
-    queue_size: int = Field(100_000, gt=0)
-    overflow: Literal["block", "drop", "raise"] = "block"
-    block_timeout_s: float = Field(5.0, gt=0)
-    batch_size: int = Field(4096, gt=0)
-    flush_interval_s: float = Field(0.1, gt=0)
-    retention_days: float | None = Field(None, gt=0)
+    queue_size: int = Field(
+        100_000, gt=0, description="Records that may wait for the writer thread; beyond it `overflow` applies."
+    )
+    overflow: Literal["block", "drop", "raise"] = Field(
+        "block",
+        description=(
+            "When the queue is full: `block` the caller (up to `block_timeout_s`, then raise), `drop` the record "
+            "(counted) or `raise` at once."
+        ),
+    )
+    block_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "With `overflow: block`, how long a caller waits for room before the record is refused with an error."
+        ),
+    )
+    batch_size: int = Field(4096, gt=0, description="Most records written in one transaction.")
+    flush_interval_s: float = Field(
+        0.1, gt=0, description="With `durability: fast`, the longest a record waits before its batch is committed."
+    )
+    retention_days: float | None = Field(
+        None, gt=0, description="Records (and their labels) older than this are deleted; unset keeps everything."
+    )
 
     @field_validator("url")
     @classmethod
@@ -55,9 +76,19 @@ class StoreConfig(Section):
 
 
 class MetricsConfig(Section):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int | None = Field(None, ge=0, le=65535)
+    enabled: bool = Field(
+        True, description="Keep Prometheus metrics (latency histograms, errors, tokens, cost...) of every record."
+    )
+    host: str = Field("127.0.0.1", description="Address of the separate /metrics server started when `port` is set.")
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description=(
+            "Serve /metrics on this port from an SDK process (the gateway serves /metrics on its own port anyway); "
+            "unset: no separate server."
+        ),
+    )
 
 
 class TracingConfig(Section):
@@ -68,12 +99,19 @@ class TracingConfig(Section):
     set up). `log_content` adds inputs/prompts and outputs to spans (off by default).
     """
 
-    enabled: bool = False
-    service_name: str = "aisre"
-    otlp_endpoint: str | None = None
-    otlp_headers: dict[str, str] = Field(default_factory=dict)
+    enabled: bool = Field(False, description="Emit one span per inference.")
+    service_name: str = Field("aisre", description="The spans' service.name resource attribute.")
+    otlp_endpoint: str | None = Field(
+        None,
+        description=(
+            "OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces); unset: the process's global tracer provider."
+        ),
+    )
+    otlp_headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with every OTLP export (e.g. an API key from ${ENV})."
+    )
     log_content: bool = False
-    sample_ratio: float = Field(1.0, ge=0.0, le=1.0)
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, description="Share of inferences that get a span.")
 
     @field_validator("otlp_endpoint")
     @classmethod
@@ -84,14 +122,16 @@ class TracingConfig(Section):
 
 
 class TelemetryConfig(Section):
-    metrics: MetricsConfig = MetricsConfig()
-    tracing: TracingConfig = TracingConfig()
+    metrics: MetricsConfig = Field(MetricsConfig(), description="Prometheus metrics.")
+    tracing: TracingConfig = Field(TracingConfig(), description="OpenTelemetry spans.")
 
 
 class LogConfig(Section):
     """A JSON-lines copy of every record, for shipping to a log collector ('-' = stdout)."""
 
-    jsonl: str | None = None
+    jsonl: str | None = Field(
+        None, description="Append every record to this JSON-lines file ('-' = stdout); unset: no copy."
+    )
 
 
 class RedactionConfig(Section):
@@ -101,9 +141,14 @@ class RedactionConfig(Section):
     hash key comes from the environment variable named by `hash_key_env`.
     """
 
-    drop: list[str] = Field(default_factory=list)
-    hash: list[str] = Field(default_factory=list)
-    hash_key_env: str = "AISRE_REDACTION_KEY"
+    drop: list[str] = Field(
+        default_factory=list, description="Input fields removed from every record (dotted names reach nested mappings)."
+    )
+    hash: list[str] = Field(
+        default_factory=list,
+        description="Input fields replaced by an HMAC-SHA256 of their value, so equal values stay joinable.",
+    )
+    hash_key_env: str = Field("AISRE_REDACTION_KEY", description="Environment variable holding the HMAC key of `hash`.")
 
     @model_validator(mode="after")
     def _disjoint(self) -> RedactionConfig:
@@ -116,22 +161,68 @@ class RedactionConfig(Section):
 class AisreConfig(Section):
     """The whole `aisre.yaml`."""
 
-    store: StoreConfig = StoreConfig()
-    telemetry: TelemetryConfig = TelemetryConfig()
-    log: LogConfig = LogConfig()
-    redaction: RedactionConfig = RedactionConfig()
-    gateway: GatewayConfig = GatewayConfig()
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
-    auth: AuthConfig = AuthConfig()
-    state: StateConfig = StateConfig()
-    slos: list[SLOConfig] = Field(default_factory=list)
-    monitors: list[MonitorJobConfig] = Field(default_factory=list)
-    slo_evaluation: SLOEvaluationConfig = SLOEvaluationConfig()
-    notifications: NotificationsConfig = NotificationsConfig()
-    evaluation: EvaluationSection = Field(default_factory=dict)  # after `models`, which it names
-    breakers: list[BreakerConfig] = Field(default_factory=list)
-    playbooks: list[PlaybookConfig] = Field(default_factory=list)
-    canaries: list[CanaryConfig] = Field(default_factory=list)
+    store: StoreConfig = Field(
+        StoreConfig(), description="Where records are written (SQLite) and how: durability, queue, retention."
+    )
+    telemetry: TelemetryConfig = Field(
+        TelemetryConfig(), description="Prometheus metrics and OpenTelemetry spans of every inference."
+    )
+    log: LogConfig = Field(LogConfig(), description="An optional JSON-lines copy of every record.")
+    redaction: RedactionConfig = Field(
+        RedactionConfig(), description="Input fields dropped or hashed before anything is written or exported."
+    )
+    gateway: GatewayConfig = Field(
+        GatewayConfig(),
+        description="The gateway server: address, workers, size limits, timeouts, retries, ejection, health checks.",
+    )
+    models: dict[str, ModelConfig] = Field(
+        default_factory=dict, description="The models the gateway serves, by the name clients call them."
+    )
+    auth: AuthConfig = Field(AuthConfig(), description="API keys and the admin key; off by default.")
+    state: StateConfig = Field(
+        StateConfig(),
+        description=(
+            "Redis shared by several gateway processes (limits, spend, weights, breakers); per process without it."
+        ),
+    )
+    slos: list[SLOConfig] = Field(
+        default_factory=list,
+        description="Service level objectives on requests or on model quality, judged continuously.",
+    )
+    monitors: list[MonitorJobConfig] = Field(
+        default_factory=list,
+        description="Monitoring jobs: drift, performance, fairness, importance, LLM quality, checked on every window.",
+    )
+    slo_evaluation: SLOEvaluationConfig = Field(
+        SLOEvaluationConfig(), description="How often the continuous judge evaluates the SLOs."
+    )
+    notifications: NotificationsConfig = Field(
+        NotificationsConfig(),
+        description="Named receivers (webhooks, Alertmanagers) that SLO alerts and playbooks notify.",
+    )
+    evaluation: EvaluationSection = Field(
+        default_factory=dict,
+        description=(
+            "Offline evaluation gates per model: golden data and thresholds a version must pass before promotion."
+        ),
+    )  # after `models`, which it names
+    breakers: list[BreakerConfig] = Field(
+        default_factory=list,
+        description=(
+            "AI circuit breakers per model version: opened by errors, latency or quality; traffic goes to a fallback."
+        ),
+    )
+    playbooks: list[PlaybookConfig] = Field(
+        default_factory=list,
+        description=(
+            "Automatic responses: when a quality condition holds, act (rollback, freeze, notify...) and open an "
+            "incident."
+        ),
+    )
+    canaries: list[CanaryConfig] = Field(
+        default_factory=list,
+        description="Progressive delivery: the registry's canary moves through traffic steps, each one analysed.",
+    )
     dashboard: DashboardConfig = DashboardConfig()
 
     @field_validator("store", "state", mode="before")

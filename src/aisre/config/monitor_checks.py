@@ -19,14 +19,14 @@ from aisre.config.base import Section
 class StdBand(Section):
     """mean ± k·std of the statistic over reference chunks the size of a window (NannyML's threshold)."""
 
-    std: float = Field(3.0, ge=0)
+    std: float = Field(3.0, ge=0, description="k: the band is the reference chunks' mean ± k standard deviations.")
 
 
 class ConstantBand(Section):
     """A fixed band for a distance: alert when the statistic is outside [lower, upper]."""
 
-    lower: float | None = None
-    upper: float | None = None
+    lower: float | None = Field(None, description="Alert below this value; unset: no lower bound.")
+    upper: float | None = Field(None, description="Alert above this value; unset: no upper bound.")
 
     @model_validator(mode="after")
     def _some(self) -> ConstantBand:
@@ -62,10 +62,12 @@ class PerformanceOptions(Section):
 
     metrics: list[str] = Field(default_factory=lambda: ["accuracy"], min_length=1)
     min: dict[str, float] = Field(default_factory=dict)
-    max: dict[str, float] = Field(default_factory=dict)
+    max: dict[str, float] = Field(
+        default_factory=dict, description="Ceilings by metric, for errors such as mae (`{mae: 3.5}`)."
+    )
     threshold: StdBand | None = None
     task: Literal["binary", "multiclass", "regression"] | None = None
-    pos_label: str | int | None = None
+    pos_label: str | int | None = Field(None, description="The positive class of precision, recall and f1 (default 1).")
     min_labels: int = Field(20, ge=1)
 
     @field_validator("threshold", mode="before")
@@ -120,13 +122,20 @@ class FairnessOptions(Section):
     from aisre.monitor.fairness (default demographic parity difference); gaps breach above
     `max_gap`, ratios below `min_ratio` (the four-fifths rule by default)."""
 
-    sensitive: list[str] = Field(min_length=1)
+    sensitive: list[str] = Field(min_length=1, description="The input (else tag) fields whose groups are compared.")
     metrics: list[str] = Field(default_factory=lambda: ["demographic_parity_difference"], min_length=1)
-    max_gap: float = Field(0.1, ge=0, le=1)
-    min_ratio: float = Field(0.8, ge=0, le=1)
-    pos_label: str | int = 1
-    method: Literal["between_groups", "to_overall"] = "between_groups"
-    min_rows: int = Field(1, ge=1)
+    max_gap: float = Field(0.1, ge=0, le=1, description="Difference metrics breach above this gap.")
+    min_ratio: float = Field(
+        0.8, ge=0, le=1, description="Ratio metrics breach below this ratio (0.8: the four-fifths rule)."
+    )
+    pos_label: str | int = Field(1, description="The favourable prediction (and label) value.")
+    method: Literal["between_groups", "to_overall"] = Field(
+        "between_groups",
+        description=(
+            "Compare the groups with each other (`between_groups`) or each with the whole window (`to_overall`)."
+        ),
+    )
+    min_rows: int = Field(1, ge=1, description="Groups with fewer rows in a window are left out.")
 
     @field_validator("sensitive", mode="before")
     @classmethod
@@ -160,12 +169,23 @@ class ImportanceOptions(Section):
     (default: every numeric reference input); `max_rows`: rows sampled from a window or the reference."""
 
     features: list[str] | None = None
-    min_spearman: float = Field(0.8, ge=-1, le=1)
-    min_kendall: float = Field(0.6, ge=-1, le=1)
-    max_share_change: float = Field(0.1, ge=0, le=1)
-    drift_impact: float = Field(0.2, ge=0, le=1)
+    min_spearman: float = Field(
+        0.8, ge=-1, le=1, description="Breached when the Spearman rank correlation of the importances falls below this."
+    )
+    min_kendall: float = Field(
+        0.6, ge=-1, le=1, description="Breached when Kendall's tau of the importances falls below this."
+    )
+    max_share_change: float = Field(
+        0.1, ge=0, le=1, description="Breached when a feature's share of the total importance moves by more than this."
+    )
+    drift_impact: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Breached when the drifted features hold more than this share of the reference importance.",
+    )
     max_rows: int = Field(4000, ge=50)
-    n_repeats: int = Field(5, ge=1)
+    n_repeats: int = Field(5, ge=1, description="Permutations per feature for the permutation importance.")
 
 
 class LLMQualityOptions(Section):
@@ -176,7 +196,9 @@ class LLMQualityOptions(Section):
 
     max: dict[str, float | None] = Field(default_factory=dict)
     expect_json: bool = False
-    json_schema: dict[str, Any] | None = Field(None, alias="schema")
+    json_schema: dict[str, Any] | None = Field(
+        None, alias="schema", description="A JSON Schema the answers must follow (turns on the invalid-JSON rate)."
+    )
     max_tokens: int | None = Field(None, ge=1)
 
     @field_validator("max")
@@ -200,9 +222,13 @@ class EstimatedOptions(Section):
     """CBPE: `metric` to estimate; breached below `min`, else outside the band `threshold: std |
     {std: k}` (k = 3) of the labelled reference's chunks (chunks the size of a window)."""
 
-    metric: str = "accuracy"
-    min: float | None = None
-    threshold: StdBand | None = None
+    metric: str = Field(
+        "accuracy", description="The metric CBPE estimates (accuracy, precision, recall, f1, roc_auc...)."
+    )
+    min: float | None = Field(None, description="Breached when the estimate is below this.")
+    threshold: StdBand | None = Field(
+        None, description="Else breached outside the band of the labelled reference's chunks: `std` or `{std: k}`."
+    )
 
     @field_validator("threshold", mode="before")
     @classmethod

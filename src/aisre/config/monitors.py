@@ -57,8 +57,8 @@ DISTANCE_METHODS = ("hellinger", "jensenshannon", "linfinity", "psi", "wasserste
 class ReferenceRange(Section):
     """Stored records of the job's model in `[since, until)` (epoch seconds or ISO 8601 times)."""
 
-    since: float
-    until: float
+    since: float = Field(description="Start of the range (included): epoch seconds or an ISO 8601 time.")
+    until: float = Field(description="End of the range (excluded): epoch seconds or an ISO 8601 time.")
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -84,7 +84,7 @@ class ReferenceRange(Section):
 class CountWindow(Section):
     """Every `every` records (in time order) make one window."""
 
-    every: int = Field(gt=0)
+    every: int = Field(gt=0, description="Records per window.")
 
 
 class MonitorJobConfig(Section):
@@ -104,28 +104,61 @@ class MonitorJobConfig(Section):
     `monitor_windows_skipped` signal). `labels_within`: windows that ended this long ago or less are
     checked again by the label-dependent checks when their labels change (`0` turns it off)."""
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
-    model: str
-    version: str | None = None
-    reference: str | ReferenceRange
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$",
+        description="A unique name (lower case, digits, - and _), the `monitor` label of its signals.",
+    )
+    model: str = Field(description="The model whose stored records are checked.")
+    version: str | None = Field(
+        None, description="Only this version's records; unset: each version checked on its own."
+    )
+    reference: str | ReferenceRange = Field(
+        description=(
+            "What the window is compared with: a saved reference file (`aisre monitor reference`) or a stored time "
+            "range `{since, until}`."
+        )
+    )
     window: str | CountWindow
     schedule: str | None = None
     delay: str = "1s"
-    checks: list[str] = Field(default_factory=lambda: list(DEFAULT_CHECKS), min_length=1)
-    method: str | dict[str, str] = "auto"
+    checks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CHECKS),
+        min_length=1,
+        description=(
+            "What to check on each window: data_drift, prediction_drift, performance, estimated_performance, "
+            "fairness, importance, llm_quality, shadow."
+        ),
+    )
+    method: str | dict[str, str] = Field(
+        "auto",
+        description=(
+            "The drift method (`auto`: Evidently's choice per column; ks, psi, wasserstein, jensenshannon, ...), or "
+            "one per column `{column: method}`."
+        ),
+    )
     threshold: float | StdBand | ConstantBand | dict[str, float] | None = None
     chunk_size: int | None = Field(None, ge=2)
-    share_threshold: float = Field(0.5, gt=0, le=1)
+    share_threshold: float = Field(
+        0.5, gt=0, le=1, description="The dataset drifts when at least this share of its columns drift."
+    )
     min_rows: int = Field(1, ge=1)
     metric: str | None = None
-    min: float | None = None
+    min: float | None = Field(
+        None, description="Shorthand for `estimated_performance: {min}`: breached when the estimate is below it."
+    )
     catch_up: int = Field(24, ge=0)
     labels_within: str = "7d"
-    performance: PerformanceOptions | None = None
-    fairness: FairnessOptions | None = Field(None, validate_default=True)
-    importance: ImportanceOptions | None = None
-    llm_quality: LLMQualityOptions | None = None
-    estimated_performance: EstimatedOptions | None = None
+    performance: PerformanceOptions | None = Field(None, description="Options of the `performance` check.")
+    fairness: FairnessOptions | None = Field(
+        None,
+        validate_default=True,
+        description="Options of the `fairness` check (needed with it: its `sensitive` fields).",
+    )
+    importance: ImportanceOptions | None = Field(None, description="Options of the `importance` check.")
+    llm_quality: LLMQualityOptions | None = Field(None, description="Options of the `llm_quality` check.")
+    estimated_performance: EstimatedOptions | None = Field(
+        None, description="Options of the `estimated_performance` check (CBPE)."
+    )
 
     @field_validator("threshold", mode="before")
     @classmethod

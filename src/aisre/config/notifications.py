@@ -45,14 +45,20 @@ class ReceiverConfig(Section):
     which otherwise resolves it by itself after its resolve_timeout; 4h to a webhook).
     """
 
-    name: str
-    webhook: str | None = None
-    alertmanager: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout_s: float = Field(5.0, gt=0, le=300)
-    send_resolved: bool = True
-    repeat_interval: Duration | None = None
-    give_up_after: Duration = "1h"
+    name: str = Field(description="A unique name, used in `slos[].alerting.notify` and playbooks' `notify`.")
+    webhook: str | None = Field(None, description="A URL Alertmanager's webhook payload is POSTed to.")
+    alertmanager: str | None = Field(
+        None, description="An Alertmanager's base URL; alerts are POSTed to its /api/v2/alerts."
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Headers sent with each delivery (e.g. Authorization from ${ENV})."
+    )
+    timeout_s: float = Field(5.0, gt=0, le=300, description="Time one delivery may take.")
+    send_resolved: bool = Field(True, description="Also send an alert when it resolves.")
+    repeat_interval: Duration | None = Field(
+        None, description="Send a firing alert again this often (default 1m to an Alertmanager, 4h to a webhook)."
+    )
+    give_up_after: Duration = Field("1h", description="Stop retrying a failed delivery after this long.")
 
     @field_validator("name")
     @classmethod
@@ -99,7 +105,7 @@ class ReceiverConfig(Section):
 class NotificationsConfig(Section):
     """Named receivers (see `ReceiverConfig`); `slos[].alerting.notify` lists names of these."""
 
-    receivers: list[ReceiverConfig] = Field(default_factory=list)
+    receivers: list[ReceiverConfig] = Field(default_factory=list, description="The receivers, each with a unique name.")
 
     @model_validator(mode="after")
     def _unique_names(self) -> NotificationsConfig:
@@ -127,9 +133,14 @@ class SLOEvaluationConfig(Section):
     `aisre slo rules --service` so both evaluators' alerts share a fingerprint.
     """
 
-    enabled: bool = True
-    interval: Duration = "15s"
-    export_lookback: Duration = "1h"
+    enabled: bool = Field(True, description="Judge the SLOs continuously in `aisre serve` / `aisre watch`.")
+    interval: Duration = Field("15s", description="Time between two evaluations (1s to 1h).")
+    export_lookback: Duration = Field(
+        "1h",
+        description=(
+            "How far back closed minutes are re-read for late labels before their events are counted on /metrics."
+        ),
+    )
     service: str = "aisre"
 
     @field_validator("interval")

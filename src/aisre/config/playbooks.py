@@ -81,15 +81,28 @@ def _action(value: Any) -> Any:
 class PlaybookConfig(Section):
     """One playbook (see the module docstring)."""
 
-    name: str = Field(pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$")
-    model: str
-    version: str | None = None
-    when: BreakerCondition
-    do: list[PlaybookAction] = Field(min_length=1)
-    cooldown: Duration = "30m"
-    retries: int = Field(5, ge=0)
-    dry_run: bool = False
-    severity: str = "high"
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9_-]{0,62}[a-z0-9])?$",
+        description="A unique name (lower case, digits, - and _), on its incidents and signals.",
+    )
+    model: str = Field(description="The model the playbook acts on.")
+    version: str | None = Field(
+        None,
+        description="The version whose signals `when` reads (needed for a signal condition).",
+    )
+    when: BreakerCondition = Field(
+        description=(
+            "The condition: a signal of `version` or an SLO's burn rate or alert, with `for` (as in breakers' "
+            "`open_when`)."
+        )
+    )
+    do: list[PlaybookAction] = Field(
+        min_length=1, description="The actions, in order; each outcome goes on the incident's timeline."
+    )
+    cooldown: Duration = Field("30m", description="Fire at most once per this long.")
+    retries: int = Field(5, ge=0, description="A failed action is retried on the next ticks up to this many times.")
+    dry_run: bool = Field(False, description="Record what the playbook would do, without doing it.")
+    severity: str = Field("high", description="The incident's severity: critical, high, medium or low.")
 
     @field_validator("do", mode="before")
     @classmethod

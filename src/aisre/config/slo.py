@@ -98,17 +98,52 @@ class SLIConfig(Section):
     (e.g. `{tags.use_case: critical}`).
     """
 
-    kind: SLIKind
-    threshold_s: float | None = Field(None, gt=0)
-    percentile: float | None = Field(None, gt=0, lt=1)
-    metric: str | None = None
+    kind: SLIKind = Field(
+        description="The kind of indicator; it decides which other keys apply (see the section's text)."
+    )
+    threshold_s: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "latency / ttft / tpot: a request (or the slice's `percentile`) at or under this many seconds is good."
+        ),
+    )
+    percentile: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="With latency kinds: judge each timeslice by this percentile (e.g. 0.99) instead of each event.",
+    )
+    metric: str | None = Field(
+        None,
+        description=(
+            "quality / estimated_quality: the metric judged (accuracy, recall, mae...); fairness: the gap (one of "
+            "FAIRNESS_METRICS)."
+        ),
+    )
     pos_label: str | int | bool | None = None
-    min: float | None = None
-    max: float | None = None
-    sensitive: str | None = None
-    signal: str | None = None
-    max_age: Duration | None = None
-    source: Literal["trained", "reference", "any"] = "any"
+    min: float | None = Field(
+        None, description="Floor of the slice's value (quality, estimated_quality, fairness ratios)."
+    )
+    max: float | None = Field(
+        None, description="Ceiling of the slice's value (error metrics, fairness differences, llm_quality rates)."
+    )
+    sensitive: str | None = Field(None, description="fairness: the input field whose groups are compared.")
+    signal: str | None = Field(
+        None,
+        description=(
+            "drift: the drift signal (default dataset_drift); llm_quality: the rate signal (e.g. llm_refusal_rate)."
+        ),
+    )
+    max_age: Duration | None = Field(
+        None, description="freshness: the oldest the newest mark may be at each slice's end."
+    )
+    source: Literal["trained", "reference", "any"] = Field(
+        "any",
+        description=(
+            "freshness: which marks count: `trained` (model_trained_at), `reference` (reference_refreshed_at) or `any`."
+        ),
+    )
     where: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
     @field_validator("metric")
@@ -181,10 +216,18 @@ class AlertWindow(Section):
     the period's budget such a burn spends over `long`; when `burn_rate` is omitted it is
     derived from it for the SLO's period (as Sloth does): budget_percent/100 x period / long."""
 
-    long: Duration
-    short: Duration
+    long: Duration = Field(
+        description="The long window: the burn rate over it must be high (the alert is significant)."
+    )
+    short: Duration = Field(
+        description="The short window: the burn rate over it must be high too (the alert resets quickly)."
+    )
     budget_percent: float = Field(gt=0, le=100)
-    burn_rate: float | None = Field(None, gt=0)
+    burn_rate: float | None = Field(
+        None,
+        gt=0,
+        description="The burn rate both windows must reach; unset: derived from `budget_percent` for the SLO's period.",
+    )
 
     @model_validator(mode="after")
     def _short_within_long(self) -> AlertWindow:
@@ -212,34 +255,63 @@ class AlertingConfig(Section):
     `notify` names receivers of the top-level `notifications:` section that get each alert when it
     fires and when it resolves (Alertmanager's webhook payload; see `aisre.slo.notify`)."""
 
-    enabled: bool = True
-    page: list[AlertWindow] = Field(default_factory=_page_windows)
-    ticket: list[AlertWindow] = Field(default_factory=_ticket_windows)
+    enabled: bool = Field(
+        True, description="Evaluate and export the alerts (off: the SLO is still judged, nobody is alerted)."
+    )
+    page: list[AlertWindow] = Field(
+        default_factory=_page_windows,
+        description=(
+            "Page alerts: the SRE workbook's 2% of the budget in 1h (5m) and 5% in 6h (30m), burn rates 14.4 and 6 "
+            "over 30 days."
+        ),
+    )
+    ticket: list[AlertWindow] = Field(
+        default_factory=_ticket_windows,
+        description="Ticket alerts: 10% of the budget in 1d (2h) and in 3d (6h), burn rates 3 and 1 over 30 days.",
+    )
     labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Annotations added to each alert (Prometheus style)."
+    )
     notify: list[str] = Field(default_factory=list)
 
 
 class BudgetPolicy(Section):
     """What the control loop must do about this budget (read by `respond`)."""
 
-    freeze_promotions_when_exhausted: bool = False
+    freeze_promotions_when_exhausted: bool = Field(
+        False, description="Refuse promotions of the model (to canary or stable) while this SLO's budget is spent."
+    )
 
 
 class SLOConfig(Section):
     """One service level objective (see the module docstring)."""
 
-    name: str
-    model: str
-    version: str | None = None
-    description: str | None = None
-    objective: float = Field(gt=0, lt=1)
-    period: Duration = "30d"
-    budgeting: Literal["events", "timeslices"] | None = None
-    timeslice: Duration = "5m"
-    sli: SLIConfig
-    alerting: AlertingConfig = AlertingConfig()
-    policy: BudgetPolicy = BudgetPolicy()
+    name: str = Field(
+        description="A unique name (lower case, digits, - and _): the SLO's Prometheus label and CLI argument."
+    )
+    model: str = Field(description="The model whose records are judged.")
+    version: str | None = Field(None, description="Only this version's records; unset: every version of the model.")
+    description: str | None = Field(None, description="Free text, carried into the OpenSLO export.")
+    objective: float = Field(
+        gt=0, lt=1, description="The share of good events (or timeslices) that must be met over `period`, e.g. 0.999."
+    )
+    period: Duration = Field(
+        "30d", description="The rolling window the objective and the error budget are counted over."
+    )
+    budgeting: Literal["events", "timeslices"] | None = Field(
+        None,
+        description=(
+            "`events` (each request or labelled prediction is good or bad) or `timeslices` (each `timeslice` is); "
+            "unset: events for availability, latency, ttft, tpot and correctness, timeslices for the rest."
+        ),
+    )
+    timeslice: Duration = Field("5m", description="The length of one slice when budgeting by timeslices.")
+    sli: SLIConfig = Field(description="What counts as good.")
+    alerting: AlertingConfig = Field(
+        AlertingConfig(), description="Multi-window multi-burn-rate page and ticket alerts, and who is notified."
+    )
+    policy: BudgetPolicy = Field(BudgetPolicy(), description="What the control loop does about this budget.")
 
     @field_validator("name")
     @classmethod
