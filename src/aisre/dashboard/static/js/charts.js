@@ -15,6 +15,9 @@ const isNum = (x) => typeof x === "number" && Number.isFinite(x);
  * With no point to draw, the element is the empty state (emptyMessage says what is missing).
  */
 export function chart(spec) {
+  // A series with nothing to show (no value, or only zeros) would only crowd the legend.
+  spec = { ...spec, series: spec.series.filter((s) => s.kind === "threshold" || s.keep || s.values.some((v) => isNum(v) && v !== 0)) };
+  if (!spec.series.some((s) => s.kind !== "threshold")) spec.series = [];
   const points = spec.series
     .filter((s) => s.kind !== "threshold")
     .reduce((n, s) => n + s.values.filter(isNum).length, 0);

@@ -43,6 +43,7 @@ export function signalChart({ testid, title, note, series, label = seriesLabel, 
       dash: dash ? dash(s) : undefined,
       breached: marks,
       spanGaps: true,
+      keep: true, // a 0 drift score or rate is a finding
     };
   });
   const thresholdSource = series.find((s) => (s.threshold || []).some(isNum));

@@ -3,7 +3,7 @@
 import { api, ApiError } from "../api.js";
 import { h, fmt, card, badge, table, row, empty, errorBox, tone } from "../dom.js";
 import { chart, PALETTE, yFormats } from "../charts.js";
-import { rangeParams, rangePicker } from "../range.js";
+import { rangeParams, rangePicker, rangeStep } from "../range.js";
 import { signalSections } from "./model_signals.js";
 
 const SIGNAL_KINDS = ["drift", "performance", "estimated", "fairness", "importance", "llm"];
@@ -14,7 +14,7 @@ export async function modelPage(route) {
   const range = rangeParams(route.query);
   const base = `models/${encodeURIComponent(model)}`;
   const [traffic, registry, ...signals] = await Promise.all([
-    api(`${base}/traffic`, range),
+    api(`${base}/traffic`, { ...range, step: rangeStep(route.query) }),
     section(api(`${base}/registry`)),
     ...SIGNAL_KINDS.map((kind) => section(api(`${base}/signals`, { kind, ...range }))),
   ]);
@@ -84,7 +84,8 @@ function trafficSection(traffic, xRange) {
     ...perVersion(traffic, "fallbacks", { label: (v) => `${v} fallbacks`, dash: [6, 3] }),
   ];
   const hasTokens = Object.values(traffic.versions).some((s) => (s.tokens || []).some((x) => x > 0));
-  const hasTtft = llmTimes.some((s) => s.values.some((x) => x !== null && x !== undefined));
+  // TTFT/TPOT belong to LLM answers (those that count tokens); another model has none to show
+  const hasTtft = hasTokens && llmTimes.some((s) => s.values.some((x) => x > 0));
   return h(
     "div",
     { class: "section", testid: "traffic" },

@@ -3,7 +3,7 @@
 import { api } from "../api.js";
 import { h, fmt, card, badge, table, row, empty, tone } from "../dom.js";
 import { chart, PALETTE, RED, yFormats } from "../charts.js";
-import { rangeParams, rangePicker, rangeSuffix } from "../range.js";
+import { rangeParams, rangePicker, rangeSuffix, rangeStep } from "../range.js";
 import { sloTable, burnRates, alerts } from "../slo_table.js";
 
 export async function slosPage(route) {
@@ -19,7 +19,7 @@ export async function slosPage(route) {
 
 export async function sloPage(route) {
   const name = decodeURIComponent(route.parts[1]);
-  const data = await api(`slos/${encodeURIComponent(name)}`, rangeParams(route.query));
+  const data = await api(`slos/${encodeURIComponent(name)}`, { ...rangeParams(route.query), step: rangeStep(route.query) });
   const s = data.slo;
   const t = data.t || [];
   const xRange = t.length ? [t[0], t[t.length - 1]] : null;
@@ -29,7 +29,7 @@ export async function sloPage(route) {
     note: "1.0 untouched, 0 spent, below 0 overspent",
     t,
     series: [
-      { label: "budget remaining", values: data.budget_remaining || [], color: PALETTE[0], width: 2 },
+      { label: "budget remaining", values: data.budget_remaining || [], color: PALETTE[0], width: 2, keep: true },
       { label: "spent", values: t.map(() => 0), color: RED, kind: "threshold" },
     ],
     yFmt: yFormats.pct,
@@ -44,14 +44,14 @@ export async function sloPage(route) {
     note: `objective ${fmt.pct(s.objective, 2)}`,
     t,
     series: [
-      { label: "SLI", values: data.sli || [], color: PALETTE[2], width: 2 },
+      { label: "SLI", values: data.sli || [], color: PALETTE[2], width: 2, spanGaps: true, keep: true },
       { label: "objective", values: t.map(() => s.objective), color: RED, kind: "threshold" },
     ],
     yFmt: yFormats.pct,
     xRange,
     emptyMessage: "No SLI events in this time range.",
   });
-  const rates = Object.entries(data.burn_rate || {}).map(([w, values], i) => ({ label: `${w} window`, values, color: PALETTE[(i + 3) % PALETTE.length] }));
+  const rates = Object.entries(data.burn_rate || {}).map(([w, values], i) => ({ label: `${w} window`, values, color: PALETTE[(i + 3) % PALETTE.length], keep: true }));
   const burn = chart({
     testid: "chart-burn-rate",
     title: "Burn rate",
