@@ -39,6 +39,7 @@ HISTOGRAMS = ("latency", "ttft", "tpot")
 SUMS = (
     "requests",
     "errors",
+    "cancelled",
     "fallbacks",
     "latency_count",
     "latency_sum",
@@ -58,16 +59,18 @@ def bucket_columns(histogram: str) -> list[str]:
 
 _HIST_COLUMNS = [c for h in HISTOGRAMS for c in bucket_columns(h)]
 COLUMNS = (*SUMS, *_HIST_COLUMNS)
-_FINGERPRINT = ",".join(repr(b) for b in BOUNDS)
+# What the stored rollup was built with: other bounds or columns (another aisre version) rebuild it.
+_FINGERPRINT = ",".join(repr(b) for b in BOUNDS) + "|" + ",".join(COLUMNS)
 
-SCHEMA = f"""
+_TABLE = f"""
 CREATE TABLE IF NOT EXISTS traffic_rollup (
     model TEXT NOT NULL,
     version TEXT NOT NULL,
     minute INTEGER NOT NULL,
     {", ".join(f"{c} {'REAL' if c.endswith(('_sum', 'cost_usd')) else 'INTEGER'} NOT NULL DEFAULT 0" for c in COLUMNS)},
     PRIMARY KEY (model, version, minute)
-) WITHOUT ROWID;
+) WITHOUT ROWID"""
+SCHEMA = f"""{_TABLE};
 CREATE TABLE IF NOT EXISTS traffic_rollup_state (
     id INTEGER PRIMARY KEY CHECK (id = 0),
     hwm INTEGER NOT NULL,
@@ -81,16 +84,23 @@ def _bucket_of(x: str, lo: int = 0, hi: int = N_BOUNDS) -> str:
 
     A balanced tree of comparisons (6 deep), so it is exact at the bounds and cheap per row.
     """
+    if lo == 0 and hi == N_BOUNDS:
+        return f"CASE WHEN {x} IS NOT NULL THEN {_search(x, lo, hi)} END"
+    return _search(x, lo, hi)
+
+
+def _search(x: str, lo: int, hi: int) -> str:
     if lo == hi:
         return str(lo)
     mid = (lo + hi) // 2
-    return f"CASE WHEN {x} <= {BOUNDS[mid]!r} THEN {_bucket_of(x, lo, mid)} ELSE {_bucket_of(x, mid + 1, hi)} END"
+    return f"CASE WHEN {x} <= {BOUNDS[mid]!r} THEN {_search(x, lo, mid)} ELSE {_search(x, mid + 1, hi)} END"
 
 
 # Per row: one projection (json_extract only for bodies that hold the field), materialised so
 # the extracts run once per row; then per (minute, bucket triple) counts; then the bucket columns.
 _ROWS = (
-    "WITH r AS MATERIALIZED (SELECT model, version, CAST(ts / 60 AS INTEGER) AS minute, status != 'ok' AS err,"
+    "WITH r AS MATERIALIZED (SELECT model, version, CAST(ts / 60 AS INTEGER) AS minute, status = 'error' AS err,"
+    " status = 'cancelled' AS cncl,"
     " route = 'fallback' AS fb, latency_s AS lat, cost_usd AS cost,"
     " CASE WHEN instr(body, '\"ttft_s\"') THEN json_extract(body, '$.ttft_s') END AS ttft,"
     " CASE WHEN instr(body, '\"ttft_s\"') THEN json_extract(body, '$.tpot_s') END AS tpot,"
@@ -98,11 +108,12 @@ _ROWS = (
     " + coalesce(json_extract(body, '$.output_tokens'), 0) ELSE 0 END AS tok"
     " FROM inferences NOT INDEXED WHERE seq > ? AND seq <= ?),"
     f" g AS (SELECT model, version, minute, {_bucket_of('lat')} AS lb, {_bucket_of('ttft')} AS tb,"
-    f" {_bucket_of('tpot')} AS pb, count(*) AS n, total(err) AS e, total(fb) AS f, count(lat) AS ln, total(lat) AS ls,"
+    f" {_bucket_of('tpot')} AS pb, count(*) AS n, total(err) AS e, total(cncl) AS cn, total(fb) AS f,"
+    " count(lat) AS ln, total(lat) AS ls,"
     " count(ttft) AS fn, total(ttft) AS fs, count(tpot) AS pn, total(tpot) AS ps, total(tok) AS tk, total(cost) AS c"
     " FROM r GROUP BY model, version, minute, lb, tb, pb)"
 )
-_SELECT_SUMS = "sum(n), sum(e), sum(f), sum(ln), sum(ls), sum(fn), sum(fs), sum(pn), sum(ps), sum(tk), sum(c)"
+_SELECT_SUMS = "sum(n), sum(e), sum(cn), sum(f), sum(ln), sum(ls), sum(fn), sum(fs), sum(pn), sum(ps), sum(tk), sum(c)"
 _SELECT_HIST = ", ".join(
     f"total(CASE WHEN {col} = {k} THEN n END)" for col in ("lb", "tb", "pb") for k in range(N_BUCKETS)
 )
@@ -141,8 +152,9 @@ def after_records(conn: sqlite3.Connection) -> None:
 def _catch_up(conn: sqlite3.Connection) -> None:
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
     upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
-    if row is None or row[1] != _FINGERPRINT:
-        conn.execute("DELETE FROM traffic_rollup")  # other bounds (or none yet): rebuilt from the records kept
+    if row is None or row[1] != _FINGERPRINT:  # none yet, or built by another version: rebuilt from the records
+        conn.execute("DROP TABLE IF EXISTS traffic_rollup")
+        conn.execute(_TABLE)
         _add(conn, 0, upto)
     elif upto > row[0]:
         _add(conn, row[0], upto)
