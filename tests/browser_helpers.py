@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,7 +38,9 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 def chromium_missing() -> str | None:
     """Why the browser tests cannot run here (None when they can): `make test` installs Debian's chromium."""
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        return f"{CHROMIUM} is missing: install Debian's chromium (make system-deps) to run the dashboard's browser tests"
+        return (
+            f"{CHROMIUM} is missing: install Debian's chromium (make system-deps) to run the dashboard's browser tests"
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -60,6 +64,7 @@ class DrillStore:
 
     run: DrillRun
     config: AisreConfig
+    doc: dict[str, Any]  # the same config as an aisre.yaml document
     end: float
     start: float
 
@@ -78,7 +83,7 @@ def run_drill(scenario_path: Path, workdir: Path) -> DrillStore:
     ]
     doc = {"store": {"url": f"sqlite:///{workdir / 'aisre.db'}"}, "models": hooks.captured, **sections}
     config = config_from_dict(doc, "drill")
-    return DrillStore(run, config, s.clock.start + s.clock.duration_s, s.clock.start)
+    return DrillStore(run, config, doc, s.clock.start + s.clock.duration_s, s.clock.start)
 
 
 class DashboardServer:
@@ -117,6 +122,43 @@ class DashboardServer:
         self.store.close()
 
 
+class DashboardCommand:
+    """`aisre dashboard -c CONFIG --port P` as a real process (the server's own clock: today, not the drill's)."""
+
+    def __init__(self, config_path: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "aisre", "dashboard", "-c", str(config_path), "--port", str(self.port)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"aisre dashboard exited: {self.process.stdout.read() if self.process.stdout else ''}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("aisre dashboard did not listen within 30 s") from None
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/dashboard/"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
 @dataclass
 class PageWatch:
     """What went wrong on a page: console errors, uncaught exceptions, failed or refused requests."""
@@ -145,3 +187,22 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def open_page(page: Any, url: str, testid: str) -> None:
+    """Go to a dashboard page and wait until it is drawn (its root element is in the main area)."""
+    page.goto(url)
+    page.wait_for_selector(f"#main [data-testid={testid}]", timeout=20_000)
+
+
+def chart_points(page: Any, testid: str) -> int:
+    """How many values the uPlot chart under `testid` draws (0 when it is an empty state or has no canvas)."""
+    return page.evaluate(
+        """(testid) => {
+            const el = document.querySelector(`[data-testid="${testid}"]`);
+            if (!el || !el.uplot || !el.querySelector("canvas")) return 0;
+            const data = el.uplot.data.slice(1).filter((_, i) => el.uplot.kinds[i] !== "threshold");
+            return data.flat().filter((v) => v !== null && v !== undefined).length;
+        }""",
+        testid,
+    )

@@ -40,6 +40,7 @@ export function mountCharts(root) {
     if (!spec || plot.uplot) continue;
     const u = new uPlot(options(spec, Math.max(plot.clientWidth, 300)), data(spec), plot);
     plot.uplot = u;
+    u.kinds = spec.series.map((s) => s.kind || "line"); // which series are data (tests and tools read this)
     plot.parentElement.uplot = u;
     const observer = new ResizeObserver(() => {
       const width = Math.max(plot.clientWidth, 300);
