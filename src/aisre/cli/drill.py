@@ -36,8 +36,8 @@ def drill_command(
     happened instead), 2 for a bad scenario (its key path named)."""
     from aisre.errors import require
 
-    try:  # what a drill needs beyond the core: the data set and models, the data frames, the ASGI client
-        for module, package in (("sklearn", "scikit-learn"), ("pandas", "pandas"), ("httpx", "httpx")):
+    try:  # what a drill needs beyond the core: the data frames and the ASGI client to import aisre.drills ...
+        for module, package in (("pandas", "pandas"), ("httpx", "httpx")):
             require(module, "drill", "aisre drill", package)
     except AisreError as exc:
         raise fail(str(exc)) from None
@@ -49,6 +49,11 @@ def drill_command(
             spec = spec.model_copy(update={"seed": seed})
     except ConfigError as exc:
         raise fail(_one_line(scenario, exc)) from None
+    try:  # ... and the data set and models, checked once the scenario is read: importing scikit-learn takes
+        # seconds, and a bad scenario is told without them
+        require("sklearn", "drill", "aisre drill", "scikit-learn")
+    except AisreError as exc:
+        raise fail(str(exc)) from None
     logging.getLogger("aisre").setLevel(logging.ERROR)  # the timeline tells what happened; no log chatter
     started = time.perf_counter()
     try:
