@@ -61,11 +61,13 @@ class DrillContext:
 
     async def judge_now(self) -> None:
         """Run the monitors, the SLO judge, the follower and the breakers' quality conditions at the clock's
-        current time, as a step does (for a caller that keeps the gateway up after the steps)."""
-        await asyncio.to_thread(self.judges.monitors.run_due)
-        await asyncio.to_thread(self.judges.judge.tick)
+        current time, as a step does, and add what they did to the timeline (for a caller that keeps the
+        gateway up after the steps)."""
+        signals = await asyncio.to_thread(self.judges.monitors.run_due)
+        reports = await asyncio.to_thread(self.judges.judge.tick)
         await self.judges.follower.poll()
         await _judge_breakers(self.gateway, self.judges.judge.slos)
+        self.judges.watcher.collect(self.gateway.clock.now() - self.run.scenario.clock.start, signals, reports)
 
 
 @dataclass

@@ -1,0 +1,273 @@
+"""Runs the demo: the embedded story on the drill engine, paced, drawn live, served on a real port.
+
+The drill engine does the work (the real gateway app in-process on an accelerated `ManualClock`, real mock
+upstreams, a real store, monitors, SLO judge, playbooks, breakers, faults); `DemoHooks` adds what a visitor
+needs: prices and the stable model's columns (`models`), the same app served by uvicorn on 127.0.0.1 in the
+drill's event loop from the start (`started`), a snapshot, the live view, narration and pacing after each
+step (`stepped`), then, unless `exit_after`, serving on with the clock moving on in real time from the
+story's end and the judges running every few seconds (`finished`), until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+
+from aisre.demo import snapshot as snap_mod
+from aisre.demo.story import Story, train_stable
+from aisre.demo.view import clock_text, explain, headlines, render
+from aisre.drills.engine import DrillContext, DrillHooks, StepInfo
+from aisre.errors import InvalidParameterError
+
+JUDGE_EVERY_S = 10.0  # real seconds between the judges' runs while serving after the story
+
+
+@dataclass
+class DemoOptions:
+    fast: bool = False  # no pacing: the same story in seconds
+    exit_after: bool = False  # end when the story ends (else serve until Ctrl-C)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workdir: Path = Path(".")
+    json_out: Path | None = None
+    llm_url: str | None = None  # an OpenAI-compatible server for the LLM route (--real-llm), else the mock
+
+
+@dataclass
+class DemoResult:
+    run: Any  # the drill's DrillRun
+    wall_s: float
+    totals: dict[str, Any] = field(default_factory=dict)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The serving socket, bound now (before minutes of training and traffic) so a busy port fails at once."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise InvalidParameterError(
+            f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); pick a free one with --port N"
+        ) from None
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class DemoHooks(DrillHooks):
+    def __init__(self, story: Story, options: DemoOptions, sock: socket.socket, console: Console) -> None:
+        self.story = story
+        self.options = options
+        self.sock = sock
+        self.console = console
+        self.live: Live | None = None
+        self.server: Any = None
+        self.server_task: asyncio.Task[None] | None = None
+        self.narration: list[str] = []
+        self.said = 0  # narration lines of the story file already said
+        self.seen_events = 0
+        self.lines: list[tuple[float, str, str]] = []
+        self.last_step_at = 0.0
+        self.last: snap_mod.Snapshot | None = None
+        self.totals: dict[str, Any] = {}
+        s = story.scenario
+        self.steps = int(-(-s.clock.duration_s // s.clock.step_s))
+        self.t0 = s.clock.start
+        # Wall time per step: the quiet steps before the first fault take half as long as the others.
+        first = min((f.at_s for f in s.faults), default=s.clock.duration_s)
+        weights = [0.5 if k * s.clock.step_s < first else 1.0 for k in range(self.steps)]
+        scale = 0.0 if options.fast else story.pace_s / sum(weights)
+        self.step_wall = [w * scale for w in weights]
+
+    # -- the drill's hooks ---------------------------------------------------------------------------------
+    def models(self, models: dict[str, Any]) -> dict[str, Any]:
+        s = self.story.scenario
+        stable = models[s.model]["versions"][s.stable]
+        if self.story.stable_features_prefix and "sklearn" in stable:
+            train_stable(s, self.story.stable_features_prefix, Path(stable["sklearn"]))
+        for model, price in self.story.prices.items():
+            for version in (models.get(model) or {}).get("versions", {}).values():
+                version["price"] = dict(price)
+        if self.options.llm_url is not None and s.llm is not None:
+            models[s.llm.model]["versions"][s.llm.version]["replicas"] = [self.options.llm_url]
+        return models
+
+    def llm_request(self, model: str, i: int) -> tuple[str, dict[str, Any]]:
+        if self.options.llm_url is None:
+            return super().llm_request(model, i)
+        # The real small LLM is a base model: completions work, chat returns empty text.
+        prompt = f"Q: In one sentence, what does a circuit breaker do in software? (#{i})\nA:"
+        return "/v1/completions", {"model": model, "prompt": prompt, "max_tokens": 24, "temperature": 0}
+
+    async def started(self, ctx: DrillContext) -> None:
+        import uvicorn
+
+        config = uvicorn.Config(ctx.app, lifespan="off", log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        # Ctrl-C is the demo's to handle (it stops the story and the server together), not uvicorn's.
+        self.server.capture_signals = contextlib.nullcontext
+        self.server_task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        base = self.base_url
+        self.say(f"Serving the gateway at {base} (dashboard: {base}/dashboard/) while the story runs.")
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+        self.last_step_at = time.perf_counter()
+
+    async def stepped(self, ctx: DrillContext, step: StepInfo) -> None:
+        for line in self.story.narration[self.said :]:
+            if line.at_s > step.t:
+                break
+            self.say(f"{clock_text(self.t0, line.at_s)} {line.say}" if line.at_s else line.say)
+            self.said += 1
+        new = ctx.run.events[self.seen_events :]
+        self.seen_events = len(ctx.run.events)
+        llm = ctx.run.scenario.llm.model if ctx.run.scenario.llm else None
+        for t, kind, text in headlines(new):
+            self.lines.append((t, kind, text))
+            if self.live is None:
+                self.console.print(f"{clock_text(self.t0, t)} [{kind}] {text}", highlight=False, markup=False)
+        for e in new:
+            why = explain(e, llm)
+            if why:
+                self.say(why)
+        self.last = await asyncio.to_thread(snap_mod.take, ctx, step.t, step.k, self.steps, step.counts, step.reports)
+        if self.live is not None:
+            self.live.update(render(self.last, self.lines, self.narration, self.t0))
+        wait = self.step_wall[min(step.k, self.steps - 1)] - (time.perf_counter() - self.last_step_at)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.last_step_at = time.perf_counter()
+
+    async def finished(self, ctx: DrillContext) -> None:
+        try:
+            if self.live is not None:
+                self.live.stop()
+                self.live = None
+            totals = await asyncio.to_thread(_totals, ctx)
+            self.totals = totals
+            if self.options.json_out is not None:
+                self.write_json(ctx, totals)
+            self.summary(totals)
+            if self.options.exit_after:
+                return
+            self.explore_help()
+            await self.serve_on(ctx)
+        finally:
+            await self.stop_server()
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.options.host}:{self.options.port}"
+
+    def say(self, text: str) -> None:
+        self.narration.append(text)
+        if self.live is None:
+            self.console.print(f"> {text}", style="italic", highlight=False, markup=False)
+
+    async def serve_on(self, ctx: DrillContext) -> None:
+        """Serve until cancelled: the simulated clock moves on in real time from the story's end (records of
+        what the visitor sends get sensible times; the dashboard's "now" moves) and the judges run."""
+        clock = ctx.gateway.clock
+        last = time.perf_counter()
+        judged = last
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.perf_counter()
+            clock.advance(now - last)
+            last = now
+            if now - judged >= JUDGE_EVERY_S:
+                judged = now
+                await asyncio.to_thread(ctx.gateway.recorder.flush)
+                await ctx.judge_now()
+
+    async def stop_server(self) -> None:
+        if self.server is not None and self.server_task is not None:
+            self.server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self.server_task), timeout=5)
+            self.server_task.cancel()
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def write_json(self, ctx: DrillContext, totals: dict[str, Any]) -> None:
+        from aisre.drills import judge, to_json
+
+        doc = to_json(ctx.run, judge(ctx.run), 0.0)
+        doc["demo"] = {"url": self.base_url, "store": str(self.options.workdir / "aisre.db"), **totals}
+        assert self.options.json_out is not None
+        self.options.json_out.write_text(json.dumps(doc, indent=2, default=str))
+
+    def summary(self, totals: dict[str, Any]) -> None:
+        c = self.console
+        c.rule("the story, in order")
+        for t, kind, text in self.lines:
+            c.print(f"{clock_text(self.t0, t)} [{kind}] {text}", highlight=False, markup=False)
+        c.print(
+            f"{totals['requests']:,} requests recorded, {totals['labels']:,} late labels, "
+            f"{totals['incidents']} incidents, LLM tokens {totals['llm_tokens']:,} costing "
+            f"${totals['llm_cost_usd']:.4f} (all models ${totals['cost_usd']:.4f})",
+            highlight=False,
+        )
+
+    def explore_help(self) -> None:
+        s = self.story.scenario
+        store = self.options.workdir / "aisre.db"
+        base = self.base_url
+        llm = s.llm.model if s.llm else "assistant"
+        self.console.rule("explore (Ctrl-C to stop)")
+        for line in (
+            f"dashboard   {base}/dashboard/",
+            f"health      curl -s {base}/v2/health/ready",
+            f"metrics     curl -s {base}/metrics | grep aisre_breaker",
+            f"OIP         curl -s {base}/v2/models/{s.model}/infer -H 'content-type: application/json' "
+            """-d '{"inputs":[{"name":"mean_radius","shape":[1],"datatype":"FP64","data":[17.9]}]}'""",
+            f"OpenAI      curl -s {base}/v1/chat/completions -H 'content-type: application/json' "
+            f"""-d '{{"model":"{llm}","messages":[{{"role":"user","content":"hi"}}]}}'""",
+            f"            python -c \"import openai; c = openai.OpenAI(base_url='{base}/v1', api_key='x'); "
+            f"print(c.chat.completions.create(model='{llm}', messages=[{{'role':'user','content':'hi'}}]))\"",
+            f"store       {store}",
+            f"            aisre log stats --store {store}",
+            f"            aisre incidents list --store {store}",
+            "the simulated clock now moves on in real time from the story's end; the judges run every "
+            f"{JUDGE_EVERY_S:.0f} s",
+        ):
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _totals(ctx: DrillContext) -> dict[str, Any]:
+    from aisre.respond.incidents import Incidents
+    from aisre.store import RecordFilter
+
+    store = ctx.store
+    s = ctx.run.scenario
+    requests, cost = 0, 0.0
+    llm_tokens, llm_cost = 0, 0.0
+    for _key, model, _status, c, i, o in store.key_rows(RecordFilter()):
+        requests += 1
+        cost += float(c or 0.0)
+        if s.llm is not None and model == s.llm.model:
+            llm_tokens += int(i or 0) + int(o or 0)
+            llm_cost += float(c or 0.0)
+    incidents = Incidents(store, clock=ctx.gateway.clock).list()
+    return {
+        "requests": requests,
+        "labels": store.label_count(),
+        "cost_usd": round(cost, 6),
+        "llm_tokens": llm_tokens,
+        "llm_cost_usd": round(llm_cost, 6),
+        "incidents": len(incidents),
+        "incident_titles": [i.title for i in incidents],
+    }
