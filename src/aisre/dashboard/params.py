@@ -95,6 +95,8 @@ def time_range(
         raise BadParameter("until", f"must be after since ({start:.0f}), got {end:.0f}")
     if step is None:
         step_s = max(60, math.ceil((end - start) / max_points / 60) * 60)
+        while math.ceil((end - math.floor(start / step_s) * step_s) / step_s) > max_points:
+            step_s += 60  # alignment added a point
     else:
         raw = duration_s(step, "step")
         if raw < 60 or raw % 60:

@@ -22,7 +22,7 @@ PERCENTILES = (
     ("tpot_p50_s", "tpot", 0.50),
     ("tpot_p95_s", "tpot", 0.95),
 )
-COUNTS = ("requests", "errors", "fallbacks", "tokens")
+COUNTS = ("requests", "errors", "cancelled", "fallbacks", "tokens")
 
 
 def _grid(rows: list[tuple[Any, ...]], n: int) -> np.ndarray:
