@@ -34,6 +34,14 @@ def test_store_accepts_a_url_shorthand_and_a_mapping():
         ("telemetry: {tracing: {otlp_endpoint: 'localhost:4318'}}", "expected an http(s) URL"),
         ("redaction: {drop: [ssn], hash: [ssn]}", "fields listed in both drop and hash: ['ssn']"),
         ("stor: sqlite:///x.db", "stor: unknown key; did you mean 'store'?"),
+        (  # inside a list item, and an aliased key (`for`): the suggestion walks lists and names aliases
+            "slos: [{name: a, model: m, objectiv: 0.9, objective: 0.9, sli: {kind: availability}}]",
+            "slos.0.objectiv: unknown key; did you mean 'objective'?",
+        ),
+        (
+            "breakers: [{model: m, fallback: {version: v1}, open_when: [{error_rate: 0.2, fr: 1m}]}]",
+            "breakers.0.open_when.0.fr: unknown key; did you mean 'for'?",
+        ),
         ("store: [1, 2", "not valid YAML at line 1"),
         ("- just\n- a list", "expected a mapping of sections, got list"),
         ("store: ${AISRE_TEST_UNSET_VAR}", "store: environment variable AISRE_TEST_UNSET_VAR is not set"),

@@ -203,15 +203,25 @@ def _allowed_keys(root: type[BaseModel], loc: list[str]) -> list[str]:
         if skip_key:  # `part` is a user-chosen key of a dict (a model or version name)
             skip_key = False
             continue
-        field = getattr(model, "model_fields", {}).get(part)
+        fields = getattr(model, "model_fields", {})
+        field = next((f for name, f in fields.items() if (f.alias or name) == part), None)
         if field is None:
             break
         annotation = _unwrap_optional(field.annotation)
-        if typing.get_origin(annotation) is dict:
-            annotation = typing.get_args(annotation)[1]
+        if typing.get_origin(annotation) in (dict, list):  # the next part is a name or an index: skip it
+            annotation = typing.get_args(annotation)[-1]
             skip_key = True
-        model = annotation
-    return sorted(getattr(model, "model_fields", {}))
+        model = _section_of(annotation)
+    return sorted(f.alias or name for name, f in getattr(model, "model_fields", {}).items())
+
+
+def _section_of(annotation: Any) -> Any:
+    """The section of `str | ReferenceRange` (the one model of a union), else the annotation itself."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if len(models) == 1:
+            return models[0]
+    return annotation
 
 
 def _unwrap_optional(annotation: Any) -> Any:
