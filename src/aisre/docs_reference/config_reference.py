@@ -233,7 +233,17 @@ def _description(model: type[BaseModel], name: str, key: str, field: FieldInfo) 
     if field.description:
         return field.description
     subject = re.compile(rf"^(?:- )?`{re.escape(key)}(?![\w.])[^`]*`")
-    return " ".join(unit for unit in _units(_docstring(model)) if subject.search(unit))
+    clauses = [unit for unit in _units(_docstring(model)) if subject.search(unit)]
+    return " ".join(_without_label(clause, key) for clause in clauses)
+
+
+def _without_label(clause: str, key: str) -> str:
+    """`` `sticky`: a request header... `` -> "A request header..." (the table's row already names the key)."""
+    match = re.match(rf"^(?:- )?`{re.escape(key)}`:\s*(.+)$", clause)
+    if match is None:
+        return clause
+    rest = match.group(1)
+    return rest[0].upper() + rest[1:]
 
 
 def _units(doc: str) -> list[str]:
