@@ -105,12 +105,17 @@ function seriesOptions(s, i, yFmt) {
   if (s.kind === "marks") {
     return { ...base, paths: () => null, points: { show: true, size: 10, width: 2, stroke: s.color || RED, fill: "#fff" } };
   }
-  const points = s.points === undefined ? { size: 5 } : { show: s.points, size: 5 };
+  // a value with no neighbour (sparse buckets) has no line to sit on: draw the series' points then
+  const points = s.points === undefined ? (isolated(s.values) ? { show: true, size: 4 } : { size: 5 }) : { show: s.points, size: 5 };
   if (s.breached && s.breached.length) {
     // only the breached windows get a point: a red ring on the series' line
     Object.assign(points, { size: 9, width: 2, stroke: RED, fill: "#fff", filter: () => s.breached });
   }
   return { ...base, spanGaps: !!s.spanGaps, points };
+}
+
+function isolated(values) {
+  return values.some((v, i) => isNum(v) && !isNum(values[i - 1]) && !isNum(values[i + 1]));
 }
 
 /** Align several {t, value} series on the union of their times (nulls where a series has no point). */

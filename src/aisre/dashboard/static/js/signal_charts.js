@@ -22,6 +22,24 @@ export function seriesLabel(s, { version = true, omit = [] } = {}) {
   return [version ? s.version : null, ...labels].filter(Boolean).join(" ") || s.name;
 }
 
+/** A legend namer for a group of series: the version and only the labels whose values differ between them. */
+export function distinctLabels(group) {
+  const keys = new Set(group.flatMap((s) => Object.keys(s.labels || {})));
+  const varying = [...keys].filter(
+    (k) => group.every((s) => s.labels && k in s.labels) && new Set(group.map((s) => s.labels[k])).size > 1,
+  );
+  return (s) => [s.version, ...varying.map((k) => (k === "feature" ? s.labels[k] : `${k}=${s.labels[k]}`))].join(" ");
+}
+
+/** The `limit` series worth seeing first: most breached windows, then the largest values. */
+export function topSeries(series, limit) {
+  return series
+    .map((s) => ({ s, breached: (s.breached || []).filter(Boolean).length, max: Math.max(...s.value.filter(Number.isFinite)) }))
+    .sort((a, b) => b.breached - a.breached || b.max - a.max)
+    .slice(0, limit)
+    .map((x) => x.s);
+}
+
 /** Indices of a series' breached windows, for uPlot's points.filter. */
 function breachedIndices(t, s) {
   const at = new Set(s.t.filter((_, i) => s.breached && s.breached[i]));
@@ -32,7 +50,12 @@ function breachedIndices(t, s) {
  * One chart of several signal series: a line each, breached windows marked with a red ring, the threshold dashed.
  * `label(s)` names a series in the legend; `dash(s)` may dash some (estimated vs realised).
  */
-export function signalChart({ testid, title, note, series, label = seriesLabel, dash, yFmt, xRange, emptyMessage, yMin, yMax }) {
+export function signalChart({ testid, title, note, series, label, dash, yFmt, xRange, emptyMessage, yMin, yMax, limit = 8 }) {
+  label = label || distinctLabels(series);
+  if (series.length > limit) {
+    note = [note, `the ${limit} of ${series.length} series with the most breached windows, then the highest`].filter(Boolean).join(" · ");
+    series = topSeries(series, limit);
+  }
   const { t, columns } = align(series.map((s) => ({ t: s.t, value: s.value })));
   const lines = series.map((s, i) => {
     const marks = breachedIndices(t, s);

@@ -103,7 +103,7 @@ function trafficSection(traffic, xRange) {
         ? card(null, chart({ ...common, testid: "chart-tokens", title: "Tokens", note: step, series: perVersion(traffic, "tokens"), yFmt: yFormats.count, yMin: 0 }))
         : null,
       hasTokens
-        ? card(null, chart({ ...common, testid: "chart-cost", title: "Cost (USD)", note: step, series: perVersion(traffic, "cost_usd"), yFmt: yFormats.usd, yMin: 0 }))
+        ? card(null, chart({ ...common, testid: "chart-cost", title: "Cost (USD)", note: step, series: perVersion(traffic, "cost_usd"), yFmt: yFormats.usd, yMin: 0, emptyMessage: "No cost recorded: give this model a price (models: … price: {input_per_1m_usd, output_per_1m_usd}) to see its spend." }))
         : card(null, [h("div", { class: "chart-title" }, "Tokens and cost"), empty("No token usage recorded for this model: tokens, cost and TTFT/TPOT come from OpenAI-protocol (LLM) responses.", "tokens-empty")]),
     ),
   );

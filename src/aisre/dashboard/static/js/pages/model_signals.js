@@ -3,7 +3,7 @@
 import { apiUrl } from "../api.js";
 import { h, fmt, card, badge, table, row, empty, errorBox } from "../dom.js";
 import { yFormats } from "../charts.js";
-import { signalChart, groupBy, seriesLabel } from "../signal_charts.js";
+import { signalChart, groupBy, seriesLabel, distinctLabels, topSeries } from "../signal_charts.js";
 
 const TOP_FEATURES = 8;
 
@@ -12,11 +12,11 @@ export function signalSections(model, byKind, xRange) {
     driftSection(model, byKind.drift, xRange),
     accuracySection(byKind.performance, byKind.estimated, xRange),
     genericSection("Fairness per group", "fairness", byKind.fairness, xRange,
-      "No fairness check for this model: add a monitors: entry with checks: [fairness] and its sensitive feature."),
+      "No fairness signal in this time range. Fairness per group comes from a monitoring job: if none checks this model, add a monitors: entry with checks: [fairness] and its sensitive feature."),
     genericSection("Feature-importance shift", "importance", byKind.importance, xRange,
-      "No feature-importance check for this model: add a monitors: entry with checks: [importance]."),
+      "No feature-importance signal in this time range. If no monitoring job checks this model's importances, add a monitors: entry with checks: [importance]."),
     genericSection("LLM quality", "llm", byKind.llm, xRange,
-      "No LLM quality check for this model: add a monitors: entry with checks: [llm_quality] (OpenAI-protocol models)."),
+      "No LLM quality signal in this time range. If no monitoring job checks this model's answers, add a monitors: entry with checks: [llm_quality] (OpenAI-protocol models)."),
   ];
 }
 
@@ -24,7 +24,7 @@ function driftSection(model, drift, xRange) {
   if (drift.error) return card("Drift", errorBox(drift.error), { testid: "drift" });
   const series = drift.series || [];
   if (!series.length) {
-    return card("Drift", empty("No monitoring job checks drift for this model: add a monitors: entry with checks: [data_drift].", "drift-empty"), { testid: "drift" });
+    return card("Drift", empty("No drift signal in this time range. If no monitoring job checks drift for this model, add a monitors: entry with checks: [data_drift]; a job's first window is checked once its reference range is complete.", "drift-empty"), { testid: "drift" });
   }
   const byVersion = groupBy(series, (s) => s.version);
   return h(
@@ -39,11 +39,7 @@ function driftOfVersion(model, version, list, xRange) {
   const scores = list.filter((s) => s.name === "data_drift_score");
   const share = list.filter((s) => s.name === "data_drift_share");
   const others = list.filter((s) => !["data_drift_score", "data_drift_share", "dataset_drift"].includes(s.name));
-  const ranked = scores
-    .map((s) => ({ s, breached: (s.breached || []).filter(Boolean).length, max: Math.max(...s.value.filter(Number.isFinite)) }))
-    .sort((a, b) => b.breached - a.breached || b.max - a.max)
-    .map((x) => x.s);
-  const shown = ranked.slice(0, TOP_FEATURES);
+  const shown = topSeries(scores, TOP_FEATURES);
   const featureNote = scores.length > TOP_FEATURES
     ? `the ${TOP_FEATURES} of ${scores.length} features with the most breached windows; every feature is in each window's report`
     : `${scores.length} feature(s)`;
@@ -98,7 +94,7 @@ function accuracySection(performance, estimated, xRange) {
   const guessed = (estimated.series || []).map((s) => ({ ...s, metric: s.name.replace(/^estimated_/, ""), estimated: true }));
   const all = [...realised, ...guessed];
   if (!all.length) {
-    return card("Realised and estimated performance", empty("No performance check for this model: add a monitors: entry with checks: [performance] (needs late labels) or [estimated_performance] (CBPE, no labels needed).", "performance-empty"), { testid: "performance" });
+    return card("Realised and estimated performance", empty("No realised or estimated performance in this time range. If no monitoring job measures it, add a monitors: entry with checks: [performance] (needs late labels) or [estimated_performance] (CBPE, no labels needed).", "performance-empty"), { testid: "performance" });
   }
   const charts = [...groupBy(all, (s) => s.metric)].map(([metric, group]) =>
     card(null, signalChart({
@@ -106,7 +102,7 @@ function accuracySection(performance, estimated, xRange) {
       title: metric.replaceAll("_", " "),
       note: "solid: realised from labels; dashed: estimated (CBPE)",
       series: group,
-      label: (s) => `${seriesLabel(s)}${s.estimated ? " estimated" : ""}`,
+      label: ((named) => (s) => `${named(s)}${s.estimated ? " estimated" : ""}`)(distinctLabels(group)),
       dash: (s) => (s.estimated ? [6, 3] : undefined),
       xRange,
     })));
