@@ -46,6 +46,8 @@ async function show() {
   }
   if (mine !== generation) return; // the user moved on while this page loaded
   swap(page.node);
+  const heading = page.node.querySelector("h1");
+  document.title = heading ? `${heading.textContent} · aisre` : "aisre dashboard";
   markNav(match ? match[2] : null, route);
   if (page.data && page.data.models) drawNav(page.data);
   if (page.refreshMs) timer = setTimeout(refresh, page.refreshMs);
