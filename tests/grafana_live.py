@@ -37,7 +37,7 @@ def seed_store(db: Path, now: float) -> float:
     reference hour's start."""
     start = math.floor(now / HOUR) * HOUR - 3 * HOUR
     rng = np.random.default_rng(7)
-    mon = Monitor("credit", "v1", store=f"sqlite:///{db}", durability="durable")
+    mon = Monitor("credit", "v1", store=f"sqlite:///{db}", durability="fast")
     labels = []
     for h, kind in enumerate(["ok", "ok", "drifted"]):
         for i in range(PER_HOUR):
@@ -57,7 +57,7 @@ def seed_store(db: Path, now: float) -> float:
             labels.append(Label(rid, 1 - pred if wrong else pred, start + 3 * HOUR - 1))
     mon.recorder.close()
     SQLiteStore(db).add_labels(labels)
-    chat = Monitor("assistant", "v1", store=f"sqlite:///{db}", durability="durable")
+    chat = Monitor("assistant", "v1", store=f"sqlite:///{db}", durability="fast")
     for h, kind in enumerate(["ok", "ok", "refusing"]):
         for i in range(60):
             refuse = kind == "refusing" and i % 3 == 0

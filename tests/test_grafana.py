@@ -5,6 +5,7 @@ rule engine), and the scrape config passes `promtool check config`."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import re
@@ -185,8 +186,9 @@ def live_series(live: LiveAisre, wanted: set[str], timeout_s: float = 60.0) -> d
         time.sleep(0.5)
 
 
+@functools.lru_cache
 def slo_rules(config: Path) -> dict[str, Any]:
-    """The real CLI: `aisre slo rules -c CONFIG`, parsed."""
+    """The real CLI: `aisre slo rules -c CONFIG`, parsed (once per config file: the tests only read it)."""
     cmd = [sys.executable, "-m", "aisre", "slo", "rules", "-c", str(config)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -281,6 +283,11 @@ SLOTH_META = (
 SLOTH_VALUES = {"service": "aisre", "slo": "chat-availability", "min_burning_rate": "1"}
 
 
+@pytest.fixture(scope="module")
+def sloth_rules(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return slo_rules(sloth_config(tmp_path_factory.mktemp("sloth")))
+
+
 def sloth_config(tmp_path: Path) -> Path:
     """Two SLOs as a user writes them: a request SLI (gateway counters) and a judged one (aisre_slo_events_total)."""
     doc = {
@@ -296,8 +303,8 @@ def sloth_config(tmp_path: Path) -> Path:
     return path
 
 
-def test_aisre_slo_rules_define_every_rule_and_label_sloths_dashboards_query(tmp_path: Path):
-    rules = slo_rules(sloth_config(tmp_path))
+def test_aisre_slo_rules_define_every_rule_and_label_sloths_dashboards_query(sloth_rules: dict[str, Any]):
+    rules = sloth_rules
     made = recorded(rules)
     ids = {"sloth_id", "sloth_service", "sloth_slo"}
     queried = set().union(*(metric_names(substitute(q, SLOTH_VALUES)) for q in SLOTH_DETAIL + SLOTH_HIGH_LEVEL))
@@ -317,11 +324,13 @@ def test_aisre_slo_rules_define_every_rule_and_label_sloths_dashboards_query(tmp
 
 
 @needs_promtool
-def test_sloths_dashboard_queries_return_aisre_series_in_prometheus_rule_engine(tmp_path: Path):
+def test_sloths_dashboard_queries_return_aisre_series_in_prometheus_rule_engine(
+    tmp_path: Path, sloth_rules: dict[str, Any]
+):
     """promtool evaluates aisre's rules over 2 hours of counters (chat failing half its requests, the drift SLO
     all good) and every query of both Sloth dashboards returns the series it shows, alerts included."""
     rules_path = tmp_path / "slo.rules.yml"
-    rules_path.write_text(yaml.safe_dump(slo_rules(sloth_config(tmp_path))))
+    rules_path.write_text(yaml.safe_dump(sloth_rules))
     minutes = 120
     series = [
         ('aisre_gateway_requests_total{model="chat",version="v1",status_class="2xx"}', f"0+60x{minutes}"),
@@ -397,14 +406,14 @@ def test_sloths_dashboard_queries_return_aisre_series_in_prometheus_rule_engine(
 
 
 @needs_promtool
-def test_prometheus_scrape_config_passes_promtool_check_config(tmp_path: Path):
+def test_prometheus_scrape_config_passes_promtool_check_config(tmp_path: Path, sloth_rules: dict[str, Any]):
     """The example as shipped, with its files where it expects them (rules from `aisre slo rules`, a token)."""
     config = yaml.safe_load(PROMETHEUS_YML.read_text())
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "aisre"]
     assert job["metrics_path"] == "/metrics" and job["authorization"]["type"] == "Bearer"
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
     rules_file = tmp_path / Path(config["rule_files"][0]).name
-    rules_file.write_text(yaml.safe_dump(slo_rules(sloth_config(tmp_path))))
+    rules_file.write_text(yaml.safe_dump(sloth_rules))
     token = tmp_path / "aisre-metrics-token"
     token.write_text("a-token\n")
     text = PROMETHEUS_YML.read_text()
