@@ -197,7 +197,7 @@ def test_unknown_model_shows_the_apis_message_naming_what_exists(page: Any, dash
     assert page.watch.page_errors == []
 
 
-def test_admin_key_login_opens_the_real_dashboard_command(page: Any, drill: DrillStore, tmp_path: Path) -> None:
+def test_admin_key_login_and_logout_on_the_real_dashboard_command(page: Any, drill: DrillStore, tmp_path: Path) -> None:
     config = tmp_path / "aisre.yaml"
     config.write_text(yaml.safe_dump({**drill.doc, "auth": {"admin_key": ADMIN_KEY}}))
     server = DashboardCommand(config)
@@ -219,6 +219,8 @@ def test_admin_key_login_opens_the_real_dashboard_command(page: Any, drill: Dril
         assert chart_points(page, "chart-requests") > 0
         assert chart_points(page, "chart-drift-features-v2") > 0
         screenshot(page, "model-fraud-logged-in-absolute-range")
+        page.click("[data-testid=logout]")  # the session cookie is cleared: the API asks for the key again
+        page.wait_for_selector("#main [data-testid=login-form]")
     finally:
         server.stop()
     # the only refusals are the API's 401 before the login and the wrong key's

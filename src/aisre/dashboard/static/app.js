@@ -1,7 +1,7 @@
 // The aisre dashboard: one page, hash routes, each page built from the JSON API (docs/dashboard.md) and redrawn
 // on a timer. No framework and no build step; charts are uPlot (static/vendor/).
 
-import { api, ApiError, Unauthorized } from "./js/api.js";
+import { api, ApiError, Unauthorized, logout } from "./js/api.js";
 import { h, fmt, errorBox } from "./js/dom.js";
 import { mountCharts, destroyCharts } from "./js/charts.js";
 import { overviewPage } from "./js/pages/overview.js";
@@ -40,7 +40,7 @@ async function show() {
     if (!match) page = { node: notFound(route.path), refreshMs: 0 };
     else page = await match[1](route);
   } catch (exc) {
-    if (exc instanceof Unauthorized) page = loginPage(exc.message, () => show().then(loadNav));
+    if (exc instanceof Unauthorized) page = loginPage(exc.message, signedIn);
     else if (exc instanceof ApiError) page = { node: errorPage(exc), refreshMs: exc.status === 0 ? 5000 : 0 };
     else throw exc;
   }
@@ -99,6 +99,16 @@ function drawNav(overview) {
   const route = parseHash();
   const match = ROUTES.find(([re]) => re.test(route.path));
   markNav(match ? match[2] : null, route);
+}
+
+/** After a login: redraw, and offer to sign out (the session cookie is httponly: only the server clears it). */
+function signedIn() {
+  const foot = document.querySelector(".sidebar-foot");
+  if (!document.querySelector("[data-testid=logout]")) {
+    const button = h("button", { class: "link", testid: "logout", onclick: () => logout().then(show) }, "sign out");
+    foot.after(h("div", { class: "sidebar-foot-actions" }, button));
+  }
+  show().then(loadNav);
 }
 
 async function loadNav() {

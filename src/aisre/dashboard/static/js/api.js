@@ -65,3 +65,8 @@ export async function login(key) {
     throw new ApiError(response.status, message || "the key was not accepted");
   }
 }
+
+/** POST logout: the server clears the session cookie. */
+export async function logout() {
+  await fetch(new URL("logout", document.baseURI), { method: "POST", credentials: "same-origin" });
+}
