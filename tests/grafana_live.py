@@ -29,6 +29,7 @@ from aisre.testing.settings import MockSettings
 HOUR = 3600.0
 PER_HOUR = 240
 REDIS_SERVER = shutil.which("redis-server")
+METRICS_TOKEN = "metrics-token-for-the-grafana-tests"
 
 
 def seed_store(db: Path, now: float) -> float:
@@ -129,6 +130,8 @@ def write_config(tmp_path: Path, mocks: dict[str, str], redis_url: str | None, r
     }
     if redis_url:
         doc["state"] = {"url": redis_url}
+    # /metrics wants this bearer token (a metrics token alone protects it; model requests stay open)
+    doc["auth"] = {"metrics_token": METRICS_TOKEN}
     path = tmp_path / "aisre.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -185,7 +188,9 @@ class LiveAisre:
             client.post("/v1/chat/completions", json=body | {"model": "no-such-model"})
 
     def metrics_text(self) -> str:
-        return httpx.get(f"{self.url}/metrics").text
+        answer = httpx.get(f"{self.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        answer.raise_for_status()
+        return answer.text
 
     def stop(self) -> None:
         self.process.terminate()

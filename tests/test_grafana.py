@@ -20,12 +20,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .grafana_live import LiveAisre
+from .grafana_live import METRICS_TOKEN, LiveAisre
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "aisre-overview.json"
 PROMETHEUS_YML = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 PROMTOOL = shutil.which("promtool")
+PROMETHEUS = shutil.which("prometheus")
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not found (apt-get install prometheus)")
 
 #: Grafana's variables as a query reaches Prometheus (a multi-value variable becomes a regex).
@@ -424,3 +425,60 @@ def test_prometheus_scrape_config_passes_promtool_check_config(tmp_path: Path, s
     result = promtool("check", "config", str(checked))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr and "rules found" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not found (apt-get install prometheus)")
+def test_real_prometheus_scrapes_a_live_aisre_with_the_bearer_token_and_evaluates_the_slo_rules(
+    live: LiveAisre, tmp_path: Path
+):
+    """deploy/prometheus/prometheus.yml with its target, token file and rule file pointed at the live server: the
+    target is up (the token is sent), the series arrive, and the SLO rules record from them."""
+    import time
+
+    import httpx
+
+    assert httpx.get(f"{live.url}/metrics").status_code == 401  # without the token, /metrics is refused
+    config = yaml.safe_load(PROMETHEUS_YML.read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "aisre"]
+    token = tmp_path / "token"
+    token.write_text(METRICS_TOKEN + "\n")
+    job["authorization"]["credentials_file"] = str(token)
+    job["static_configs"][0]["targets"] = [f"127.0.0.1:{live.port}"]
+    rules = tmp_path / "aisre-slo.rules.yml"
+    rules.write_text(yaml.safe_dump(slo_rules(live.config)))
+    config["rule_files"] = [str(rules)]
+    del config["alerting"]  # no Alertmanager here
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    from aisre.testing.server import free_port
+
+    port = free_port()
+    cmd = [str(PROMETHEUS), f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}"]
+    cmd += [f"--web.listen-address=127.0.0.1:{port}"]
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            api = f"http://127.0.0.1:{port}/api/v1"
+
+            def query(expr: str) -> list[Any]:
+                try:
+                    return httpx.get(f"{api}/query", params={"query": expr}, timeout=5).json()["data"]["result"]
+                except (httpx.HTTPError, KeyError, ValueError):
+                    return []
+
+            deadline = time.monotonic() + 60
+            wanted = ['up{job="aisre"} == 1', "aisre_gateway_requests_total", "slo:sli_error:ratio_rate5m"]
+            while not all(query(q) for q in wanted[:2]) or not query(f'{wanted[2]}{{sloth_slo="chat-availability"}}'):
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()[
+                    -3000:
+                ]
+                with httpx.Client() as client:  # keep traffic flowing so rate() has something to see
+                    client.post(
+                        f"{live.url}/v1/chat/completions",
+                        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4},
+                        timeout=30,
+                    )
+                time.sleep(0.5)
+        finally:
+            server.terminate()
+            server.wait(30)
