@@ -1,7 +1,11 @@
-"""Soak: 200,000 requests through a real `aisre serve` process; its memory must stay flat.
+"""Soak: 80,000 requests through a real `aisre serve` process; its memory must stay flat and none may fail.
 
-Resident memory is read after a warm-up of 20,000 requests and again at the end; growth
-must be under 5%. Load comes from wrk (Debian package), the upstream is the mock server.
+Resident memory is read after a warm-up of 20,000 requests and again at the end; what it grew by, spread
+over the requests served in between, must be under 25 bytes a request: a leak of even a small object per
+request (a small dict is ~200 bytes) fails, while the allocator's occasional step (~150 kB, measured) does not. That
+is the bound the 200,000-request version had (5% of ~83 MB over 180,000 requests), which took a minute of
+the suite; `bench/soak.py` runs that long version and prints the RSS curve, and AISRE_SOAK_REQUESTS=200000
+makes this test run it. Load comes from wrk (Debian package), the upstream is the mock server.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ import pytest
 
 from aisre.testing.server import free_port, serve_in_subprocess
 
-TOTAL = int(os.environ.get("AISRE_SOAK_REQUESTS", "200000"))
+TOTAL = int(os.environ.get("AISRE_SOAK_REQUESTS", "80000"))
 WARMUP = 20_000
+MAX_GROWTH_BYTES_PER_REQUEST = 25
 LUA = Path(__file__).resolve().parent.parent / "bench" / "wrk" / "chat.lua"
 BODY = '{"model":"chat","messages":[{"role":"user","content":"hello there"}],"max_tokens":8}'
 
@@ -49,7 +54,7 @@ def wrk(url: str, seconds: int) -> tuple[int, int]:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by `make test` (apt)")
 @pytest.mark.timeout(900)
-def test_memory_stays_flat_over_200k_requests(tmp_path: Path):
+def test_memory_stays_flat_and_no_request_fails_under_sustained_load(tmp_path: Path):
     upstream = serve_in_subprocess("openai", completion_tokens=8)
     port = free_port()
     config = tmp_path / "aisre.yaml"
@@ -77,15 +82,19 @@ def test_memory_stays_flat_over_200k_requests(tmp_path: Path):
         while served < WARMUP:
             done, bad = wrk(url, 5)
             served, failed = served + done, failed + bad
-        before = rss_bytes(gateway.pid)
-        while served < TOTAL:
+        before, warmed = rss_bytes(gateway.pid), served
+        while served - warmed < TOTAL - WARMUP:  # the bound is per request: measure at least this many
             done, bad = wrk(url, 10)
             served, failed = served + done, failed + bad
         after = rss_bytes(gateway.pid)
-        growth = (after - before) / before
-        print(f"\nsoak: {served:,} requests, RSS {before / 2**20:.1f} MB -> {after / 2**20:.1f} MB ({growth:+.2%})")
+        measured = served - warmed
+        per_request = (after - before) / measured
+        print(
+            f"\nsoak: {served:,} requests, RSS {before / 2**20:.1f} MB -> {after / 2**20:.1f} MB "
+            f"({(after - before) / before:+.2%}, {per_request:+.1f} bytes a request over {measured:,})"
+        )
         assert failed == 0
-        assert growth < 0.05, f"RSS grew {growth:.1%} after warm-up ({before} -> {after} bytes)"
+        assert per_request < MAX_GROWTH_BYTES_PER_REQUEST, f"RSS grew after warm-up: {before} -> {after} bytes"
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert "aisre_records_dropped_total 0.0" in metrics
     finally:
