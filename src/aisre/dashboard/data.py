@@ -80,6 +80,11 @@ class DashboardData:
             raise UnknownItem("version", f"unknown version {version!r} of {model}; known: {', '.join(known)}")
         return version
 
+    def _maybe_llm(self, model: str) -> bool:
+        """False for a model configured over the Open Inference Protocol (no TTFT/TPOT to sum)."""
+        mcfg = self.config.models.get(model)
+        return mcfg is None or mcfg.protocol != "oip"
+
     # -- endpoints -------------------------------------------------------------------------------
     def overview(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -143,7 +148,7 @@ class DashboardData:
             "now": now,
             "step": rng.step_s,
             "t": rng.starts,
-            "versions": traffic_series(self._conn(), model, rng, ver),
+            "versions": traffic_series(self._conn(), model, rng, ver, llm=self._maybe_llm(model)),
         }
 
     def signals(

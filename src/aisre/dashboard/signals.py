@@ -38,13 +38,33 @@ def kind_of(name: str, labels: dict[str, Any]) -> str:
     return "other"
 
 
+def _names(conn: sqlite3.Connection, model: str) -> list[str]:
+    """The signal names of `model`: one seek of the (model, name, ts) index per name."""
+    out: list[str] = []
+    row = conn.execute("SELECT name FROM signals WHERE model = ? ORDER BY name LIMIT 1", (model,)).fetchone()
+    while row is not None:
+        out.append(row[0])
+        row = conn.execute(
+            "SELECT name FROM signals WHERE model = ? AND name > ? ORDER BY name LIMIT 1", (model, row[0])
+        ).fetchone()
+    return out
+
+
 def series(
     conn: sqlite3.Connection, model: str, kind: str, since: float, until: float, version: str | None = None
 ) -> list[dict[str, Any]]:
     """One series per (name, version, labels), points ordered by window end (the computed-at time when a
     signal has no window), for windows ending in [since, until)."""
-    where = "model = ? AND coalesce(window_end, ts) >= ? AND coalesce(window_end, ts) < ?"
-    args: list[Any] = [model, since, until]
+    # `ts >= since` lets the (model, name, ts) index bound the read: a signal is computed at or after its
+    # window's end, so no window ending after `since` was computed before it.
+    where = "model = ? AND ts >= ? AND coalesce(window_end, ts) >= ? AND coalesce(window_end, ts) < ?"
+    args: list[Any] = [model, since, since, until]
+    if kind != "all":
+        names = [n for n in _names(conn, model) if kind_of(n, {}) in (kind, "other")]
+        if not names:
+            return []
+        where += f" AND name IN ({', '.join('?' * len(names))})"
+        args += names
     if version is not None:
         where += " AND version = ?"
         args.append(version)

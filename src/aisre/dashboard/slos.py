@@ -2,13 +2,15 @@
 
 Every number is the embedded evaluator's (`aisre.slo.evaluate.report_from_series` over `sli_series`),
 so the dashboard, `aisre slo status` and the control loop agree. Alert states come from an
-`AlertEvaluator` replayed over the recent past (`ALERT_REPLAY_S` at one-minute ticks), which gives a
+`AlertEvaluator` replayed over the recent past (`ALERT_REPLAY_S` at `ALERT_REPLAY_TICK_S` ticks), which gives a
 firing alert its `since` even in a dashboard that was not running when it fired.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from typing import Any
 
 from aisre.config import AisreConfig
@@ -21,9 +23,13 @@ from aisre.slo.events import NotEvaluable, sli_series
 from aisre.store.sqlite import SQLiteStore
 
 ALERT_REPLAY_S = 6 * 3600.0
+ALERT_REPLAY_TICK_S = 300.0
+#: Summaries are reused for this long (wall time) at the same minute of the clock: the overview and the
+#: SLO page poll them, and complete minutes are all a budget reads.
+SUMMARY_TTL_S = 5.0
 #: Burn-rate series drawn under the burn-down chart.
 BURN_WINDOWS = ("1h", "6h")
-MAX_TICKS = 10_000
+MAX_TICKS = 1_500
 
 
 def _longest_window_s(slo: SLOConfig) -> float:
@@ -54,6 +60,8 @@ class SLOViews:
     def __init__(self, config: AisreConfig, store: SQLiteStore) -> None:
         self.config = config
         self.store = store
+        self._lock = threading.Lock()
+        self._cached: tuple[int, float, list[dict[str, Any]]] | None = None
 
     def _slo(self, name: str) -> SLOConfig:
         for slo in self.config.slos:
@@ -63,14 +71,22 @@ class SLOViews:
         raise UnknownItem("name", f"unknown SLO {name!r}; known: {known}")
 
     def summaries(self, now: float) -> list[dict[str, Any]]:
-        return [self.summary(slo, now) for slo in self.config.slos]
+        key = math.floor(now / 60)
+        with self._lock:
+            cached = self._cached
+            if cached is not None and cached[0] == key and time.monotonic() - cached[1] < SUMMARY_TTL_S:
+                return [dict(s) for s in cached[2]]
+        out = [self.summary(slo, now) for slo in self.config.slos]
+        with self._lock:
+            self._cached = (key, time.monotonic(), out)
+        return [dict(s) for s in out]
 
     def summary(self, slo: SLOConfig, now: float) -> dict[str, Any]:
         try:
             series = sli_series(slo, self.store, now, slo.period_s + ALERT_REPLAY_S + _longest_window_s(slo))
         except (NotEvaluable, ValueError) as exc:
             return _summary(slo, None, [], f"not yet evaluable: {exc}")
-        evaluator, _ = _replay(slo, series, now - ALERT_REPLAY_S, now, 60.0)
+        evaluator, _ = _replay(slo, series, now - ALERT_REPLAY_S, now, ALERT_REPLAY_TICK_S)
         report = report_from_series(slo, series, now, evaluator)
         alerts = [
             {

@@ -199,8 +199,17 @@ def read(
 
 
 def models(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """(model, version) pairs with any rolled-up traffic, sorted."""
-    return conn.execute("SELECT DISTINCT model, version FROM traffic_rollup ORDER BY model, version").fetchall()
+    """(model, version) pairs with any rolled-up traffic, sorted: one primary-key seek per pair (a skip
+    scan), not a scan of 30 days of minutes."""
+    out: list[tuple[str, str]] = []
+    row = conn.execute("SELECT model, version FROM traffic_rollup ORDER BY model, version LIMIT 1").fetchone()
+    while row is not None:
+        out.append((row[0], row[1]))
+        row = conn.execute(
+            "SELECT model, version FROM traffic_rollup WHERE (model, version) > (?, ?) ORDER BY model, version LIMIT 1",
+            row,
+        ).fetchone()
+    return out
 
 
 def percentile(counts: Sequence[float], q: float) -> float | None:
@@ -230,9 +239,15 @@ def bucket_bounds(value: float) -> tuple[float, float]:
 
 
 def steps(
-    conn: sqlite3.Connection, model: str, first_s: float, step_s: int, n: int, version: str | None = None
+    conn: sqlite3.Connection,
+    model: str,
+    first_s: float,
+    step_s: int,
+    n: int,
+    version: str | None = None,
+    columns: Sequence[str] = COLUMNS,
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """Per version: (step index, *COLUMNS summed over the step) for the `n` steps of `step_s` seconds from
+    """Per version: (step index, *columns summed over the step) for the `n` steps of `step_s` seconds from
     `first_s` (a whole minute), only the steps with traffic. Summed in SQL: 30 days are one index range."""
     first_minute = int(first_s // 60)
     step_minutes = max(1, int(step_s // 60))
@@ -240,7 +255,10 @@ def steps(
     if version is not None:
         where += " AND version = ?"
         params.append(version)
-    sums = ", ".join(f"sum({c})" for c in COLUMNS)
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"columns: unknown {unknown}; expected some of {list(COLUMNS)}")
+    sums = ", ".join(f"sum({c})" for c in columns)
     out: dict[str, list[tuple[Any, ...]]] = {}
     for row in conn.execute(
         f"SELECT version, (minute - ?) / ? AS k, {sums} FROM traffic_rollup WHERE {where} GROUP BY version, k"
@@ -268,4 +286,4 @@ def percentiles(counts: Any, q: float) -> list[float | None]:
     with np.errstate(invalid="ignore", divide="ignore"):
         value = lower[k] + (upper[k] - lower[k]) * np.clip((rank - before) / in_bucket, 0.0, 1.0)
     value = np.where(k == N_BOUNDS, BOUNDS[-1], value)
-    return [None if t <= 0 else float(v) for t, v in zip(total, value, strict=True)]
+    return [None if t <= 0 else v for t, v in zip(total.tolist(), value.tolist(), strict=True)]
