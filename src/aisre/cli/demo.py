@@ -4,6 +4,7 @@ for exploration at http://127.0.0.1:8080 (gateway + dashboard) until Ctrl-C. See
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -47,24 +48,32 @@ def demo_command(
     the real gateway on an accelerated clock; a feature bug drifts v2's inputs (drift detected, the error
     budget burning, the breaker tripping, the rollback, recovery) and an LLM refusal storm trips its
     quality breaker. Drawn live in the terminal, served at http://127.0.0.1:PORT (dashboard at /dashboard/)."""
+    from aisre.demo import real_llm as real
+    from aisre.demo.options import bind
     from aisre.errors import require
 
+    # The quick checks first (seconds before the imports and the training): the port, the workdir, --real-llm.
+    if not 0 < port < 65536:
+        raise fail(f"--port: expected 1..65535, got {port}")
+    try:
+        bind("127.0.0.1", port).close()
+    except AisreError as exc:
+        raise fail(str(exc)) from None
+    if workdir is not None and (Path(workdir) / "aisre.db").exists():
+        raise fail(f"--workdir: {workdir} already holds a store (aisre.db); give an empty directory")
+    if real_llm and real.missing():
+        raise fail(
+            f"--real-llm needs {' and '.join(real.missing())}; install them into this environment, or run the"
+            " demo without --real-llm (the OpenAI mock)"
+        )
     try:
         for module, package in (("sklearn", "scikit-learn"), ("pandas", "pandas"), ("httpx", "httpx")):
             require(module, "drill", "aisre demo", package)
     except AisreError as exc:
         raise fail(str(exc)) from None
-    if not 0 < port < 65536:
-        raise fail(f"--port: expected 1..65535, got {port}")
     from aisre.demo import DemoOptions, run_demo
-    from aisre.demo import real_llm as real
 
-    if workdir is not None:
-        if (Path(workdir) / "aisre.db").exists():
-            raise fail(f"--workdir: {workdir} already holds a store (aisre.db); give an empty directory")
-        where = Path(workdir)
-    else:
-        where = Path(tempfile.mkdtemp(prefix="aisre-demo-"))
+    where = Path(workdir).resolve() if workdir is not None else Path(tempfile.mkdtemp(prefix="aisre-demo-"))
     options = DemoOptions(
         fast=fast,
         exit_after=exit_after or (fast and not serve),
@@ -74,6 +83,7 @@ def demo_command(
     )
     logging.getLogger("aisre").setLevel(logging.ERROR)  # the live view tells what happened; no log chatter
     llama = None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd, docker stop: end as Ctrl-C does
     try:
         if real_llm:
             console.print("starting the real small LLM (llama_cpp.server, gemma3 270M) ...", highlight=False)
@@ -81,7 +91,9 @@ def demo_command(
             options.llm_url = llama.url
         elif real.available():
             console.print("(the real small LLM is installed: aisre demo --real-llm serves the LLM route with it)")
-        console.print(f"store: {where / 'aisre.db'}  (aisre log stats --store {where / 'aisre.db'})", highlight=False)
+        console.print(
+            f"store: {where / 'aisre.db'}  (aisre log stats --store sqlite:///{where / 'aisre.db'})", highlight=False
+        )
         result = run_demo(options, console=console, seed=seed)
     except KeyboardInterrupt:
         err_console.print(f"stopped. The store stays at {where / 'aisre.db'}", highlight=False)
@@ -89,6 +101,11 @@ def demo_command(
     except AisreError as exc:
         raise fail(str(exc)) from None
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if llama is not None:
             llama.stop()
     console.print(f"story told in {result.wall_s:.0f} s; the store stays at {where / 'aisre.db'}", highlight=False)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -15,22 +15,35 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+from aisre.demo.options import DemoOptions, DemoResult, bind
 
-from aisre.demo.runner import DemoOptions, DemoResult, bind
-from aisre.demo.story import Story, load_story, story_start, with_real_llm
+if TYPE_CHECKING:
+    from rich.console import Console
 
-__all__ = ["DemoOptions", "DemoResult", "Story", "load_story", "run_demo"]
+    from aisre.demo.story import Story
+
+__all__ = ["DemoOptions", "DemoResult", "bind", "load_story", "run_demo"]
+
+
+def load_story(seed: int | None = None, text: str | None = None) -> Story:
+    """The shipped story (see `aisre.demo.story.load_story`)."""
+    from aisre.demo.story import load_story as load
+
+    return load(seed, text)
 
 
 def run_demo(
     options: DemoOptions, story: Story | None = None, console: Console | None = None, seed: int | None = None
 ) -> DemoResult:
     """Run the story (the shipped one by default) to its end, then serve until Ctrl-C unless
-    `options.exit_after`. InvalidParameterError (param `port`) when the port is taken; ConfigError for a bad
+    `options.exit_after`. InvalidParameterError (naming --port) when the port is taken; ConfigError for a bad
     story. `options.port` 0 picks a free port (written back into `options.port`)."""
+    from rich.console import Console
+
     from aisre.demo.runner import DemoHooks
+    from aisre.demo.story import story_start, with_real_llm
     from aisre.drills import Drill
 
     story = story or load_story(seed)

@@ -15,7 +15,7 @@ import contextlib
 import json
 import socket
 import time
-from dataclasses import dataclass, field
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,46 +23,12 @@ from rich.console import Console
 from rich.live import Live
 
 from aisre.demo import snapshot as snap_mod
+from aisre.demo.options import DemoOptions
 from aisre.demo.story import Story, train_stable
 from aisre.demo.view import clock_text, explain, headlines, render
 from aisre.drills.engine import DrillContext, DrillHooks, StepInfo
-from aisre.errors import InvalidParameterError
 
 JUDGE_EVERY_S = 10.0  # real seconds between the judges' runs while serving after the story
-
-
-@dataclass
-class DemoOptions:
-    fast: bool = False  # no pacing: the same story in seconds
-    exit_after: bool = False  # end when the story ends (else serve until Ctrl-C)
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workdir: Path = Path(".")
-    json_out: Path | None = None
-    llm_url: str | None = None  # an OpenAI-compatible server for the LLM route (--real-llm), else the mock
-
-
-@dataclass
-class DemoResult:
-    run: Any  # the drill's DrillRun
-    wall_s: float
-    totals: dict[str, Any] = field(default_factory=dict)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The serving socket, bound now (before minutes of training and traffic) so a busy port fails at once."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise InvalidParameterError(
-            f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); pick a free one with --port N"
-        ) from None
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 class DemoHooks(DrillHooks):
@@ -81,6 +47,7 @@ class DemoHooks(DrillHooks):
         self.last_step_at = 0.0
         self.last: snap_mod.Snapshot | None = None
         self.totals: dict[str, Any] = {}
+        self.recent: list[dict[str, int]] = []  # each step's response counts
         s = story.scenario
         self.steps = int(-(-s.clock.duration_s // s.clock.step_s))
         self.t0 = s.clock.start
@@ -142,9 +109,17 @@ class DemoHooks(DrillHooks):
             why = explain(e, llm)
             if why:
                 self.say(why)
-        self.last = await asyncio.to_thread(snap_mod.take, ctx, step.t, step.k, self.steps, step.counts, step.reports)
+        self.recent.append(step.counts)
+        hour = max(1, int(3600 // ctx.run.scenario.clock.step_s))
+        last_hour: Counter[str] = Counter()
+        for counts in self.recent[-hour:]:
+            last_hour.update(counts)
+        snap = await asyncio.to_thread(
+            snap_mod.take, ctx, step.t, step.k, self.steps, step.counts, step.reports, dict(last_hour)
+        )
+        self.last = snap
         if self.live is not None:
-            self.live.update(render(self.last, self.lines, self.narration, self.t0))
+            self.live.update(render(snap, self.lines, self.narration, self.t0))
         wait = self.step_wall[min(step.k, self.steps - 1)] - (time.perf_counter() - self.last_step_at)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -162,6 +137,7 @@ class DemoHooks(DrillHooks):
             self.summary(totals)
             if self.options.exit_after:
                 return
+            self.write_example_request()
             self.explore_help()
             await self.serve_on(ctx)
         finally:
@@ -181,6 +157,7 @@ class DemoHooks(DrillHooks):
         """Serve until cancelled: the simulated clock moves on in real time from the story's end (records of
         what the visitor sends get sensible times; the dashboard's "now" moves) and the judges run."""
         clock = ctx.gateway.clock
+        clock.advance(max(0.0, time.time() - clock.now()))  # the story ends within the hour before now
         last = time.perf_counter()
         judged = last
         while True:
@@ -206,7 +183,7 @@ class DemoHooks(DrillHooks):
         from aisre.drills import judge, to_json
 
         doc = to_json(ctx.run, judge(ctx.run), 0.0)
-        doc["demo"] = {"url": self.base_url, "store": str(self.options.workdir / "aisre.db"), **totals}
+        doc["demo"] = {"url": self.base_url, "store": f"sqlite:///{self.options.workdir / 'aisre.db'}", **totals}
         assert self.options.json_out is not None
         self.options.json_out.write_text(json.dumps(doc, indent=2, default=str))
 
@@ -222,9 +199,22 @@ class DemoHooks(DrillHooks):
             highlight=False,
         )
 
+    @property
+    def example_request(self) -> Path:
+        return self.options.workdir / "fraud-request.json"
+
+    def write_example_request(self) -> None:
+        """One real row of the data set as an OIP request (the model takes all 31 inputs), for curl -d @file."""
+        from aisre.drills.traffic import ReferenceData, oip_request
+
+        s = self.story.scenario
+        data = ReferenceData(s.traffic.dataset, s.traffic.group_feature, s.seed)
+        row = {str(k): float(v) for k, v in data.X.iloc[0].items()}
+        self.example_request.write_text(json.dumps(oip_request(row)))
+
     def explore_help(self) -> None:
         s = self.story.scenario
-        store = self.options.workdir / "aisre.db"
+        store = f"sqlite:///{self.options.workdir / 'aisre.db'}"
         base = self.base_url
         llm = s.llm.model if s.llm else "assistant"
         self.console.rule("explore (Ctrl-C to stop)")
@@ -233,15 +223,15 @@ class DemoHooks(DrillHooks):
             f"health      curl -s {base}/v2/health/ready",
             f"metrics     curl -s {base}/metrics | grep aisre_breaker",
             f"OIP         curl -s {base}/v2/models/{s.model}/infer -H 'content-type: application/json' "
-            """-d '{"inputs":[{"name":"mean_radius","shape":[1],"datatype":"FP64","data":[17.9]}]}'""",
+            f"-d @{self.example_request}",
             f"OpenAI      curl -s {base}/v1/chat/completions -H 'content-type: application/json' "
             f"""-d '{{"model":"{llm}","messages":[{{"role":"user","content":"hi"}}]}}'""",
             f"            python -c \"import openai; c = openai.OpenAI(base_url='{base}/v1', api_key='x'); "
             f"print(c.chat.completions.create(model='{llm}', messages=[{{'role':'user','content':'hi'}}]))\"",
-            f"store       {store}",
+            f"store       {self.options.workdir / 'aisre.db'}",
             f"            aisre log stats --store {store}",
             f"            aisre incidents list --store {store}",
-            "the simulated clock now moves on in real time from the story's end; the judges run every "
+            "the gateway's clock now follows the real time; the monitors, SLO judge and breakers run every "
             f"{JUDGE_EVERY_S:.0f} s",
         ):
             self.console.print(line, highlight=False, markup=False, soft_wrap=True)

@@ -49,8 +49,11 @@ class Snapshot:
     llm: dict[str, Any] = field(default_factory=dict)  # refusal rate, tokens, cost
 
 
-def take(ctx: Any, t: float, k: int, steps: int, counts: dict[str, int], reports: list[Any]) -> Snapshot:
-    """Read the parts (in a worker thread: the store is read)."""
+def take(
+    ctx: Any, t: float, k: int, steps: int, counts: dict[str, int], reports: list[Any], last_hour: dict[str, int]
+) -> Snapshot:
+    """Read the parts (in a worker thread: the store is read). `last_hour`: the drill's response counts summed
+    over the last hour of steps (a version without requests then has no accuracy to show, not 100%)."""
     s = ctx.run.scenario
     gateway = ctx.gateway
     now = float(gateway.clock.now())
@@ -70,6 +73,7 @@ def take(ctx: Any, t: float, k: int, steps: int, counts: dict[str, int], reports
         )
     statuses = {v.version: v.status for v in ctx.registry.list(s.model)}
     served = _served(counts, s.model, s.llm.model if s.llm else None)
+    recent = _served(last_hour, s.model, s.llm.model if s.llm else None)
     models = [(s.model, list(s.versions))] + ([(s.llm.model, [s.llm.version])] if s.llm else [])
     for model, versions in models:
         route = gateway.routing.models.get(model)
@@ -80,7 +84,8 @@ def take(ctx: Any, t: float, k: int, steps: int, counts: dict[str, int], reports
                 if slo.model == model and slo.version == v and slo.sli.kind == "correctness":
                     rep = by_slo.get(slo.name)
                     burn = None if rep is None else rep.burn_rates.get("1h")
-                    if burn is not None and rep is not None and rep.problem is None:
+                    had_traffic = sum(recent.get((model, v), (0, 0, 0))) > 0
+                    if burn is not None and rep is not None and rep.problem is None and had_traffic:
                         acc = max(0.0, 1.0 - burn * (1.0 - rep.objective))
             breaker = getattr(gateway, "breakers", None)
             b = breaker.breakers.get((model, v)) if breaker else None

@@ -103,7 +103,7 @@ def render(snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[
     """The live panel."""
     head = Text.assemble(
         ("aisre demo ", "bold"),
-        (f"  simulated day 1 {clock_text(t0, snap.t)}", "bold cyan"),
+        (f"  simulated time {clock_text(t0, snap.t)} UTC", "bold cyan"),
         f"  step {snap.step + 1}/{snap.steps}  ",
         ("(10 simulated minutes a step)", "dim"),
     )
