@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from aisre.config.base import Section
 
 
@@ -12,4 +14,10 @@ class DashboardConfig(Section):
     open, like the rest of a local gateway (which binds to 127.0.0.1 by default).
     """
 
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description=(
+            "Serve the web dashboard and its JSON API at /dashboard/ in `aisre serve` (the admin key guards "
+            "the API when `auth.admin_key` is set)."
+        ),
+    )
