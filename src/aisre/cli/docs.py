@@ -32,11 +32,10 @@ def config_command(
         bool, typer.Option("--json-schema", help="The JSON Schema of aisre.yaml (for editors) instead of Markdown.")
     ] = False,
 ) -> None:
-    """Every key of aisre.yaml (type, default, allowed values, constraints, meaning) as Markdown, from the
-    config models the loader validates with; or their JSON Schema.
+    """Every key of aisre.yaml as Markdown (type, default, allowed values, meaning), or its JSON Schema.
 
-    Regenerate the committed copies with `aisre docs config -o docs/config-reference.md` and
-    `aisre docs config --json-schema -o docs/aisre.schema.json`."""
+    Generated from the config models the loader validates with. Regenerate the committed copies with
+    `aisre docs config -o docs/config-reference.md` and `aisre docs config --json-schema -o docs/aisre.schema.json`."""
     if json_schema:
         from aisre.docs_reference.config_schema import schema
 
