@@ -114,6 +114,16 @@ def test_token_cost_is_recorded_for_the_llm_and_the_store_holds_the_story(demo: 
     )
     assert stats.returncode == 0, stats.stderr
     assert "assistant" in stats.stdout and "fraud" in stats.stdout
+    # The configuration the story ran is written next to the store: the SLOs can be read back with it.
+    slo = subprocess.run(
+        [sys.executable, "-m", "aisre", "slo", "status", "-c", str(demo.workdir / "aisre.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert slo.returncode == 0, slo.stderr
+    assert "fraud-v2-correctness" in slo.stdout and "fraud-v1-correctness" in slo.stdout
 
 
 def test_after_the_story_the_gateway_and_dashboard_keep_serving_on_the_port(demo: Demo) -> None:

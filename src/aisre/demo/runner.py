@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import socket
 import time
@@ -19,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.live import Live
 
@@ -47,6 +49,7 @@ class DemoHooks(DrillHooks):
         self.last_step_at = 0.0
         self.last: snap_mod.Snapshot | None = None
         self.totals: dict[str, Any] = {}
+        self.models_doc: dict[str, Any] = {}
         self.recent: list[dict[str, int]] = []  # each step's response counts
         s = story.scenario
         self.steps = int(-(-s.clock.duration_s // s.clock.step_s))
@@ -68,6 +71,7 @@ class DemoHooks(DrillHooks):
                 version["price"] = dict(price)
         if self.options.llm_url is not None and s.llm is not None:
             models[s.llm.model]["versions"][s.llm.version]["replicas"] = [self.options.llm_url]
+        self.models_doc = copy.deepcopy(models)
         return models
 
     def llm_request(self, model: str, i: int) -> tuple[str, dict[str, Any]]:
@@ -134,6 +138,7 @@ class DemoHooks(DrillHooks):
             self.totals = totals
             if self.options.json_out is not None:
                 self.write_json(ctx, totals)
+            self.write_config()
             self.summary(totals)
             if self.options.exit_after:
                 return
@@ -199,6 +204,26 @@ class DemoHooks(DrillHooks):
             highlight=False,
         )
 
+    def write_config(self) -> None:
+        """WORKDIR/aisre.yaml: the configuration the story ran (the drill builds it in memory), so `aisre slo
+        status -c`, `aisre dashboard -c` and `aisre incidents` work on the store after the demo."""
+        from aisre.drills.engine import _with_warmup_reference
+
+        s = self.story.scenario
+        doc: dict[str, Any] = {"store": {"url": f"sqlite:///{self.options.workdir / 'aisre.db'}"}}
+        doc["models"] = self.models_doc
+        doc.update(_with_warmup_reference(s.aisre, s.clock.start, s.clock.start + s.clock.warmup_s))
+        head = (
+            "# The configuration `aisre demo` ran (written at the story's end). The upstream URLs are the demo's\n"
+            "# mock servers, gone once it ends; the store, the SLOs and the monitors stay usable:\n"
+            "#   aisre slo status -c aisre.yaml    aisre dashboard -c aisre.yaml\n"
+        )
+        self.config_file.write_text(head + yaml.safe_dump(doc, sort_keys=False))
+
+    @property
+    def config_file(self) -> Path:
+        return self.options.workdir / "aisre.yaml"
+
     @property
     def example_request(self) -> Path:
         return self.options.workdir / "fraud-request.json"
@@ -231,6 +256,7 @@ class DemoHooks(DrillHooks):
             f"store       {self.options.workdir / 'aisre.db'}",
             f"            aisre log stats --store {store}",
             f"            aisre incidents list --store {store}",
+            f"config      {self.config_file}  (aisre slo status -c {self.config_file})",
             "the gateway's clock now follows the real time; the monitors, SLO judge and breakers run every "
             f"{JUDGE_EVERY_S:.0f} s",
         ):
