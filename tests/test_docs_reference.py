@@ -126,6 +126,12 @@ def test_the_config_reference_states_types_defaults_and_allowed_values():
     assert "sqlite:///aisre.db" in keys["store"].type  # the shorthand is documented
     assert "`rollback`" in keys["playbooks[].do"].type
     assert not any(p.startswith("playbooks[].do[]") for p in keys)  # written as shorthands, not {kind, arg}
+    # from docstrings: the clause that starts with the key, whole (not cut inside parentheses or at a list)
+    assert keys["state.on_failure"].description.endswith(
+        "`open` keeps serving with per-process limits, `closed` refuses."
+    )
+    assert keys["monitors[].schedule"].description == "How often to run (default: the window; `1m` for count windows)."
+    assert keys["breakers[].open_when[].slo"].description.startswith("`slo` (an SLO's name): open when its burn rate")
     described = [k for k in keys.values() if k.description]
     assert len(described) > len(keys) * 0.9, [k.path for k in keys.values() if not k.description]
 

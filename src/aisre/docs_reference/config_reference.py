@@ -41,6 +41,7 @@ class Key:
     type: str
     default: str
     description: str
+    sections: tuple[str, ...] = ()  # the paths of the sections under it (a key whose value is a section)
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ def sections(model: type[BaseModel] = AisreConfig, path: str = "") -> Iterator[S
     for name, field in model.model_fields.items():
         key = field.alias or name
         full = f"{path}.{key}" if path else key
-        keys.append(Key(full, _field_type(model, name, field), _default(field), _description(model, name, key, field)))
         shorthand = SHORTHANDS.get((model.__name__, name))
-        if shorthand is None or not shorthand.replace:  # a replaced field is written its own way
-            nested.extend(_nested_models(field.annotation, full, key))
+        under = [] if shorthand is not None and shorthand.replace else _nested_models(field.annotation, full, key)
+        nested.extend(under)  # a replaced field (playbooks' `do`) is written its own way, not as its model
+        described = _description(model, name, key, field)
+        paths = tuple(dict.fromkeys(p for p, _ in under))
+        keys.append(Key(full, _field_type(model, name, field), _default(field), described, paths))
     yield Section(path, model, keys)
     for sub_path, sub_model in nested:
         yield from sections(sub_model, sub_path)
@@ -101,21 +104,42 @@ def render() -> str:
     ]
     all_sections = list(sections())
     listed: set[str] = set()
+    headings = _headings(all_sections)
     for section in all_sections[1:]:
         top = re.split(r"[.\[]", section.path, maxsplit=1)[0]
         if top not in listed:
             listed.add(top)
-            out.append(f"- [`{section.path}`](#{_anchor(section.path)})")
+            out.append(f"- [`{section.path}`](#{_anchor(headings[section.path, section.model])})")
     for section in all_sections:
-        out.extend(["", f"## `{section.path}`" if section.path else "## Top level", ""])
+        out.extend(["", f"## {headings[section.path, section.model]}", ""])
         doc = _docstring(section.model)
         if doc:
             out.extend([_prose(doc), ""])
         out.extend(["| key | type | default | description |", "| --- | --- | --- | --- |"])
         for key in section.keys:
-            cells = [f"`{key.path}`", key.type, key.default, key.description]
+            kind = key.type
+            if key.sections:  # "section" links to where its keys are listed
+                target = _anchor(next(h for (p, _), h in headings.items() if p == key.sections[0]))
+                kind = re.sub(r"\b(sections?)\b", rf"[\1](#{target})", kind, count=1)
+            cells = [f"`{key.path}`", kind, key.default, key.description]
             out.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def _headings(all_sections: list[Section]) -> dict[tuple[str, type[BaseModel]], str]:
+    """Each section's heading: its path; where a key takes one of several sections (`threshold:
+    {std: k}` or `{lower, upper}`), the path and the section's keys, so no two headings are equal."""
+    count: dict[str, int] = {}
+    for section in all_sections:
+        count[section.path] = count.get(section.path, 0) + 1
+    headings = {}
+    for section in all_sections:
+        text = f"`{section.path}`" if section.path else "Top level"
+        if count[section.path] > 1:
+            names = ", ".join(k.path.rsplit(".", 1)[-1] for k in section.keys)
+            text += f" as `{{{names}}}`"
+        headings[section.path, section.model] = text
+    return headings
 
 
 # ---- types ---------------------------------------------------------------------------------------
@@ -232,31 +256,49 @@ def _description(model: type[BaseModel], name: str, key: str, field: FieldInfo) 
     only mention it stay in the section's text above the table, not repeated per key."""
     if field.description:
         return field.description
-    subject = re.compile(rf"^(?:- )?`{re.escape(key)}(?![\w.])[^`]*`")
-    clauses = [unit for unit in _units(_docstring(model)) if subject.search(unit)]
+    keys = [f.alias or n for n, f in model.model_fields.items()]
+    subject = re.compile(rf"^`{re.escape(key)}(?![\w.])[^`]*`")
+    clauses = [  # a clause about the key says something: not a bare name from a list ("`a`, `b`, `slo`.")
+        unit
+        for unit in _units(_docstring(model), keys)
+        if subject.search(unit) and len(subject.sub("", unit).strip(" .,:;").split()) > 1
+    ]
     return " ".join(_without_label(clause, key) for clause in clauses)
 
 
 def _without_label(clause: str, key: str) -> str:
     """`` `sticky`: a request header... `` -> "A request header..." (the table's row already names the key)."""
-    match = re.match(rf"^(?:- )?`{re.escape(key)}`:\s*(.+)$", clause)
+    match = re.match(rf"^`{re.escape(key)}`:\s*(.+)$", clause)
     if match is None:
         return clause
     rest = match.group(1)
     return rest[0].upper() + rest[1:]
 
 
-def _units(doc: str) -> list[str]:
-    """A docstring cut into clauses: sentences, bullet items, and the `;`/`,`-separated parts that start with a key."""
+def _units(doc: str, keys: list[str]) -> list[str]:
+    """A docstring cut into clauses: sentences, bullet items (without their dash), and the parts after
+    a `;` or `,` that start with one of the section's `keys` (outside parentheses)."""
     blocks: list[str] = []
     for paragraph in re.split(r"\n\s*\n", doc):
         for item in re.split(r"\n(?=\s*- )", paragraph):
-            blocks.append(" ".join(item.split()))
+            blocks.append(" ".join(item.split()).removeprefix("- "))
+    names = "|".join(re.escape(k) for k in keys)
+    boundary = re.compile(rf"[;,]\s+(?=`(?:{names})(?![\w.])[^`]*`)")
     units: list[str] = []
     for block in blocks:
         for sentence in re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s+(?=[A-Z`(])", block):
-            units.extend(part for part in re.split(r"[;,]\s+(?=`)", sentence) if part)
+            units.extend(part for part in _split_outside_parentheses(sentence, boundary) if part)
     return units
+
+
+def _split_outside_parentheses(text: str, boundary: re.Pattern[str]) -> list[str]:
+    parts, start = [], 0
+    for match in boundary.finditer(text):
+        before = text[: match.start()]
+        if before.count("(") == before.count(")"):
+            parts.append(text[start : match.start()])
+            start = match.end()
+    return [*parts, text[start:]]
 
 
 def _prose(doc: str) -> str:
