@@ -113,6 +113,7 @@ def _param_row(command: Any, param: Any) -> str:
     if "|" in kind:
         kind = "one of " + ", ".join(f"`{c}`" for c in kind.split("|"))
     else:
+        kind = re.sub(r"^list\[(.+)\]$", r"\1", kind)  # a repeatable option: typer shows list[str]
         kind = _TYPES.get(kind, kind) if kind else "flag"
     if param.param_type_name == "argument":
         names = f"`{param.name.upper()}`"
