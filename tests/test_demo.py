@@ -192,7 +192,7 @@ def test_the_live_view_shows_versions_breakers_budgets_drift_cost_and_the_timeli
     snap.llm = {"refusal_rate": 0.44, "refusal_breached": True, "requests": 200, "tokens": 1800, "cost_usd": 0.0153}
     lines = [(9000.0, "breaker", "breaker fraud/v2 OPEN -> fallback rule")]
     console = Console(record=True, width=140)
-    console.print(render(snap, lines, ["the breaker opens"], 0.0))
+    console.print(render(snap, lines, ["the breaker opens"], 0.0, height=24))
     text = console.export_text()
     for shown in ("03:00", "fraud/v2", "canary", "open", "52.0%", "41%", "4.8x", "firing", "DRIFT", "8 drifted"):
         assert shown in text, shown

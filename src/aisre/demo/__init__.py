@@ -59,5 +59,6 @@ def run_demo(
     try:
         run = Drill(story.scenario, Path(options.workdir), hooks).run()
     finally:
+        hooks.close()
         sock.close()
     return DemoResult(run, time.perf_counter() - started, getattr(hooks, "totals", {}))

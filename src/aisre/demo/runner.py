@@ -123,7 +123,7 @@ class DemoHooks(DrillHooks):
         )
         self.last = snap
         if self.live is not None:
-            self.live.update(render(snap, self.lines, self.narration, self.t0))
+            self.live.update(render(snap, self.lines, self.narration, self.t0, self.console.size.height))
         wait = self.step_wall[min(step.k, self.steps - 1)] - (time.perf_counter() - self.last_step_at)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -147,6 +147,12 @@ class DemoHooks(DrillHooks):
             await self.serve_on(ctx)
         finally:
             await self.stop_server()
+
+    def close(self) -> None:
+        """After the run, however it ended (Ctrl-C mid-story included): give the terminal back."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
     # -- helpers -------------------------------------------------------------------------------------------
     @property

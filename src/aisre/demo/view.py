@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from rich import box
 from rich.console import Group
-from rich.panel import Panel
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -99,15 +100,19 @@ def explain(e: Event, llm_model: str | None) -> str | None:
     return None
 
 
-def render(snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[str], t0: float) -> Group:
-    """The live panel."""
+def render(
+    snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[str], t0: float, height: int = 60
+) -> Group:
+    """The live panel, compact enough for `height` terminal lines: the narration first, then serving, SLOs,
+    monitors and as many of the newest timeline events as fit (3 to 8)."""
     head = Text.assemble(
         ("aisre demo ", "bold"),
         (f"  simulated time {clock_text(t0, snap.t)} UTC", "bold cyan"),
         f"  step {snap.step + 1}/{snap.steps}  ",
         ("(10 simulated minutes a step)", "dim"),
     )
-    serving = Table(title="serving", title_justify="left", expand=True)
+    story = Text("\n".join(f"> {line}" for line in narration[-2:]), style="italic")
+    serving = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
     for col in ("model/version", "status", "weight", "req/step", "fallback", "accuracy 1h", "breaker"):
         serving.add_column(col)
     for v in snap.versions:
@@ -123,8 +128,8 @@ def render(snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[
             Text(acc, style=acc_style),
             Text(state, style=STATE_STYLE.get(state, "")),
         )
-    slos = Table(title="SLOs (correctness, 90% over 1d)", title_justify="left", expand=True)
-    for col in ("SLO", "budget left", "burn 1h", "page"):
+    slos = Table(box=box.SIMPLE_HEAD, expand=True, pad_edge=False, show_edge=False)
+    for col in ("SLO (correctness, 90% over 1d)", "budget left", "burn 1h", "page"):
         slos.add_column(col)
     for s in snap.slos:
         left = "-" if s.budget_remaining is None else f"{s.budget_remaining:.0%}"
@@ -138,7 +143,7 @@ def render(snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[
             drift += f" (share {d['share']:.0%} of inputs, {d['features']} drifted)"
         watch.add_row("drift (1h windows)", Text(drift, style="bold red" if d["breached"] else "green"))
     else:
-        watch.add_row("drift (1h windows)", Text("waiting for the clean reference (00:00-02:00)", style="dim"))
+        watch.add_row("drift (1h windows)", Text("waiting for the clean reference (the first 2 h)", style="dim"))
     if snap.llm:
         rate = snap.llm.get("refusal_rate")
         shown = "-" if rate is None else f"{rate:.0%}"
@@ -150,17 +155,10 @@ def render(snap: Snapshot, lines: list[tuple[float, str, str]], narration: list[
             f"{snap.llm['tokens']:,} tokens over {snap.llm['requests']:,} requests, ${snap.llm['cost_usd']:.4f}",
         )
     events = Table.grid(padding=(0, 1))
-    for t, kind, text in lines[-8:]:
+    fixed = 4 + 4 + len(snap.versions) + len(snap.slos) + len(watch.rows)  # everything but the events
+    for t, kind, text in lines[-max(3, min(8, height - fixed)) :]:
         events.add_row(Text(clock_text(t0, t), style="cyan"), Text(kind, style="dim"), text)
-    story = Text("\n".join(narration[-3:]), style="italic")
-    return Group(
-        head,
-        serving,
-        slos,
-        Panel(watch, title="monitors", title_align="left"),
-        Panel(events, title="timeline", title_align="left"),
-        Panel(story, title="what is happening", title_align="left"),
-    )
+    return Group(head, story, serving, slos, watch, Rule("timeline", align="left", style="dim"), events)
 
 
 def _num(value: Any) -> str:
