@@ -18,10 +18,12 @@ from aisre.store.sqlite import SQLiteStore
 T0 = 1_767_225_600.0
 
 
-def make_records(rng: random.Random, n: int, start: float = T0, span_s: float = 3 * 3600) -> list[InferenceRecord]:
+def make_records(
+    rng: random.Random, n: int, start: float = T0, span_s: float = 3 * 3600, llm_share: float = 0.3
+) -> list[InferenceRecord]:
     out = []
     for _ in range(n):
-        llm = rng.random() < 0.3
+        llm = rng.random() < llm_share
         out.append(
             InferenceRecord(
                 model=rng.choice(["fraud", "chat"]),
@@ -84,15 +86,22 @@ def assert_equal_to_recount(db: Path) -> None:
             assert got.get(column, 0) == pytest.approx(value, rel=1e-9, abs=1e-12), (key, column)
 
 
-def test_rollup_equals_a_recount_after_random_batches_duplicates_and_a_second_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("llm_share", [0.3, 0.0])  # 0.0: batches without LLM fields skip reading bodies
+def test_rollup_equals_a_recount_after_random_batches_duplicates_and_a_second_store(
+    tmp_path: Path, llm_share: float
+) -> None:
     rng = random.Random(7)
     db = tmp_path / "a.db"
     first, second = SQLiteStore(db), SQLiteStore(db)  # two store objects (as two processes) on one file
     written: list[InferenceRecord] = []
     for i in range(12):
-        batch = make_records(rng, rng.randint(1, 700))
-        if written:  # resubmitted records (a retried batch): INSERT OR IGNORE, never counted twice
+        batch = make_records(rng, rng.randint(1, 700), llm_share=llm_share)
+        if written and i % 3 == 1:  # resubmitted records (a retried batch): INSERT OR IGNORE, never counted twice
             batch += rng.sample(written, min(len(written), 50))
+        elif written and i % 3 == 2:  # a record twice in one batch, at its end
+            batch.append(batch[0])
+        if i == 6:  # an LLM record among classical ones
+            batch[len(batch) // 2] = make_records(rng, 1, llm_share=1.0)[0]
         (first if i % 2 else second).write_batch(batch, durable=i % 3 == 0)
         written += batch
     first.write_batch([])  # an empty batch changes nothing
@@ -124,11 +133,11 @@ def test_rows_written_by_a_writer_that_does_not_know_the_rollup_are_caught_up_by
     rng = random.Random(3)
     store.write_batch(make_records(rng, 300))
     conn = sqlite3.connect(db)  # an older aisre process: inserts records, no rollup
-    rows = [record_to_row(r) for r in make_records(rng, 200)]
+    rows = [record_to_row(r) for r in make_records(rng, 200, llm_share=0.5)]
     conn.executemany(f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
     conn.commit()
     conn.close()
-    store.write_batch(make_records(rng, 10))
+    store.write_batch(make_records(rng, 10, llm_share=0.0))  # a plain batch must still count the LLM rows above
     assert_equal_to_recount(db)
 
 

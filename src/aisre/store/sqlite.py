@@ -123,7 +123,7 @@ class SQLiteStore:
             if full < len(rows):
                 conn.executemany(_INSERT, rows[full:])
             buckets.after_records(conn)  # the SLO minute buckets, in the same transaction
-            rollups.after_records(conn)  # the dashboard's per-minute traffic rollup, likewise
+            rollups.after_records(conn, records)  # the dashboard's per-minute traffic rollup, likewise
 
     def add_labels(self, labels: Sequence[Label]) -> None:
         """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""
