@@ -197,3 +197,25 @@ def test_the_live_view_shows_versions_breakers_budgets_drift_cost_and_the_timeli
     for shown in ("03:00", "fraud/v2", "canary", "open", "52.0%", "41%", "4.8x", "firing", "DRIFT", "8 drifted"):
         assert shown in text, shown
     assert "44%" in text and "$0.0153" in text and "02:30 breaker" in text and "the breaker opens" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--port", "0"], "--port: expected 1..65535"),
+        (["--workdir", "FILE"], "--workdir: cannot use"),
+        (["--workdir", "STORE"], "already holds a store"),
+    ],
+    ids=["port-0", "workdir-is-a-file", "workdir-holds-a-store"],
+)
+def test_bad_options_are_one_line_naming_the_option_and_exit_2(tmp_path: Path, args: list[str], named: str) -> None:
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "aisre.db").write_text("")
+    args = [{"FILE": str(tmp_path / "file"), "STORE": str(tmp_path / "old")}.get(a, a) for a in args]
+    cmd = [sys.executable, "-m", "aisre", "demo", "--fast", *args]
+    if "--port" not in args:
+        cmd += ["--port", str(free_port())]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert named in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

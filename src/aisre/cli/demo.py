@@ -74,6 +74,10 @@ def demo_command(
     from aisre.demo import DemoOptions, run_demo
 
     where = Path(workdir).resolve() if workdir is not None else Path(tempfile.mkdtemp(prefix="aisre-demo-"))
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--workdir: cannot use {workdir} as a directory ({exc.strerror or exc})") from None
     options = DemoOptions(
         fast=fast,
         exit_after=exit_after or (fast and not serve),
