@@ -183,3 +183,33 @@ def test_a_percentile_from_the_histogram_lies_in_the_bucket_of_the_exact_one(q: 
 def test_an_empty_histogram_has_no_percentile() -> None:
     assert rollups.percentile([0] * rollups.N_BUCKETS, 0.5) is None
     assert rollups.percentiles(np.zeros((2, rollups.N_BUCKETS)), 0.99) == [None, None]
+
+
+def test_a_large_backlog_is_rolled_up_in_steps_and_writers_carry_at_most_a_step_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "backlog.db"
+    store = SQLiteStore(db)
+    rng = random.Random(4)
+    store.write_batch(make_records(rng, 450))
+    store.close()
+    conn = sqlite3.connect(db)
+    conn.executescript("DROP TABLE traffic_rollup; DROP TABLE traffic_rollup_state;")
+    conn.close()
+    monkeypatch.setattr(rollups, "CHUNK_ROWS", 100)
+    SQLiteStore(db).close()  # five steps of at most 100 rows
+    assert_equal_to_recount(db)
+    writer = SQLiteStore(db)  # a running writer, opened (and caught up) before the backlog below
+    conn = sqlite3.connect(db)  # an unaware writer leaves 250 rows behind the mark
+    rows = [record_to_row(r) for r in make_records(rng, 250)]
+    conn.executemany(f"INSERT INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+    conn.commit()
+    hwm = "SELECT max(seq) - (SELECT hwm FROM traffic_rollup_state) FROM inferences"
+    assert conn.execute(hwm).fetchone()[0] == 250
+    writer.write_batch(make_records(rng, 5))  # takes 100 of the backlog, not all of it
+    assert conn.execute(hwm).fetchone()[0] == 250 + 5 - 100
+    writer.write_batch(make_records(rng, 5))
+    writer.write_batch(make_records(rng, 5))  # the last step: the rest and itself
+    assert conn.execute(hwm).fetchone()[0] == 0
+    conn.close()
+    assert_equal_to_recount(db)

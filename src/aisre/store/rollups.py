@@ -11,7 +11,7 @@ its inserts and in the same transaction, adds the rows with ``seq`` above the hi
 moves the mark to the newest ``seq``. So a crash, a duplicate record id (``INSERT OR IGNORE``
 gives it no new ``seq``) or another process writing never double-counts nor skips: whoever
 writes next catches up. A store opened on an older database builds the rollup of its existing
-rows once (`catch_up`). Rollups outlive record retention, as SLO buckets do.
+rows once (`catch_up`, in steps of `CHUNK_ROWS`). Rollups outlive record retention, as SLO buckets do.
 
 Percentile error: a percentile read from the histogram lies in the same bucket as the exact
 one, so it is off by less than that bucket's width: a factor of at most `RATIO` (about 1.33)
@@ -185,31 +185,47 @@ def after_records(conn: sqlite3.Connection, records: Sequence[Any] | None = None
     conn.execute("RELEASE traffic_rollup")
 
 
-def _catch_up(conn: sqlite3.Connection, records: Sequence[Any] | None = None) -> None:
+#: Most rows one transaction adds: a store opened on a large older database builds its rollup in steps
+#: (other writers go on meanwhile), and a batch never carries more than this much of someone else's backlog.
+CHUNK_ROWS = 200_000
+
+
+def _catch_up(conn: sqlite3.Connection, records: Sequence[Any] | None = None) -> bool:
+    """Add the rows above the mark (at most CHUNK_ROWS of them); True when nothing is left behind."""
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
     upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
+    hwm = 0
     if row is None or row[1] != _FINGERPRINT:  # none yet, or built by another version: rebuilt from the records
         conn.execute("DROP TABLE IF EXISTS traffic_rollup")
         conn.execute(_TABLE)
-        _add(conn, 0, upto)
-    elif upto > row[0]:
-        _add(conn, row[0], upto, records)
+    else:
+        hwm = row[0]
+        if upto <= hwm:
+            return True
+    end = min(upto, hwm + CHUNK_ROWS)
+    _add(conn, hwm, end, records if end == upto else None)
+    return end == upto
 
 
 def catch_up(conn: sqlite3.Connection) -> None:
     """At store open: build the rollup of rows written before it existed (or by a writer that did not
-    know it), once, in one IMMEDIATE transaction. Two reads and no lock when nothing is behind."""
+    know it), in IMMEDIATE transactions of at most CHUNK_ROWS rows. Two reads and no lock when nothing is
+    behind; about a second per million rows on an older database, once."""
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
     upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
     if row is not None and row[1] == _FINGERPRINT and row[0] >= upto:
         return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        _catch_up(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    if upto - (row[0] if row is not None and row[1] == _FINGERPRINT else 0) > CHUNK_ROWS:
+        log.info("building the dashboard's traffic rollup of the %d records already stored (once)", upto)
+    done = False
+    while not done:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            done = _catch_up(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
 
 def read(
