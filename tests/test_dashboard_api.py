@@ -445,3 +445,37 @@ def test_the_gateway_serves_inference_first_and_the_dashboard_beside_it(
     disabled = config.model_copy(update={"dashboard": config.dashboard.model_copy(update={"enabled": False})})
     with RunningGateway(disabled) as gw:
         assert httpx.get(f"{gw.url}{API}/overview").status_code == 404
+
+
+def test_alone_with_shared_state_the_weights_and_breaker_flags_come_from_redis(
+    drilled: dict[str, Any], store: SQLiteStore, clock: ManualClock
+) -> None:
+    import asyncio
+
+    from aisre.config.gateway import StateConfig
+    from aisre.gateway.shared_state import RedisState
+    from tests.test_redis_state import REDIS_SERVER, RedisServer
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed")
+    redis = RedisServer()
+    redis.start()
+    try:
+
+        async def share() -> None:
+            state = RedisState(redis.url)
+            await state.set_route_weights("fraud", {"v1": 70.0, "v2": 30.0})  # as a playbook in another process
+            await state.set_breaker("fraud", "v1", True)
+            await state.close()
+
+        asyncio.run(share())
+        config = drilled["config"].model_copy(update={"state": StateConfig(url=redis.url)})
+        versions = {v["version"]: v for v in DashboardData(config, store, clock).overview()["models"][0]["versions"]}
+        assert (versions["v1"]["weight"], versions["v2"]["weight"]) == (70.0, 30.0)
+        assert versions["v1"]["breaker"]["state"] == "open" and "shared state" in versions["v1"]["breaker"]["reason"]
+    finally:
+        redis.kill()
+    # Redis gone: the registry and the incident log answer, and the breaker says where its state came from
+    versions = {v["version"]: v for v in DashboardData(config, store, clock).overview()["models"][0]["versions"]}
+    assert (versions["v1"]["weight"], versions["v2"]["weight"]) == (100.0, 0.0)
+    assert "did not answer" in versions["v2"]["breaker"]["reason"]

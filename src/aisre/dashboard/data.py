@@ -90,6 +90,7 @@ class DashboardData:
         now = self.clock.now()
         summaries = self.slo_views.summaries(now)
         models = []
+        self.routes.refresh_shared(self.models())
         for model in self.models():
             models.append(self._model_overview(model, now, summaries))
         counts = {"open": 0, "acknowledged": 0}
