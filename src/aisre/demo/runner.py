@@ -82,7 +82,14 @@ class DemoHooks(DrillHooks):
         return "/v1/completions", {"model": model, "prompt": prompt, "max_tokens": 24, "temperature": 0}
 
     async def started(self, ctx: DrillContext) -> None:
+        import random
+
         import uvicorn
+
+        # Which requests probe a half-open breaker is a random draw: seeded, so the story replays the same.
+        breakers = getattr(ctx.gateway, "breakers", None)
+        for i, breaker in enumerate(getattr(breakers, "breakers", {}).values()):
+            breaker.rng = random.Random(ctx.run.scenario.seed * 1000 + i)
 
         config = uvicorn.Config(ctx.app, lifespan="off", log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)

@@ -72,8 +72,9 @@ def take(
             )
         )
     statuses = {v.version: v.status for v in ctx.registry.list(s.model)}
-    served = _served(counts, s.model, s.llm.model if s.llm else None)
-    recent = _served(last_hour, s.model, s.llm.model if s.llm else None)
+    llm_name, llm_version = (s.llm.model, s.llm.version) if s.llm else (None, "")
+    served = _served(counts, s.model, llm_name, llm_version)
+    recent = _served(last_hour, s.model, llm_name, llm_version)
     models = [(s.model, list(s.versions))] + ([(s.llm.model, [s.llm.version])] if s.llm else [])
     for model, versions in models:
         route = gateway.routing.models.get(model)
@@ -129,14 +130,16 @@ def take(
     return snap
 
 
-def _served(counts: dict[str, int], tabular: str, llm: str | None) -> dict[tuple[str, str], tuple[int, int, int]]:
+def _served(
+    counts: dict[str, int], tabular: str, llm: str | None, llm_version: str = ""
+) -> dict[tuple[str, str], tuple[int, int, int]]:
     """(model, version) -> (primary, fallback, errors) from the drill's `version/route/status` counts (OIP) and
-    `model/version/status` counts (the LLM's, whose route is not in the key: a fallback answers 200 too)."""
+    `model/version/status` counts (the LLM's: a fallback rule's answer carries `rule:...` as its version)."""
     out: dict[tuple[str, str], list[int]] = {}
     for key, n in counts.items():
         a, b, status = key.split("/", 2)
-        if llm is not None and a == llm:
-            model, version, route = llm, b, "primary"
+        if llm is not None and a == llm:  # a fallback rule's answer names the rule as its version
+            model, version, route = llm, llm_version, "fallback" if b.startswith("rule:") else "primary"
         else:
             model, version, route = tabular, a, b
         row = out.setdefault((model, version), [0, 0, 0])
