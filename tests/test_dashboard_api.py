@@ -339,6 +339,10 @@ def test_the_drift_report_is_the_html_page_of_the_newest_checked_window(server: 
         ("/incidents", {"limit": "0"}, "limit"),
         ("/incidents", {"limit": "many"}, "limit"),
         ("/incidents/abc", {}, "id"),
+        ("/incidents/99999999999999999999999", {}, "id"),
+        ("/slos/fraud-v2-correctness", {"since": "1970-01-01"}, "since"),
+        ("/models/fraud/traffic", {"since": "1e400"}, "since"),
+        ("/models/fraud/traffic", {"step": "inf"}, "step"),
         ("/models/fraud/versions/v2/drift-report", {"since": "nope"}, "since"),
     ],
 )

@@ -14,7 +14,7 @@ from typing import Any
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.config import AisreConfig
 from aisre.dashboard import params, signals, slos
-from aisre.dashboard.params import BadParameter, UnknownItem
+from aisre.dashboard.params import UnknownItem
 from aisre.dashboard.state import RouteView
 from aisre.dashboard.traffic import empty_window, last_window, traffic_series
 from aisre.errors import AisreError
@@ -25,6 +25,7 @@ from aisre.store.incidents import INCIDENT_STATUSES
 from aisre.store.sqlite import SQLiteStore
 
 INCIDENT_FILTERS = (*INCIDENT_STATUSES, "unresolved")
+SLO_MAX_SPAN_S = 400 * 86_400.0
 Param = str | float | int | None
 
 
@@ -170,7 +171,8 @@ class DashboardData:
 
     def slo(self, name: str, since: Param = None, until: Param = None, step: Param = None) -> dict[str, Any]:
         now = self.clock.now()
-        rng = params.time_range(_text(since), _text(until), _text(step), now)
+        # the budget at each point reads a period before it: the range is bounded so that stays small
+        rng = params.time_range(_text(since), _text(until), _text(step), now, max_span_s=SLO_MAX_SPAN_S)
         return {**self.slo_views.detail(name, rng, now), "now": now}
 
     def incidents(self, status: Param = None, model: Param = None, limit: Param = None) -> dict[str, Any]:
@@ -208,10 +210,7 @@ class DashboardData:
         return {"now": self.clock.now(), "incidents": [dict(zip(keys, row, strict=True)) for row in rows]}
 
     def incident(self, incident_id: Param) -> dict[str, Any]:
-        try:
-            number = int(str(incident_id))
-        except ValueError:
-            raise BadParameter("id", f"expected an incident number, got {incident_id!r}") from None
+        number = params.whole_number(incident_id, "id", "an incident number")
         try:
             incident = self.incidents_db.get(number)
         except AisreError:

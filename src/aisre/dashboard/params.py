@@ -86,13 +86,23 @@ class TimeRange:
 
 
 def time_range(
-    since: str | None, until: str | None, step: str | None, now: float, max_points: int = MAX_POINTS
+    since: str | None,
+    until: str | None,
+    step: str | None,
+    now: float,
+    max_points: int = MAX_POINTS,
+    max_span_s: float | None = None,
 ) -> TimeRange:
-    """Parse `since`/`until`/`step` (defaults 24h, now, <= `max_points` whole minutes) on the clock's `now`."""
+    """Parse `since`/`until`/`step` (defaults 24h, now, <= `max_points` whole minutes) on the clock's `now`;
+    a range longer than `max_span_s` is refused (naming `since`)."""
     start = now - DEFAULT_SINCE_S if since is None else time_point(since, "since", now)
     end = now if until is None else time_point(until, "until", now)
     if end <= start:
         raise BadParameter("until", f"must be after since ({start:.0f}), got {end:.0f}")
+    if max_span_s is not None and end - start > max_span_s:
+        raise BadParameter(
+            "since", f"at most {max_span_s / 86_400:.0f} days before until, got {(end - start) / 86_400:.0f}"
+        )
     if step is None:
         step_s = max(60, math.ceil((end - start) / max_points / 60) * 60)
         while math.ceil((end - math.floor(start / step_s) * step_s) / step_s) > max_points:
@@ -118,6 +128,17 @@ def choice(value: str | None, param: str, allowed: tuple[str, ...], default: str
     if value not in allowed:
         raise BadParameter(param, f"expected one of {', '.join(allowed)}, got {value!r}")
     return value
+
+
+def whole_number(value: object, param: str, what: str) -> int:
+    """A path's number (an incident id): BadParameter unless a whole number SQLite can hold."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise BadParameter(param, f"expected {what}, got {value!r}") from None
+    if not -(2**63) <= number < 2**63:
+        raise BadParameter(param, f"expected {what}, got {value!r} (too large)")
+    return number
 
 
 def positive_int(value: str | None, param: str, default: int, maximum: int = 10_000) -> int:
