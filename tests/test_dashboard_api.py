@@ -344,6 +344,7 @@ def test_the_drift_report_is_the_html_page_of_the_newest_checked_window(server: 
         ("/models/fraud/traffic", {"since": "1e400"}, "since"),
         ("/models/fraud/traffic", {"step": "inf"}, "step"),
         ("/models/fraud/versions/v2/drift-report", {"since": "nope"}, "since"),
+        ("/models/fraud/versions/v2/drift-report", {"since": "30d"}, "since"),
     ],
 )
 def test_a_bad_parameter_answers_400_naming_it(server: Server, path: str, params: dict[str, str], param: str) -> None:

@@ -21,6 +21,8 @@ from aisre.store.codec import iso_time
 from aisre.store.sqlite import SQLiteStore
 
 HISTORY_WINDOWS_S = 7 * 86_400.0
+#: The longest window the page reads records for (this is the dashboard's one read of raw records).
+MAX_WINDOW_S = 7 * 86_400.0
 
 
 def _job(config: AisreConfig, model: str, version: str, monitor: str | None) -> MonitorJobConfig:
@@ -77,7 +79,7 @@ def drift_report_html(
             raise UnknownItem("since", f"monitoring job {job.name} has not checked a window of {model}/{version} yet")
         start, end = newest
     else:
-        rng = params.time_range(since, until, None, now)
+        rng = params.time_range(since, until, None, now, max_span_s=MAX_WINDOW_S)
         start, end = rng.since, rng.until
     try:
         reference = load_reference(job, store)
