@@ -5,10 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 PEERS := bench/.venvs
 
-# Debian packages the tests use (wrk drives the gateway soak test; prometheus brings promtool for the SLO rules;
-# prometheus-alertmanager receives the SLO alerts; chromium runs the dashboard's browser tests through Playwright).
-# The package name is also its command.
-DEBIAN_PACKAGES := wrk redis-server prometheus prometheus-alertmanager chromium
+# Debian packages the tests use, as package:command (the command, or file, that shows it is installed):
+# wrk drives the gateway soak test; prometheus brings promtool for the SLO rules; prometheus-alertmanager receives
+# the SLO alerts; chromium runs the dashboard's browser tests through Playwright; systemd's systemd-analyze checks
+# the unit files; postgresql is the shared store's test server; Java runs a local Spark.
+DEBIAN_PACKAGES := wrk:wrk redis-server:redis-server prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+  chromium:chromium systemd:systemd-analyze postgresql:/usr/lib/postgresql/15/bin/initdb \
+  openjdk-17-jre-headless:java
 APT := $(shell command -v apt-get 2>/dev/null)
 
 .PHONY: demo test lint typecheck bench bench-import bench-peers clean system-deps
@@ -23,7 +26,7 @@ demo: $(STAMP)
 	$(PY) -m aisre demo $(DEMO_ARGS)
 
 system-deps:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for pc in $(DEBIAN_PACKAGES); do command -v $${pc#*:} >/dev/null || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ -n "$(APT)" ] && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
