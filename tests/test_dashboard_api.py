@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 
 from aisre.clock import ManualClock
 from aisre.config.gateway import AuthConfig
+from aisre.config.loader import config_from_dict
 from aisre.dashboard.app import Prefixed, dashboard_app
 from aisre.dashboard.data import DashboardData
 from aisre.drills import Drill, load_scenario
@@ -312,6 +313,24 @@ def test_the_registry_shows_versions_and_history(server: Server, store: SQLiteSt
     assert any(h["to"] == "retired" or h["version"] == "v2" and h["actor"] != "drill" for h in body["history"])
 
 
+def test_a_model_served_from_the_config_but_never_registered_has_an_empty_registry(
+    drilled: dict[str, Any], store: SQLiteStore, clock: ManualClock
+) -> None:
+    models = {
+        **drilled["hooks"].models_section,
+        "assistant": {"protocol": "openai", "versions": {"v1": {"replicas": ["http://127.0.0.1:9/v1"]}}},
+    }
+    config = drilled["config"].model_copy(update={"models": config_from_dict({"models": models}, "test").models})
+    data = DashboardData(config, store, clock=clock)
+    assert data.registry("assistant") == {
+        "model": "assistant",
+        "now": clock.now(),
+        "stable": None,
+        "versions": [],
+        "history": [],
+    }
+
+
 # -- the drift report -----------------------------------------------------------------------------------------
 def test_the_drift_report_is_the_html_page_of_the_newest_checked_window(server: Server) -> None:
     response = get(server, "/models/fraud/versions/v2/drift-report")
@@ -407,7 +426,13 @@ def test_pages_redirect_and_static_files_have_types_and_cache_headers(server: Se
         pytest.skip("no static files in this build yet")
     for path in files[:3]:
         response = httpx.get(f"{server.url}/dashboard/static/{path.relative_to(STATIC_DIR).as_posix()}")
-        assert response.status_code == 200 and "max-age" in response.headers["cache-control"]
+        # revalidated on every load (no stale mix of modules after an upgrade): 304 while unchanged
+        assert response.status_code == 200 and response.headers["cache-control"] == "no-cache"
+        again = httpx.get(
+            f"{server.url}/dashboard/static/{path.relative_to(STATIC_DIR).as_posix()}",
+            headers={"if-none-match": response.headers["etag"]},
+        )
+        assert again.status_code == 304
         want = "text/css" if path.suffix == ".css" else "javascript"
         assert want in response.headers["content-type"]
     assert httpx.get(f"{server.url}/dashboard/static/../data.py").status_code == 404

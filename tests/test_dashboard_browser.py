@@ -186,7 +186,7 @@ def test_drills_incidents_are_listed_and_the_timeline_shows_the_breaker_and_the_
         page.wait_for_selector("#main [data-testid=page-incidents]")
     text = "\n".join(timelines.values())
     assert "breaker opened on fraud v2" in text
-    assert "rolled back fraud" in text
+    assert "rolled back fraud: canary v2 retired, stable v1 serves" in text
     assert page.watch.problems() == []
 
 

@@ -29,7 +29,6 @@ from aisre.store.sqlite import SQLiteStore
 
 PATH = "/dashboard"
 STATIC_DIR = Path(__file__).parent / "static"
-STATIC_MAX_AGE_S = 3600
 _PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>aisre dashboard</title></head>
 <body style="font-family: sans-serif; margin: 2em">
 <h1>aisre dashboard</h1>
@@ -39,12 +38,13 @@ _PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>aisre 
 
 
 class CachedStatic(StaticFiles):
-    """Vendored assets with a cache lifetime (they change only with the package)."""
+    """Vendored assets, revalidated on every load (`no-cache` + the ETag/Last-Modified StaticFiles sends: a 304
+    when unchanged), so a browser never runs an old mix of ES modules after an upgrade."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         if response.status_code == 200:
-            response.headers["Cache-Control"] = f"public, max-age={STATIC_MAX_AGE_S}"
+            response.headers["Cache-Control"] = "no-cache"
         return response
 
 

@@ -228,6 +228,8 @@ class DashboardData:
 
     def registry(self, model: str) -> dict[str, Any]:
         model = self._model(model)
+        if model not in self.registry_db.models():  # served from the config only (e.g. an LLM route): no history
+            return {"model": model, "now": self.clock.now(), "stable": None, "versions": [], "history": []}
         stable = self.registry_db.stable(model)
         return {
             "model": model,

@@ -220,7 +220,10 @@ class PlaybookRunner:
         kind, arg = action.kind, action.arg
         if kind == "rollback":
             result = self._need(self.registry, "a registry").rollback(p.model, actor=actor, reason=reason)
-            return f"rolled back {p.model}: {result.to_dict()}"
+            gone = ", ".join(result.rolled_back) or "nothing"
+            if result.kind == "canary":
+                return f"rolled back {p.model}: canary {gone} retired, stable {result.stable} serves"
+            return f"rolled back {p.model}: stable {gone} -> {result.stable}"
         if kind == "halt_canary":
             registry = self._need(self.registry, "a registry")
             halted = [v.version for v in registry.list(p.model) if v.status == "canary"]
