@@ -125,11 +125,11 @@ class DashboardServer:
 class DashboardCommand:
     """`aisre dashboard -c CONFIG --port P` as a real process (the server's own clock: today, not the drill's)."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, *args: str) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        command = [sys.executable, "-m", "aisre", "dashboard", "-c", str(config_path), "--port", str(self.port)]
+        command = [sys.executable, "-m", "aisre", "dashboard", "-c", str(config_path), "--port", str(self.port), *args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while True:

@@ -10,7 +10,10 @@ to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,3 +230,26 @@ def test_admin_key_login_and_logout_on_the_real_dashboard_command(page: Any, dri
     unexpected = [p for p in page.watch.bad_responses if not p.startswith("401 ")]
     assert unexpected == [] and page.watch.page_errors == [] and page.watch.failed_requests == []
     assert all("401" in m for m in page.watch.console_errors)
+
+
+def test_the_dashboard_command_shows_a_drill_store_as_of_the_drills_end_with_at(
+    drill: DrillStore, tmp_path: Path
+) -> None:
+    config = tmp_path / "aisre.yaml"
+    config.write_text(yaml.safe_dump(drill.doc))
+    at = dt.datetime.fromtimestamp(drill.end, dt.UTC).isoformat()
+    server = DashboardCommand(config, "--at", at)
+    try:
+        overview = httpx.get(f"{server.url}api/v1/overview", timeout=30).json()
+    finally:
+        server.stop()
+    assert overview["now"] == drill.end  # frozen at the drill's end: "the last hour" is the drill's last hour
+    v1 = next(v for v in overview["models"][0]["versions"] if v["version"] == "v1")
+    assert v1["last_hour"]["requests"] > 0
+    bad = subprocess.run(
+        [sys.executable, "-m", "aisre", "dashboard", "-c", str(config), "--at", "yesterday-ish"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--at" in bad.stdout + bad.stderr
