@@ -1,0 +1,431 @@
+"""PostgreSQL store: the inference log, labels and signals of many gateway hosts in one database.
+
+The same `Store` contract as `SQLiteStore` (one shared test suite runs against both): the same
+rows (the `body` column holds the very JSON SQLite holds), the same ordering (`ts`, then `seq`), the
+same all-or-nothing labels. Writes come from the batching writer: each batch is COPYed into a
+temporary table and moved with `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`, so a batch
+retried after a lost connection (its COMMIT may or may not have landed) never duplicates a record.
+Every database or connection failure surfaces as a `StoreError`, which the writer retries with
+back-off; the broken connection is dropped and the next call opens a new one.
+
+What is not on PostgreSQL yet (SLO buckets, traffic rollups, keys, registry, incidents,
+evaluations: they write SQLite tables through `SQLiteStore._conn()`) is listed in
+docs/store-postgres.md; reaching one raises a `StoreError` naming it (`unsupported`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from aisre.errors import StoreError, UnknownRecordError, require
+from aisre.records import InferenceRecord, Label, Signal
+from aisre.store import migrations
+from aisre.store.base import RecordFilter
+from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
+
+ISSUE = "issue #12"
+_COLS = ", ".join(COLUMNS)
+_SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
+_BATCH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS aisre_batch (n BIGINT GENERATED ALWAYS AS IDENTITY, id TEXT, "
+    "ts DOUBLE PRECISION, model TEXT, version TEXT, route TEXT, status TEXT, latency_s DOUBLE PRECISION, "
+    "cost_usd DOUBLE PRECISION, key_id TEXT, body TEXT) ON COMMIT DELETE ROWS"
+)
+_COPY = f"COPY aisre_batch ({_COLS}) FROM STDIN"
+# ORDER BY n: records get their `seq` in the order of the batch, as in SQLite.
+_MERGE = f"INSERT INTO inferences ({_COLS}) SELECT {_COLS} FROM aisre_batch ORDER BY n ON CONFLICT (id) DO NOTHING"
+_INSERT = f"INSERT INTO inferences ({_COLS}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`: what error messages and logs show."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+class PostgresStore:
+    """A PostgreSQL database (`postgresql://user[:password]@host[:port]/db`), shared by many processes.
+
+    Each thread gets its own connection (autocommit; writes in explicit transactions). `durable`
+    batches are acknowledged only after a COMMIT with `synchronous_commit = on` (the WAL is flushed
+    on the server); `fast` batches commit with `synchronous_commit = off` (a server crash may lose
+    the last fraction of a second; a process crash loses nothing that was committed).
+
+    `insert_method`: "copy" (COPY into a temp table, then one INSERT ... SELECT) or "pipeline"
+    (executemany of INSERT ... ON CONFLICT in pipeline mode); COPY measured faster (docs/benchmarks.md).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        retention_days: float | None = None,
+        *,
+        connect_timeout_s: float = 10.0,
+        insert_method: str = "copy",
+    ) -> None:
+        if insert_method not in ("copy", "pipeline"):
+            raise StoreError(f"insert_method: expected 'copy' or 'pipeline', got {insert_method!r}")
+        self._psycopg: Any = require("psycopg", "postgres", "the PostgreSQL store", package="psycopg")
+        self._url = url
+        self.retention_days = retention_days
+        self.insert_method = insert_method
+        self.connect_timeout_s = connect_timeout_s
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._all_lock = threading.Lock()
+        with self._errors("opening the store"):
+            migrations.apply_postgresql(self._connection(), self.url)
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password redacted."""
+        return redact(self._url)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r})"
+
+    def _conn(self) -> Any:
+        # What SQLite-only features call (SLO buckets, keys, registry, incidents, evaluations, rollups):
+        # a clear error naming the gap, never a psycopg connection they would misuse.
+        raise unsupported(
+            "this feature (it keeps its own SQLite tables: SLO buckets, keys, registry, incidents, "
+            "evaluations or dashboard rollups)"
+        )
+
+    def _connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed:
+            return conn
+        conn = self._psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=max(1, int(self.connect_timeout_s)),
+            application_name="aisre",
+        )
+        self._local.conn = conn
+        self._local.batch_table = False
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Every psycopg error as a StoreError naming the store; a broken connection is dropped (retry reconnects)."""
+        psycopg = self._psycopg
+        try:
+            yield
+        except psycopg.Error as exc:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None and (conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError)):
+                self._drop(conn)
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"PostgreSQL store {self.url}: {doing} failed: {detail}") from None
+
+    def _drop(self, conn: Any) -> None:
+        self._local.conn = None
+        with self._all_lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    # -- writes -------------------------------------------------------------------------
+    def write_batch(self, records: Sequence[InferenceRecord], durable: bool = False) -> None:
+        if not records:
+            return
+        rows = [record_to_row(r) for r in records]
+        with self._errors(f"writing {len(rows)} records"):
+            conn = self._connection()
+            with conn.transaction():
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                if self.insert_method == "copy":
+                    self._copy(conn, rows)
+                else:
+                    with conn.pipeline(), conn.cursor() as cur:
+                        cur.executemany(_INSERT, rows)
+
+    def _copy(self, conn: Any, rows: list[tuple]) -> None:
+        if not self._local.batch_table:
+            conn.execute(_BATCH_TABLE)
+            self._local.batch_table = True
+        with conn.cursor() as cur:
+            with cur.copy(_COPY) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(_MERGE)
+
+    def add_labels(self, labels: Sequence[Label]) -> None:
+        """Attach ground truth; all-or-nothing: unknown record ids reject the whole call."""
+        if not labels:
+            return
+        last = {label.record_id: label for label in labels}  # a repeated id: the last wins, as in SQLite
+        with self._errors(f"labelling {len(last)} records"):
+            conn = self._connection()
+            with conn.transaction():
+                found = {r for (r,) in conn.execute("SELECT id FROM inferences WHERE id = ANY(%s)", (list(last),))}
+                missing = [rid for rid in dict.fromkeys(label.record_id for label in labels) if rid not in found]
+                if missing:
+                    raise UnknownRecordError(missing)
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO labels (record_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT (record_id)"
+                        " DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value",
+                        [label_to_row(label) for label in last.values()],
+                    )
+
+    def write_signals(self, signals: Sequence[Signal], ts: float) -> None:
+        """Append monitoring signals computed at time `ts` (epoch seconds)."""
+        if not signals:
+            return
+        rows = [
+            (ts, s.model, s.version, s.name, dumps(dict(sorted(s.labels.items()))), s.window_start, s.window_end,
+             s.value, s.threshold, bool(s.breached))
+            for s in signals
+        ]  # fmt: skip
+        with self._errors(f"writing {len(rows)} signals"):
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO signals (ts, model, version, name, labels, window_start, window_end, value,"
+                    " threshold, breached) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    rows,
+                )
+
+    def prune(self, older_than: float, chunk: int = 20_000) -> int:
+        """Delete records (and their labels) with ts < older_than, in short transactions; returns how many."""
+        deleted = 0
+        while True:
+            with self._errors("pruning records"):
+                conn = self._connection()
+                with conn.transaction():
+                    cur = conn.execute(
+                        "WITH doomed AS (SELECT seq, id FROM inferences WHERE ts < %s LIMIT %s),"
+                        " gone AS (DELETE FROM labels WHERE record_id IN (SELECT id FROM doomed))"
+                        " DELETE FROM inferences WHERE seq IN (SELECT seq FROM doomed)",
+                        (older_than, chunk),
+                    )
+                    n = cur.rowcount
+            if n <= 0:
+                return deleted
+            deleted += n
+
+    def maintain(self, now: float) -> None:
+        """Periodic upkeep from the writer thread: apply retention."""
+        if self.retention_days is not None:
+            self.prune(now - self.retention_days * 86_400)
+
+    # -- reads --------------------------------------------------------------------------
+    def _fetch(self, doing: str, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._errors(doing):
+            return self._connection().execute(sql, params).fetchall()
+
+    def get(self, record_id: str) -> InferenceRecord | None:
+        rows = self._fetch("reading a record", f"{_SELECT} WHERE i.id = %s", (record_id,))
+        return row_to_record(rows[0]) if rows else None
+
+    def missing_ids(self, record_ids: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(record_ids))
+        found = {r for (r,) in self._fetch("reading ids", "SELECT id FROM inferences WHERE id = ANY(%s)", (wanted,))}
+        return [i for i in wanted if i not in found]
+
+    def labels_for(self, record_ids: Sequence[str]) -> dict[str, Label]:
+        """The labels of the given records that have one, by record id."""
+        rows = self._fetch(
+            "reading labels", "SELECT record_id, ts, value FROM labels WHERE record_id = ANY(%s)", (list(record_ids),)
+        )
+        return {rid: Label(rid, loads(value), ts) for rid, ts, value in rows}
+
+    def records(
+        self,
+        where: RecordFilter = RecordFilter(),
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[InferenceRecord]:
+        clause, params = _where(where)
+        order = "DESC" if newest_first else "ASC"
+        sql = f"{_SELECT}{clause} ORDER BY i.ts {order}, i.seq {order}"
+        if limit is not None:
+            sql += f" LIMIT {max(0, int(limit))}"
+        return [row_to_record(r) for r in self._fetch("reading records", sql, params)]
+
+    def iter_records(
+        self, where: RecordFilter = RecordFilter(), chunk_size: int = 10_000
+    ) -> Iterator[list[InferenceRecord]]:
+        """Records in (ts, seq) order, `chunk_size` at a time, through a server-side cursor on its own connection."""
+        clause, params = _where(where)
+        with self._errors("opening a cursor"):
+            conn = self._psycopg.connect(self._url, connect_timeout=max(1, int(self.connect_timeout_s)))
+        try:
+            with self._errors("reading records"), conn.cursor(name="aisre_iter") as cur:
+                cur.itersize = chunk_size
+                cur.execute(f"{_SELECT}{clause} ORDER BY i.ts, i.seq", params)
+                while rows := cur.fetchmany(chunk_size):
+                    yield [row_to_record(r) for r in rows]
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def labeled_records(
+        self, where: RecordFilter = RecordFilter(), only_labeled: bool = True
+    ) -> list[tuple[InferenceRecord, Label | None]]:
+        clause, params = _where(where)
+        join = "JOIN" if only_labeled else "LEFT JOIN"
+        sql = (
+            f"SELECT {', '.join('i.' + c for c in COLUMNS)}, l.ts, l.value, l.record_id "
+            f"FROM inferences i {join} labels l ON l.record_id = i.id{clause} ORDER BY i.ts, i.seq"
+        )
+        n = len(COLUMNS)
+        out: list[tuple[InferenceRecord, Label | None]] = []
+        for row in self._fetch("reading labelled records", sql, params):
+            label = None if row[n + 2] is None else Label(row[n + 2], loads(row[n + 1]), row[n])
+            out.append((row_to_record(row[:n]), label))
+        return out
+
+    def count(self, where: RecordFilter = RecordFilter()) -> int:
+        clause, params = _where(where)
+        return int(self._fetch("counting records", f"SELECT count(*) FROM inferences i{clause}", params)[0][0])
+
+    def signals(
+        self,
+        model: str | None = None,
+        name: str | None = None,
+        since: float | None = None,
+        version: str | None = None,
+    ) -> list[tuple[float, Signal]]:
+        """Stored signals as (computed_at, signal), oldest first."""
+        parts, params = [], []
+        for column, value, op in (
+            ("model", model, "="),
+            ("name", name, "="),
+            ("ts", since, ">="),
+            ("version", version, "="),
+        ):
+            if value is not None:
+                parts.append(f"{column} {op} %s")
+                params.append(value)
+        where = (" WHERE " + " AND ".join(parts)) if parts else ""
+        rows = self._fetch(
+            "reading signals",
+            "SELECT ts, model, version, name, labels, window_start, window_end, value, threshold, breached"
+            f" FROM signals{where} ORDER BY ts, seq",
+            params,
+        )
+        return [
+            (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
+            for ts, m, v, n, labels, ws, we, value, threshold, b in rows
+        ]
+
+    def model_versions(self) -> list[tuple[str, str, int]]:
+        """(model, version, records) of everything stored, sorted."""
+        sql = "SELECT model, version, count(*) FROM inferences GROUP BY model, version ORDER BY model, version"
+        return [(m, v, int(n)) for m, v, n in self._fetch("listing models", sql)]
+
+    def label_count(self) -> int:
+        return int(self._fetch("counting labels", "SELECT count(*) FROM labels")[0][0])
+
+    def latency_rows(
+        self, where: RecordFilter = RecordFilter()
+    ) -> Iterator[tuple[str, str, str, float | None, float | None]]:
+        """(model, version, status, latency_s, cost_usd) for summaries."""
+        clause, params = _where(where)
+        sql = f"SELECT i.model, i.version, i.status, i.latency_s, i.cost_usd FROM inferences i{clause}"
+        yield from self._fetch("reading latencies", sql, params)
+
+    def key_rows(
+        self, where: RecordFilter = RecordFilter()
+    ) -> Iterator[tuple[str | None, str, str, float | None, int | None, int | None]]:
+        """(key_id, model, status, cost_usd, input_tokens, output_tokens) for spend summaries.
+
+        The token counts are read from the JSON body in Python: `body` is TEXT, and casting it to
+        JSONB in SQL would fail on the rare body holding a `\\u0000` escape."""
+        clause, params = _where(where)
+        sql = f"SELECT i.key_id, i.model, i.status, i.cost_usd, i.body FROM inferences i{clause}"
+        for key_id, model, status, cost, body in self._fetch("reading spend", sql, params):
+            b = loads(body)
+            yield key_id, model, status, cost, b.get("input_tokens"), b.get("output_tokens")
+
+    # The monitoring jobs' window readers (SQLite: aisre.store.ranges); the planner uses the index here.
+    def versions_between(self, model: str, since: float | None = None, until: float | None = None) -> list[str]:
+        """The versions of `model` with a record in `[since, until)`, sorted."""
+        clause, params = _where(RecordFilter(model, None, since, until))
+        sql = f"SELECT DISTINCT i.version FROM inferences i{clause} ORDER BY i.version"
+        return [v for (v,) in self._fetch("listing versions", sql, params)]
+
+    def indexed_count(self, where: RecordFilter = RecordFilter()) -> int:
+        return self.count(where)
+
+    def indexed_records(self, where: RecordFilter = RecordFilter()) -> list[InferenceRecord]:
+        return self.records(where)
+
+    def body_lines(self, where: RecordFilter = RecordFilter()) -> bytes:
+        """The JSON body of each record `where` selects, one per line, in the order of `records(where)`."""
+        clause, params = _where(where)
+        rows = self._fetch("reading bodies", f"SELECT i.body FROM inferences i{clause} ORDER BY i.ts, i.seq", params)
+        return "\n".join(b for (b,) in rows).encode()
+
+    def nth_records(
+        self,
+        where: RecordFilter,
+        offset: int,
+        *,
+        start: tuple[float, int] | None = None,
+        limit: int = 1,
+        newest_first: bool = False,
+    ) -> list[tuple[float, int]]:
+        """(ts, seq) of the records at positions `offset`.. in the order of `records(where, newest_first=...)`,
+        counted from the record `start` (a (ts, seq) key, included)."""
+        if offset < 0 or limit < 1:
+            return []
+        clause, params = _where(where)
+        order = "DESC" if newest_first else "ASC"
+        if start is not None:
+            cmp = "<=" if newest_first else ">="
+            clause += (" AND " if clause else " WHERE ") + f"(i.ts, i.seq) {cmp} (%s, %s)"
+            params = [*params, start[0], start[1]]
+        sql = (
+            f"SELECT i.ts, i.seq FROM inferences i{clause} ORDER BY i.ts {order}, i.seq {order}"
+            f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        return [(float(ts), int(seq)) for ts, seq in self._fetch("finding a window", sql, params)]
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._local = threading.local()
+
+
+def unsupported(feature: str) -> StoreError:
+    """The error every SQLite-only feature raises on a PostgreSQL store, naming the feature and the issue."""
+    return StoreError(
+        f"{feature} is not available on a PostgreSQL store yet ({ISSUE}; see docs/store-postgres.md): "
+        "use a sqlite:/// store for it"
+    )
+
+
+def _where(where: RecordFilter) -> tuple[str, list]:
+    parts, params = [], []
+    for column, value, op in (
+        ("model", where.model, "="),
+        ("version", where.version, "="),
+        ("ts", where.since, ">="),
+        ("ts", where.until, "<"),
+    ):
+        if value is not None:
+            parts.append(f"i.{column} {op} %s")
+            params.append(value)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
