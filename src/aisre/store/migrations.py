@@ -139,6 +139,8 @@ def apply_sqlite(conn: Any, where: str) -> list[int]:
     """Apply the pending migrations to a `sqlite3` connection; returns the versions applied now."""
     if conn.in_transaction:
         conn.commit()
+    if _sqlite_current(conn):
+        return []  # the usual start: nothing to do, and no write lock taken to find that out
     conn.execute("BEGIN IMMEDIATE")  # the write lock: other processes starting now wait here
     try:
         conn.execute(_TABLE["sqlite"])
@@ -155,6 +157,17 @@ def apply_sqlite(conn: Any, where: str) -> list[int]:
         raise
     conn.commit()
     return [m.version for m in todo]
+
+
+def _sqlite_current(conn: Any) -> bool:
+    try:
+        applied = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+    except Exception:  # noqa: BLE001 - no such table yet (sqlite3.OperationalError)
+        return False
+    finally:
+        if conn.in_transaction:
+            conn.commit()
+    return applied == {m.version for m in MIGRATIONS}
 
 
 def apply_postgresql(conn: Any, where: str) -> list[int]:

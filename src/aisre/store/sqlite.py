@@ -11,48 +11,11 @@ from pathlib import Path
 
 from aisre.errors import StoreError, UnknownRecordError
 from aisre.records import InferenceRecord, Label, Signal
-from aisre.store import buckets, ranges, rollups
+from aisre.store import buckets, migrations, ranges, rollups
 from aisre.store.base import RecordFilter
 from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS inferences (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    version TEXT NOT NULL,
-    route TEXT NOT NULL,
-    status TEXT NOT NULL,
-    latency_s REAL,
-    cost_usd REAL,
-    key_id TEXT,
-    body TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS inferences_id ON inferences (id);
-CREATE INDEX IF NOT EXISTS inferences_model_version_ts ON inferences (model, version, ts);
-CREATE TABLE IF NOT EXISTS labels (
-    record_id TEXT PRIMARY KEY,
-    ts REAL NOT NULL,
-    value TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS signals (
-    seq INTEGER PRIMARY KEY,
-    ts REAL NOT NULL,
-    model TEXT NOT NULL,
-    version TEXT NOT NULL,
-    name TEXT NOT NULL,
-    labels TEXT NOT NULL,
-    window_start REAL,
-    window_end REAL,
-    value REAL,
-    threshold REAL,
-    breached INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS signals_model_name_ts ON signals (model, name, ts);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-"""
+SCHEMA_VERSION = migrations.LATEST  # the inference log's tables: aisre.store.migrations
 _INSERT = f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 ROWS_PER_INSERT = 100
 _INSERT_CHUNK = f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES " + ",".join(
@@ -79,8 +42,8 @@ class SQLiteStore:
             raise StoreError(f"cannot create store {self.path}: directory {self.path.parent} does not exist")
         try:
             conn = self._conn()
-            conn.executescript(_SCHEMA + buckets.SCHEMA + rollups.SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            migrations.apply_sqlite(conn, str(self.path))  # versioned, under BEGIN IMMEDIATE
+            conn.executescript(buckets.SCHEMA + rollups.SCHEMA)
             conn.commit()
             rollups.catch_up(conn)  # the traffic rollup of rows written before it existed, once
         except sqlite3.DatabaseError as exc:
