@@ -8,14 +8,18 @@ from typing import Annotated
 
 import orjson
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aisre.cli.common import console, fail, store_from
 from aisre.cli.options import count, window
+from aisre.errors import AisreError
 from aisre.records import InferenceRecord
 from aisre.store import RecordFilter, export_parquet
 from aisre.store.codec import iso_time, record_to_json_line
 from aisre.store.summary import KeySummary, summarize, summarize_by_key
+
+PROGRESS_ROWS = 100_000  # a dataset export expecting fewer records shows no progress bar
 
 app = typer.Typer(help="Read, summarise and export the inference log.", no_args_is_help=True)
 
@@ -170,7 +174,15 @@ def _print_by_key(rows: list[KeySummary], path: str) -> None:
 
 @app.command()
 def export(
-    parquet: Annotated[str, typer.Option("--parquet", help="Write this Parquet file.")],
+    parquet: Annotated[str | None, typer.Option("--parquet", help="Write this Parquet file.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option("--dataset", help="Append what is new to this Hive-partitioned Parquet dataset directory."),
+    ] = None,
+    partition_by: Annotated[
+        str,
+        typer.Option("--partition-by", help="With --dataset: comma list of model, version, date, hour, route, status."),
+    ] = "model,date",
     model: ModelOpt = None,
     version: VersionOpt = None,
     since: SinceOpt = None,
@@ -178,13 +190,70 @@ def export(
     config: ConfigOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Export records (with their labels) to a Parquet file."""
+    """Export records (with their labels) to a Parquet file, or incrementally to a partitioned dataset.
+
+    With --dataset, each run exports only the records added since the previous run into DIR
+    (docs/export.md); --until holds back records younger than it (e.g. `--until 1d` lets labels arrive)."""
+    if dataset is not None and parquet is None:
+        _export_dataset(dataset, partition_by, model, version, since, until, config, store)
+        return
+    if parquet is None or dataset is not None:
+        raise fail("export: expected exactly one of --parquet FILE or --dataset DIR")
     s = store_from(config, store)
     try:
         rows = export_parquet(s, parquet, _filter(model, version, since, until))
     except OSError as exc:
         raise fail(f"--parquet: cannot write {parquet}: {exc}") from None
     console.print(f"wrote {rows:,} records to {parquet}")
+
+
+def _export_dataset(
+    dataset: str,
+    partition_by: str,
+    model: str | None,
+    version: str | None,
+    since: str | None,
+    until: str | None,
+    config: str | None,
+    store: str | None,
+) -> None:
+    from aisre.store.dataset_export import export_dataset
+    from aisre.store.dataset_layout import parse_partition_by
+
+    if model is not None or version is not None:
+        option = "--model" if model is not None else "--version"
+        raise fail(f"{option}: not with --dataset (a dataset holds every model; use --partition-by model,...)")
+    try:
+        keys = parse_partition_by(partition_by)
+    except AisreError as exc:
+        raise fail(str(exc)) from None
+    start, end = window(since, until)
+    s = store_from(config, store)
+    with Progress(
+        TextColumn("[bold]export[/] records"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("records", total=None, visible=False)
+
+        def progress(done: int, expected: int) -> None:
+            bar.update(task, completed=done, total=expected, visible=expected >= PROGRESS_ROWS)
+
+        try:
+            result = export_dataset(s, dataset, keys, since=start, until=end, progress=progress)
+        except AisreError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(f"--dataset: cannot write {dataset}: {exc}") from None
+    extra = f", {result.rewritten} older parts given new columns" if result.rewritten else ""
+    extra += f", {result.removed} leftovers of an interrupted run removed" if result.removed else ""
+    console.print(
+        f"exported {result.rows:,} records to {dataset} (run {result.run}): {result.files} files,"
+        f" {result.bytes:,} bytes, {result.seconds:.1f} s{extra}"
+    )
 
 
 @app.command()

@@ -1,0 +1,133 @@
+"""Where an incremental export resumes: a sequence-number cursor, or a time cursor for other stores.
+
+SQLite numbers every record (`seq`, an INTEGER PRIMARY KEY that only grows), so "what is new" is
+exact: `seq > cursor`. A store can offer the same by implementing `iter_seq_records` and `max_seq`
+(see `SeqReadable`); any other `Store` falls back to a (ts, ids at that ts) cursor, which misses a
+record committed later with an older `ts` (a slow writer on another host): `--until 5m` leaves
+such stragglers time to land before the cursor passes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+from aisre.errors import StoreError
+from aisre.records import InferenceRecord
+from aisre.store.base import RecordFilter, Store
+from aisre.store.codec import COLUMNS, row_to_record
+from aisre.store.sqlite import SQLiteStore
+
+Chunk = list[tuple[int | None, InferenceRecord]]
+
+
+@runtime_checkable
+class SeqReadable(Protocol):
+    """A store whose records carry a growing sequence number (the exact incremental cursor)."""
+
+    def max_seq(self) -> int: ...
+
+    def iter_seq_records(
+        self, after: int, upto: int, since: float | None, chunk_size: int
+    ) -> Iterator[list[tuple[int, InferenceRecord]]]: ...
+
+
+class _SQLiteSeq:
+    """`SeqReadable` over a SQLiteStore: keyset pages on the rowid, one short read per chunk."""
+
+    def __init__(self, store: SQLiteStore):
+        self._store = store
+
+    def max_seq(self) -> int:
+        return self._store._conn().execute("SELECT coalesce(max(seq), 0) FROM inferences").fetchone()[0]
+
+    def iter_seq_records(
+        self, after: int, upto: int, since: float | None, chunk_size: int
+    ) -> Iterator[list[tuple[int, InferenceRecord]]]:
+        cols = ", ".join("i." + c for c in COLUMNS)
+        extra = "" if since is None else " AND i.ts >= ?"
+        sql = f"SELECT i.seq, {cols} FROM inferences i WHERE i.seq > ? AND i.seq <= ?{extra} ORDER BY i.seq LIMIT ?"
+        while True:
+            params: list[Any] = [after, upto] + ([] if since is None else [since]) + [chunk_size]
+            rows = self._store._conn().execute(sql, params).fetchall()
+            if not rows:
+                return
+            yield [(row[0], row_to_record(row[1:])) for row in rows]
+            after = rows[-1][0]
+
+
+def store_key(store: Store) -> str:
+    """The name a store's cursor is kept under in the state file."""
+    if isinstance(store, SQLiteStore):
+        return f"sqlite:///{store.path.resolve()}"
+    return str(getattr(store, "url", None) or type(store).__name__)
+
+
+class Cursor:
+    """Reads what is new since the saved cursor, in chunks, and knows the cursor to save afterwards."""
+
+    def __init__(self, store: Store, saved: dict[str, Any], since: float | None, until: float | None):
+        self.store = store
+        self.since = since
+        self.until = until
+        self.seq_reader: SeqReadable | None = _SQLiteSeq(store) if isinstance(store, SQLiteStore) else None
+        if self.seq_reader is None and isinstance(store, SeqReadable):
+            self.seq_reader = store
+        self.saved = dict(saved)
+        self.next: dict[str, Any] = dict(saved)
+        self.upto = 0
+        if self.seq_reader is not None:
+            self.after = int(saved.get("seq", 0))
+            self.upto = self.seq_reader.max_seq()
+            if self.upto < self.after:
+                raise StoreError(
+                    f"store {store_key(store)} ends at record #{self.upto} but this dataset already holds records up"
+                    f" to #{self.after}: it is not the store this dataset was exported from (replaced or restored?)"
+                )
+
+    def pending(self) -> int:
+        """About how many records this run will read (for the progress bar)."""
+        if self.seq_reader is not None:
+            return self.upto - self.after
+        since = self._since_ts()
+        return self.store.count(RecordFilter(since=since, until=self.until))
+
+    def _since_ts(self) -> float | None:
+        ts = self.saved.get("ts")
+        if ts is None:
+            return self.since
+        return ts if self.since is None else max(ts, self.since)
+
+    def chunks(self, chunk_size: int) -> Iterator[Chunk]:
+        if self.seq_reader is not None:
+            yield from self._seq_chunks(self.seq_reader, chunk_size)
+        else:
+            yield from self._ts_chunks(chunk_size)
+
+    def _seq_chunks(self, reader: SeqReadable, chunk_size: int) -> Iterator[Chunk]:
+        # `--until` stops the scan at the first record (in seq order) that is too new, so the cursor never
+        # passes a record that has not been exported: it waits for the next run.
+        self.next = {"seq": self.upto}
+        for page in reader.iter_seq_records(self.after, self.upto, self.since, chunk_size):
+            if self.until is not None:
+                cut = next((i for i, (_, r) in enumerate(page) if r.ts >= self.until), None)
+                if cut is not None:
+                    self.next = {"seq": page[cut][0] - 1}
+                    if cut:
+                        yield list(page[:cut])
+                    return
+            yield list(page)
+
+    def _ts_chunks(self, chunk_size: int) -> Iterator[Chunk]:
+        saved_ts = last_ts = self.saved.get("ts")
+        seen = set(self.saved.get("ids", []))
+        ids_at_last: list[str] = list(seen)
+        for page in self.store.iter_records(RecordFilter(since=self._since_ts(), until=self.until), chunk_size):
+            fresh = [r for r in page if not (r.ts == saved_ts and r.id in seen)]
+            for r in fresh:
+                if r.ts != last_ts:
+                    last_ts, ids_at_last = r.ts, []
+                ids_at_last.append(r.id)
+            if fresh:
+                yield [(None, r) for r in fresh]
+        self.next = {"ts": last_ts, "ids": ids_at_last} if last_ts is not None else dict(self.saved)
