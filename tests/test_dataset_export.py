@@ -365,8 +365,8 @@ def test_cli_exports_a_dataset_prints_a_summary_and_refuses_bad_options(store, t
     out = _cli("--dataset", str(tmp_path / "x"), "--store", url, "--partition-by", "model,region")
     assert out.exit_code == 2 and "--partition-by: unknown key 'region'" in out.output
     assert "model, version, date, hour, route, status" in out.output.replace("\n", " ")
-    out = _cli("--dataset", str(tmp_path / "no" / "such" / "dir"), "--store", url)
-    assert out.exit_code == 2 and "parent directory does not exist" in out.output
+    out = _cli("--dataset", str(tmp_path / "new" / "dir"), "--store", url, "--partition-by", "hour")
+    assert out.exit_code == 0 and len(read_pyarrow(tmp_path / "new" / "dir")) == 30  # created with its parents
     (tmp_path / "file").write_text("")
     out = _cli("--dataset", str(tmp_path / "file" / "ds"), "--store", url)
     assert out.exit_code == 2 and "--dataset:" in out.output and "Traceback" not in out.output

@@ -141,13 +141,12 @@ def conform(root: Path, schema: pa.Schema, batch_rows: int = 50_000) -> int:
 
 
 def _open_root(root: Path) -> None:
+    """Create the dataset directory (and its parents, like Spark's and pandas' writers) and prove it writable."""
     try:
-        root.mkdir(exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
         probe = root / f".aisre-write-probe-{uuid.uuid4().hex}"
         probe.write_bytes(b"")
         probe.unlink()
-    except FileNotFoundError:
-        raise InvalidParameterError(f"--dataset: cannot create {root}: its parent directory does not exist") from None
     except OSError as exc:
         raise InvalidParameterError(f"--dataset: {root} is not a writable directory: {exc.strerror or exc}") from None
 
