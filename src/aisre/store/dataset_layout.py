@@ -9,6 +9,7 @@ DuckDB, pyarrow) skip names starting with `_` or `.`, and the state file and the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
@@ -50,14 +51,21 @@ def escape_value(value: str) -> str:
     return "".join(f"%{ord(c):02X}" if c in _ESCAPED else c for c in value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _date_hour(epoch_hour: int) -> tuple[str, str]:
+    """(YYYY-MM-DD, HH) in UTC of an hour since the epoch: cached, as a run's records share few hours."""
+    stamp = dt.datetime.fromtimestamp(epoch_hour * 3600, dt.UTC)
+    return stamp.strftime("%Y-%m-%d"), stamp.strftime("%H")
+
+
 def partition_values(keys: tuple[str, ...], model: str, version: str, route: str, status: str, ts: float) -> tuple:
     """The value of each partition key for one record; `date` is YYYY-MM-DD and `hour` HH, both in UTC."""
     values = []
     for key in keys:
         if key == "date":
-            values.append(dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d"))
+            values.append(_date_hour(int(ts // 3600))[0])
         elif key == "hour":
-            values.append(dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H"))
+            values.append(_date_hour(int(ts // 3600))[1])
         else:
             values.append({"model": model, "version": version, "route": route, "status": status}[key])
     return tuple(values)
