@@ -73,8 +73,10 @@ def make_reference(
 @app.command("check")
 def check(
     model: Annotated[str, typer.Option("--model", "-m", help="Model name in the store.")],
-    version: Annotated[str, typer.Option("--version", "-v", help="Model version.")],
     reference: Annotated[str, typer.Option("--reference", "-r", help="Reference inputs: CSV, Parquet or .json.")],
+    version: Annotated[
+        str | None, typer.Option("--version", "-v", help="Model version (optional with --dataset).")
+    ] = None,
     since: Annotated[str | None, typer.Option("--since", help="15m, 2h, 7d or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="15m, 2h, 7d or an ISO time.")] = None,
     reference_outputs: Annotated[str | None, typer.Option("--reference-outputs", help="Reference outputs.")] = None,
@@ -82,8 +84,17 @@ def check(
     json_out: Annotated[bool, typer.Option("--json", help="Print signals as JSON.")] = False,
     config: Annotated[str | None, typer.Option("--config", "-c", help="Path to aisre.yaml.")] = None,
     store: Annotated[str | None, typer.Option("--store", help="Store URL.")] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="spark or dask: check --dataset on that engine.")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Exported Parquet dataset (aisre log export --dataset DIR).")
+    ] = None,
 ) -> None:
     """Compare a window of stored records with the reference; store and print the signals.
+
+    With --engine spark|dask --dataset DIR the window is read from an exported Parquet dataset instead
+    of the store, each partition profiled on the engine (per-column drift, printed, not stored).
 
     Exit codes: 0 checked (breaches are in the signals), 2 bad options or files, 3 no data: the
     window holds no records (an unknown model or version, or a quiet window), so nothing was checked.
@@ -91,6 +102,13 @@ def check(
     from aisre.monitor.jobs.checks import check_window
     from aisre.monitor.report.jsonsafe import dumps
 
+    if engine is not None or dataset is not None:
+        from aisre.cli.monitor_dataset import check_dataset
+
+        check_dataset(engine, dataset, model, version, reference, since, until, method, json_out)
+        return
+    if version is None:
+        raise fail("--version: required (the model version in the store); only --dataset checks may leave it out")
     start, end = window(since, until)
     s = store_from(config, store)
     ref = _reference(reference)

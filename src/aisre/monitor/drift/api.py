@@ -140,7 +140,19 @@ def drift(
     `StdThreshold(k, lower_k)` / `ConstantThreshold(lower, upper)`; these alert strictly
     outside their bounds. Reference chunks have `chunk_size` rows (default: the current
     window's row count) or there are `n_chunks` of them (NannyML's chunkers).
+
+    Either side may be a Spark or Dask DataFrame: each partition is then profiled where it lives
+    and the statistics come from the merged profiles (`aisre.monitor.engines`).
     """
+    from aisre.monitor.engines.common import is_distributed  # type names only: no pyspark/dask import
+
+    if is_distributed(reference) or is_distributed(current):  # profiled per partition (monitor/engines)
+        from aisre.monitor.engines.drift import drift as distributed
+
+        return distributed(
+            reference, current, method, columns, threshold, compat, correction,
+            share_threshold, progress, infinite, chunk_size, n_chunks,
+        )  # fmt: skip
     _check_options(compat, correction, share_threshold)
     inf.check_policy(infinite)
     ref_cols = to_columns(reference, columns)

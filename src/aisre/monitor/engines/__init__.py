@@ -1,0 +1,12 @@
+"""Monitoring on Spark and Dask: `aisre.drift` over DataFrames too big for one process.
+
+Each partition is profiled where it lives (Spark `mapInArrow`, Dask `map_partitions`) against
+bins and vocabularies fixed from the reference; the partial profiles merge on the driver and the
+statistics come from the merged profiles (docs/statistics-distributed.md). Neither engine is
+imported unless a frame of theirs arrives: `aisre[spark]`, `aisre[dask]`.
+"""
+
+from aisre.monitor.engines.common import engine_name, is_distributed
+from aisre.monitor.engines.drift import drift
+
+__all__ = ["drift", "engine_name", "is_distributed"]

@@ -1,0 +1,84 @@
+"""Shared data for the Spark and Dask engine tests: ~25 mixed columns, some drifted, a few partitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import aisre
+
+ROWS = 4000
+#: Columns built to drift between reference and current (the others do not).
+DRIFTED = ("num_shift_0", "num_shift_1", "num_scale", "cat_shift", "few_shift", "num_tail")
+
+
+def frames(rows: int = ROWS, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reference, current): 14 continuous, 4 few-valued numeric, 7 categorical columns; NaN, inf, None sprinkled in."""
+    rng = np.random.default_rng(seed)
+
+    def table(drifted: bool) -> pd.DataFrame:
+        cols: dict[str, object] = {}
+        for i in range(2):
+            cols[f"num_shift_{i}"] = rng.normal(0.5 if drifted else 0.0, 1.0, rows)
+        cols["num_scale"] = rng.normal(0, 2.0 if drifted else 1.0, rows)
+        cols["num_tail"] = rng.lognormal(0.6 if drifted else 0.0, 1.0, rows)
+        for i in range(10):
+            cols[f"num_same_{i}"] = rng.normal(i, 1 + i / 4, rows)
+        for i in range(3):
+            cols[f"few_same_{i}"] = rng.integers(0, 4, rows).astype(float)
+        cols["few_shift"] = rng.choice([0.0, 1.0, 2.0], rows, p=[0.2, 0.3, 0.5] if drifted else [0.4, 0.3, 0.3])
+        for i in range(6):
+            cols[f"cat_same_{i}"] = rng.choice([f"c{k}" for k in range(3 + 2 * i)], rows)
+        shares = [0.5, 0.2, 0.2, 0.1] if drifted else [0.25, 0.25, 0.25, 0.25]
+        cols["cat_shift"] = rng.choice(["a", "b", "c", "d"], rows, p=shares)
+        df = pd.DataFrame(cols)
+        df.loc[rng.choice(rows, 40, replace=False), "num_same_0"] = np.nan
+        df.loc[rng.choice(rows, 5, replace=False), "num_same_1"] = np.inf
+        df.loc[rng.choice(rows, 3, replace=False), "num_same_1"] = -np.inf
+        df.loc[rng.choice(rows, 30, replace=False), "cat_same_0"] = None
+        if drifted:
+            df.loc[rng.choice(rows, 3, replace=False), "cat_same_1"] = "unseen"
+        return df
+
+    return table(False), table(True)
+
+
+def one_machine(reference: pd.DataFrame, current: pd.DataFrame, **options: object) -> aisre.monitor.DatasetDrift:
+    return aisre.drift(reference, current, **options)
+
+
+#: Statistics computed from merged counts: equal to the one-machine result to float rounding.
+EXACT = ("jensenshannon", "psi", "hellinger", "chisquare", "z", "linfinity")
+
+
+def assert_same_as_one_machine(exact: aisre.monitor.DatasetDrift, got: aisre.monitor.DatasetDrift) -> None:
+    """Same methods and verdicts per column; counted statistics to 1e-12; sketch ones within their bound."""
+    assert list(got.columns) == list(exact.columns)
+    for name, want in exact.columns.items():
+        r = got.columns[name]
+        assert (r.method, r.drift) == (want.method, want.drift), name
+        for key in ("n_reference", "n_current", "missing_reference", "missing_current"):
+            assert r.details[key] == want.details[key], (name, key)
+        if want.method in EXACT:
+            assert r.statistic == pytest.approx(want.statistic, rel=1e-12, abs=1e-12), name
+            if want.p_value is not None:
+                assert r.p_value == pytest.approx(want.p_value, rel=1e-9, abs=1e-12), name
+        else:
+            assert abs(r.statistic - want.statistic) <= r.details["error_bound"] + 1e-9, name
+    assert got.dataset_drift == exact.dataset_drift
+    assert got.share_drifted == exact.share_drifted
+
+
+def write_dataset(root: Path, frame: pd.DataFrame, model: str, days: list[str]) -> None:
+    """The Hive layout `aisre log export --dataset` writes: DIR/model=X/date=D/part-*.parquet, features as in_<name>."""
+    chunks = np.array_split(np.arange(len(frame)), len(days))
+    for day, rows in zip(days, chunks, strict=True):
+        folder = root / f"model={model}" / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part = frame.iloc[rows].rename(columns=lambda c: f"in_{c}").reset_index(drop=True)
+        pq.write_table(pa.Table.from_pandas(part, preserve_index=False), folder / "part-0.parquet")

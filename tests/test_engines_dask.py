@@ -1,0 +1,106 @@
+"""aisre.drift on Dask DataFrames (a real dask.distributed LocalCluster): the one-machine verdicts and numbers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+import dask.dataframe as dd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import aisre  # noqa: E402
+from aisre.errors import MissingDependencyError  # noqa: E402
+from aisre.monitor.engines.common import engine_for  # noqa: E402
+from tests.engine_helpers import DRIFTED, assert_same_as_one_machine, frames, write_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return frames()
+
+
+def test_auto_drift_on_dask_equals_one_machine(client, data):
+    ref, cur = data
+    exact = aisre.drift(ref, cur)
+    got = aisre.drift(dd.from_pandas(ref, npartitions=3), dd.from_pandas(cur, npartitions=4))
+    assert_same_as_one_machine(exact, got)
+    assert set(got.drifted_columns) == set(DRIFTED)
+    assert got.columns["cat_same_1"].details["engine"] == "dask/dask"
+
+
+def test_histogram_methods_on_continuous_columns_use_the_exact_reference_deciles(client, data):
+    ref, cur = data
+    for method in ("psi", "hellinger"):
+        exact = aisre.drift(ref, cur, method=method)
+        got = aisre.drift(dd.from_pandas(ref, npartitions=3), dd.from_pandas(cur, npartitions=2), method=method)
+        assert_same_as_one_machine(exact, got)
+        assert got.columns["num_tail"].details["bin_edges"] == exact.columns["num_tail"].details["bin_edges"]
+
+
+def test_ks_from_merged_profiles_is_within_its_bound_and_agrees(client, data):
+    ref, cur = data
+    numeric = [c for c in ref if ref[c].dtype.kind == "f"]
+    exact = aisre.drift(ref, cur, method="ks", columns=numeric, correction="bh")
+    got = aisre.drift(
+        dd.from_pandas(ref, npartitions=2),
+        dd.from_pandas(cur, npartitions=3),
+        method="ks",
+        columns=numeric,
+        correction="bh",
+    )
+    assert_same_as_one_machine(exact, got)
+    assert max(r.details["error_bound"] for r in got.columns.values()) < 0.005
+
+
+def test_local_reference_against_a_dask_current_window(client, data):
+    ref, cur = data
+    assert_same_as_one_machine(aisre.drift(ref, cur), aisre.drift(ref, dd.from_pandas(cur, npartitions=3)))
+
+
+def test_raw_value_only_methods_are_refused_by_name(client, data):
+    ref, cur = data
+    with pytest.raises(aisre.InvalidParameterError, match="anderson"):
+        aisre.drift(dd.from_pandas(ref, npartitions=2), cur, method="anderson")
+
+
+def test_a_dask_frame_without_dask_installed_names_the_extra(data, monkeypatch):
+    frame = dd.from_pandas(data[0], npartitions=2)
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # import dask.dataframe now fails
+    with pytest.raises(MissingDependencyError, match=r"aisre\[dask\]"):
+        engine_for(frame)
+
+
+def test_monitor_check_over_an_exported_dataset_on_dask(client, data, tmp_path):
+    from typer.testing import CliRunner
+
+    from aisre.cli.main import app
+
+    ref, cur = data
+    ref.to_parquet(tmp_path / "ref.parquet")
+    write_dataset(tmp_path / "ds", cur, "churn", ["2026-12-01", "2026-12-02"])
+    args = ["monitor", "check", "--engine", "dask", "--dataset", str(tmp_path / "ds"), "-m", "churn"]
+    result = CliRunner().invoke(app, [*args, "-r", str(tmp_path / "ref.parquet"), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {c for c, r in report["columns"].items() if r["drift"]} == set(DRIFTED)
+    other = CliRunner().invoke(app, [*args[:-1], "nobody", "-r", str(tmp_path / "ref.parquet")])
+    assert other.exit_code == 3 and "no data" in other.output
+    missing = CliRunner().invoke(
+        app, [*args[:5], str(tmp_path / "absent"), *args[6:], "-r", str(tmp_path / "ref.parquet")]
+    )
+    assert missing.exit_code == 2 and "no such directory" in missing.output
+    no_engine = CliRunner().invoke(app, [*args[:2], *args[4:], "-r", str(tmp_path / "ref.parquet")])
+    assert no_engine.exit_code == 2 and "--engine" in no_engine.output
