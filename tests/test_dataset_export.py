@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import aisre
 from aisre.cli.log import app as log_app
 from aisre.errors import InvalidParameterError
+from aisre.locks import RunnerLock
 from aisre.records import InferenceRecord, Label
 from aisre.store import dataset_export
 from aisre.store.dataset_export import export_dataset
@@ -346,6 +347,17 @@ def test_partition_by_accepts_only_the_allowed_keys():
         parse_partition_by("model,region")
     with pytest.raises(InvalidParameterError, match="each key once"):
         parse_partition_by("date,date")
+
+
+def test_a_second_export_into_a_dataset_being_written_is_refused(store, tmp_path: Path):
+    store.write_batch(make_records(4, T0))
+    (tmp_path / "ds").mkdir()
+    other = RunnerLock(tmp_path / "ds" / "_aisre_export.lock")  # what a running export holds
+    assert other.acquire()
+    with pytest.raises(InvalidParameterError, match="another export is writing"):
+        export_dataset(store, tmp_path / "ds", ("model",))
+    other.release()
+    assert export_dataset(store, tmp_path / "ds", ("model",)).rows == 4
 
 
 def _cli(*args: str):

@@ -4,8 +4,9 @@ Inputs that are flat dicts of scalars become one column per feature (`in_<name>`
 the label, when scalar, get a typed column too. A column's type is fixed the first time a value is
 seen and kept in the dataset's state, so every file of every run agrees: numbers are float64 (an int
 feature that later shows a 0.5 must not split the dataset in two types), bools bool, text string. A
-value that does not fit (a nested dict, a string where numbers were seen) is never dropped: the whole
-field is kept as JSON text in `inputs_json` / `prediction_json` / `label_json`.
+value that does not fit (a nested dict, a string where numbers were seen, a feature beyond the first
+1000 columns) is never dropped: the whole field is kept as JSON text in `inputs_json` /
+`prediction_json` / `label_json`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 FEATURE_PREFIX = "in_"
-_KINDS = ("double", "bool", "string")
+MAX_TYPED_COLUMNS = 1000  # features (+ prediction, label) with a column; beyond, a record keeps JSON
 
 # (name, arrow type) of the fixed columns, in file order; the typed ones are inserted by `file_schema`.
 _HEAD = (
@@ -103,7 +104,11 @@ class RowBuilder:
         kind = kind_of(value)
         if kind is None:
             return False
-        known = self.column_types.setdefault(column, kind)
+        known = self.column_types.get(column)
+        if known is None:
+            if len(self.column_types) >= MAX_TYPED_COLUMNS:
+                return False  # inputs keyed by free text must not grow the schema without end
+            known = self.column_types[column] = kind
         if known != kind:
             return False
         row[column] = float(value) if kind == "double" else value
@@ -131,7 +136,7 @@ class RowBuilder:
             "replica": r.replica,
             "scores_json": dumps(r.scores),
             "output_text": r.output_text,
-            "tags": list(r.tags.items()) if r.tags else None,
+            "tags": [(str(k), str(v)) for k, v in r.tags.items()] if r.tags else None,
         }
         self._inputs(row, r)
         if not self._typed(row, "prediction", r.prediction):

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aisre.errors import InvalidParameterError
+from aisre.locks import RunnerLock
 from aisre.store.base import Store
 from aisre.store.dataset_columns import RowBuilder, file_schema, to_table
 from aisre.store.dataset_cursor import Cursor, store_key
 from aisre.store.dataset_layout import (
+    LOCK_FILE,
     load_state,
     part_files,
     part_name,
@@ -168,6 +170,25 @@ def export_dataset(
     started = time.monotonic()
     path = Path(root)
     _open_root(path)
+    lock = RunnerLock(path / LOCK_FILE)
+    if not lock.acquire():
+        raise InvalidParameterError(f"--dataset: another export is writing {path} right now; run again when it ends")
+    try:
+        return _export(store, path, partition_by, since, until, chunk_size, progress, started)
+    finally:
+        lock.release()
+
+
+def _export(
+    store: Store,
+    path: Path,
+    partition_by: tuple[str, ...],
+    since: float | None,
+    until: float | None,
+    chunk_size: int,
+    progress: Callable[[int, int], None] | None,
+    started: float,
+) -> DatasetExport:
     state = load_state(path, partition_by)
     removed = remove_uncommitted(path, state.runs)
     key = store_key(store)
@@ -203,7 +224,8 @@ def export_dataset(
     parts.close_all()
     published = parts.publish()
     final_schema = file_schema(state.column_types, partition_by)
-    rewritten = 0 if final_schema.equals(start_schema) else conform(path, final_schema)
+    # A dead run may have died inside `conform`: then parts can hold columns the state never committed.
+    rewritten = 0 if final_schema.equals(start_schema) and not removed else conform(path, final_schema)
     state.cursors[key] = cursor.next
     state.runs = run
     state.rows += rows

@@ -20,6 +20,7 @@ from typing import Any
 from aisre.errors import InvalidParameterError
 
 STATE_FILE = "_aisre_export.json"
+LOCK_FILE = "_aisre_export.lock"  # an flock: one export into a dataset at a time
 STATE_FORMAT = 1
 PARTITION_KEYS: tuple[str, ...] = ("model", "version", "date", "hour", "route", "status")
 DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # Hive's (and Spark's) name for an empty or null value
