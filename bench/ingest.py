@@ -1,12 +1,14 @@
 """Ingest benchmark: batching-writer throughput and the per-call cost of Monitor.record.
 
-    .venv/bin/python bench/ingest.py [--records 300000] [--calls 200000]
+    .venv/bin/python bench/ingest.py [--records 300000] [--calls 200000] [--store postgresql://...] [--no-calls]
 
 Compares, on the same inputs in one process run: a bare model call; the same call plus
 `Monitor.record` (fast path: metrics + queue; the writer thread commits to SQLite
 meanwhile, so its GIL share is included); the same call plus the naive
 `print(json.dumps(...))` log line (stdout to /dev/null). Prints ratios.
 Targets (issue 2): >= 100,000 records/s ingest, <= 20 µs overhead per call.
+With `--store postgresql://...` the same writer runs into that database too, in the same run
+(COPY and executemany in pipeline mode side by side); target (issue 12) >= 50,000 records/s.
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ def make_records(n: int) -> list[InferenceRecord]:
     ]
 
 
-def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1) -> float:
+def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1, store=None) -> float:
     """Records/s from first submit to last commit through the batching writer."""
-    store = open_store(f"sqlite:///{tmp}/ingest-{durability}-{threads}.db")
+    store = store or open_store(f"sqlite:///{tmp}/ingest-{durability}-{threads}.db")
+    before = store.count()
     writer = BatchingWriter([store], durability=durability, queue_size=max(n, 100_000))
     per_thread = make_records(n // threads)
     batches = [per_thread if t == 0 else make_records(n // threads) for t in range(threads)]
@@ -62,7 +65,7 @@ def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1) -> floa
         w.join()
     writer.flush(timeout=600)
     elapsed = time.perf_counter() - started
-    assert store.count() == n // threads * threads, "records missing"
+    assert store.count() - before == n // threads * threads, "records missing"
     writer.close()
     return n // threads * threads / elapsed
 
@@ -82,6 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=300_000)
     parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--store", help="also ingest into this postgresql:// database (its records are kept)")
+    parser.add_argument("--no-calls", action="store_true", help="skip the per-call cost section")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="aisre-bench-")
     print(f"aisre {aisre.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
@@ -91,6 +96,10 @@ def main() -> None:
     print(f"fast mode, 1 producer:          {fast:>12,.0f} records/s  (target >= 100,000)")
     durable = ingest(args.records // 10, tmp, "durable", threads=8)
     print(f"durable mode, 8 producers:      {durable:>12,.0f} records/s  (each acked after commit)")
+    if args.store:
+        postgres(args, tmp, fast, durable)
+    if args.no_calls:
+        return
 
     print("\n== per-call cost (µs), same inputs ==")
     monitor = aisre.Monitor("fraud", "v1", store=f"sqlite:///{tmp}/calls.db")
@@ -135,6 +144,25 @@ def main() -> None:
         "(and aisre's copy is durable, queryable, with metrics)"
     )
     monitor.close()
+
+
+def postgres(args: argparse.Namespace, tmp: str, sqlite_fast: float, sqlite_durable: float) -> None:
+    """The same ingest into PostgreSQL: COPY (the store's default) and executemany in pipeline mode."""
+    from aisre.store.postgres import PostgresStore
+
+    print(f"\n== batching writer -> PostgreSQL {PostgresStore(args.store).url}, same records ==")
+    for method in ("copy", "pipeline"):
+        store = PostgresStore(args.store, insert_method=method)
+        fast = ingest(args.records, tmp, store=store)
+        store = PostgresStore(args.store, insert_method=method)
+        durable = ingest(args.records // 10, tmp, "durable", threads=8, store=store)
+        print(
+            f"{method:<8} fast, 1 producer:      {fast:>12,.0f} records/s  ({fast / sqlite_fast:.2f}x SQLite; "
+            "target >= 50,000)"
+        )
+        print(
+            f"{method:<8} durable, 8 producers: {durable:>12,.0f} records/s  ({durable / sqlite_durable:.2f}x SQLite)"
+        )
 
 
 if __name__ == "__main__":

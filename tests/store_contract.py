@@ -28,7 +28,7 @@ def backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'aisre.db'}"
     server: PostgresServer = request.getfixturevalue("pg_server")
-    return server.create_database()
+    return server.create_schema()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -105,6 +105,18 @@ def test_a_duplicate_id_is_stored_once_and_the_first_write_wins(store) -> None:
     assert ids(store.records()) == ["r0001", "r0002", "r0003"]
     assert store.get("r0001").prediction == 1
     assert store.get("r0002").prediction == 0
+
+
+def test_a_large_batch_resent_whole_adds_only_its_new_records_in_batch_order(store) -> None:
+    # large batches take PostgreSQL's COPY path; a resent one (a retry after a lost COMMIT) meets the unique id
+    first = [rec(i, ts=5_000.0) for i in range(100)]
+    store.write_batch(first, durable=True)
+    store.write_batch(first + [rec(i, ts=5_000.0) for i in range(100, 150)], durable=False)
+    inner = [rec(i, ts=6_000.0) for i in range(200, 300)]
+    store.write_batch(inner + [rec(200, ts=6_000.0, prediction=42)], durable=False)  # repeated inside one batch
+    assert store.count() == 250
+    assert ids(store.records()) == [f"r{i:04d}" for i in (*range(150), *range(200, 300))]  # same ts: batch order
+    assert store.get("r0200").prediction == 0
 
 
 def test_filters_select_by_model_version_and_half_open_time_range(store) -> None:

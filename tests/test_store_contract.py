@@ -79,7 +79,7 @@ def test_a_missing_database_is_a_store_error_naming_it(pg_server: PostgresServer
 def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12(
     pg_server: PostgresServer,  # noqa: F811
 ) -> None:
-    store = open_store(pg_server.create_database())
+    store = open_store(pg_server.create_schema())
     try:
         with pytest.raises(StoreError, match=r"not available on a PostgreSQL store yet \(issue #12"):
             store._conn()

@@ -36,6 +36,10 @@ _BATCH_TABLE = (
     "cost_usd DOUBLE PRECISION, key_id TEXT, body TEXT) ON COMMIT DELETE ROWS"
 )
 _COPY = f"COPY aisre_batch ({_COLS}) FROM STDIN"
+_COPY_DIRECT = f"COPY inferences ({_COLS}) FROM STDIN"
+# Below this many rows a batch is sent as pipelined INSERTs: COPY's extra round trips (savepoint,
+# COPY start/end) cost more than they save on the small batches of durable mode's group commits.
+COPY_MIN_ROWS = 64
 # ORDER BY n: records get their `seq` in the order of the batch, as in SQLite.
 _MERGE = f"INSERT INTO inferences ({_COLS}) SELECT {_COLS} FROM aisre_batch ORDER BY n ON CONFLICT (id) DO NOTHING"
 _INSERT = f"INSERT INTO inferences ({_COLS}) VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (id) DO NOTHING"
@@ -150,13 +154,23 @@ class PostgresStore:
             with conn.transaction():
                 if not durable:
                     conn.execute("SET LOCAL synchronous_commit = off")
-                if self.insert_method == "copy":
+                if self.insert_method == "copy" and len(rows) >= COPY_MIN_ROWS:
                     self._copy(conn, rows)
                 else:
                     with conn.pipeline(), conn.cursor() as cur:
                         cur.executemany(_INSERT, rows)
 
     def _copy(self, conn: Any, rows: list[tuple]) -> None:
+        """COPY straight into `inferences` (one pass); if an id is already there (a batch retried after
+        its COMMIT was lost, or an id repeated in the batch) the unique index refuses the COPY, and the
+        batch goes through the temp table and `ON CONFLICT DO NOTHING` instead."""
+        try:
+            with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY_DIRECT) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        except self._psycopg.errors.UniqueViolation:
+            pass
         if not self._local.batch_table:
             conn.execute(_BATCH_TABLE)
             self._local.batch_table = True
