@@ -8,7 +8,7 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from aisre.cli.common import console, fail, store_from
@@ -207,6 +207,34 @@ def export(
     console.print(f"wrote {rows:,} records to {parquet}")
 
 
+class _LazyBar:
+    """A progress bar that appears only once an export turns out long (PROGRESS_ROWS records or more)."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task = TaskID(0)
+
+    def update(self, done: int, expected: int) -> None:
+        if self.bar is None:
+            if expected < PROGRESS_ROWS:
+                return
+            self.bar = Progress(
+                TextColumn("[bold]export[/] records"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("records", total=expected)
+        self.bar.update(self.task, completed=done, total=expected)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def _export_dataset(
     dataset: str,
     partition_by: str,
@@ -229,25 +257,15 @@ def _export_dataset(
         raise fail(str(exc)) from None
     start, end = window(since, until)
     s = store_from(config, store)
-    with Progress(
-        TextColumn("[bold]export[/] records"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("records", total=None, visible=False)
-
-        def progress(done: int, expected: int) -> None:
-            bar.update(task, completed=done, total=expected, visible=expected >= PROGRESS_ROWS)
-
-        try:
-            result = export_dataset(s, dataset, keys, since=start, until=end, progress=progress)
-        except AisreError as exc:
-            raise fail(str(exc)) from None
-        except OSError as exc:
-            raise fail(f"--dataset: cannot write {dataset}: {exc}") from None
+    bar = _LazyBar()
+    try:
+        result = export_dataset(s, dataset, keys, since=start, until=end, progress=bar.update)
+    except AisreError as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"--dataset: cannot write {dataset}: {exc}") from None
+    finally:
+        bar.stop()
     extra = f", {result.rewritten} older parts given new columns" if result.rewritten else ""
     extra += f", {result.removed} leftovers of an interrupted run removed" if result.removed else ""
     console.print(
