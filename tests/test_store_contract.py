@@ -76,13 +76,43 @@ def test_a_missing_database_is_a_store_error_naming_it(pg_server: PostgresServer
         open_store(pg_server.url("nowhere"))
 
 
-def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12(
+def _keys(store):
+    from aisre.store.keys import KeyStore
+
+    return KeyStore(store, server_secret="x" * 32)
+
+
+def _registry(store):
+    from aisre.respond.registry import Registry
+
+    return Registry(store)
+
+
+def _incidents(store):
+    from aisre.respond.incidents import Incidents
+
+    return Incidents(store)
+
+
+def _evaluations(store):
+    from aisre.store.evaluations import EvaluationStore
+
+    return EvaluationStore(store)
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [_keys, _registry, _incidents, _evaluations, lambda s: s._conn(), lambda s: s.path],
+    ids=["keys", "registry", "incidents", "evaluations", "sqlite-connection", "file-path"],
+)
+def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12_when_set_up(
     pg_server: PostgresServer,  # noqa: F811
+    feature,
 ) -> None:
     store = open_store(pg_server.create_schema())
     try:
         with pytest.raises(StoreError, match=r"not available on a PostgreSQL store yet \(issue #12"):
-            store._conn()
+            feature(store)
         store.write_batch([rec(1)], durable=True)  # the log itself works
         assert store.count() == 1
     finally:

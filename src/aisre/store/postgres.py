@@ -28,6 +28,10 @@ from aisre.store.base import RecordFilter
 from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
 
 ISSUE = "issue #12"
+_SQLITE_FEATURES = (
+    "this feature (it keeps its own tables in the SQLite file: API keys, model registry, incidents, "
+    "evaluations, SLO buckets, dashboard rollups or the monitor lock)"
+)
 _COLS = ", ".join(COLUMNS)
 _SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
 _BATCH_TABLE = (
@@ -99,13 +103,19 @@ class PostgresStore:
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
 
+    # What the SQLite-only features reach for first: `_conn()` (SLO buckets, dashboard rollups, label
+    # re-checks), the file `path` (CLI tables, the watch lock), or the store as a path (`SQLiteStore(store)`
+    # in the key, registry, incident and evaluation tables). Each raises a StoreError naming the gap
+    # when the feature is set up, instead of a psycopg connection misused or an AttributeError later.
     def _conn(self) -> Any:
-        # What SQLite-only features call (SLO buckets, keys, registry, incidents, evaluations, rollups):
-        # a clear error naming the gap, never a psycopg connection they would misuse.
-        raise unsupported(
-            "this feature (it keeps its own SQLite tables: SLO buckets, keys, registry, incidents, "
-            "evaluations or dashboard rollups)"
-        )
+        raise unsupported(_SQLITE_FEATURES)
+
+    @property
+    def path(self) -> str:
+        raise unsupported(_SQLITE_FEATURES)
+
+    def __fspath__(self) -> str:
+        raise unsupported(_SQLITE_FEATURES)
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
