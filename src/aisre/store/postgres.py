@@ -2,15 +2,16 @@
 
 The same `Store` contract as `SQLiteStore` (one shared test suite runs against both): the same
 rows (the `body` column holds the very JSON SQLite holds), the same ordering (`ts`, then `seq`), the
-same all-or-nothing labels. Writes come from the batching writer: each batch is COPYed into a
-temporary table and moved with `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`, so a batch
-retried after a lost connection (its COMMIT may or may not have landed) never duplicates a record.
+same all-or-nothing labels. Writes come from the batching writer: each batch is COPYed straight
+into `inferences`; when an id is already there (a batch retried after a lost connection, whose
+COMMIT may or may not have landed) the unique index refuses that COPY and the batch goes through a
+temporary table and `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`: never a duplicate record.
 Every database or connection failure surfaces as a `StoreError`, which the writer retries with
 back-off; the broken connection is dropped and the next call opens a new one.
 
 What is not on PostgreSQL yet (SLO buckets, traffic rollups, keys, registry, incidents,
-evaluations: they write SQLite tables through `SQLiteStore._conn()`) is listed in
-docs/store-postgres.md; reaching one raises a `StoreError` naming it (`unsupported`).
+evaluations: they keep SQLite tables through `SQLiteStore._conn()`) is listed in
+docs/store-postgres.md; setting one up on this store raises a `StoreError` naming issue #12.
 """
 
 from __future__ import annotations
