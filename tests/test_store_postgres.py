@@ -8,6 +8,7 @@ import textwrap
 from aisre.store.postgres import redact
 
 from .conftest import PYTHON
+from .postgres_helpers import pg_server  # noqa: F401 - the session's PostgreSQL
 
 
 def test_a_postgresql_url_without_psycopg_names_the_extra_to_install() -> None:
@@ -35,3 +36,19 @@ def test_redaction_hides_only_the_password() -> None:
     )
     assert redact("postgresql://u@db/x") == "postgresql://u@db/x"
     assert redact("postgresql://u:p%40ss@[::1]:5432/x") == "postgresql://u:***@[::1]:5432/x"
+
+
+def test_a_nul_character_in_a_text_column_is_replaced_not_a_batch_stuck_forever(pg_server) -> None:  # noqa: F811
+    from aisre import open_store
+    from aisre.records import InferenceRecord
+
+    store = open_store(pg_server.create_schema())
+    try:
+        bad = InferenceRecord(model="fr\x00aud", version="v1", inputs={"t": "a\x00b"}, key_id="k\x00", id="nul-1")
+        store.write_batch([bad, InferenceRecord(model="fraud", version="v1", id="ok-1")], durable=True)
+        got = store.get("nul-1")
+        assert got is not None and got.model == "fr\ufffdaud" and got.key_id == "k\ufffd"
+        assert got.inputs == {"t": "a\x00b"}  # inside the JSON body it is escaped, kept exactly
+        assert store.count() == 2
+    finally:
+        store.close()

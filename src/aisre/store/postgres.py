@@ -158,7 +158,7 @@ class PostgresStore(PostgresReads):
     def write_batch(self, records: Sequence[InferenceRecord], durable: bool = False) -> None:
         if not records:
             return
-        rows = [record_to_row(r) for r in records]
+        rows = [_text_safe(row) if _has_nul(row) else row for row in map(record_to_row, records)]
         with self._errors(f"writing {len(rows)} records"):
             conn = self._connection()
             with conn.transaction():
@@ -262,6 +262,18 @@ class PostgresStore(PostgresReads):
             with contextlib.suppress(Exception):
                 conn.close()
         self._local = threading.local()
+
+
+def _has_nul(row: tuple) -> bool:
+    # PostgreSQL TEXT cannot hold U+0000 (SQLite can): such a row would fail on every retry and hold up
+    # the whole queue. The body is JSON (escaped as \\u0000); id, model, version, route, status and
+    # key_id are plain text.
+    return "\x00" in f"{row[0]}{row[2]}{row[3]}{row[4]}{row[5]}{row[8]}"
+
+
+def _text_safe(row: tuple) -> tuple:
+    """The row with U+0000 in its text columns replaced by U+FFFD (the replacement character)."""
+    return tuple(v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in row)
 
 
 def unsupported(feature: str) -> StoreError:
