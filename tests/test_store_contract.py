@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _evaluations(store):
 
 @pytest.mark.parametrize(
     "feature",
-    [_keys, _registry, _incidents, _evaluations, lambda s: s._conn(), lambda s: s.path],
+    [_keys, _registry, _incidents, _evaluations, lambda s: s._conn(), lambda s: os.fspath(s)],
     ids=["keys", "registry", "incidents", "evaluations", "sqlite-connection", "file-path"],
 )
 def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12_when_set_up(

@@ -52,3 +52,30 @@ def test_a_nul_character_in_a_text_column_is_replaced_not_a_batch_stuck_forever(
         assert store.count() == 2
     finally:
         store.close()
+
+
+def _aisre(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PYTHON, "-m", "aisre", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_log_commands_read_a_postgresql_store_and_sqlite_only_ones_say_why_not(pg_server) -> None:  # noqa: F811
+    from aisre import open_store
+    from aisre.records import InferenceRecord
+
+    url = pg_server.create_schema()
+    store = open_store(url)
+    store.write_batch(
+        [InferenceRecord(model="fraud", version="v7", inputs={"a": i}, latency_s=0.01, id=f"c{i}") for i in range(5)],
+        durable=True,
+    )
+    store.close()
+    tail = _aisre("log", "tail", "--store", url, "-n", "2")
+    assert tail.returncode == 0, tail.stderr
+    assert "c4" in tail.stdout and "fraud" in tail.stdout
+    stats = _aisre("log", "stats", "--store", url)
+    assert stats.returncode == 0, stats.stderr
+    assert "v7" in stats.stdout
+    keys = _aisre("keys", "list", "--store", url)
+    assert keys.returncode != 0
+    assert "not available on a PostgreSQL store yet (issue #12" in keys.stdout + keys.stderr
+    assert "Traceback" not in keys.stderr

@@ -104,18 +104,20 @@ class PostgresStore(PostgresReads):
         return f"PostgresStore({self.url!r})"
 
     # What the SQLite-only features reach for first: `_conn()` (SLO buckets, dashboard rollups, label
-    # re-checks), the file `path` (CLI tables, the watch lock), or the store as a path (`SQLiteStore(store)`
-    # in the key, registry, incident and evaluation tables). Each raises a StoreError naming the gap
-    # when the feature is set up, instead of a psycopg connection misused or an AttributeError later.
+    # re-checks) or the store as a file path (`SQLiteStore(store)` in the key, registry, incident and
+    # evaluation tables). Each raises a StoreError naming the gap when the feature is set up, instead
+    # of a psycopg connection misused or an AttributeError later.
     def _conn(self) -> Any:
-        raise unsupported(_SQLITE_FEATURES)
-
-    @property
-    def path(self) -> str:
         raise unsupported(_SQLITE_FEATURES)
 
     def __fspath__(self) -> str:
         raise unsupported(_SQLITE_FEATURES)
+
+    @property
+    def path(self) -> str:
+        """What listings print as the store's place (`aisre log stats`): the URL, password redacted.
+        A PostgreSQL store has no file; code that needs one gets the error of `__fspath__`."""
+        return self.url
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
