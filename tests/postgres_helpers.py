@@ -121,10 +121,22 @@ def running_postgres(fsync: bool = True) -> Iterator[PostgresServer]:
         server.cleanup()
 
 
+_SESSION: list[PostgresServer] = []  # the one server of this test process, whichever module asked first
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PostgresServer]:
+    """One server for the whole run: test modules import this fixture, and each import is its own
+    session fixture to pytest, so the first starts the server and the others share it."""
+    if _SESSION:
+        yield _SESSION[0]
+        return
     with running_postgres(fsync=False) as server:
-        yield server
+        _SESSION.append(server)
+        try:
+            yield server
+        finally:
+            _SESSION.clear()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -72,12 +73,15 @@ def test_sigkill_of_a_durable_writer_loses_no_acknowledged_record(own_server: Po
         store.close()
 
 
+@pytest.mark.parametrize("durability", ["durable", "fast"])
 def test_a_database_restart_mid_run_is_absorbed_by_the_writer_with_nothing_lost_or_doubled(
-    own_server: PostgresServer,
+    own_server: PostgresServer, durability: str
 ) -> None:
     url = own_server.create_database()
     store = open_store(url)
-    writer = BatchingWriter([store], durability="durable", batch_size=64, flush_interval_s=0.01, ack_timeout_s=120)
+    writer = BatchingWriter(
+        [store], durability=durability, batch_size=64, flush_interval_s=0.01, ack_timeout_s=120, block_timeout_s=120
+    )
     submitted: list[str] = []
     restarted = threading.Event()
     failures: list[BaseException] = []
@@ -91,6 +95,8 @@ def test_a_database_restart_mid_run_is_absorbed_by_the_writer_with_nothing_lost_
                 writer.submit_many([r, InferenceRecord(model="fraud", version="v1", inputs={"i": -i}, id=f"neg-{i}")])
                 submitted.extend([f"rec-{i}", f"neg-{i}"])
                 i += 1
+                if durability == "fast":
+                    time.sleep(0.001)  # a steady trickle (durable mode is paced by its commits): small data
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             failures.append(exc)
 
@@ -104,6 +110,7 @@ def test_a_database_restart_mid_run_is_absorbed_by_the_writer_with_nothing_lost_
     restarted.set()
     producer.join(180)
     assert not producer.is_alive()
+    writer.flush(120)  # fast mode: what was accepted is committed, however many retries it took
     writer.close()
     assert failures == []
     stats = writer.stats()
