@@ -1,4 +1,5 @@
-"""PostgreSQL store specifics the shared contract does not cover: the optional dependency, URL redaction."""
+"""PostgreSQL store specifics beyond the shared contract: the optional dependency, URL redaction, NUL text,
+the CLI on a postgresql:// store, several writer processes on one database."""
 
 from __future__ import annotations
 
@@ -79,3 +80,45 @@ def test_the_log_commands_read_a_postgresql_store_and_sqlite_only_ones_say_why_n
     assert keys.returncode != 0
     assert "not available on a PostgreSQL store yet (issue #12" in keys.stdout + keys.stderr
     assert "Traceback" not in keys.stderr
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from aisre.records import InferenceRecord
+    from aisre.store import BatchingWriter, open_store
+    url, name = sys.argv[1], sys.argv[2]
+    writer = BatchingWriter([open_store(url)], durability="fast", batch_size=200, flush_interval_s=0.01)
+    own = [InferenceRecord(model="fraud", version=name, inputs={"i": i}, id=f"{name}-{i}") for i in range(1500)]
+    shared = [InferenceRecord(model="fraud", version=name, inputs={"i": i}, id=f"shared-{i}") for i in range(100)]
+    for start in range(0, 1500, 300):  # the shared ids go in with every other batch: concurrent conflicts
+        writer.submit_many(own[start : start + 300] + (shared if start % 600 == 0 else []))
+    writer.close()
+    print(writer.stats().written, writer.stats().dropped)
+    """
+)
+
+
+def test_several_processes_writing_one_database_store_every_record_exactly_once(pg_server) -> None:  # noqa: F811
+    from aisre import open_store
+
+    url = pg_server.create_schema()
+    open_store(url).close()  # migrated once; the writers could also race to do it (see the contract suite)
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-c", WRITER, url, f"p{n}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for n in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    assert all(out.split()[1] == "0" for out, _ in outs)  # nothing dropped
+    store = open_store(url)
+    try:
+        assert store.count() == 3 * 1500 + 100
+        for n in range(3):
+            assert store.missing_ids([f"p{n}-{i}" for i in range(1500)]) == []
+        assert store.missing_ids([f"shared-{i}" for i in range(100)]) == []
+        assert [v for _, v, _ in store.model_versions()] == ["p0", "p1", "p2"]
+    finally:
+        store.close()

@@ -130,7 +130,6 @@ class PostgresStore(PostgresReads):
             application_name="aisre",
         )
         self._local.conn = conn
-        self._local.batch_table = False
         with self._all_lock:
             self._all.append(conn)
         return conn
@@ -183,9 +182,7 @@ class PostgresStore(PostgresReads):
             return
         except self._psycopg.errors.UniqueViolation:
             pass
-        if not self._local.batch_table:
-            conn.execute(_BATCH_TABLE)
-            self._local.batch_table = True
+        conn.execute(_BATCH_TABLE)  # IF NOT EXISTS, every time: a rolled-back creation must not be remembered
         with conn.cursor() as cur:
             with cur.copy(_COPY) as copy:
                 for row in rows:
