@@ -122,3 +122,31 @@ def test_several_processes_writing_one_database_store_every_record_exactly_once(
         assert [v for _, v, _ in store.model_versions()] == ["p0", "p1", "p2"]
     finally:
         store.close()
+
+
+def test_the_start_up_check_names_every_configured_sqlite_only_feature_and_passes_a_plain_config() -> None:
+    import pytest
+
+    from aisre.config import AisreConfig
+    from aisre.errors import StoreError
+    from aisre.store.postgres import check_config
+
+    default = AisreConfig()
+    plain = default.model_copy(update={"dashboard": default.dashboard.model_copy(update={"enabled": False})})
+    check_config(plain)  # records, labels and signals only: nothing to refuse
+    with pytest.raises(StoreError, match=r"dashboard\.enabled"):
+        check_config(default)  # the dashboard is on by default: it must be turned off for now
+    cfg = plain.model_copy(
+        update={
+            "slos": [object()],
+            "monitors": [object()],
+            "dashboard": plain.dashboard.model_copy(update={"enabled": True}),
+            "auth": plain.auth.model_copy(update={"enabled": True}),
+        }
+    )
+    with pytest.raises(StoreError) as caught:
+        check_config(cfg)
+    message = str(caught.value)
+    for key in ("slos", "monitors", "dashboard.enabled", "auth.enabled", "issue #12"):
+        assert key in message
+    assert "breakers" not in message

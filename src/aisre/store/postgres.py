@@ -263,6 +263,33 @@ class PostgresStore(PostgresReads):
         self._local = threading.local()
 
 
+def sqlite_only_config(cfg: Any) -> list[str]:
+    """The parts of an `AisreConfig` that need the SQLite store today, each named by its config key:
+    what `check_config` refuses at start-up when the store is PostgreSQL."""
+    used = []
+    if cfg.slos:
+        used.append("slos (SLO buckets and their evaluation)")
+    if cfg.breakers:
+        used.append("breakers (their incidents and SLO conditions)")
+    if cfg.monitors:
+        used.append("monitors (the monitoring jobs' runner lock and label re-checks)")
+    if cfg.dashboard.enabled:
+        used.append("dashboard.enabled (the per-minute traffic rollups; it is on by default)")
+    if cfg.auth.enabled:
+        used.append("auth.enabled (API keys)")
+    return used
+
+
+def check_config(cfg: Any) -> None:
+    """At start-up with a PostgreSQL store: one StoreError naming every configured SQLite-only feature."""
+    used = sqlite_only_config(cfg)
+    if used:
+        raise StoreError(
+            f"store.url is PostgreSQL, but these configured features need a sqlite:/// store until {ISSUE} "
+            f"brings them to PostgreSQL (docs/store-postgres.md): {'; '.join(used)}"
+        )
+
+
 def _has_nul(row: tuple) -> bool:
     # PostgreSQL TEXT cannot hold U+0000 (SQLite can): such a row would fail on every retry and hold up
     # the whole queue. The body is JSON (escaped as \\u0000); id, model, version, route, status and
