@@ -13,8 +13,11 @@ has pyspark (it is not installed for this).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -126,39 +129,56 @@ def dask_run(root: Path) -> tuple[aisre.monitor.DatasetDrift, float]:
             return aisre.drift(ref, cur), startup
 
 
+def run_one(name: str, root: Path) -> None:
+    """In a child process: one engine, then one JSON line (time, memory, per-column results)."""
+    runs = {"one": one_process, "spark": spark_run, "dask": dask_run}
+    with Peak() as peak:
+        t = time.perf_counter()
+        result, startup = runs[name](root)
+        seconds = time.perf_counter() - t - startup
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KB
+    columns = {c: [r.method, r.statistic, r.drift] for c, r in result.columns.items()}
+    workers = sorted(peak.workers.values(), reverse=True)
+    print(json.dumps({"seconds": seconds, "startup": startup, "driver": own, "workers": workers, "columns": columns}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows per side (default 10M, as issue #12)")
     parser.add_argument("--engines", default="one,spark,dask")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one engine in this process
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.only:
+        run_one(args.only, Path(args.root))
+        return
     root = Path(tempfile.mkdtemp(prefix="aisre-scale-"))
     try:
         t = time.perf_counter()
         make(root, args.rows)
         print(f"data: {args.rows:,} + {args.rows:,} rows x 25 columns as Parquet in {time.perf_counter() - t:.1f} s")
-        runs = {"one": one_process, "spark": spark_run, "dask": dask_run}
         results = {}
         for name in args.engines.split(","):
-            with Peak() as peak:
-                t = time.perf_counter()
-                results[name], startup = runs[name](root)
-                seconds = time.perf_counter() - t - startup
-            r = results[name]
+            cmd = [sys.executable, __file__, "--only", name, "--root", str(root)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            line = next((x for x in reversed(done.stdout.splitlines()) if x.startswith("{")), None)
+            if line is None:
+                print(f"{name:>6}: failed\n{done.stderr[-2000:]}")
+                continue
+            r = results[name] = json.loads(line)
+            drifted = sum(v[2] for v in r["columns"].values())
+            workers = ", ".join(f"{w / 2**20:.0f}" for w in r["workers"][:4]) or "-"
             print(
-                f"{name:>6}: {seconds:7.1f} s (+ {startup:.1f} s start-up)  {peak.summary()}  "
-                f"drifted {r.n_drifted}/{len(r.columns)}"
+                f"{name:>6}: {r['seconds']:7.1f} s (+ {r['startup']:.1f} s start-up)  peak RSS: driver "
+                f"{r['driver'] / 2**20:.0f} MB, workers [{workers}] MB  drifted {drifted}/{len(r['columns'])}"
             )
         if "one" in results:
-            base = results["one"]
+            base = results["one"]["columns"]
             for name, r in results.items():
-                agree = sum(r.columns[c].drift == base.columns[c].drift for c in base.columns)
-                worst = max(
-                    (abs(r.columns[c].statistic - base.columns[c].statistic) for c in base.columns), default=0.0
-                )
-                print(
-                    f"{name:>6}: verdicts agree on {agree}/{len(base.columns)} columns, "
-                    f"largest |statistic difference| {worst:.2e}"
-                )
+                cols = r["columns"]
+                agree = sum(cols[c][2] == base[c][2] for c in base)
+                worst = max(abs(cols[c][1] - base[c][1]) for c in base)
+                print(f"{name:>6}: verdicts agree on {agree}/{len(base)} columns, largest |statistic diff| {worst:.2e}")
         evidently = Path(__file__).parent / ".venvs" / "evidently"
         has_spark = any(evidently.glob("lib/python*/site-packages/pyspark"))
         state = "installed, not run by this script" if has_spark else "pyspark not in bench/.venvs/evidently: skipped"

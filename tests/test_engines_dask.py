@@ -70,6 +70,23 @@ def test_local_reference_against_a_dask_current_window(client, data):
     assert_same_as_one_machine(aisre.drift(ref, cur), aisre.drift(ref, dd.from_pandas(cur, npartitions=3)))
 
 
+def test_profile_of_a_dask_frame_equals_the_one_process_profile(client, data):
+    from aisre.monitor.engines import profile_of
+
+    ref, cur = data
+    reference = aisre.Reference.fit(ref)
+    want = reference.profile_of(cur)
+    got = profile_of(reference, dd.from_pandas(cur, npartitions=4))
+    assert got.rows == want.rows == len(cur)
+    for name, p in want.columns.items():
+        q = got.columns[name]
+        assert q.counts.tolist() == p.counts.tolist(), name
+        assert q.missing == p.missing, name
+        if p.kind == "numeric":
+            assert (q.n, q.infinite, q.min, q.max) == (p.n, p.infinite, p.min, p.max), name
+            assert q.mean == pytest.approx(p.mean, rel=1e-12) and q.m2 == pytest.approx(p.m2, rel=1e-12), name
+
+
 def test_raw_value_only_methods_are_refused_by_name(client, data):
     ref, cur = data
     with pytest.raises(aisre.InvalidParameterError, match="anderson"):

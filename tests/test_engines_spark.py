@@ -41,32 +41,39 @@ def data():
     return frames()
 
 
-def _spark(spark, frame, partitions):
-    return spark.createDataFrame(frame).repartition(partitions)
+@pytest.fixture(scope="module")
+def sdf(spark, data):
+    """Both windows as cached Spark frames of 3 and 4 partitions (every pass then reads the cache)."""
+    ref, cur = (spark.createDataFrame(df).repartition(n).cache() for df, n in zip(data, (3, 4), strict=True))
+    assert ref.count() == len(data[0]) and cur.count() == len(data[1])
+    assert ref.rdd.getNumPartitions() == 3
+    yield ref, cur
+    ref.unpersist()
+    cur.unpersist()
 
 
-def test_auto_drift_on_spark_equals_one_machine(spark, data):
+def test_auto_drift_on_spark_equals_one_machine(sdf, data):
     ref, cur = data
     exact = aisre.drift(ref, cur)
-    got = aisre.drift(_spark(spark, ref, 3), _spark(spark, cur, 4))
+    got = aisre.drift(*sdf)
     assert_same_as_one_machine(exact, got)
     assert set(got.drifted_columns) == set(DRIFTED)
     assert got.columns["num_same_0"].details["engine"] == "spark/spark"
 
 
-def test_histogram_methods_on_spark_use_the_exact_reference_deciles(spark, data):
+def test_histogram_methods_on_spark_use_the_exact_reference_deciles(sdf, data):
     ref, cur = data
     exact = aisre.drift(ref, cur, method="jensenshannon")
-    got = aisre.drift(_spark(spark, ref, 3), _spark(spark, cur, 2), method="jensenshannon")
+    got = aisre.drift(*sdf, method="jensenshannon")
     assert_same_as_one_machine(exact, got)
     assert got.columns["num_shift_0"].details["bin_edges"] == exact.columns["num_shift_0"].details["bin_edges"]
 
 
-def test_ks_on_spark_is_within_its_bound_and_agrees(spark, data):
+def test_ks_with_a_local_reference_and_a_spark_window_is_within_its_bound(sdf, data):
     ref, cur = data
     numeric = [c for c in ref if ref[c].dtype.kind == "f"]
     exact = aisre.drift(ref, cur, method="ks", columns=numeric)
-    got = aisre.drift(ref, _spark(spark, cur, 3), method="ks", columns=numeric)
+    got = aisre.drift(ref, sdf[1], method="ks", columns=numeric)
     assert_same_as_one_machine(exact, got)
 
 

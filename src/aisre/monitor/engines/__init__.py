@@ -8,5 +8,6 @@ imported unless a frame of theirs arrives: `aisre[spark]`, `aisre[dask]`.
 
 from aisre.monitor.engines.common import engine_name, is_distributed
 from aisre.monitor.engines.drift import drift
+from aisre.monitor.engines.profiles import profile_of
 
-__all__ = ["drift", "engine_name", "is_distributed"]
+__all__ = ["drift", "engine_name", "is_distributed", "profile_of"]

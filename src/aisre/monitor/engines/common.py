@@ -11,13 +11,23 @@ current window can be compared with a local reference and the other way round.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aisre.errors import DataError, MissingDependencyError
 from aisre.monitor.tabular.frame import Columns, to_columns
 
-#: fn(normalised columns of one batch) -> a picklable partial summary.
+#: fn(normalised columns of one batch) -> a partial summary.
 PartitionFn = Callable[[Columns], Any]
+
+
+@dataclass(frozen=True)
+class Codec:
+    """How partials of one kind merge (inside a partition, batch by batch) and travel to the driver."""
+
+    merge: Callable[[Any, Any], Any]
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
 
 
 class Engine(Protocol):
@@ -25,7 +35,7 @@ class Engine(Protocol):
 
     def columns(self, frame: Any) -> list[str]: ...
 
-    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn) -> list[Any]: ...
+    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn, codec: Codec) -> list[Any]: ...
 
 
 def engine_name(frame: Any) -> str | None:
@@ -68,15 +78,25 @@ def _require(module: str, extra: str, feature: str, package: str | None = None) 
 
 
 class LocalEngine:
-    """A table in this process: one partition."""
+    """A table in this process: one partition, normalised once however many passes read it."""
 
     name = "local"
 
-    def columns(self, frame: Any) -> list[str]:
-        return list(to_columns(frame))
+    def __init__(self) -> None:
+        self._frame: Any = None
+        self._columns: Columns = {}
 
-    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn) -> list[Any]:
-        data = to_columns(frame, list(columns))
+    def _normalised(self, frame: Any) -> Columns:
+        if frame is not self._frame:
+            self._frame, self._columns = frame, to_columns(frame)
+        return self._columns
+
+    def columns(self, frame: Any) -> list[str]:
+        return list(self._normalised(frame))
+
+    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn, codec: Codec) -> list[Any]:
+        every = self._normalised(frame)
+        data = {c: every[c] for c in columns}
         if not data or len(next(iter(data.values()))) == 0:
             return []
         return [fn(data)]

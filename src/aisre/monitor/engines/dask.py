@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aisre.monitor.engines.common import PartitionFn
-from aisre.monitor.engines.partition import decode, encode
+from aisre.monitor.engines.common import Codec, PartitionFn
 from aisre.monitor.tabular.frame import to_columns
 
 
@@ -20,13 +19,13 @@ class DaskEngine:
     def columns(self, frame: Any) -> list[str]:
         return [str(c) for c in frame.columns]
 
-    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn) -> list[Any]:
+    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn, codec: Codec) -> list[Any]:
         import pandas as pd
 
         def per_partition(part: Any) -> Any:
             if len(part) == 0:
                 return pd.Series([], dtype=object)
-            return pd.Series([encode(fn(to_columns(part)))], dtype=object)
+            return pd.Series([codec.encode(fn(to_columns(part)))], dtype=object)
 
         payloads = frame[list(columns)].map_partitions(per_partition, meta=("payload", object)).compute()
-        return [decode(p) for p in payloads]
+        return [codec.decode(p) for p in payloads]

@@ -36,6 +36,7 @@ from aisre.monitor.drift.values import align
 from aisre.monitor.engines import binned
 from aisre.monitor.engines.common import check_columns, engine_for
 from aisre.monitor.engines.partition import (
+    PARTIALS,
     VALUE_LIMIT,
     CategoricalPart,
     ColumnPlan,
@@ -95,7 +96,7 @@ def drift(
             )
 
     def run(engine: Any, frame: Any, plans: dict[str, ColumnPlan], role: str) -> dict[str, Any]:
-        merged = merge_all(engine.map_partitions(frame, names, functools.partial(summarise, plans=plans)))
+        merged = merge_all(engine.map_partitions(frame, names, functools.partial(summarise, plans=plans), PARTIALS))
         if merged is None or merged["rows"] == 0:
             raise DataError(f"the {role} window is empty (0 rows); nothing to compare")
         return merged

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from aisre.errors import DataError
+from aisre.monitor.engines.common import Codec
 from aisre.monitor.profiles.profile import NumericProfile, category_counts
 from aisre.monitor.tabular.frame import Columns
 
@@ -166,3 +167,7 @@ def decode(payload: bytes) -> dict[str, Any]:
         if isinstance(part, NumericPart):
             part.profile = NumericProfile.from_dict(part.profile)  # type: ignore[arg-type]
     return partial
+
+
+#: How drift partials merge and travel.
+PARTIALS = Codec(merge_partials, encode, decode)

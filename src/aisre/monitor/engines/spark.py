@@ -8,8 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from aisre.monitor.engines.common import PartitionFn
-from aisre.monitor.engines.partition import decode, encode, merge_partials
+from aisre.monitor.engines.common import Codec, PartitionFn
 from aisre.monitor.tabular.frame import to_columns
 
 _SCHEMA = pa.schema([("payload", pa.binary())])
@@ -23,7 +22,7 @@ class SparkEngine:
     def columns(self, frame: Any) -> list[str]:
         return list(frame.columns)
 
-    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn) -> list[Any]:
+    def map_partitions(self, frame: Any, columns: Sequence[str], fn: PartitionFn, codec: Codec) -> list[Any]:
         def per_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             # Arrow batches of one partition (10k rows each by default), profiled BATCH_ROWS at a time and
             # merged: an executor holds a slice of the partition, never all of it, and per-slice costs amortise.
@@ -34,11 +33,11 @@ class SparkEngine:
                     rows += batch.num_rows
                 if pending and (batch is None or rows >= BATCH_ROWS):
                     part = fn(to_columns(pa.Table.from_batches(pending)))
-                    partial = part if partial is None else merge_partials(partial, part)
+                    partial = part if partial is None else codec.merge(partial, part)
                     pending, rows = [], 0
             if partial is not None:
-                yield pa.RecordBatch.from_pydict({"payload": [encode(partial)]}, schema=_SCHEMA)
+                yield pa.RecordBatch.from_pydict({"payload": [codec.encode(partial)]}, schema=_SCHEMA)
 
         quoted = [frame[c] for c in columns]  # column objects: names with dots or spaces stay literal
         rows = frame.select(*quoted).mapInArrow(per_partition, "payload binary").collect()
-        return [decode(row["payload"]) for row in rows]
+        return [codec.decode(row["payload"]) for row in rows]
