@@ -10,8 +10,11 @@ share a_j and fall by its current share b_j, so
     KS:  max_j |D_j|  <=  D  <=  max_j max(|D_j - b_j|, |D_j + a_j|)
     W1:  sum_j w_j * dist(0, [D_j - b_j, D_j + a_j])  <=  W1  <=  sum_j w_j * max(|D_j - b_j|, |D_j + a_j|)
 
-(w_j the bin's width inside [min, max] of both windows). The estimate is the middle of the KS
-interval and, for W1, the integral of D interpolated linearly across each bin; the reported
+(w_j the bin's width inside [min, max] of both windows). With the sum of the values in each bin,
+a bin where D keeps one sign is integrated exactly (as monitor/drift/bucketed.py does), and one
+where D may cross 0 lies between |integral of D| and w_j * max |D|. The estimate is the middle of
+the KS interval and, for W1, sum_j |integral of D over bin j| (exact unless D changes sign inside a
+bin, where it is the interval's lower end); the reported
 `error_bound` is the largest distance from the estimate to either end, a bound that holds for
 every input, computed from the counts of this run. docs/statistics-distributed.md has the numbers.
 """
@@ -94,20 +97,43 @@ def ks_p_value(d: float, n_ref: int, n_cur: int) -> float:
     return float(np.clip(stats.kstwo.sf(d, np.round(m * n / (m + n))), 0, 1))
 
 
-def wasserstein_bounded(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray, lo: float, hi: float) -> Bounded:
-    """W1 from counts over bins [-inf, e0), [e0, e1), ..., [e_last, inf]; `lo`/`hi` the overall min and max."""
+def wasserstein_bounded(
+    ref: np.ndarray,
+    cur: np.ndarray,
+    edges: np.ndarray,
+    lo: float,
+    hi: float,
+    ref_sums: np.ndarray | None = None,
+    cur_sums: np.ndarray | None = None,
+) -> Bounded:
+    """W1 from counts over bins [-inf, e0), [e0, e1), ..., [e_last, inf]; `lo`/`hi` the overall min and max.
+
+    With the sum of each bin's values (`*_sums`) a bin where D keeps one sign contributes exactly
+    (bucketed.py's rule: integral of F over [l, r) = (r - l) F(l) + sum over its values of (r - x) / n),
+    and a bin where D may cross 0 lies between |integral of D| and width * max |D|.
+    """
     cuts = np.clip(np.concatenate([[lo], edges[:-1], [hi]]), lo, hi)
     width = np.diff(cuts)
-    a, b, d = _cdf_steps(ref[: len(width)], cur[: len(width)])
+    k = len(width)
+    a, b, d = _cdf_steps(ref[:k], cur[:k])
+    top = width * np.maximum(np.abs(d - b), np.abs(d + a))
+    one_sign = (d - b >= 0) | (d + a <= 0)
+    bottom = width * np.where(one_sign, np.minimum(np.abs(d - b), np.abs(d + a)), 0.0)
     d_next = d + a - b
-    top = np.maximum(np.abs(d - b), np.abs(d + a))
-    bottom = np.where((d - b <= 0) & (d + a >= 0), 0.0, np.minimum(np.abs(d - b), np.abs(d + a)))
     same = d * d_next >= 0
     total = np.abs(d) + np.abs(d_next)
     with np.errstate(invalid="ignore", divide="ignore"):
         crossing = np.where(total > 0, (d * d + d_next * d_next) / (2 * total), 0.0)
-    estimate = np.where(same, total / 2, crossing)
-    return Bounded(float(width @ estimate), float(width @ bottom), float(width @ top))
+    estimate = width * np.where(same, total / 2, crossing)  # D linear across the bin
+    if ref_sums is not None and cur_sums is not None:
+        right = cuts[1:]
+        n_a, n_b = ref[:k].sum(), cur[:k].sum()
+        signed = width * d + (ref[:k] * right - ref_sums[:k]) / n_a - (cur[:k] * right - cur_sums[:k]) / n_b
+        exact = np.abs(signed)
+        bottom = np.where(one_sign, exact, np.maximum(bottom, exact))
+        top = np.where(one_sign, exact, top)
+        estimate = exact  # also exact in a crossing bin unless D really changes sign inside it (then a lower bound)
+    return Bounded(float(estimate.sum()), float(bottom.sum()), float(top.sum()))
 
 
 def exact_from_values(ref: dict[float, int], cur: dict[float, int]) -> tuple[float, float]:

@@ -312,7 +312,7 @@ def _statistic(
         return d.estimate, binned.ks_p_value(d.estimate, ref.profile.n, cur.profile.n)
     if method == "wasserstein":
         lo, hi = min(ref.profile.min, cur.profile.min), max(ref.profile.max, cur.profile.max)
-        w = binned.wasserstein_bounded(ref_bins, cur_bins, ref.profile.edges, lo, hi)
+        w = binned.wasserstein_bounded(ref_bins, cur_bins, ref.profile.edges, lo, hi, ref.sums, cur.sums)
         std = math.sqrt(ref.profile.variance)
         scale = max(std, 0.001)
         details.update(

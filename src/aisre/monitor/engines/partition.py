@@ -44,6 +44,8 @@ class NumericPart:
     values: dict[float, int] | None
     below: list[int]
     inside: list[np.ndarray]
+    #: Sum of the finite values in each of the profile's bins (grid plans only): W1 is exact where D keeps one sign.
+    sums: np.ndarray | None = None
 
     @property
     def present(self) -> int:
@@ -84,7 +86,12 @@ def _numeric(values: np.ndarray, plan: ColumnPlan) -> NumericPart:
     finite = values[np.isfinite(values)]
     below = [int(np.count_nonzero(finite < lo)) for lo, _ in plan.brackets]
     inside = [finite[(finite >= lo) & (finite <= hi)] for lo, hi in plan.brackets]
-    return NumericPart(profile, int(np.count_nonzero(values == -np.inf)), _value_counts(finite), below, inside)
+    sums = None
+    if len(plan.edges) > 1:  # a grid (it ends with +inf, which no finite value equals: the profile's bins)
+        index = np.searchsorted(profile.edges, finite, side="right")
+        sums = np.bincount(index, weights=finite, minlength=len(profile.edges) + 1)
+    neginf = int(np.count_nonzero(values == -np.inf))
+    return NumericPart(profile, neginf, _value_counts(finite), below, inside, sums)
 
 
 def _value_counts(finite: np.ndarray) -> dict[float, int] | None:
@@ -121,7 +128,7 @@ def merge_column(a: Any, b: Any) -> Any:
             return CategoricalPart(dict(full.counts), full.missing + missing)
         profile = full.profile.merge(NumericProfile.empty_like(full.profile))
         profile.missing += missing
-        return NumericPart(profile, full.neginf, full.values, list(full.below), list(full.inside))
+        return NumericPart(profile, full.neginf, full.values, list(full.below), list(full.inside), full.sums)
     if isinstance(a, CategoricalPart):
         counts = dict(a.counts)
         for key, n in b.counts.items():
@@ -139,6 +146,7 @@ def merge_column(a: Any, b: Any) -> Any:
         values,
         [x + y for x, y in zip(a.below, b.below, strict=True)],
         [np.concatenate([x, y]) for x, y in zip(a.inside, b.inside, strict=True)],
+        None if a.sums is None or b.sums is None else a.sums + b.sums,
     )
 
 
@@ -156,7 +164,8 @@ def encode(partial: dict[str, Any]) -> bytes:
     columns = {}
     for name, part in partial["columns"].items():
         if isinstance(part, NumericPart):
-            part = NumericPart(part.profile.to_dict(), part.neginf, part.values, part.below, part.inside)  # type: ignore[arg-type]
+            profile = part.profile.to_dict()
+            part = NumericPart(profile, part.neginf, part.values, part.below, part.inside, part.sums)  # type: ignore[arg-type]
         columns[name] = part
     return pickle.dumps({"rows": partial["rows"], "columns": columns})
 
