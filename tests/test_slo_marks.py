@@ -70,7 +70,7 @@ def test_cli_mark_writes_the_mark_in_the_configs_store(tmp_path: Path) -> None:
         (["--trained-at", "now", "--reference-refreshed-at", "now"], "give exactly one of"),
         (["--trained-at", "last tuesday"], "--trained-at: expected a duration like 15m"),
         (["--reference-refreshed-at", "-5"], "--reference-refreshed-at: expected a time at or after 1970"),
-        (["--trained-at", "now", "--store", "postgres://x"], "store URL: expected 'sqlite:///PATH'"),
+        (["--trained-at", "now", "--store", "mysql://x"], "store URL: expected 'sqlite:///PATH'"),
     ],
 )
 def test_cli_mark_refuses_bad_input_naming_the_option(tmp_path: Path, args: list[str], message: str) -> None:
