@@ -70,8 +70,9 @@ class PostgresStore(PostgresReads):
     on the server); `fast` batches commit with `synchronous_commit = off` (a server crash may lose
     the last fraction of a second; a process crash loses nothing that was committed).
 
-    `insert_method`: "copy" (COPY into a temp table, then one INSERT ... SELECT) or "pipeline"
-    (executemany of INSERT ... ON CONFLICT in pipeline mode); COPY measured faster (docs/benchmarks.md).
+    `insert_method`: "copy" (batches of `COPY_MIN_ROWS` or more COPYed, smaller ones pipelined) or
+    "pipeline" (always executemany of INSERT ... ON CONFLICT in pipeline mode, for comparison):
+    COPY measured 2.2-2.7x faster on full batches (docs/benchmarks.md).
     """
 
     def __init__(
