@@ -192,13 +192,6 @@ def paging_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backgr
     background.thread.join(700)
 
 
-@pytest.mark.timeout(900)
-def test_serve_pages_the_receiver_when_every_request_fails_and_resolves_after_recovery(
-    paging_scenario: Background,
-) -> None:
-    paging_scenario.result(700)  # longer than the scenario's own deadlines, so those report what was missing
-
-
 # -- Done when: a real Prometheus scrapes a real aisre serve and evaluates the rules ---------------------------------
 
 
@@ -389,3 +382,11 @@ def test_prometheus_scraping_aisre_serve_evaluates_the_rules_like_the_embedded_j
         serve.stop()
         mock.stop()
     assert "Traceback" not in serve.log_path.read_text()
+
+
+# After the Prometheus test, which started the scenario: pytest runs a module's tests in file order.
+@pytest.mark.timeout(900)
+def test_serve_pages_the_receiver_when_every_request_fails_and_resolves_after_recovery(
+    paging_scenario: Background,
+) -> None:
+    paging_scenario.result(700)  # longer than the scenario's own deadlines, so those report what was missing
