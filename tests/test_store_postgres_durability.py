@@ -17,6 +17,7 @@ import pytest
 
 from aisre import open_store
 from aisre.records import InferenceRecord
+from aisre.store.base import RecordFilter
 from aisre.store.writer import BatchingWriter
 
 from .conftest import PYTHON
@@ -122,3 +123,51 @@ def test_a_database_restart_mid_run_is_absorbed_by_the_writer_with_nothing_lost_
         assert check.count() == len(submitted) == len(set(submitted))  # nothing doubled by a retried batch
     finally:
         check.close()
+
+
+def test_the_gateway_keeps_answering_through_a_database_restart_and_records_every_call_once(
+    own_server: PostgresServer, tmp_path
+) -> None:
+    import httpx
+
+    from aisre.telemetry.recorder import Recorder
+    from aisre.testing.openai_server import openai_app
+    from aisre.testing.server import serve_in_thread
+    from aisre.testing.settings import MockSettings
+
+    from .gateway_helpers import RunningGateway, gateway_config
+
+    url = own_server.create_database()
+    upstream = serve_in_thread(openai_app(MockSettings(completion_tokens=4)))
+    models = {"chat": {"protocol": "openai", "versions": {"v1": {"replicas": [f"{upstream.url}/v1"]}}}}
+    cfg = gateway_config(tmp_path, models, gateway={"health_checks": {"enabled": False}}, dashboard={"enabled": False})
+    recorder = Recorder(open_store(url), durability="fast")
+    statuses: list[int] = []
+    try:
+        with RunningGateway(cfg, recorder) as gw, httpx.Client(base_url=gw.url, timeout=30) as client:
+
+            def call() -> None:
+                body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+                statuses.append(client.post("/v1/chat/completions", json=body).status_code)
+
+            while len(statuses) < 20:
+                call()
+            caller = threading.Thread(target=lambda: [call() for _ in range(200)])  # across the restart
+            caller.start()
+            own_server.restart()
+            caller.join(120)
+            for _ in range(20):
+                call()
+            recorder.writer.flush(120)
+        assert statuses == [200] * len(statuses) and len(statuses) == 240
+        stats = recorder.writer.stats()
+        assert stats.write_errors >= 1  # the restart broke the writer's connection: its retries absorbed it
+        assert stats.dropped == 0 and stats.rejected == 0
+        check = open_store(url)
+        try:
+            assert check.count(RecordFilter(model="chat")) == 240
+        finally:
+            check.close()
+    finally:
+        recorder.close()
+        upstream.stop()
