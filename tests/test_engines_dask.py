@@ -121,3 +121,40 @@ def test_monitor_check_over_an_exported_dataset_on_dask(client, data, tmp_path):
     assert missing.exit_code == 2 and "no such directory" in missing.output
     no_engine = CliRunner().invoke(app, [*args[:2], *args[4:], "-r", str(tmp_path / "ref.parquet")])
     assert no_engine.exit_code == 2 and "--engine" in no_engine.output
+
+
+def test_monitor_check_reads_what_log_export_wrote(client, tmp_path):
+    """The real pipeline: records in the store -> `export_dataset` (model/date Hive layout, in_<feature>
+    columns) -> `aisre monitor check --engine dask --dataset`."""
+    import numpy as np
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from aisre.cli.main import app
+    from aisre.records import InferenceRecord
+    from aisre.store.dataset_export import export_dataset
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    reference = pd.DataFrame({"amount": rng.normal(0, 1, n), "plan": rng.choice(["free", "pro", "team"], n)})
+    reference.to_parquet(tmp_path / "ref.parquet")
+    amounts, plans = rng.normal(0.6, 1, n), rng.choice(["free", "pro", "team"], n)
+    t0 = 1767225600.0  # 2026-01-01T00:00:00Z, three days of records
+    records = [
+        InferenceRecord(
+            model="churn", version="1", inputs={"amount": float(a), "plan": str(p)}, prediction=0, ts=t0 + i * 80.0
+        )
+        for i, (a, p) in enumerate(zip(amounts, plans, strict=True))
+    ]
+    store = aisre.open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    store.write_batch(records)
+    export_dataset(store, tmp_path / "ds", ("model", "date"))
+    result = CliRunner().invoke(
+        app,
+        ["monitor", "check", "--engine", "dask", "--dataset", str(tmp_path / "ds"), "-m", "churn", "-v", "1"]
+        + ["-r", str(tmp_path / "ref.parquet"), "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    columns = json.loads(result.stdout)["columns"]
+    assert columns["amount"]["drift"] is True and columns["plan"]["drift"] is False
+    assert columns["amount"]["n_current"] == n
