@@ -187,7 +187,8 @@ def paging_scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backgr
     """`page_and_resolve`, started by the first test of this module that asks for it (the Prometheus test asks
     only so the scenario's minutes pass while it waits for its own); joined at the module's end either way, so
     its serve, mock and receiver are stopped."""
-    background = Background(lambda: page_and_resolve(tmp_path_factory.mktemp("paging")))
+    tmp_path = tmp_path_factory.mktemp("paging")  # here: the factory is not thread-safe (the test's tmp_path)
+    background = Background(lambda: page_and_resolve(tmp_path))
     yield background
     background.thread.join(700)
 
