@@ -65,6 +65,17 @@ def test_ks_from_merged_profiles_is_within_its_bound_and_agrees(client, data):
     assert max(r.details["error_bound"] for r in got.columns.values()) < 0.005
 
 
+def test_a_small_reference_gets_the_small_sample_tests_as_on_one_machine(client, data):
+    ref, cur = data[0].iloc[:800], data[1].iloc[:1500]  # <= 1000 reference rows: ks, chisquare, z
+    exact = aisre.drift(ref, cur)
+    got = aisre.drift(dd.from_pandas(ref, npartitions=2), dd.from_pandas(cur, npartitions=3))
+    assert {r.method for r in exact.columns.values()} >= {"ks", "chisquare"}
+    assert_same_as_one_machine(exact, got)
+    for name, r in exact.columns.items():  # chi-square p-values equal; KS p-values from scipy's exact routine
+        if r.method == "ks":
+            assert got.columns[name].p_value == pytest.approx(r.p_value, rel=0.2, abs=1e-6), name
+
+
 def test_local_reference_against_a_dask_current_window(client, data):
     ref, cur = data
     assert_same_as_one_machine(aisre.drift(ref, cur), aisre.drift(ref, dd.from_pandas(cur, npartitions=3)))
@@ -98,6 +109,20 @@ def test_a_dask_frame_without_dask_installed_names_the_extra(data, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # import dask.dataframe now fails
     with pytest.raises(MissingDependencyError, match=r"aisre\[dask\]"):
         engine_for(frame)
+
+
+def test_monitor_check_without_the_engine_installed_names_the_extra(data, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from aisre.cli.main import app
+
+    data[0].to_parquet(tmp_path / "ref.parquet")
+    write_dataset(tmp_path / "ds", data[1].iloc[:100], "churn", ["2026-12-01"])
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)
+    args = ["monitor", "check", "--engine", "dask", "--dataset", str(tmp_path / "ds"), "-m", "churn"]
+    result = CliRunner().invoke(app, [*args, "-r", str(tmp_path / "ref.parquet")])
+    assert result.exit_code == 2
+    assert "aisre[dask]" in result.output and "Traceback" not in result.output
 
 
 def test_monitor_check_over_an_exported_dataset_on_dask(client, data, tmp_path):
