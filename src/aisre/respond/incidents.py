@@ -17,13 +17,15 @@ Example:
 from __future__ import annotations
 
 import os
-import sqlite3
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.errors import IncidentError, UnknownIncidentError
 from aisre.store.incidents import EVENT_KINDS, INCIDENT_STATUSES, SEVERITIES, Incident, IncidentTables, IncidentTx
 from aisre.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from aisre.store.postgres import PostgresStore
 
 __all__ = ["EVENT_KINDS", "INCIDENT_STATUSES", "Incident", "Incidents", "Opened", "SEVERITIES"]
 
@@ -38,9 +40,12 @@ class Opened(NamedTuple):
 
 
 class Incidents:
-    """Incidents in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL); times from `clock`."""
+    """Incidents in a store (a `SQLiteStore` or `PostgresStore`, a path, or a `sqlite:///` / `postgresql://`
+    URL); times from `clock`."""
 
-    def __init__(self, store: SQLiteStore | str | os.PathLike[str], *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, store: SQLiteStore | PostgresStore | str | os.PathLike[str], *, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.tables = IncidentTables(store)
         self.clock = clock
 
@@ -82,7 +87,7 @@ class Incidents:
                     at=now,
                     actor=actor,
                 )
-            except sqlite3.IntegrityError as exc:  # unreachable under BEGIN IMMEDIATE; the index is the backstop
+            except self.tables.integrity_errors as exc:  # unreachable under the write lock; the index is the backstop
                 raise IncidentError(f"an unresolved incident for trigger {trigger!r} already exists") from exc
             tx.append(new_id, at=now, kind="trigger", actor=actor, summary=title, data=evidence)
             return Opened(self._get(tx, new_id), True)

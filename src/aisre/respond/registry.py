@@ -35,7 +35,7 @@ import math
 import os
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -56,6 +56,9 @@ from aisre.respond.promotion import (  # re-exported: the hooks were defined her
 )
 from aisre.store.registry import STATUSES, HistoryEntry, ModelVersion, RegistryTables, RegistryTx
 from aisre.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from aisre.store.postgres import PostgresStore
 
 __all__ = [
     "FrozenBy",
@@ -97,7 +100,7 @@ class RollbackResult:
 
 
 class Registry:
-    """Model versions in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL).
+    """Model versions in a store (a `SQLiteStore` or `PostgresStore`, a path, or a `sqlite:///` / `postgresql://` URL).
 
     Parameters
     ----------
@@ -108,7 +111,7 @@ class Registry:
 
     def __init__(
         self,
-        store: SQLiteStore | str | os.PathLike[str],
+        store: SQLiteStore | PostgresStore | str | os.PathLike[str],
         *,
         clock: Clock = SYSTEM_CLOCK,
         frozen_by: FrozenBy | None = None,

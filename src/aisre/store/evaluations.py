@@ -1,22 +1,20 @@
-"""Offline evaluation results in the inference log's SQLite file: one row per `aisre eval` run, never updated.
+"""Offline evaluation results in the store (SQLite or PostgreSQL): one row per `aisre eval` run, never updated.
 
 The report is kept whole as JSON (every check with its value, interval and threshold), so a gate decision
 can be explained later from the row alone; `passed` sits in its own column so the gate needs no JSON.
 The newest row of a (model, version) is the one that counts: an evaluation that failed after one that
-passed (new golden data, stricter thresholds) closes the gate again.
+passed (new golden data, stricter thresholds) closes the gate again. The PostgreSQL schema is migration 32
+(`aisre.store.migrations_tables`); queries are written once, with `?` placeholders (`aisre.store.tables`).
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from aisre.errors import StoreError
-from aisre.store.sqlite import SQLiteStore
+from aisre.store.tables import StoreTables
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -43,37 +41,26 @@ class StoredEvaluation:
     report: dict[str, Any]
 
 
-class EvaluationStore:
-    """The `evaluations` table of a store; `store` is a `SQLiteStore` or a path / `sqlite:///` URL."""
+class EvaluationStore(StoreTables):
+    """The `evaluations` table of a store: a `SQLiteStore` or `PostgresStore`, a path, or a store URL."""
 
-    def __init__(self, store: SQLiteStore | str | os.PathLike[str]) -> None:
-        self._owns_store = not isinstance(store, SQLiteStore)
-        if isinstance(store, str):
-            store = store.removeprefix("sqlite:///")
-        self.store = store if isinstance(store, SQLiteStore) else SQLiteStore(store)
-        try:
-            conn = self.store._conn()
-            conn.executescript(_SCHEMA)
-            conn.commit()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot create the evaluations table in {self.store.path}: {exc}") from None
+    SCHEMA = _SCHEMA
+    FEATURE = "evaluations"
 
     def add(self, model: str, version: str, ts: float, passed: bool, report: dict[str, Any]) -> int:
         """Append one run; returns its sequence number. `report` must be JSON-safe (no NaN)."""
         body = orjson.dumps(report).decode()
-        conn = self.store._conn()
-        with conn:
+        with self.immediate() as conn:
             cursor = conn.execute(
-                "INSERT INTO evaluations (model, version, ts, passed, report) VALUES (?, ?, ?, ?, ?)",
-                (model, version, float(ts), int(passed), body),
+                "INSERT INTO evaluations (model, version, ts, passed, report) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+                (model, version, float(ts), bool(passed), body),
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+            return int(cursor.fetchone()[0])
 
     def latest(self, model: str, version: str) -> StoredEvaluation | None:
         """The newest run of `model`/`version` (by time, then by insertion), or None if it was never evaluated."""
         row = (
-            self.store._conn()
+            self.conn()
             .execute(
                 "SELECT seq, model, version, ts, passed, report FROM evaluations WHERE model = ? AND version = ?"
                 " ORDER BY ts DESC, seq DESC LIMIT 1",
@@ -94,12 +81,7 @@ class EvaluationStore:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [_stored(row) for row in self.store._conn().execute(sql, params)]
-
-    def close(self) -> None:
-        """Close the store if this object opened it (from a path or URL); a store passed in stays open."""
-        if self._owns_store:
-            self.store.close()
+        return [_stored(row) for row in self.conn().execute(sql, params)]
 
     def __enter__(self) -> EvaluationStore:
         return self

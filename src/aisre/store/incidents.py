@@ -1,4 +1,4 @@
-"""Incident tables in the store's SQLite file: incidents and their append-only timelines.
+"""Incident tables in the store (SQLite or PostgreSQL): incidents and their append-only timelines.
 
 - `incidents`: id (an integer, easy to type: `aisre incidents ack 12`), model, version, title, severity,
   status (open | acknowledged | resolved), the trigger key that opened it, opened/acked/resolved times and
@@ -7,14 +7,14 @@
 - `incident_events`: the timeline (trigger, retrigger, evidence, action, outcome, note, ack, resolve), each
   with a time, an actor, a one-line summary and JSON data; never updated nor deleted (triggers refuse it).
 
-The lifecycle rules live in `aisre.respond.incidents`.
+The lifecycle rules live in `aisre.respond.incidents`. The PostgreSQL schema is migration 31
+(`aisre.store.migrations_tables`); queries are written once, with `?` placeholders (`aisre.store.tables`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -121,8 +121,8 @@ def _incident(row: tuple, events: tuple[IncidentEvent, ...] = ()) -> Incident:
 class IncidentTx:
     """Reads and writes inside one transaction (see `IncidentTables.transaction`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn  # a sqlite3.Connection or a tables.PgConnection: both take `?` placeholders
 
     def get(self, incident_id: int, with_events: bool = True) -> Incident | None:
         row = self.conn.execute(f"SELECT {_COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
@@ -175,11 +175,10 @@ class IncidentTx:
     ) -> int:
         cursor = self.conn.execute(
             "INSERT INTO incidents (model, version, title, severity, status, trigger_key, opened_at, opened_by) "
-            "VALUES (?, ?, ?, ?, 'open', ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
             (model, version, title, severity, trigger_key, at, actor),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.fetchone()[0])
 
     def set_status(self, incident_id: int, status: str, at: float, actor: str) -> None:
         column = {"acknowledged": "acked", "resolved": "resolved"}[status]
@@ -190,21 +189,22 @@ class IncidentTx:
 
     def append(self, incident_id: int, *, at: float, kind: str, actor: str, summary: str, data: Any) -> None:
         self.conn.execute(
-            f"INSERT INTO incident_events ({_EVENT_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO incident_events ({_EVENT_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?)",
             (incident_id, at, kind, actor, summary, orjson.dumps(data or {}, option=orjson.OPT_NON_STR_KEYS).decode()),
         )
 
 
 class IncidentTables(StoreTables):
-    """The incident tables in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL)."""
+    """The incident tables in a store (a `SQLiteStore` or `PostgresStore`, a path, or a store URL)."""
 
     SCHEMA = _SCHEMA
+    FEATURE = "incidents"
 
     def read(self) -> IncidentTx:
-        return IncidentTx(self.store._conn())
+        return IncidentTx(self.conn())
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[IncidentTx]:
-        """A write transaction taken at once (`BEGIN IMMEDIATE`); rolled back on error."""
+        """A write transaction holding the incidents' write lock (`immediate`); rolled back on error."""
         with self.immediate() as conn:
             yield IncidentTx(conn)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisre.errors import StoreError
+from aisre.store import migrations_tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +23,7 @@ class Migration:
     version: int
     description: str
     sqlite: str
-    postgresql: str
+    postgresql: str | tuple[str, ...]  # a tuple: statements that hold `;` themselves (PL/pgSQL bodies)
 
 
 _SQLITE_1 = """
@@ -108,6 +109,10 @@ INSERT INTO meta VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (Migration(1, "inference log, labels, signals, meta", _SQLITE_1, _POSTGRESQL_1),)
+# 30-39: registry, incidents, evaluations on PostgreSQL (SQLite stores create them on first use).
+MIGRATIONS = tuple(
+    sorted((*MIGRATIONS, *(Migration(v, d, "", pg) for v, d, pg in migrations_tables.TABLES)), key=lambda m: m.version)
+)
 LATEST = MIGRATIONS[-1].version
 
 _TABLE = {
@@ -120,8 +125,11 @@ _TABLE = {
 ADVISORY_LOCK_KEY = 0x6169737265
 
 
-def statements(sql: str) -> list[str]:
-    """The `;`-separated statements of a migration (ours hold no `;` inside a statement)."""
+def statements(sql: str | tuple[str, ...]) -> list[str]:
+    """The `;`-separated statements of a migration (ours hold no `;` inside a statement), or its tuple of
+    statements as they are (a PL/pgSQL function body holds `;`)."""
+    if not isinstance(sql, str):
+        return [s.strip() for s in sql if s.strip()]
     return [s.strip() for s in sql.split(";") if s.strip()]
 
 

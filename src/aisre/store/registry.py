@@ -1,26 +1,26 @@
-"""The model registry's tables in the store's SQLite file: versions, the stable pointer, and an append-only history.
+"""The model registry's tables in the store (SQLite or PostgreSQL): versions, stable pointer, append-only history.
 
 Three tables beside the inference log (as `api_keys` is, see `aisre.store.keys`):
 
 - `model_versions`: one row per (model, version): endpoint or artifact, training time, reference path,
   status (candidate | shadow | canary | stable | retired), metadata (JSON), created/updated times;
 - `model_stable`: the stable pointer, one row per model that has a stable version;
-- `model_history`: every change, never updated nor deleted (SQLite triggers refuse both): who (actor),
+- `model_history`: every change, never updated nor deleted (triggers refuse both, on either backend): who (actor),
   when, why, what (action), from -> to status, and the stable pointer before and after.
 
 The largest history sequence number is the registry's *revision*: any change anywhere bumps it, so a
 gateway learns that a CLI in another process changed the registry by reading one integer.
 
 The rules (which transitions are legal, freezes, the gate) live in `aisre.respond.registry`; this module
-only reads and writes, and gives it a write transaction (`BEGIN IMMEDIATE`) so check-then-write is atomic
-across processes.
+only reads and writes, and gives it a write transaction (`StoreTables.immediate`: SQLite `BEGIN IMMEDIATE`,
+PostgreSQL an advisory lock) so check-then-write is atomic across processes. The PostgreSQL schema is
+migration 30 (`aisre.store.migrations_tables`); queries are written once, with `?` placeholders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -124,8 +124,8 @@ def _version(row: tuple) -> ModelVersion:
 class RegistryTx:
     """Reads and writes inside one write transaction (see `RegistryTables.transaction`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn  # a sqlite3.Connection or a tables.PgConnection: both take `?` placeholders
 
     def get(self, model: str, version: str) -> ModelVersion | None:
         row = self.conn.execute(
@@ -165,7 +165,11 @@ class RegistryTx:
         if version is None:
             self.conn.execute("DELETE FROM model_stable WHERE model = ?", (model,))
         else:
-            self.conn.execute("INSERT OR REPLACE INTO model_stable VALUES (?, ?, ?)", (model, version, now))
+            self.conn.execute(
+                "INSERT INTO model_stable (model, version, since) VALUES (?, ?, ?) ON CONFLICT (model)"
+                " DO UPDATE SET version = excluded.version, since = excluded.since",
+                (model, version, now),
+            )
 
     def append(
         self,
@@ -182,28 +186,29 @@ class RegistryTx:
         stable_after: str | None,
     ) -> None:
         self.conn.execute(
-            f"INSERT INTO model_history ({_HISTORY_COLUMNS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO model_history ({_HISTORY_COLUMNS.removeprefix('seq, ')}) VALUES ({', '.join('?' * 10)})",
             (at, model, version, action, from_status, to_status, actor, reason, stable_before, stable_after),
         )
 
 
 class RegistryTables(StoreTables):
-    """The registry's tables in a SQLite store (a `SQLiteStore`, or a path / `sqlite:///` URL)."""
+    """The registry's tables in a store (a `SQLiteStore` or `PostgresStore`, a path, or a store URL)."""
 
     SCHEMA = _SCHEMA
+    FEATURE = "registry"
 
     def read(self) -> RegistryTx:
         """Reads outside a write transaction (each statement sees a consistent snapshot)."""
-        return RegistryTx(self.store._conn())
+        return RegistryTx(self.conn())
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[RegistryTx]:
-        """A write transaction taken at once (`BEGIN IMMEDIATE`): two processes promoting at the same time
+        """A write transaction holding the registry's write lock (`immediate`): two processes promoting at once
         are serialised, so the status each one checked is the status it changes. Rolled back on error."""
         with self.immediate() as conn:
             yield RegistryTx(conn)
 
     def revision(self) -> int:
         """The registry's revision: the last history sequence number (0 when empty); any change bumps it."""
-        row = self.store._conn().execute("SELECT MAX(seq) FROM model_history").fetchone()
+        row = self.conn().execute("SELECT MAX(seq) FROM model_history").fetchone()
         return int(row[0] or 0)
