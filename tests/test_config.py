@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aisre.config import load_config, parse_config
+from aisre.config import checks, load_config, parse_config
 from aisre.errors import ConfigError
 
 from .conftest import PYTHON
@@ -15,6 +15,40 @@ def test_defaults_work_with_an_empty_file():
     cfg = parse_config("")
     assert cfg.store.url == "sqlite:///aisre.db"
     assert cfg.store.durability == "fast"
+
+
+def test_store_accepts_a_postgresql_url_as_shorthand_or_mapping_and_treats_it_as_no_file(tmp_path):
+    url = "postgresql://aisre@db.internal:5432/aisre"
+    assert parse_config(f"store: {url}").store.url == url
+    cfg = parse_config("store: {url: 'postgres://u@h/db?options=-csearch_path%3Dx', durability: durable}")
+    assert (cfg.store.is_sqlite, cfg.store.durability) == (False, "durable")
+    assert parse_config("store: 'postgresql://u@/db?host=/run/postgresql'").store.url.endswith("/run/postgresql")
+    config = tmp_path / "aisre.yaml"
+    config.write_text(f"store: {url}\n")
+    loaded = load_config(config)  # resolve_paths leaves a server URL alone; no directory check fires
+    assert loaded.store.url == url and checks.problems(loaded, parts=[checks.RECORDER]) == []
+    with pytest.raises(ValueError, match="PostgreSQL database: it has no file path"):
+        loaded.store.path  # noqa: B018 -- the property refuses
+
+
+def test_a_malformed_postgresql_url_is_refused_without_echoing_its_password():
+    with pytest.raises(ConfigError) as info:
+        parse_config("store: 'postgresql://aisre:hunter2hunter2@db:x/aisre'")
+    assert "store.url: not a usable PostgreSQL URL" in str(info.value)
+    assert "hunter2" not in str(info.value) and "aisre:***@db:x" in str(info.value)
+
+
+def test_api_keys_on_a_postgresql_store_need_the_server_secret_in_the_environment(monkeypatch):
+    cfg = parse_config("store: postgresql://u@h/db\nauth: {enabled: true, admin_key: a}")
+    monkeypatch.delenv("AISRE_KEY_SECRET", raising=False)
+    found = checks.problems(cfg, parts=[checks.GATEWAY])
+    assert any(
+        p.startswith("auth.key_secret_env: $AISRE_KEY_SECRET is not set: API keys on a PostgreSQL") for p in found
+    )
+    monkeypatch.setenv("AISRE_KEY_SECRET", "short")
+    assert any("at least 32 characters, got 5" in p for p in checks.problems(cfg, parts=[checks.GATEWAY]))
+    monkeypatch.setenv("AISRE_KEY_SECRET", "s" * 40)
+    assert not [p for p in checks.problems(cfg, parts=[checks.GATEWAY]) if p.startswith("auth")]
 
 
 def test_store_accepts_a_url_shorthand_and_a_mapping():
@@ -28,7 +62,10 @@ def test_store_accepts_a_url_shorthand_and_a_mapping():
     [
         ("store: {durabilty: fast}", "store.durabilty: unknown key; did you mean 'durability'?"),
         ("store: {durability: fsat}", "store.durability: Input should be 'durable' or 'fast' (got 'fsat')"),
-        ("store: postgres://db", "store.url: expected 'sqlite:///PATH'"),
+        ("store: mysql://db", "store.url: expected 'sqlite:///PATH' (e.g. sqlite:///aisre.db) or 'postgresql://"),
+        ("store: postgres://db", "store.url: the PostgreSQL URL names no database (the /db after the host); expected"),
+        ("store: postgresql:///aisre", "store.url: the PostgreSQL URL names no host; expected 'sqlite:///PATH'"),
+        ("store: 'postgresql://a:pw@h:99999/db'", "store.url: not a usable PostgreSQL URL (Port out of range"),
         ("store: {queue_size: -5}", "store.queue_size: Input should be greater than 0 (got -5)"),
         ("telemetry: {metrics: {port: abc}}", "telemetry.metrics.port"),
         ("telemetry: {tracing: {otlp_endpoint: 'localhost:4318'}}", "expected an http(s) URL"),

@@ -54,6 +54,11 @@ def watch_command(
         raise fail(f"{config}: nothing to watch; add a 'monitors:', 'slos:' or 'playbooks:' section")
     actuator = _actuator(gateway)
     try:
+        if not cfg.store.is_sqlite:  # what watch runs must be on PostgreSQL (it serves no dashboard, checks no keys)
+            from aisre.store.postgres import check_config
+
+            off = {"dashboard": cfg.dashboard.model_copy(update={"enabled": False})}
+            check_config(cfg.model_copy(update={**off, "auth": cfg.auth.model_copy(update={"enabled": False})}))
         store = open_store(cfg.store.url, retention_days=cfg.store.retention_days)
     except AisreError as exc:
         raise fail(str(exc)) from None
@@ -107,10 +112,12 @@ def _actuator(url: str | None) -> Any:
 def _once(cfg: Any, store: Any, clock: Any, metrics: Any, actuator: Any = None) -> None:
     failed = False
     if cfg.monitors:
-        from aisre.monitor.jobs.background import RunnerLock, lock_path
+        from aisre.locks import store_lock
+        from aisre.monitor.jobs.background import lock_path
         from aisre.monitor.jobs.runner import MonitorRunner
 
-        failed = _run_monitors_once(MonitorRunner(cfg, store, clock, metrics), RunnerLock(lock_path(cfg.store.path)))
+        lock = store_lock(store, "monitors", lock_path(store.path))
+        failed = _run_monitors_once(MonitorRunner(cfg, store, clock, metrics), lock)
     if (cfg.slos or cfg.playbooks or cfg.canaries) and cfg.slo_evaluation.enabled:
         _judge_once(cfg, store, clock, metrics, actuator)
     if failed:
@@ -132,10 +139,10 @@ def _run_monitors_once(runner: Any, lock: Any) -> bool:
 
 def _judge_once(cfg: Any, store: Any, clock: Any, metrics: Any, actuator: Any = None) -> None:
     """One SLO evaluation (alerts start from inactive, so a burning SLO fires and is notified)."""
-    from aisre.locks import RunnerLock
+    from aisre.locks import store_lock
     from aisre.slo.service import SLOService, lock_path
 
-    lock = RunnerLock(lock_path(cfg.store.path))
+    lock = store_lock(store, "slo", lock_path(store.path))
     if not lock.acquire():
         raise fail(f"another process judges the SLOs of this store (it holds {lock.path})")
     service = SLOService(cfg, store, clock, metrics, actuator)

@@ -190,7 +190,10 @@ def check(config: AisreConfig, *, parts: Iterable[str] = (RECORDER, GATEWAY), so
 
 
 def store_problems(store: StoreConfig) -> list[Problem]:
-    """What `SQLiteStore` would fail on: a missing or read-only directory, a file that is not SQLite."""
+    """What `SQLiteStore` would fail on: a missing or read-only directory, a file that is not SQLite.
+    (A PostgreSQL URL was checked by the schema; whether the server answers is found when it is opened.)"""
+    if not store.is_sqlite:
+        return []
     path = Path(store.path)
     where = ("store", "url")
     directory = path.parent
@@ -347,6 +350,14 @@ def auth_problems(auth: AuthConfig, store: StoreConfig) -> list[Problem]:
     from aisre.store.keys import ApiKeyError, check_server_secret, read_or_create_secret_file
 
     value = os.environ.get(auth.key_secret_env)
+    if not store.is_sqlite:
+        if value is None:
+            return [Problem(("auth", "key_secret_env"), postgres_secret_missing(auth.key_secret_env))]
+        try:
+            check_server_secret(value, f"${auth.key_secret_env}")
+        except ApiKeyError as exc:
+            return [Problem(("auth", "key_secret_env"), str(exc))]
+        return []
     db = Path(store.path)
     secret_file = db.with_name(db.name + ".key-secret")  # as KeyStore.secret_file
     try:
@@ -357,6 +368,14 @@ def auth_problems(auth: AuthConfig, store: StoreConfig) -> list[Problem]:
     except (ApiKeyError, OSError) as exc:
         return [Problem(("auth", "key_secret_env"), str(exc))]
     return []
+
+
+def postgres_secret_missing(env: str) -> str:
+    """Why keys on a PostgreSQL store need the environment variable (what KeyStore raises too)."""
+    return (
+        f"${env} is not set: API keys on a PostgreSQL store need the server secret in ${env} (at least "
+        "32 characters, the same on every gateway host; there is no key-secret file beside a database server)"
+    )
 
 
 def state_problems(state: StateConfig, *, connect: bool = False) -> list[Problem]:

@@ -52,7 +52,9 @@ def resolve_paths(cfg: AisreConfig, base: Path) -> AisreConfig:
     def absolute(p: str) -> str:
         return p if Path(p).is_absolute() else str(base / p)
 
-    store = cfg.store.model_copy(update={"url": "sqlite:///" + absolute(cfg.store.path)})
+    store = cfg.store
+    if store.is_sqlite:  # a PostgreSQL URL names a server, not a file
+        store = store.model_copy(update={"url": "sqlite:///" + absolute(store.path)})
     log = cfg.log
     if log.jsonl and log.jsonl != "-":
         log = log.model_copy(update={"jsonl": absolute(log.jsonl)})
@@ -190,6 +192,10 @@ def schema_problems(exc: ValidationError, root: type[BaseModel]) -> list[Problem
             continue
         msg = err["msg"].removeprefix("Value error, ")
         got = err.get("input")
+        if isinstance(got, str) and "://" in got and "@" in got:  # a database URL: never echo its password
+            from aisre.store.postgres import redact
+
+            got = redact(got)
         shown = "" if isinstance(got, dict) or err["type"] == checks.PROBLEM_TYPE else f" (got {got!r})"
         found.append(Problem(loc, f"{msg}{shown}"))
     return found

@@ -31,7 +31,11 @@ class StoreConfig(Section):
 
     url: str = Field(
         "sqlite:///aisre.db",
-        description="The SQLite file records go to, as sqlite:///PATH (relative to the config file).",
+        description=(
+            "Where records go: a SQLite file as sqlite:///PATH (relative to the config file), or a PostgreSQL "
+            "database shared by many gateway hosts as postgresql://user[:password]@host[:port]/db "
+            "(needs aisre[postgres]; docs/store-postgres.md)."
+        ),
     )
     durability: Literal["durable", "fast"] = "fast"
     queue_size: int = Field(
@@ -61,9 +65,14 @@ class StoreConfig(Section):
 
     @field_validator("url")
     @classmethod
-    def _sqlite_url(cls, url: str) -> str:
+    def _store_url(cls, url: str) -> str:
+        if url.startswith(POSTGRES_SCHEMES):
+            problem = postgres_url_problem(url)
+            if problem:
+                raise ValueError(f"{problem}; {_STORE_URL_FORMS}")
+            return url
         if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
-            raise ValueError("expected 'sqlite:///PATH' (e.g. sqlite:///aisre.db)")
+            raise ValueError(_STORE_URL_FORMS)
         if url.endswith(":memory:"):
             raise ValueError(
                 "an in-memory SQLite database cannot be shared by the writer thread and readers; give a file path"
@@ -71,8 +80,43 @@ class StoreConfig(Section):
         return url
 
     @property
+    def is_sqlite(self) -> bool:
+        """Whether records go to a SQLite file (else to PostgreSQL, which has no file beside it)."""
+        return not self.url.startswith(POSTGRES_SCHEMES)
+
+    @property
     def path(self) -> str:
+        """The SQLite file (a PostgreSQL store has none: asking for it is a programming error)."""
+        if not self.is_sqlite:
+            raise ValueError("store.url is a PostgreSQL database: it has no file path (check store.is_sqlite first)")
         return self.url[len("sqlite:///") :]
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_STORE_URL_FORMS = (
+    "expected 'sqlite:///PATH' (e.g. sqlite:///aisre.db) or 'postgresql://user[:password]@host[:port]/db' "
+    "(e.g. postgresql://aisre@db.internal:5432/aisre)"
+)
+
+
+def postgres_url_problem(url: str) -> str | None:
+    """What is wrong with a postgresql:// URL (None when libpq can use it): a host, a database name and,
+    if given, a port from 1 to 65535; a host may also come as `?host=/socket/dir` (a Unix socket)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not a usable PostgreSQL URL ({exc})"
+    query = parse_qs(parts.query)
+    if not parts.hostname and not query.get("host"):
+        return "the PostgreSQL URL names no host"
+    if port is not None and not 1 <= port <= 65535:
+        return f"port {port} is outside 1-65535"
+    if not parts.path.strip("/") and not query.get("dbname"):
+        return "the PostgreSQL URL names no database (the /db after the host)"
+    return None
 
 
 class MetricsConfig(Section):

@@ -60,6 +60,10 @@ class Recorder:
         checks.check(cfg, parts=[checks.RECORDER])  # every store/log/redaction problem at once, before opening
         redactor = Redactor.from_config(cfg.redaction)
         s = cfg.store
+        if not s.is_sqlite:  # refuse every configured feature PostgreSQL cannot hold yet, before connecting
+            from aisre.store.postgres import check_config
+
+            check_config(cfg)
         store = open_store(s.url, retention_days=s.retention_days)
         sinks: list[Any] = [store]
         if cfg.log.jsonl:
