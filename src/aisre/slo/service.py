@@ -233,7 +233,8 @@ def start_background(
     acts = getattr(config, "playbooks", None) or getattr(config, "canaries", None)
     if not (config.slos or acts) or not config.slo_evaluation.enabled:
         return None
-    from aisre.locks import RunnerLock  # the same flock the monitoring jobs use
+    from aisre.locks import store_lock  # the same kind of lock the monitoring jobs use
 
     service = SLOService(config, store, clock, metrics, actuator)
-    return BackgroundSLOs(service, RunnerLock(lock_path(getattr(store, "path", config.store.path)))).start()
+    lock = store_lock(store, "slo", lock_path(getattr(store, "path", None) or config.store.path))
+    return BackgroundSLOs(service, lock).start()

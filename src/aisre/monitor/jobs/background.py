@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from aisre.locks import RunnerLock
+from aisre.locks import AdvisoryLock, RunnerLock, store_lock
 from aisre.monitor.jobs.runner import MonitorRunner
 
 log = logging.getLogger("aisre.monitor.jobs")
@@ -33,7 +33,9 @@ class BackgroundMonitors:
     pause between checks of the schedule (so `stop()` and new due jobs are noticed quickly).
     """
 
-    def __init__(self, runner: MonitorRunner, lock: RunnerLock, *, retry_s: float = 5.0, max_sleep_s: float = 1.0):
+    def __init__(
+        self, runner: MonitorRunner, lock: RunnerLock | AdvisoryLock, *, retry_s: float = 5.0, max_sleep_s: float = 1.0
+    ):
         self.runner = runner
         self.lock = lock
         self.retry_s = retry_s
@@ -73,4 +75,5 @@ def start_background(config: Any, store: Any, clock: Any, metrics: Any = None) -
     if not config.monitors:
         return None
     runner = MonitorRunner(config, store, clock, metrics)
-    return BackgroundMonitors(runner, RunnerLock(lock_path(getattr(store, "path", config.store.path)))).start()
+    lock = store_lock(store, "monitors", lock_path(getattr(store, "path", None) or config.store.path))
+    return BackgroundMonitors(runner, lock).start()
