@@ -275,7 +275,7 @@ def sqlite_only_config(cfg: Any) -> list[str]:
     if cfg.monitors:
         used.append("monitors (the monitoring jobs' runner lock and label re-checks)")
     if cfg.dashboard.enabled:
-        used.append("dashboard.enabled (the per-minute traffic rollups; it is on by default)")
+        used.append("dashboard.enabled (per-minute traffic rollups; on by default: set `dashboard: {enabled: false}`)")
     if cfg.auth.enabled:
         used.append("auth.enabled (API keys)")
     return used
