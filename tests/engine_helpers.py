@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -82,3 +84,26 @@ def write_dataset(root: Path, frame: pd.DataFrame, model: str, days: list[str]) 
         folder.mkdir(parents=True, exist_ok=True)
         part = frame.iloc[rows].rename(columns=lambda c: f"in_{c}").reset_index(drop=True)
         pq.write_table(pa.Table.from_pandas(part, preserve_index=False), folder / "part-0.parquet")
+
+
+def fairness_frame(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
+    """Predictions, labels (some missing) and two sensitive columns (some missing)."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "sex": rng.choice(["f", "m", None], rows, p=[0.45, 0.5, 0.05]),
+            "age": rng.choice(["young", "old"], rows),
+            "label": rng.integers(0, 2, rows).astype(float),
+            "pred": (rng.random(rows) < 0.4).astype(float),
+        }
+    )
+    df.loc[rng.choice(rows, 40, replace=False), "label"] = np.nan
+    return df
+
+
+def assert_same_fairness(want: Any, got: Any) -> None:
+    # DataFrame.equals: NaN (an undefined rate) equals NaN
+    assert pd.DataFrame(got.table()).equals(pd.DataFrame(want.table()))
+    assert pd.DataFrame([asdict(got.overall)]).equals(pd.DataFrame([asdict(want.overall)]))
+    assert got.summary() == pytest.approx(want.summary(), nan_ok=True)
+    assert (got.notes, got.sensitive_feature, got.breaches) == (want.notes, want.sensitive_feature, want.breaches)

@@ -16,7 +16,14 @@ from distributed import Client, LocalCluster  # noqa: E402
 import aisre  # noqa: E402
 from aisre.errors import MissingDependencyError  # noqa: E402
 from aisre.monitor.engines.common import engine_for  # noqa: E402
-from tests.engine_helpers import DRIFTED, assert_same_as_one_machine, frames, write_dataset  # noqa: E402
+from tests.engine_helpers import (
+    DRIFTED,
+    assert_same_as_one_machine,
+    assert_same_fairness,
+    fairness_frame,
+    frames,
+    write_dataset,
+)  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +103,19 @@ def test_profile_of_a_dask_frame_equals_the_one_process_profile(client, data):
         if p.kind == "numeric":
             assert (q.n, q.infinite, q.min, q.max) == (p.n, p.infinite, p.min, p.max), name
             assert q.mean == pytest.approx(p.mean, rel=1e-12) and q.m2 == pytest.approx(p.m2, rel=1e-12), name
+
+
+def test_fairness_of_a_dask_frame_equals_the_one_process_report():
+    from aisre.monitor.engines import fairness
+
+    df = fairness_frame()
+    frame = dd.from_pandas(df, npartitions=3)
+    assert_same_fairness(aisre.fairness(df["label"], df["pred"], df["sex"]), fairness(frame, "pred", "sex", "label"))
+    both = df[["sex", "age"]]
+    assert_same_fairness(
+        aisre.fairness(df["label"], df["pred"], both), fairness(frame, "pred", ["sex", "age"], "label")
+    )
+    assert_same_fairness(aisre.fairness(None, df["pred"], df["sex"]), fairness(frame, "pred", "sex"))
 
 
 def test_raw_value_only_methods_are_refused_by_name(client, data):

@@ -18,7 +18,14 @@ from pyspark.sql import SparkSession  # noqa: E402
 import aisre  # noqa: E402
 from aisre.errors import MissingDependencyError  # noqa: E402
 from aisre.monitor.engines.common import engine_for  # noqa: E402
-from tests.engine_helpers import DRIFTED, assert_same_as_one_machine, frames, write_dataset  # noqa: E402
+from tests.engine_helpers import (
+    DRIFTED,
+    assert_same_as_one_machine,
+    assert_same_fairness,
+    fairness_frame,
+    frames,
+    write_dataset,
+)  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +82,14 @@ def test_ks_with_a_local_reference_and_a_spark_window_is_within_its_bound(sdf, d
     exact = aisre.drift(ref, cur, method="ks", columns=numeric)
     got = aisre.drift(ref, sdf[1], method="ks", columns=numeric)
     assert_same_as_one_machine(exact, got)
+
+
+def test_fairness_of_a_spark_frame_equals_the_one_process_report(spark):
+    from aisre.monitor.engines import fairness
+
+    df = fairness_frame()
+    frame = spark.createDataFrame(df).repartition(3)
+    assert_same_fairness(aisre.fairness(df["label"], df["pred"], df["sex"]), fairness(frame, "pred", "sex", "label"))
 
 
 def test_a_spark_frame_without_pyspark_installed_names_the_extra(spark, data, monkeypatch):
