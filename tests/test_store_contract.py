@@ -83,29 +83,11 @@ def _keys(store):
     return KeyStore(store, server_secret="x" * 32)
 
 
-def _registry(store):
-    from aisre.respond.registry import Registry
-
-    return Registry(store)
-
-
-def _incidents(store):
-    from aisre.respond.incidents import Incidents
-
-    return Incidents(store)
-
-
-def _evaluations(store):
-    from aisre.store.evaluations import EvaluationStore
-
-    return EvaluationStore(store)
-
-
 @pytest.mark.parametrize(
     "feature",
-    [_keys, _registry, _incidents, _evaluations, lambda s: s._conn(), lambda s: os.fspath(s)],
-    ids=["keys", "registry", "incidents", "evaluations", "sqlite-connection", "file-path"],
-)
+    [_keys, lambda s: s._conn(), lambda s: os.fspath(s)],
+    ids=["keys", "sqlite-connection", "file-path"],
+)  # the registry, incidents and evaluations work on PostgreSQL: tests/test_store_postgres_tables.py
 def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12_when_set_up(
     pg_server: PostgresServer,  # noqa: F811
     feature,

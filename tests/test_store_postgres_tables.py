@@ -296,3 +296,58 @@ def test_the_write_lock_is_released_when_a_transaction_fails(url):
         assert time.monotonic() - start < 60 and reg.get("fraud", "v1").status == "canary"
     finally:
         reg.close()
+
+
+# -- the users of these tables: the CLI and the gateway's admin API ------------------------------
+def test_the_models_and_incidents_commands_work_on_both_backends(url):
+    from .test_cli import aisre_cli
+
+    def ok(*args: str) -> str:
+        out = aisre_cli(*args, "--store", url)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    ok("models", "register", "fraud", "v1", "--endpoint", "http://10.0.0.1:8080")
+    ok("models", "register", "fraud", "v2", "--endpoint", "http://10.0.0.2:8080")
+    ok("models", "promote", "fraud", "v1", "--to", "stable", "--reason", "first release")
+    ok("models", "promote", "fraud", "v2", "--to", "stable")
+    listed = json.loads(ok("models", "list", "--json"))
+    assert [(v["version"], v["status"]) for v in listed] == [("v1", "retired"), ("v2", "stable")]
+    refused = aisre_cli("models", "promote", "fraud", "v2", "--to", "canary", "--store", url)
+    assert refused.returncode == 2 and "stable" in refused.stderr and "Traceback" not in refused.stderr
+    Incidents(url).open("drift on amount", actor=ACTOR, trigger="drift:fraud")
+    assert "drift on amount" in ok("incidents", "list")
+
+
+def test_the_gateway_admin_api_promotes_and_rolls_back_on_both_backends(url, tmp_path):
+    import httpx
+
+    from aisre.telemetry.recorder import Recorder
+
+    from .gateway_helpers import RunningGateway, gateway_config
+
+    down = {"replicas": ["http://127.0.0.1:9"]}  # never called: only routing changes
+    models = {"fraud": {"protocol": "oip", "versions": {"v1": down, "v2": down}, "route": {"v1": 80, "v2": 20}}}
+    admin = "admin-" + "t" * 30
+    cfg = gateway_config(tmp_path, models, auth={"admin_key": admin}, gateway={"health_checks": {"enabled": False}},
+                         dashboard={"enabled": False})  # fmt: skip
+    store = open_store(url)
+    reg = Registry(store)
+    for v in ("v1", "v2"):
+        reg.register("fraud", v, actor=ACTOR, endpoint="http://x")
+    with (
+        RunningGateway(cfg, Recorder(store, durability="fast")) as gw,
+        httpx.Client(base_url=gw.url, headers={"authorization": f"Bearer {admin}"}, timeout=30) as c,
+    ):
+        promoted = c.post("/admin/models/fraud/versions/v1/promote", json={"to": "stable", "reason": "first"})
+        assert promoted.status_code == 200, promoted.text
+        assert promoted.json()["routing"]["weights"] == {"v1": 100.0}
+        c.post("/admin/models/fraud/versions/v2/promote", json={"to": "canary"}).raise_for_status()
+        assert dict(gw.gateway.routing.models["fraud"].weights) == {"v1": 80.0, "v2": 20.0}
+        rolled = c.post("/admin/models/fraud/rollback", json={"reason": "accuracy fell"}).json()
+        assert (rolled["kind"], rolled["rolled_back"], rolled["stable"]) == ("canary", ["v2"], "v1")
+        refused = c.post("/admin/models/fraud/versions/v1/promote", json={"to": "canary"})
+        assert refused.status_code == 409
+        assert c.get("/admin/incidents").status_code == 200
+    assert [(h.version, h.action, h.actor) for h in reg.history("fraud")][-1] == ("v2", "rollback", "api:admin")
+    store.close()

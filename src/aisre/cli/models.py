@@ -7,7 +7,7 @@ import getpass
 import json
 import os
 import sys
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,7 +17,7 @@ from aisre.config import AisreConfig
 from aisre.errors import AisreError
 from aisre.respond.promotion import configured_registry, evaluation_summary
 from aisre.respond.registry import STATUSES, Registry
-from aisre.store import SQLiteStore, open_store
+from aisre.store import open_store
 from aisre.store.registry import HistoryEntry, ModelVersion
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ def open_registry(config: str | None, store: str | None, create: bool = False) -
             f"no store at {local} (nothing registered yet: aisre models register MODEL VERSION, or pass --store)"
         )
     try:
-        return configured_registry(cfg, cast(SQLiteStore, open_store(url)))  # PostgreSQL: StoreError, issue #12
+        return configured_registry(cfg, open_store(url))  # sqlite:/// or postgresql://
     except AisreError as exc:
         raise fail(f"--store: {exc}" if store else str(exc)) from None
 

@@ -38,6 +38,7 @@ from aisre.gateway.requests import parse_json_object, read_body
 from aisre.respond.incidents import INCIDENT_STATUSES, Incidents
 from aisre.respond.promotion import configured_registry, evaluation_summary
 from aisre.respond.registry import STATUSES, Registry
+from aisre.store.postgres import PostgresStore
 from aisre.store.sqlite import SQLiteStore
 
 ACTOR = "api:admin"
@@ -53,7 +54,7 @@ class RegistryAdmin:
         self.registry: Registry | None = None
         self.incidents: Incidents | None = None
         self.follower: RegistryFollower | None = None
-        if isinstance(store, SQLiteStore):
+        if isinstance(store, (SQLiteStore, PostgresStore)):  # a JSONL sink or a custom Store keeps no registry
             self.registry = configured_registry(gateway.config, store, gateway.clock)
             self.incidents = Incidents(store, clock=gateway.clock)
             self.follower = RegistryFollower(gateway, self.registry)

@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from aisre.respond.golden import GoldenSet, golden_set
 from aisre.respond.scoring import OipScorer, Scored, SklearnScorer, file_sha256
 from aisre.store.evaluations import EvaluationStore
 from aisre.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from aisre.store.postgres import PostgresStore
 
 #: The signal every stored evaluation writes (1 passed, 0 failed), for dashboards and playbooks.
 SIGNAL = "offline_evaluation_passed"
@@ -103,7 +106,7 @@ def evaluate_version(
     data: str | os.PathLike[str] | None = None,
     label: str | None = None,
     *,
-    store: SQLiteStore | str | None = None,
+    store: SQLiteStore | PostgresStore | str | None = None,
     clock: Clock = SYSTEM_CLOCK,
     seed: int | None = 0,
 ) -> EvaluationResult:
@@ -243,7 +246,7 @@ def _check_pos_label(golden: GoldenSet, y_pred: np.ndarray, entry: ModelEvaluati
         )
 
 
-def save_evaluation(store: SQLiteStore | str, result: EvaluationResult) -> EvaluationResult:
+def save_evaluation(store: SQLiteStore | PostgresStore | str, result: EvaluationResult) -> EvaluationResult:
     """Append `result` to the `evaluations` table and write its `offline_evaluation_passed` signal."""
     signal = Signal(
         result.model,
@@ -261,14 +264,16 @@ def save_evaluation(store: SQLiteStore | str, result: EvaluationResult) -> Evalu
     return EvaluationResult.from_dict(result.to_dict(), seq)
 
 
-def latest_evaluation(store: SQLiteStore | str, model: str, version: str) -> EvaluationResult | None:
+def latest_evaluation(store: SQLiteStore | PostgresStore | str, model: str, version: str) -> EvaluationResult | None:
     """The newest stored evaluation of `model`/`version` (None: never evaluated). The gate reads `.passed`."""
     with EvaluationStore(store) as table:
         row = table.latest(model, version)
     return None if row is None else EvaluationResult.from_dict(row.report, row.seq)
 
 
-def gate_problem(config: AisreConfig, store: SQLiteStore | str, model: str, version: str, stage: str) -> str | None:
+def gate_problem(
+    config: AisreConfig, store: SQLiteStore | PostgresStore | str, model: str, version: str, stage: str
+) -> str | None:
     """Why `model`/`version` may not enter `stage` (shadow, canary, stable) under `evaluation.<model>.required_for`,
     or None when it may (the stage needs no evaluation, or the newest evaluation passed)."""
     entry = config.evaluation.get(model)
@@ -292,7 +297,7 @@ def gate_problem(config: AisreConfig, store: SQLiteStore | str, model: str, vers
     return None
 
 
-def shadow_gate_problem(store: SQLiteStore | str, model: str, version: str, stage: str) -> str | None:
+def shadow_gate_problem(store: SQLiteStore | PostgresStore | str, model: str, version: str, stage: str) -> str | None:
     """Why `version` may not enter `stage` for want of a passing shadow evaluation (its newest
     `shadow_passed` signal, as `aisre shadow report --write-signals` records it), or None."""
     from aisre.store import SQLiteStore as _Store
@@ -309,7 +314,7 @@ def shadow_gate_problem(store: SQLiteStore | str, model: str, version: str, stag
     return None
 
 
-def config_gate(config: AisreConfig, store: SQLiteStore | str) -> Callable[[str, str, str], str | None]:
+def config_gate(config: AisreConfig, store: SQLiteStore | PostgresStore | str) -> Callable[[str, str, str], str | None]:
     """`gate_problem` bound to a config and a store: the `gate(model, version, to)` hook of the registry."""
 
     def gate(model: str, version: str, to: str) -> str | None:

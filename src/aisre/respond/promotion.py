@@ -5,13 +5,14 @@ configures them (what the CLI and the admin API use). Kept apart from `registry`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aisre.clock import SYSTEM_CLOCK, Clock
 from aisre.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
     from aisre.respond.registry import Registry
+    from aisre.store.postgres import PostgresStore
 
 __all__ = ["FrozenBy", "Gate", "configured_registry", "evaluation_gate", "evaluation_summary", "slo_freeze"]
 
@@ -56,7 +57,7 @@ def evaluation_gate(store: Any) -> Gate:
     return gate
 
 
-def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
+def configured_registry(config: Any, store: SQLiteStore | PostgresStore, clock: Clock = SYSTEM_CLOCK) -> Registry:
     """The registry as aisre.yaml configures it (what the CLI and the admin API use): promotions frozen by the
     config's SLOs and by playbooks' `freeze_promotions` (until an `unfreeze_promotions`), and the
     offline-evaluation gate of `evaluation.<model>.required_for` (`aisre.respond.evaluation.config_gate`)
@@ -65,7 +66,9 @@ def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_C
     from aisre.respond.playbooks import playbook_freeze
     from aisre.respond.registry import Registry  # registry imports this module's hook types
 
-    by_slos = slo_freeze(slos, store, clock) if slos else None
+    # slo_freeze reads SLO buckets, typed for SQLite (evaluate_one); a PostgreSQL store with `slos` is refused at
+    # start-up by aisre.store.postgres.check_config until those readers are ported
+    by_slos = slo_freeze(slos, cast(SQLiteStore, store), clock) if slos else None
     by_playbooks = playbook_freeze(store, clock=clock)
 
     def frozen_by(model: str, version: str) -> list[str]:
@@ -79,7 +82,7 @@ def configured_registry(config: Any, store: SQLiteStore, clock: Clock = SYSTEM_C
     return Registry(store, clock=clock, frozen_by=frozen_by, gate=gate)
 
 
-def evaluation_summary(store: SQLiteStore, model: str, version: str) -> dict[str, Any] | None:
+def evaluation_summary(store: SQLiteStore | PostgresStore, model: str, version: str) -> dict[str, Any] | None:
     """The version's newest offline evaluation in brief (passed, when, which checks failed), or None when it
     was never evaluated: what `aisre models show` and `GET /admin/models/{model}` show beside the status."""
     from aisre.respond.evaluation import latest_evaluation

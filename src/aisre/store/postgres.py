@@ -9,8 +9,9 @@ temporary table and `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`: never a
 Every database or connection failure surfaces as a `StoreError`, which the writer retries with
 back-off; the broken connection is dropped and the next call opens a new one.
 
-What is not on PostgreSQL yet (SLO buckets, traffic rollups, keys, registry, incidents,
-evaluations: they keep SQLite tables through `SQLiteStore._conn()`) is listed in
+The model registry, incidents and evaluations work here too (`aisre.store.tables`, migrations 30-32).
+What is not on PostgreSQL yet (SLO buckets, traffic rollups, keys: they keep SQLite tables through
+`SQLiteStore._conn()`) is listed in
 docs/store-postgres.md; setting one up on this store raises a `StoreError` naming issue #12.
 """
 
@@ -30,8 +31,8 @@ from aisre.store.postgres_reads import PostgresReads
 
 ISSUE = "issue #12"
 _SQLITE_FEATURES = (
-    "this feature (it keeps its own tables in the SQLite file: API keys, model registry, incidents, "
-    "evaluations, SLO buckets, dashboard rollups or the monitor lock)"
+    "this feature (it keeps its own tables in the SQLite file: API keys, SLO buckets, dashboard rollups "
+    "or the monitor lock)"
 )
 _COLS = ", ".join(COLUMNS)
 _BATCH_TABLE = (
@@ -105,9 +106,9 @@ class PostgresStore(PostgresReads):
         return f"PostgresStore({self.url!r})"
 
     # What the SQLite-only features reach for first: `_conn()` (SLO buckets, dashboard rollups, label
-    # re-checks) or the store as a file path (`SQLiteStore(store)` in the key, registry, incident and
-    # evaluation tables). Each raises a StoreError naming the gap when the feature is set up, instead
-    # of a psycopg connection misused or an AttributeError later.
+    # re-checks) or the store as a file path (`SQLiteStore(store)` in the key tables; the registry, incident
+    # and evaluation tables have a PostgreSQL dialect, `aisre.store.tables`). Each raises a StoreError
+    # naming the gap when the feature is set up, instead of a psycopg connection misused or an AttributeError later.
     def _conn(self) -> Any:
         raise unsupported(_SQLITE_FEATURES)
 
@@ -271,7 +272,7 @@ def sqlite_only_config(cfg: Any) -> list[str]:
     if cfg.slos:
         used.append("slos (SLO buckets and their evaluation)")
     if cfg.breakers:
-        used.append("breakers (their incidents and SLO conditions)")
+        used.append("breakers (their SLO conditions)")
     if cfg.monitors:
         used.append("monitors (the monitoring jobs' runner lock and label re-checks)")
     if cfg.dashboard.enabled:
