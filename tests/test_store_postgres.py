@@ -59,7 +59,7 @@ def _aisre(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([PYTHON, "-m", "aisre", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_the_log_commands_read_a_postgresql_store_and_sqlite_only_ones_say_why_not(pg_server) -> None:  # noqa: F811
+def test_the_log_and_keys_commands_read_a_postgresql_store(pg_server) -> None:  # noqa: F811
     from aisre import open_store
     from aisre.records import InferenceRecord
 
@@ -76,10 +76,9 @@ def test_the_log_commands_read_a_postgresql_store_and_sqlite_only_ones_say_why_n
     stats = _aisre("log", "stats", "--store", url)
     assert stats.returncode == 0, stats.stderr
     assert "v7" in stats.stdout
-    keys = _aisre("keys", "list", "--store", url)
-    assert keys.returncode != 0
-    assert "not available on a PostgreSQL store yet (issue #12" in keys.stdout + keys.stderr
-    assert "Traceback" not in keys.stderr
+    keys = _aisre("keys", "list", "--store", url)  # API keys live in PostgreSQL too (test_store_postgres_keys.py)
+    assert keys.returncode == 0, keys.stderr
+    assert "no API keys" in keys.stdout
 
 
 WRITER = textwrap.dedent(
@@ -147,6 +146,6 @@ def test_the_start_up_check_names_every_configured_sqlite_only_feature_and_passe
     with pytest.raises(StoreError) as caught:
         check_config(cfg)
     message = str(caught.value)
-    for key in ("slos", "monitors", "dashboard.enabled", "auth.enabled", "issue #12"):
+    for key in ("slos", "monitors", "dashboard.enabled", "issue #12"):
         assert key in message
-    assert "breakers" not in message
+    assert "breakers" not in message and "auth" not in message  # API keys work on PostgreSQL

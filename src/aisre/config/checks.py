@@ -347,7 +347,7 @@ def auth_problems(auth: AuthConfig, store: StoreConfig) -> list[Problem]:
     """With keys on: the server secret the key store will use is strong enough and private."""
     if not auth.enabled:
         return []
-    from aisre.store.keys import ApiKeyError, check_server_secret, read_or_create_secret_file
+    from aisre.store.keys import ApiKeyError, check_server_secret, postgres_secret_missing, read_or_create_secret_file
 
     value = os.environ.get(auth.key_secret_env)
     if not store.is_sqlite:
@@ -368,14 +368,6 @@ def auth_problems(auth: AuthConfig, store: StoreConfig) -> list[Problem]:
     except (ApiKeyError, OSError) as exc:
         return [Problem(("auth", "key_secret_env"), str(exc))]
     return []
-
-
-def postgres_secret_missing(env: str) -> str:
-    """Why keys on a PostgreSQL store need the environment variable (what KeyStore raises too)."""
-    return (
-        f"${env} is not set: API keys on a PostgreSQL store need the server secret in ${env} (at least "
-        "32 characters, the same on every gateway host; there is no key-secret file beside a database server)"
-    )
 
 
 def state_problems(state: StateConfig, *, connect: bool = False) -> list[Problem]:

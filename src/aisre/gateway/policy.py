@@ -49,6 +49,7 @@ from aisre.gateway.limits import (
 )
 from aisre.store import SQLiteStore
 from aisre.store.keys import ApiKeyError, KeyRecord, KeySecretError, KeyStore
+from aisre.store.postgres import PostgresStore
 
 log = logging.getLogger("aisre.gateway")
 
@@ -75,12 +76,12 @@ class Policies:
         self.auth = config.auth
         self.keys: KeyStore | None = None
         if self.auth.enabled:  # every problem here is the config's: say so now, never as a 500 per request
-            if not isinstance(store, SQLiteStore):
+            if not isinstance(store, SQLiteStore | PostgresStore):
                 raise ConfigError(
                     [
-                        "auth.enabled: API keys live in the SQLite store (store.url), but the gateway was given "
-                        f"a recorder writing to {type(store).__name__}; give it a Recorder on a SQLiteStore, "
-                        "or set auth.enabled: false"
+                        "auth.enabled: API keys live in the store (store.url), but the gateway was given "
+                        f"a recorder writing to {type(store).__name__}; give it a Recorder on a SQLite or "
+                        "PostgreSQL store, or set auth.enabled: false"
                     ]
                 )
             self.keys = KeyStore(store, clock=clock, secret_env=self.auth.key_secret_env)

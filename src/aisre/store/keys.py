@@ -1,9 +1,11 @@
-"""API keys in the inference log's SQLite file: create, list, revoke, and verify a secret (keyed hash, constant time).
+"""API keys in the inference log's store: create, list, revoke, and verify a secret (keyed hash, constant time).
 
 A secret reads `sk-aisre-<id>-<43 urlsafe chars>`: the id inside it finds the row without a scan. Only
 HMAC-SHA256(server secret, secret) is stored. The server secret comes from `$AISRE_KEY_SECRET` (at least 32
-characters), or else from `<db>.key-secret` next to the database (64 hex chars = 32 random bytes, mode 0600,
-created on first use), so every process on one host agrees. `verify` reads the key's row on every call, so a
+characters), or else, on SQLite, from `<db>.key-secret` next to the database (64 hex chars = 32 random bytes,
+mode 0600, created on first use), so every process on one host agrees; on PostgreSQL (many hosts, no shared
+file) the variable is required. The table lives in a SQLite file or a PostgreSQL database: the SQL dialect is
+the one seam (store/key_tables.py); every rule is here, once. `verify` reads the key's row on every call, so a
 revocation made by any process is refused by every other one at once.
 """
 
@@ -15,7 +17,6 @@ import math
 import os
 import re
 import secrets
-import sqlite3
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,8 @@ from aisre.errors import (  # the key errors live in the one tree; raised (and r
     UnknownKeyError,
 )
 from aisre.store.codec import iso_time
+from aisre.store.key_tables import key_table
+from aisre.store.postgres import PostgresStore
 from aisre.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -74,23 +77,6 @@ _COLUMNS = (
     "id, name, hash, models, rpm, tpm, max_concurrent, budget_usd, budget_period, expires_at, created_at, revoked_at"
 )
 _SELECT_BY_ID = f"SELECT {_COLUMNS} FROM api_keys WHERE id = ?"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    models TEXT,
-    rpm INTEGER,
-    tpm INTEGER,
-    max_concurrent INTEGER,
-    budget_usd REAL,
-    budget_period TEXT,
-    expires_at REAL,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL;
-"""
 # Compared against when the id is unknown, so "no such id" costs the same as "wrong secret".
 _NO_HASH = "0" * 64
 
@@ -130,24 +116,27 @@ def _record(row: tuple) -> KeyRecord:
 
 
 class KeyStore:
-    """API keys in the `api_keys` table of a SQLite store; safe from many threads and processes.
+    """API keys in the `api_keys` table of a store; safe from many threads, processes and (PostgreSQL) hosts.
 
-    `store` is a `SQLiteStore` (its per-thread connections are shared) or a path / `sqlite:///` URL.
+    `store` is a `SQLiteStore` or a `PostgresStore` (its per-thread connections are shared), or a path, a
+    `sqlite:///` or a `postgresql://` URL.
     `server_secret` overrides the environment variable and the secret file (for tests and embedding).
     """
 
     def __init__(
         self,
-        store: SQLiteStore | str | os.PathLike[str],
+        store: SQLiteStore | PostgresStore | str | os.PathLike[str],
         *,
         clock: Clock = SYSTEM_CLOCK,
         secret_env: str = SECRET_ENV,
         server_secret: str | bytes | None = None,
     ) -> None:
-        self._owns_store = not isinstance(store, SQLiteStore)
-        if isinstance(store, str):
+        self._owns_store = not isinstance(store, SQLiteStore | PostgresStore)
+        if isinstance(store, str) and store.startswith(("postgresql://", "postgres://")):
+            store = PostgresStore(store)
+        elif isinstance(store, str):
             store = store.removeprefix("sqlite:///")
-        self.store = store if isinstance(store, SQLiteStore) else SQLiteStore(store)
+        self.store = store if isinstance(store, SQLiteStore | PostgresStore) else SQLiteStore(store)
         self.clock = clock
         self.secret_env = secret_env
         # Per process: HMAC of secrets that verified, and records by their row (the row is still read
@@ -156,14 +145,12 @@ class KeyStore:
         self._records: dict[tuple, KeyRecord] = {}
         self._server_secret_given = server_secret is not None
         self._server_key = None if server_secret is None else check_server_secret(server_secret, "server_secret")
-        conn = self.store._conn()
-        conn.executescript(_SCHEMA)
-        conn.commit()
+        self._table = key_table(self.store)
 
     @property
-    def secret_file(self) -> Path:
-        """Where the server secret lives when the environment variable is unset."""
-        return self.store.path.with_name(self.store.path.name + ".key-secret")
+    def secret_file(self) -> Path | None:
+        """Where the server secret lives when the environment variable is unset (None on PostgreSQL: required)."""
+        return self._table.secret_file
 
     # -- the hot path ------------------------------------------------------------------
     def verify(self, secret: str) -> KeyRecord:
@@ -171,7 +158,7 @@ class KeyStore:
         match = _SECRET.fullmatch(secret) if isinstance(secret, str) and len(secret) == _SECRET_CHARS else None
         if match is None:
             raise UnknownKeyError()
-        row = self.store._conn().execute(_SELECT_BY_ID, (match[1],)).fetchone()
+        row = self._table.one(_SELECT_BY_ID, (match[1],))
         digest = self._digests.get(secret) or self._digest(secret)
         # Compare even when the id is unknown, so "no such id" costs about as much as "wrong secret".
         if not hmac.compare_digest(digest, _NO_HASH if row is None else row[2]) or row is None:
@@ -239,7 +226,7 @@ class KeyStore:
         ):
             raise InvalidKeyOptionError("expires_at", f"a time in the future (now is {iso_time(now)})", expires_at)
         key = self._server_key if self._server_key is not None else self._load_server_key()
-        conn = self.store._conn()
+        insert = f"INSERT INTO api_keys ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
         while True:
             key_id = "key_" + secrets.token_hex(6)
             secret = f"{SECRET_PREFIX}{key_id}-{secrets.token_urlsafe(32)}"
@@ -258,46 +245,43 @@ class KeyStore:
                 now,
                 None,
             )
-            try:
-                with conn:
-                    conn.execute(f"INSERT INTO api_keys ({_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row)
-            except sqlite3.IntegrityError as exc:
-                if "api_keys.name" in str(exc):
-                    raise DuplicateKeyNameError(name) from None
+            clash = self._table.insert(insert, row)
+            if clash == "name":
+                raise DuplicateKeyNameError(name)
+            if clash == "id":
                 continue  # a 48-bit id collided: draw another
             return _record(row), secret
 
     def get(self, key_id: str) -> KeyRecord | None:
         """The key with this id (revoked or not), or None."""
-        row = self.store._conn().execute(_SELECT_BY_ID, (key_id,)).fetchone()
+        row = self._table.one(_SELECT_BY_ID, (key_id,))
         return None if row is None else _record(row)
 
     def list(self, include_revoked: bool = False) -> list[KeyRecord]:
         """Keys, oldest first; expired keys are listed (their status says so), revoked ones only if asked."""
         where = "" if include_revoked else " WHERE revoked_at IS NULL"
-        rows = self.store._conn().execute(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id")
+        rows = self._table.rows(f"SELECT {_COLUMNS} FROM api_keys{where} ORDER BY created_at, id")
         return [_record(row) for row in rows]
 
     def revoke(self, id_or_name: str) -> KeyRecord:
         """Revoke a key by id, or the active key of that name; returns it. Revoking twice keeps the first time."""
-        conn = self.store._conn()
-        with conn:
+        with self._table.transaction() as execute:
             if _ID.fullmatch(id_or_name):
-                conn.execute(
+                execute(
                     "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                     (self.clock.now(), id_or_name),
                 )
-                row = conn.execute(_SELECT_BY_ID, (id_or_name,)).fetchone()
+                row = execute(_SELECT_BY_ID, (id_or_name,)).fetchone()
             else:
-                row = conn.execute(
+                row = execute(
                     f"SELECT {_COLUMNS} FROM api_keys WHERE name = ? AND revoked_at IS NULL", (id_or_name,)
                 ).fetchone()
                 if row is not None:
-                    conn.execute(
+                    execute(
                         "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                         (self.clock.now(), row[0]),
                     )
-                    row = conn.execute(_SELECT_BY_ID, (row[0],)).fetchone()
+                    row = execute(_SELECT_BY_ID, (row[0],)).fetchone()
         if row is None:
             raise KeyNotFoundError(id_or_name)
         return _record(row)
@@ -320,15 +304,27 @@ class KeyStore:
         """Where the server secret comes from: the environment variable, the secret file, or the constructor."""
         if self._server_key is not None and self._server_secret_given:
             return "the server_secret argument"
-        return f"${self.secret_env}" if self.secret_env in os.environ else str(self.secret_file)
+        if self.secret_env in os.environ or self.secret_file is None:
+            return f"${self.secret_env}"
+        return str(self.secret_file)
 
     def _load_server_key(self) -> bytes:
         value = os.environ.get(self.secret_env)
         if value is not None:
             self._server_key = check_server_secret(value, f"${self.secret_env}")
+        elif self.secret_file is None:
+            raise KeySecretError(postgres_secret_missing(self.secret_env))
         else:
             self._server_key = check_server_secret(read_or_create_secret_file(self.secret_file), str(self.secret_file))
         return self._server_key
+
+
+def postgres_secret_missing(env: str) -> str:
+    """Why keys on a PostgreSQL store need the environment variable (the config check says the same)."""
+    return (
+        f"${env} is not set: API keys on a PostgreSQL store need the server secret in ${env} (at least "
+        "32 characters, the same on every gateway host; there is no key-secret file beside a database server)"
+    )
 
 
 def _check_name(name: object) -> None:

@@ -109,6 +109,25 @@ INSERT INTO meta VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (Migration(1, "inference log, labels, signals, meta", _SQLITE_1, _POSTGRESQL_1),)
+# 10-19: API keys on PostgreSQL (SQLite stores create `api_keys` on first use: store/key_tables.py).
+_POSTGRESQL_10 = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    models TEXT,
+    rpm BIGINT,
+    tpm BIGINT,
+    max_concurrent BIGINT,
+    budget_usd DOUBLE PRECISION,
+    budget_period TEXT,
+    expires_at DOUBLE PRECISION,
+    created_at DOUBLE PRECISION NOT NULL,
+    revoked_at DOUBLE PRECISION
+);
+CREATE UNIQUE INDEX IF NOT EXISTS api_keys_live_name ON api_keys (name) WHERE revoked_at IS NULL;
+"""
+MIGRATIONS = (*MIGRATIONS, Migration(10, "API keys", "", _POSTGRESQL_10))
 # 30-39: registry, incidents, evaluations on PostgreSQL (SQLite stores create them on first use).
 MIGRATIONS = tuple(
     sorted((*MIGRATIONS, *(Migration(v, d, "", pg) for v, d, pg in migrations_tables.TABLES)), key=lambda m: m.version)

@@ -274,11 +274,9 @@ def sqlite_only_config(cfg: Any) -> list[str]:
     if cfg.breakers:
         used.append("breakers (their SLO conditions)")
     if cfg.monitors:
-        used.append("monitors (the monitoring jobs' runner lock and label re-checks)")
+        used.append("monitors (the monitoring jobs' label re-checks)")
     if cfg.dashboard.enabled:
         used.append("dashboard.enabled (per-minute traffic rollups; on by default: set `dashboard: {enabled: false}`)")
-    if cfg.auth.enabled:
-        used.append("auth.enabled (API keys)")
     return used
 
 
