@@ -51,6 +51,7 @@ import numpy as np
 from aisre.config.slo import SLOConfig
 from aisre.errors import AisreError, InvalidParameterError
 from aisre.records import Signal
+from aisre.slo import events_pg
 from aisre.slo.budget import MinuteSeries
 from aisre.store import buckets
 from aisre.store.buckets import BucketSpec
@@ -89,8 +90,9 @@ class Window:
         return max(int(math.ceil((self.end_s - self.start_s) / self.step_s)), 0)
 
 
-def where_clause(slo: SLOConfig) -> tuple[str, list[Any]]:
-    """SQL conditions (on alias `i`) and parameters for the SLO's model, version and `where`.
+def where_clause(slo: SLOConfig, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+    """SQL conditions (on alias `i`) and parameters for the SLO's model, version and `where`, in
+    `dialect` ("sqlite" or "postgresql": `aisre.slo.events_pg`; placeholders are `?` in both).
 
     InvalidParameterError naming the key when a `where` key is neither tags.NAME nor inputs.NAME.
     """
@@ -105,6 +107,11 @@ def where_clause(slo: SLOConfig) -> tuple[str, list[Any]]:
             raise InvalidParameterError(
                 f"slos.{slo.name}.sli.where: key {key!r}: expected tags.NAME or inputs.NAME (e.g. tags.use_case)"
             )
+        if dialect == "postgresql":
+            sql, rest = events_pg.where_value(match[1], value)
+            parts.append(sql)
+            params += events_pg.where_params(sql, match[2], rest)
+            continue
         path = "$." + match[1] + "." + '"' + match[2].replace('"', '\\"') + '"'
         parts.append("json_extract(i.body, ?) = ?")
         params += [path, value]
@@ -160,12 +167,15 @@ _REGRESSION_SUMS_SQL = (
 )
 
 
-def event_spec(slo: SLOConfig) -> BucketSpec:
+def event_spec(slo: SLOConfig, dialect: str = "sqlite") -> BucketSpec:
     """The per-minute (good, total) sums of an event SLI (or of the per-minute counts a timeslice
-    SLI is judged from) as a `BucketSpec` the store maintains as it commits.
+    SLI is judged from) as a `BucketSpec` the store maintains as it commits, in the store's SQL
+    `dialect` ("sqlite", or "postgresql": the same values, `aisre.slo.events_pg`).
 
     NotEvaluable when the SLI is not made of events; InvalidParameterError for a bad `where` key.
     """
+    if dialect == "postgresql":
+        return _event_spec_pg(slo)
     cond, params = where_clause(slo)
     where = tuple(params)
     kind = slo.sli.kind
@@ -186,6 +196,31 @@ def event_spec(slo: SLOConfig) -> BucketSpec:
     raise NotEvaluable(f"a {kind!r} SLI is not made of events")
 
 
+def _event_spec_pg(slo: SLOConfig) -> BucketSpec:
+    cond, params = where_clause(slo, "postgresql")
+    where = tuple(params)
+    kind = slo.sli.kind
+    if kind == "availability":
+        values = ("(i.status = 'ok')::int", "(i.status IN ('ok', 'error'))::int")
+        return BucketSpec(slo.name, "records", values, cond, (), where)
+    if kind in events_pg.FIELD:
+        field = events_pg.FIELD[kind]
+        values = (f"({field} <= ?)::int", f"({field} IS NOT NULL)::int")
+        return BucketSpec(slo.name, "records", values, cond, (slo.sli.threshold_s,), where)
+    if kind == "correctness" or (kind == "quality" and slo.sli.metric == "accuracy"):
+        return BucketSpec(slo.name, "labels", events_pg.ACCURACY, cond, (), where)
+    if kind == "quality" and slo.sli.metric in _BINARY_SUMS and slo.sli.pos_label is None:
+        return BucketSpec(slo.name, "labels", events_pg.BINARY_SUMS, cond, (), where)
+    if kind == "quality" and slo.sli.metric in _REGRESSION_SUMS:
+        return BucketSpec(slo.name, "labels", events_pg.REGRESSION_SUMS, cond, (), where)
+    raise NotEvaluable(f"a {kind!r} SLI is not made of events")
+
+
+def dialect_of(store: Any) -> str:
+    """The store's SQL dialect: "postgresql" for a `PostgresStore`, else "sqlite"."""
+    return str(getattr(store, "dialect", "sqlite"))
+
+
 def _minute_counts(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     """(good, total) per minute of `w` from the store's pre-aggregated buckets."""
     good, total = _minute_sums(slo, store, w)[:2]
@@ -194,7 +229,12 @@ def _minute_counts(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.nd
 
 def _minute_sums(slo: SLOConfig, store: SQLiteStore, w: Window) -> np.ndarray:
     """Every sum of the SLO's bucket spec per minute of `w`: shape (len(spec.values), w.n)."""
-    spec = event_spec(slo)
+    dialect = dialect_of(store)
+    spec = event_spec(slo, dialect)
+    if dialect == "postgresql":
+        from aisre.store import postgres_buckets  # here: SQLite-only processes never load it
+
+        return postgres_buckets.ensure_and_read(store, spec, int(w.start_s // MINUTE_S), w.n)
     conn = store._conn()  # noqa: SLF001 - the store's own connection; buckets live in its file
     buckets.ensure(conn, spec)
     return buckets.read(conn, spec.name, int(w.start_s // MINUTE_S), w.n, len(spec.values))
@@ -209,20 +249,30 @@ def raw_event_series(slo: SLOConfig, store: SQLiteStore, end_s: float, length_s:
     """The same series as the buckets give, counted from the records themselves (the reference the
     buckets are tested against, and a check for anyone who doubts them)."""
     w = Window.ending(end_s, length_s, MINUTE_S)
-    spec = event_spec(slo)
-    join = "labels l CROSS JOIN inferences i ON i.id = l.record_id" if spec.source == "labels" else "inferences i"
+    dialect = dialect_of(store)
+    spec = event_spec(slo, dialect)
+    join = "inferences i"
+    if spec.source == "labels":  # SQLite: CROSS JOIN keeps the labels as the outer loop
+        join = f"labels l {'' if dialect == 'postgresql' else 'CROSS '}JOIN inferences i ON i.id = l.record_id"
     sums, params = spec.sums()
+    minute = events_pg.MINUTE if dialect == "postgresql" else "CAST(i.ts / 60 AS INTEGER)"
     sql = (
-        f"SELECT CAST(i.ts / 60 AS INTEGER) AS minute, {sums} FROM {join} "
-        f"WHERE ({spec.where}) AND i.ts >= ? AND i.ts < ? GROUP BY minute"
+        f"SELECT {minute} AS minute, {sums} FROM {join} WHERE ({spec.where}) AND i.ts >= ? AND i.ts < ? GROUP BY minute"
     )
     first = int(w.start_s // MINUTE_S)
     goods, totals = np.zeros(w.n), np.zeros(w.n)
-    for minute, g, t, *_ in store._conn().execute(sql, [*params, *spec.where_params, w.start_s, w.end_s]):  # noqa: SLF001
+    for minute, g, t, *_ in _query(store, sql, [*params, *spec.where_params, w.start_s, w.end_s]):
         k = int(minute) - first
         if 0 <= k < w.n:
             goods[k], totals[k] = g or 0, t or 0
     return MinuteSeries(w.start_s, goods, totals, MINUTE_S)
+
+
+def _query(store: Any, sql: str, params: list[Any]) -> Iterable[Any]:
+    """Rows of a read-only query written with `?` placeholders, on either backend."""
+    if dialect_of(store) == "postgresql":
+        return store._fetch("reading SLO events", sql.replace("?", "%s"), params)  # noqa: SLF001
+    return store._conn().execute(sql, params)  # noqa: SLF001
 
 
 def _slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
@@ -269,13 +319,13 @@ def _share_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.nda
 
 
 def _slice_rows(slo: SLOConfig, store: SQLiteStore, w: Window, columns: str, labelled: bool = False) -> Iterable[Any]:
-    cond, params = where_clause(slo)
-    source = "labels l CROSS JOIN inferences i ON i.id = l.record_id" if labelled else "inferences i"
-    sql = (
-        f"SELECT CAST((i.ts - ?) / ? AS INTEGER) AS slice, {columns} FROM {source} "
-        f"WHERE {cond} AND i.ts >= ? AND i.ts < ? ORDER BY slice"
-    )
-    return store._conn().execute(sql, [w.start_s, w.step_s, *params, w.start_s, w.end_s])  # noqa: SLF001
+    dialect = dialect_of(store)
+    cond, params = where_clause(slo, dialect)
+    pg = dialect == "postgresql"
+    source = f"labels l {'' if pg else 'CROSS '}JOIN inferences i ON i.id = l.record_id" if labelled else "inferences i"
+    sl = "floor((i.ts - ?) / ?)::bigint" if pg else "CAST((i.ts - ?) / ? AS INTEGER)"  # ts >= start: floor = trunc
+    sql = f"SELECT {sl} AS slice, {columns} FROM {source} WHERE {cond} AND i.ts >= ? AND i.ts < ? ORDER BY slice"
+    return _query(store, sql, [w.start_s, w.step_s, *params, w.start_s, w.end_s])
 
 
 def _grouped(rows: Iterable[Any], n: int) -> dict[int, list[Any]]:
@@ -305,7 +355,7 @@ def _percentile_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[n
 
 def _percentile_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.ndarray, np.ndarray]:
     """`_percentile_slices` from the values themselves (slices that are not whole minutes; the test reference)."""
-    field = _FIELD[slo.sli.kind]
+    field = (events_pg.FIELD if dialect_of(store) == "postgresql" else _FIELD)[slo.sli.kind]
     rows = _slice_rows(slo, store, w, field)
     good, total = np.zeros(w.n), np.zeros(w.n)
     assert slo.sli.percentile is not None and slo.sli.threshold_s is not None

@@ -17,6 +17,7 @@ import orjson
 
 from aisre.config.slo import SLOConfig
 from aisre.errors import AisreError
+from aisre.slo import events_pg
 from aisre.slo.events import (
     _BINARY_SUMS,
     _REGRESSION,
@@ -30,6 +31,7 @@ from aisre.slo.events import (
     _minute_sums,
     _slice_rows,
     _whole_minutes,
+    dialect_of,
 )
 from aisre.store.sqlite import SQLiteStore
 
@@ -55,8 +57,15 @@ def quality_slices_raw(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[n
 
     metric = slo.sli.metric
     assert metric is not None
-    columns = "json_extract(i.body, '$.prediction'), l.value, json_extract(i.body, '$.scores')"
-    rows = _slice_rows(slo, store, w, columns, labelled=True)
+    if dialect_of(store) == "postgresql":  # the values SQLite's json_extract would give, decoded here
+        columns = "(i.body::json -> 'prediction')::text, l.value, (i.body::json -> 'scores')::text"
+        convert = events_pg.sqlite_json_value
+        rows: Any = [
+            (k, convert(p), v, convert(sc)) for k, p, v, sc in _slice_rows(slo, store, w, columns, labelled=True)
+        ]
+    else:
+        columns = "json_extract(i.body, '$.prediction'), l.value, json_extract(i.body, '$.scores')"
+        rows = _slice_rows(slo, store, w, columns, labelled=True)
     good, total = np.zeros(w.n), np.zeros(w.n)
     by_score = metric in _SCORE_METRICS
     scored = False

@@ -25,7 +25,8 @@ import orjson
 
 from aisre.config.slo import SLOConfig
 from aisre.errors import AisreError, InvalidParameterError
-from aisre.slo.events import NotEvaluable, Window, where_clause
+from aisre.slo.events import NotEvaluable, Window, _query, dialect_of, where_clause
+from aisre.slo.events_pg import sqlite_json_value
 from aisre.slo.marks import ALL_VERSIONS, mark_names
 from aisre.store.sqlite import SQLiteStore
 
@@ -37,11 +38,17 @@ def _inside(value: float, low: float | None, high: float | None) -> bool:
     return (low is None or value >= low) and (high is None or value <= high)
 
 
-def sensitive_path(field: str) -> str:
-    """The JSON path of the sensitive field in a record's body: inputs.NAME (default) or tags.NAME."""
+def sensitive_scope(field: str) -> tuple[str, str]:
+    """(scope, name) of the sensitive field: inputs.NAME (default) or tags.NAME."""
     scope, _, name = field.partition(".") if field.startswith(("inputs.", "tags.")) else ("inputs", "", field)
     if not name:
         raise InvalidParameterError(f"sensitive: expected an input field name (or tags.NAME), got {field!r}")
+    return scope, name
+
+
+def sensitive_path(field: str) -> str:
+    """The JSON path of the sensitive field in a record's body: inputs.NAME (default) or tags.NAME."""
+    scope, name = sensitive_scope(field)
     return "$." + scope + '."' + name.replace('"', '\\"') + '"'
 
 
@@ -52,15 +59,26 @@ def fairness_slices(slo: SLOConfig, store: SQLiteStore, w: Window) -> tuple[np.n
     sli = slo.sli
     assert sli.metric is not None and sli.sensitive is not None
     needs_labels = sli.metric in LABEL_GAPS
-    cond, params = where_clause(slo)
+    dialect = dialect_of(store)
+    cond, params = where_clause(slo, dialect)
     label, join = ("l.value", "JOIN labels l ON l.record_id = i.id") if needs_labels else ("NULL", "")
+    if dialect == "postgresql":  # the values SQLite's json_extract gives, decoded in Python
+        scope, name = sensitive_scope(sli.sensitive)
+        columns, path = f"(i.body::json -> 'prediction')::text, (i.body::json -> '{scope}' -> ?)::text", name
+        slice_of = "floor((i.ts - ?) / ?)::bigint"  # ts >= start: floor = SQLite's truncation
+    else:
+        columns, path = "json_extract(i.body, '$.prediction'), json_extract(i.body, ?)", sensitive_path(sli.sensitive)
+        slice_of = "CAST((i.ts - ?) / ? AS INTEGER)"
     sql = (
-        "SELECT CAST((i.ts - ?) / ? AS INTEGER) AS slice, json_extract(i.body, '$.prediction'), "
-        f"json_extract(i.body, ?), {label} FROM inferences i {join} WHERE {cond} AND i.ts >= ? AND i.ts < ?"
+        f"SELECT {slice_of} AS slice, {columns}, {label} FROM inferences i {join} "
+        f"WHERE {cond} AND i.ts >= ? AND i.ts < ?"
     )
-    args = [w.start_s, w.step_s, sensitive_path(sli.sensitive), *params, w.start_s, w.end_s]
+    args = [w.start_s, w.step_s, path, *params, w.start_s, w.end_s]
+    rows: Any = _query(store, sql, args)
+    if dialect == "postgresql":
+        rows = [(k, sqlite_json_value(p), sqlite_json_value(g), v) for k, p, g, v in rows]
     by_slice: dict[int, list[tuple[Any, Any, Any]]] = {}
-    for k, pred, group, label in store._conn().execute(sql, args):  # noqa: SLF001 - read-only SQL
+    for k, pred, group, label in rows:
         if 0 <= k < w.n and pred is not None and group is not None:
             by_slice.setdefault(int(k), []).append((pred, group, label))
     good, total = np.zeros(w.n), np.zeros(w.n)
@@ -115,11 +133,14 @@ def _first_record_ts(slo: SLOConfig, store: SQLiteStore, w: Window) -> float | N
     cond, params = "i.model = ?", [slo.model]
     if slo.version is not None:
         cond, params = cond + " AND i.version = ?", [*params, slo.version]
-    conn = store._conn()  # noqa: SLF001 - read-only SQL
-    before = conn.execute(f"SELECT 1 FROM inferences i WHERE {cond} AND i.ts < ? LIMIT 1", [*params, w.start_s])
-    if before.fetchone() is not None:
+    before = list(_query(store, f"SELECT 1 FROM inferences i WHERE {cond} AND i.ts < ? LIMIT 1", [*params, w.start_s]))
+    if before:
         return -math.inf
-    row = conn.execute(
-        f"SELECT MIN(i.ts) FROM inferences i WHERE {cond} AND i.ts >= ? AND i.ts < ?", [*params, w.start_s, w.end_s]
-    ).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
+    rows = list(
+        _query(
+            store,
+            f"SELECT MIN(i.ts) FROM inferences i WHERE {cond} AND i.ts >= ? AND i.ts < ?",
+            [*params, w.start_s, w.end_s],
+        )
+    )
+    return None if not rows or rows[0][0] is None else float(rows[0][0])

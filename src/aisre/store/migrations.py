@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisre.errors import StoreError
-from aisre.store import migrations_tables
+from aisre.store import migrations_tables, postgres_buckets, postgres_rollups
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +131,11 @@ MIGRATIONS = (*MIGRATIONS, Migration(10, "API keys", "", _POSTGRESQL_10))
 # 30-39: registry, incidents, evaluations on PostgreSQL (SQLite stores create them on first use).
 MIGRATIONS = tuple(
     sorted((*MIGRATIONS, *(Migration(v, d, "", pg) for v, d, pg in migrations_tables.TABLES)), key=lambda m: m.version)
+)
+# 20-29: SLO buckets and the dashboard's traffic rollup on PostgreSQL (SQLite stores create them on open).
+_POSTGRESQL_20 = postgres_buckets.SCHEMA + postgres_rollups.SCHEMA
+MIGRATIONS = tuple(
+    sorted((*MIGRATIONS, Migration(20, "SLO buckets, traffic rollup", "", _POSTGRESQL_20)), key=lambda m: m.version)
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aisre.errors import StoreError, UnknownRecordError, require
 from aisre.records import InferenceRecord, Label, Signal
-from aisre.store import migrations
+from aisre.store import migrations, postgres_buckets, postgres_rollups
 from aisre.store.codec import COLUMNS, dumps, label_to_row, record_to_row
 from aisre.store.postgres_reads import PostgresReads
 
@@ -76,6 +76,8 @@ class PostgresStore(PostgresReads):
     COPY measured 2.2-2.7x faster on full batches (docs/benchmarks.md).
     """
 
+    dialect = "postgresql"  # the SQL dialect `aisre.slo.events` renders the SLO buckets' SQL in
+
     def __init__(
         self,
         url: str,
@@ -96,6 +98,7 @@ class PostgresStore(PostgresReads):
         self._all_lock = threading.Lock()
         with self._errors("opening the store"):
             migrations.apply_postgresql(self._connection(), self.url)
+            postgres_rollups.catch_up(self._connection())  # rows written before the rollup existed, once
 
     @property
     def url(self) -> str:
@@ -167,11 +170,16 @@ class PostgresStore(PostgresReads):
             with conn.transaction():
                 if not durable:
                     conn.execute("SET LOCAL synchronous_commit = off")
+                # Before the inserts take their `seq`s, held to COMMIT: the SLO buckets' and the rollup's
+                # `seq` marks are exact only if batches commit in `seq` order (postgres_buckets' docstring).
+                postgres_buckets.lock(conn, postgres_buckets.RECORDS_LOCK)
                 if self.insert_method == "copy" and len(rows) >= COPY_MIN_ROWS:
                     self._copy(conn, rows)
                 else:
                     with conn.pipeline(), conn.cursor() as cur:
                         cur.executemany(_INSERT, rows)
+                postgres_buckets.after_records(conn, self._psycopg)  # the SLO minute buckets, same transaction
+                postgres_rollups.after_records(conn, self._psycopg)  # the dashboard's traffic rollup, likewise
 
     def _copy(self, conn: Any, rows: list[tuple]) -> None:
         """COPY straight into `inferences` (one pass); if an id is already there (a batch retried after
@@ -203,12 +211,17 @@ class PostgresStore(PostgresReads):
                 missing = [rid for rid in dict.fromkeys(label.record_id for label in labels) if rid not in found]
                 if missing:
                     raise UnknownRecordError(missing)
+                postgres_buckets.lock(conn, postgres_buckets.LABELS_LOCK)  # no labels spec rebuilt under us
+                specs = postgres_buckets.label_specs(conn)
+                ids = list(last)
+                postgres_buckets.relabel(conn, specs, ids, -1)  # what the labels being replaced had counted
                 with conn.cursor() as cur:
                     cur.executemany(
                         "INSERT INTO labels (record_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT (record_id)"
                         " DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value",
                         [label_to_row(label) for label in last.values()],
                     )
+                postgres_buckets.relabel(conn, specs, ids, +1)
 
     def write_signals(self, signals: Sequence[Signal], ts: float) -> None:
         """Append monitoring signals computed at time `ts` (epoch seconds)."""
