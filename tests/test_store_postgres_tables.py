@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aisre.clock import ManualClock
-from aisre.errors import IllegalTransitionError, IncidentError, RegistryError
+from aisre.errors import IllegalTransitionError, IncidentError, PromotionRefusedError, RegistryError
 from aisre.respond import Incidents, Registry
 from aisre.store import open_store
 from aisre.store.evaluations import EvaluationStore
@@ -351,3 +351,30 @@ def test_the_gateway_admin_api_promotes_and_rolls_back_on_both_backends(url, tmp
         assert c.get("/admin/incidents").status_code == 200
     assert [(h.version, h.action, h.actor) for h in reg.history("fraud")][-1] == ("v2", "rollback", "api:admin")
     store.close()
+
+
+def test_the_evaluation_gate_reads_the_newest_evaluation_on_both_backends(url):
+    from aisre.respond import evaluation_gate
+    from aisre.respond.evaluation import EvaluationResult, save_evaluation
+
+    def result(ts: float, passed: bool) -> EvaluationResult:
+        return EvaluationResult("fraud", "v2", ts, passed, [], "binary", {"path": "golden.csv"}, {}, {})
+
+    reg = Registry(url, gate=evaluation_gate(url))
+    try:
+        reg.register("fraud", "v2", actor=ACTOR, endpoint="http://x")
+        with pytest.raises(PromotionRefusedError, match="has no offline evaluation"):
+            reg.promote("fraud", "v2", "canary", actor=ACTOR)
+        saved = save_evaluation(url, result(100.0, False))
+        assert saved.seq is not None and saved.passed is False
+        with pytest.raises(PromotionRefusedError, match="failed its latest offline evaluation"):
+            reg.promote("fraud", "v2", "canary", actor=ACTOR)
+        save_evaluation(url, result(200.0, True))
+        assert reg.promote("fraud", "v2", "canary", actor=ACTOR).status == "canary"
+        store = open_store(url)  # save_evaluation also wrote the offline_evaluation_passed signal
+        try:
+            assert [s.value for _, s in store.signals(model="fraud", name="offline_evaluation_passed")] == [0.0, 1.0]
+        finally:
+            store.close()
+    finally:
+        reg.close()

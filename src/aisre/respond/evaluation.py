@@ -301,9 +301,20 @@ def shadow_gate_problem(store: SQLiteStore | PostgresStore | str, model: str, ve
     """Why `version` may not enter `stage` for want of a passing shadow evaluation (its newest
     `shadow_passed` signal, as `aisre shadow report --write-signals` records it), or None."""
     from aisre.store import SQLiteStore as _Store
+    from aisre.store import open_store
 
-    db = store if not isinstance(store, str) else _Store(store.removeprefix("sqlite:///"))
-    rows = db.signals(model=model, name="shadow_passed", version=version)
+    if not isinstance(store, str):
+        rows = store.signals(model=model, name="shadow_passed", version=version)
+    else:  # a URL or path: opened for this read and closed (a postgresql:// URL opens a PostgresStore)
+        db = (
+            open_store(store)
+            if store.startswith(("postgresql://", "postgres://"))
+            else _Store(store.removeprefix("sqlite:///"))
+        )
+        try:
+            rows = db.signals(model=model, name="shadow_passed", version=version)
+        finally:
+            db.close()
     if not rows:
         return (
             f"{model}/{version} needs a passing shadow evaluation before {stage} (evaluation.{model}."
