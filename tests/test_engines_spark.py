@@ -92,6 +92,14 @@ def test_fairness_of_a_spark_frame_equals_the_one_process_report(spark):
     assert_same_fairness(aisre.fairness(df["label"], df["pred"], df["sex"]), fairness(frame, "pred", "sex", "label"))
 
 
+def test_column_names_with_dots_and_backticks_are_read_as_names(spark, data):
+    ref, cur = (df[["num_shift_0", "cat_same_2"]].set_axis(["a.b", "odd `name`"], axis=1) for df in data)
+    exact = aisre.drift(ref, cur)
+    got = aisre.drift(spark.createDataFrame(ref), spark.createDataFrame(cur))
+    assert_same_as_one_machine(exact, got)
+    assert got.drifted_columns == ["a.b"]
+
+
 def test_a_spark_frame_without_pyspark_installed_names_the_extra(spark, data, monkeypatch):
     frame = spark.createDataFrame(data[0].iloc[:10])
     monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark now fails
