@@ -1,0 +1,146 @@
+"""Issue #12 item 4, as far as one machine shows it: two `aisre serve` processes, each in its own working
+directory (two "hosts"), sharing one redis-server (rate limits) and one PostgreSQL (records, API keys).
+
+Traffic goes through both; every answered call is in PostgreSQL exactly once; a key's rate limit holds
+across the pair; a key revoked through one host's database view is refused by both. Features that are not
+on PostgreSQL yet (docs/store-postgres.md) are left out of the config: the dashboard and breakers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from aisre.store import open_store
+from aisre.store.keys import KeyStore
+from aisre.store.postgres import sqlite_only_config
+from aisre.testing.server import serve_in_subprocess
+
+from .postgres_helpers import pg_server  # noqa: F401 - the session's PostgreSQL
+from .test_gateway_scaleout import Redis, start_gateway
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is installed by make test")
+SECRET = "m" * 40
+BODY = {"model": "chat", "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 10}
+
+
+@pytest.fixture
+def two_hosts(pg_server, tmp_path: Path):  # noqa: F811
+    url = pg_server.create_schema()
+    redis = Redis()
+    upstream = serve_in_subprocess("openai", completion_tokens=10)
+    text = f"""store: {{url: '{url}', durability: durable}}
+state: {{url: "redis://127.0.0.1:{redis.port}/0", timeout_s: 1.0}}
+auth: {{enabled: true, metrics: public}}
+dashboard: {{enabled: false}}
+models:
+  chat:
+    protocol: openai
+    versions:
+      v1: {{replicas: ["{upstream.url}/v1"]}}
+"""
+    configs = []
+    for host in ("host-a", "host-b"):
+        (tmp_path / host).mkdir()
+        configs.append(tmp_path / host / "aisre.yaml")
+        configs[-1].write_text(text)
+    from aisre.config import load_config
+
+    assert sqlite_only_config(load_config(configs[0])) == []  # nothing here needs a SQLite store
+    env = {**os.environ, "AISRE_KEY_SECRET": SECRET}
+    gateways = [start_gateway(config, env) for config in configs]
+    keys = KeyStore(url, server_secret=SECRET)
+    try:
+        yield url, [u for _, u in gateways], [p for p, _ in gateways], keys, tmp_path
+    finally:
+        for process, _ in gateways:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
+        keys.close()
+        upstream.stop()
+        if redis.process and redis.process.poll() is None:
+            redis.kill()
+
+
+def _traffic(urls: list[str], secret: str, total: int, threads: int = 8) -> tuple[Counter, list[str]]:
+    """`total` calls spread over both gateways; the statuses (by gateway) and the record ids answered."""
+    statuses: Counter = Counter()
+    record_ids: list[str] = []
+    lock = threading.Lock()
+    todo = iter(range(total))
+
+    def worker() -> None:
+        with httpx.Client(timeout=30) as client:
+            for n in todo:
+                url = urls[n % len(urls)]
+                r = client.post(f"{url}/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {secret}"})
+                with lock:
+                    statuses[(url, r.status_code)] += 1
+                    if r.status_code == 200:
+                        record_ids.append(r.headers["x-aisre-record-id"])
+
+    workers = [threading.Thread(target=worker) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return statuses, record_ids
+
+
+def test_two_gateways_record_every_call_once_in_one_database_and_share_limits_and_keys(two_hosts) -> None:
+    url, urls, processes, keys, tmp_path = two_hosts
+    _, open_secret = keys.create("open")  # no limit: every call is answered
+    statuses, answered = _traffic(urls, open_secret, 120)
+    assert {u: statuses[(u, 200)] for u in urls} == {u: 60 for u in urls}, statuses
+
+    rpm = 40
+    _, limited = keys.create("limited", rpm=rpm)
+    limited_statuses, limited_answered = _traffic(urls, limited, 3 * rpm)
+    admitted = sum(n for (_, status), n in limited_statuses.items() if status == 200)
+    refused = sum(n for (_, status), n in limited_statuses.items() if status == 429)
+    # GCRA admits `rpm` at once, then rpm/60 a second: a few more on a slow machine, never twice the limit
+    # (which two gateways counting apart would admit).
+    assert rpm <= admitted < 1.5 * rpm and admitted + refused == 3 * rpm, limited_statuses
+    assert {u for (u, status) in limited_statuses if status == 429} == set(urls), "both gateways enforce it"
+
+    revoked, revoked_secret = keys.create("soon-revoked")
+    assert {
+        httpx.post(
+            f"{u}/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {revoked_secret}"}
+        ).status_code
+        for u in urls
+    } == {200}
+    keys.revoke(revoked.id)  # one database: both hosts refuse it at once
+    assert {
+        httpx.post(
+            f"{u}/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {revoked_secret}"}
+        ).status_code
+        for u in urls
+    } == {401}
+
+    for process in processes:  # a graceful stop drains each writer; durable mode acknowledged each commit
+        process.terminate()
+        assert process.wait(60) in (0, -15)  # uvicorn shuts down cleanly, then re-raises the SIGTERM it caught
+    ids = answered + limited_answered
+    assert len(set(ids)) == len(ids) == 120 + admitted
+    store = open_store(url)
+    try:
+        assert store.missing_ids(ids) == [], "an answered call is missing from PostgreSQL"
+        with store._errors("counting"):
+            rows = (
+                store._connection()
+                .execute("SELECT id, count(*) FROM inferences GROUP BY id HAVING count(*) > 1")
+                .fetchall()
+            )
+        assert rows == []
+        assert store.count() >= len(ids) + 2  # the revoked key's two answered calls, and any refusals the gateway logs
+    finally:
+        store.close()
+    assert not list(tmp_path.rglob("*.db")), "no host wrote a SQLite file"
