@@ -225,3 +225,33 @@ def test_fairness_and_freshness_slos_are_judged_the_same_on_sqlite_and_postgresq
         assert 0 < a[0].sum() < a[1].sum(), s.name  # some slices good, some bad: the comparison means something
         np.testing.assert_array_equal(a[0], b[0], err_msg=s.name)
         np.testing.assert_array_equal(a[1], b[1], err_msg=s.name)
+
+
+def test_the_dashboard_answers_the_same_on_sqlite_and_postgresql(both: Any) -> None:
+    from aisre.config.loader import config_from_dict
+    from aisre.dashboard.data import DashboardData
+    from aisre.records import Signal
+
+    same_writes(list(both), 4, [])
+    drift = Signal("fraud", "v1", "dataset_drift", 0.3, 0.2, True, {"monitor": "m"}, T0, T0 + 3600)
+    for store in both:
+        store.write_signals([drift], T0 + 3700)
+    config = config_from_dict(
+        {"slos": [{"name": "availability", "model": "fraud", "objective": 0.95, "sli": {"kind": "availability"}}]}
+    )
+    clock = ManualClock(END)
+    lite, pg = (DashboardData(config, store, clock=clock) for store in both)
+    assert lite.overview() == pg.overview()
+    assert lite.overview()["models"] and lite.overview()["slos"]
+    for model in ("fraud", "other"):
+        a, b = lite.traffic(model, since=str(T0), until=str(END)), pg.traffic(model, since=str(T0), until=str(END))
+        assert a.keys() == b.keys() and a["versions"].keys() == b["versions"].keys()
+        for version, series in a["versions"].items():
+            for column, values in series.items():
+                np.testing.assert_allclose(
+                    np.array(values, dtype=float), np.array(b["versions"][version][column], dtype=float),
+                    rtol=1e-12, err_msg=f"{model} {version} {column}",
+                )  # fmt: skip
+    assert lite.signals("fraud", since=str(T0), until=str(END)) == pg.signals("fraud", since=str(T0), until=str(END))
+    assert lite.slos() == pg.slos()
+    assert lite.incidents() == pg.incidents()

@@ -49,6 +49,10 @@ class DashboardData:
 
     # -- what exists -----------------------------------------------------------------------------
     def _conn(self) -> Any:
+        if getattr(self.store, "dialect", "sqlite") == "postgresql":  # the same `?` SQL through psycopg
+            from aisre.store.postgres_rollups import QmarkConnection
+
+            return QmarkConnection(self.store)
         return self.store._conn()  # noqa: SLF001 - the store's connection of this thread: its file holds every table
 
     def models(self) -> list[str]:

@@ -43,15 +43,20 @@ def _job(config: AisreConfig, model: str, version: str, monitor: str | None) -> 
 
 
 def _newest_window(store: SQLiteStore, job: MonitorJobConfig, version: str) -> tuple[float, float] | None:
-    row = (
-        store._conn()  # noqa: SLF001 - one indexed read of the signals table
-        .execute(
-            "SELECT window_start, window_end FROM signals WHERE model = ? AND name = 'dataset_drift' AND version = ?"
-            " AND window_start IS NOT NULL AND json_extract(labels, '$.monitor') IS ? ORDER BY window_end DESC LIMIT 1",
-            (job.model, version, job.name),
-        )
-        .fetchone()
+    sql = (
+        "SELECT window_start, window_end FROM signals WHERE model = ? AND name = 'dataset_drift' AND version = ?"
+        " AND window_start IS NOT NULL AND json_extract(labels, '$.monitor') IS ? ORDER BY window_end DESC LIMIT 1"
     )
+    if getattr(store, "dialect", "sqlite") == "postgresql":
+        from aisre.store.postgres_rollups import QmarkConnection
+
+        sql = sql.replace(
+            "json_extract(labels, '$.monitor') IS ?", "(labels::json ->> 'monitor') IS NOT DISTINCT FROM ?"
+        )
+        conn: Any = QmarkConnection(store)
+    else:
+        conn = store._conn()  # noqa: SLF001 - one indexed read of the signals table
+    row = conn.execute(sql, (job.model, version, job.name)).fetchone()
     return None if row is None else (float(row[0]), float(row[1]))
 
 

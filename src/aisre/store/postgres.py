@@ -9,9 +9,10 @@ temporary table and `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`: never a
 Every database or connection failure surfaces as a `StoreError`, which the writer retries with
 back-off; the broken connection is dropped and the next call opens a new one.
 
-The model registry, incidents and evaluations work here too (`aisre.store.tables`, migrations 30-32).
-What is not on PostgreSQL yet (SLO buckets, traffic rollups, keys: they keep SQLite tables through
-`SQLiteStore._conn()`) is listed in
+The model registry, incidents and evaluations work here too (`aisre.store.tables`, migrations 30-32), and
+so do the SLO buckets and the dashboard's traffic rollup, kept in `write_batch`'s and `add_labels`'
+transactions as in SQLite (`aisre.store.postgres_buckets`, `postgres_rollups`, migration 20).
+What is not on PostgreSQL yet (code that reads through `SQLiteStore._conn()`) is listed in
 docs/store-postgres.md; setting one up on this store raises a `StoreError` naming issue #12.
 """
 
@@ -30,10 +31,7 @@ from aisre.store.codec import COLUMNS, dumps, label_to_row, record_to_row
 from aisre.store.postgres_reads import PostgresReads
 
 ISSUE = "issue #12"
-_SQLITE_FEATURES = (
-    "this feature (it keeps its own tables in the SQLite file: API keys, SLO buckets, dashboard rollups "
-    "or the monitor lock)"
-)
+_SQLITE_FEATURES = "this feature (it keeps its own tables in the SQLite file: API keys or the monitor lock)"
 _COLS = ", ".join(COLUMNS)
 _BATCH_TABLE = (
     "CREATE TEMP TABLE IF NOT EXISTS aisre_batch (n BIGINT GENERATED ALWAYS AS IDENTITY, id TEXT, "
@@ -281,15 +279,9 @@ class PostgresStore(PostgresReads):
 def sqlite_only_config(cfg: Any) -> list[str]:
     """The parts of an `AisreConfig` that need the SQLite store today, each named by its config key:
     what `check_config` refuses at start-up when the store is PostgreSQL."""
-    used = []
-    if cfg.slos:
-        used.append("slos (SLO buckets and their evaluation)")
-    if cfg.breakers:
-        used.append("breakers (their SLO conditions)")
+    used = []  # slos, breakers' SLO conditions and the dashboard run on PostgreSQL (SLO buckets, traffic rollup)
     if cfg.monitors:
         used.append("monitors (the monitoring jobs' label re-checks)")
-    if cfg.dashboard.enabled:
-        used.append("dashboard.enabled (per-minute traffic rollups; on by default: set `dashboard: {enabled: false}`)")
     return used
 
 
