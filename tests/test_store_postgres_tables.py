@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aisre.clock import ManualClock
-from aisre.errors import IllegalTransitionError, IncidentError, PromotionRefusedError, RegistryError
+from aisre.errors import IllegalTransitionError, IncidentError, PromotionRefusedError, RegistryError, StoreError
 from aisre.respond import Incidents, Registry
 from aisre.store import open_store
 from aisre.store.evaluations import EvaluationStore
@@ -377,4 +377,29 @@ def test_the_evaluation_gate_reads_the_newest_evaluation_on_both_backends(url):
         finally:
             store.close()
     finally:
+        reg.close()
+
+
+def test_a_database_restart_between_calls_is_absorbed_by_a_new_connection(pg_server, pg_url):  # noqa: F811
+    reg = Registry(pg_url)
+    inc = Incidents(reg.store)
+    try:
+        reg.register("fraud", "v1", actor=ACTOR, endpoint="http://x")
+        assert inc.list() == []  # this thread's connection is open...
+        pg_server.restart()  # ...and the server closes it
+        assert [v.version for v in reg.list("fraud")] == ["v1"]  # a read re-runs on a new connection
+        pg_server.restart()
+        opened = inc.open("after a restart", actor=ACTOR, trigger="t")  # a write transaction begins on a new one
+        assert opened.created and [i.title for i in inc.list()] == ["after a restart"]
+        pg_server.stop()
+        try:
+            with pytest.raises(StoreError, match="PostgreSQL store"):  # down: a clear error, not a psycopg one
+                reg.list("fraud")
+            with pytest.raises(StoreError, match="PostgreSQL store"):
+                inc.open("while down", actor=ACTOR, trigger="t2")
+        finally:
+            pg_server.start()
+        assert reg.revision() == 1
+    finally:
+        inc.close()
         reg.close()

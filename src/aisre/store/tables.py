@@ -51,13 +51,28 @@ class PgConnection:
     Errors other than integrity errors become a `StoreError` naming the store (a broken connection is
     dropped, the next call reconnects); integrity errors stay what they are for `integrity_errors`."""
 
-    def __init__(self, store: PostgresStore, conn: Any) -> None:
+    def __init__(self, store: PostgresStore, conn: Any, *, reconnect: bool = False) -> None:
         self._store = store
         self._conn = conn
+        self._reconnect = reconnect  # reads outside a transaction: safe to re-run on a new connection
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        query, args = pg_sql(sql), tuple(params)
         with _pg_errors(self._store, "a query"):
-            return self._conn.execute(pg_sql(sql), tuple(params))
+            if self._reconnect:
+                try:
+                    return self._conn.execute(query, args)
+                except self._store._psycopg.OperationalError:  # noqa: SLF001
+                    if not _lost(self._conn):
+                        raise
+                    # The server closed this connection (a restart, a failover): once more on a new one.
+                    self._store._drop(self._conn)  # noqa: SLF001
+                    self._conn = self._store._connection()  # noqa: SLF001
+            return self._conn.execute(query, args)
+
+
+def _lost(conn: Any) -> bool:
+    return bool(conn.broken or conn.closed)
 
 
 @contextlib.contextmanager
@@ -113,7 +128,7 @@ class StoreTables:
             return self.store._conn()  # noqa: SLF001
         store: Any = self.store
         with _pg_errors(store, f"connecting for the {self.FEATURE} tables"):
-            return PgConnection(store, store._connection())  # noqa: SLF001
+            return PgConnection(store, store._connection(), reconnect=True)  # noqa: SLF001
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[Any]:
@@ -138,9 +153,21 @@ class StoreTables:
     def _pg_transaction(self) -> Iterator[PgConnection]:
         store: Any = self.store
         with _pg_errors(store, f"a {self.FEATURE} transaction"):
-            raw = store._connection()  # noqa: SLF001
-            with raw.transaction():
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.FEATURE),))
+            for attempt in (1, 2):
+                raw = store._connection()  # noqa: SLF001
+                began = contextlib.ExitStack()
+                try:
+                    began.enter_context(raw.transaction())
+                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.FEATURE),))
+                    break
+                except store._psycopg.OperationalError:  # noqa: SLF001
+                    with contextlib.suppress(Exception):
+                        began.close()
+                    if attempt == 2 or not _lost(raw):
+                        raise
+                    # Nothing was done yet on a connection the server closed (a restart): begin on a new one.
+                    store._drop(raw)  # noqa: SLF001
+            with began:
                 yield PgConnection(store, raw)
 
     def close(self) -> None:
