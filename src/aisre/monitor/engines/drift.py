@@ -96,29 +96,33 @@ def drift(
             )
 
     def run(engine: Any, frame: Any, plans: dict[str, ColumnPlan], role: str) -> dict[str, Any]:
-        merged = merge_all(engine.map_partitions(frame, names, functools.partial(summarise, plans=plans), PARTIALS))
+        fn = functools.partial(summarise, plans=plans)
+        merged = merge_all(engine.map_partitions(frame, list(plans), fn, PARTIALS))
         if merged is None or merged["rows"] == 0:
             raise DataError(f"the {role} window is empty (0 rows); nothing to compare")
         return merged
 
-    scan = run(ref_engine, reference, dict.fromkeys(names, ColumnPlan(sketch=True)), "reference")["columns"]
-    cur_scan = run(cur_engine, current, dict.fromkeys(names, ColumnPlan(sketch=True)), "current")["columns"]
+    ref_scan = run(ref_engine, reference, dict.fromkeys(names, ColumnPlan(sketch=True)), "reference")
+    current_scan = run(cur_engine, current, dict.fromkeys(names, ColumnPlan(sketch=True)), "current")
+    scan, cur_scan = ref_scan["columns"], current_scan["columns"]
+    scan_rows = ref_scan["rows"], current_scan["rows"]
     deciles = _exact_deciles(scan, methods, lambda plans: run(ref_engine, reference, plans, "reference")["columns"])
-    plans = {}
+    plans = {}  # the grid passes: numeric columns only (the scans' category counts are already final)
     for name in names:
         part, other = scan[name], cur_scan[name]
         if isinstance(part, NumericPart) and part.profile.n:
             quantiles = [_sketch_quantiles(p) for p in (part, other) if isinstance(p, NumericPart) and p.profile.n]
             edges = binned.grid_edges(np.concatenate(quantiles), deciles.get(name, np.empty(0)))
             plans[name] = ColumnPlan(edges=tuple(edges.tolist()))
-        else:
-            plans[name] = ColumnPlan()
-    ref = run(ref_engine, reference, plans, "reference")
-    cur = run(cur_engine, current, plans, "current")
+    ref_parts, cur_parts = dict(scan), dict(cur_scan)
+    if plans:
+        ref_parts.update(run(ref_engine, reference, plans, "reference")["columns"])
+        cur_parts.update(run(cur_engine, current, plans, "current")["columns"])
+    ref_rows, cur_rows = scan_rows
     results = {}
     for name in names:
         results[name] = _column(
-            name, ref["columns"][name], cur["columns"][name], ref["rows"], cur["rows"], deciles.get(name),
+            name, ref_parts[name], cur_parts[name], ref_rows, cur_rows, deciles.get(name),
             methods[name], thresholds[name], infinite, ref_engine.name, cur_engine.name,
         )  # fmt: skip
         if progress is not None:
@@ -161,7 +165,7 @@ def _exact_deciles(
                 hi = math.inf if width >= 1 else float(sketch.get_quantile(min(1.0, q + width)))
                 brackets.append((lo, hi))
             plans[name] = ColumnPlan(brackets=tuple(brackets))
-        found = rerun({**dict.fromkeys(scan, ColumnPlan()), **plans})
+        found = rerun(plans)
         for name, ranks in list(wanted.items()):
             part = found[name]
             values = []
