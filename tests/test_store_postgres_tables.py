@@ -319,7 +319,7 @@ def test_the_models_and_incidents_commands_work_on_both_backends(url):
     assert "drift on amount" in ok("incidents", "list")
 
 
-def test_the_gateway_admin_api_promotes_and_rolls_back_on_both_backends(url, tmp_path):
+def test_the_gateway_admin_api_promotes_and_rolls_back_on_both_backends(url, tmp_path, request):
     import httpx
 
     from aisre.telemetry.recorder import Recorder
@@ -349,6 +349,15 @@ def test_the_gateway_admin_api_promotes_and_rolls_back_on_both_backends(url, tmp
         refused = c.post("/admin/models/fraud/versions/v1/promote", json={"to": "canary"})
         assert refused.status_code == 409
         assert c.get("/admin/incidents").status_code == 200
+        if url.startswith("postgresql://"):  # the database down: a 503 naming the store, then back to 200
+            server = request.getfixturevalue("pg_server")
+            server.stop()
+            try:
+                down = c.get("/admin/models")
+                assert down.status_code == 503 and "the store is unavailable" in down.json()["error"]["message"]
+            finally:
+                server.start()
+            assert c.get("/admin/models").status_code == 200
     assert [(h.version, h.action, h.actor) for h in reg.history("fraud")][-1] == ("v2", "rollback", "api:admin")
     store.close()
 

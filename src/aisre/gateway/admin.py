@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aisre.errors import StoreError
 from aisre.gateway.access import CHALLENGE, bearer_token, token_matches
 from aisre.gateway.admin_registry import RegistryAdmin
 from aisre.gateway.core import Gateway
@@ -81,6 +82,10 @@ class AdminApi:
                 return await handler(request)
             except GatewayError as err:
                 return openai_error(err)
+            except StoreError as err:  # the database is down or unreachable (PostgreSQL restart): retry later
+                return openai_error(
+                    GatewayError(503, f"admin API: the store is unavailable: {err}", code="store_unavailable")
+                )
 
         return guarded
 
