@@ -56,7 +56,7 @@ def drift(
     current: Any,
     method: str | Mapping[str, str] = "auto",
     columns: Sequence[str] | None = None,
-    threshold: float | Mapping[str, Any] | None = None,
+    threshold: float | str | rules.Threshold | Mapping[str, Any] | None = None,
     compat: str | None = None,
     correction: str | None = None,
     share_threshold: float = 0.5,
