@@ -299,23 +299,26 @@ def test_the_write_lock_is_released_when_a_transaction_fails(url):
 
 
 # -- the users of these tables: the CLI and the gateway's admin API ------------------------------
-def test_the_models_and_incidents_commands_work_on_both_backends(url):
+def test_the_models_and_incidents_commands_work_on_postgresql(pg_url):  # noqa: F811 - SQLite: test_cli_models.py
     from .test_cli import aisre_cli
 
     def ok(*args: str) -> str:
-        out = aisre_cli(*args, "--store", url)
+        out = aisre_cli(*args, "--store", pg_url)
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    ok("models", "register", "fraud", "v1", "--endpoint", "http://10.0.0.1:8080")
+    reg = Registry(pg_url)
+    reg.register("fraud", "v1", actor=ACTOR, endpoint="http://10.0.0.1:8080")
+    reg.close()
     ok("models", "register", "fraud", "v2", "--endpoint", "http://10.0.0.2:8080")
-    ok("models", "promote", "fraud", "v1", "--to", "stable", "--reason", "first release")
-    ok("models", "promote", "fraud", "v2", "--to", "stable")
+    ok("models", "promote", "fraud", "v2", "--to", "stable", "--reason", "first release")
     listed = json.loads(ok("models", "list", "--json"))
-    assert [(v["version"], v["status"]) for v in listed] == [("v1", "retired"), ("v2", "stable")]
-    refused = aisre_cli("models", "promote", "fraud", "v2", "--to", "canary", "--store", url)
+    assert [(v["version"], v["status"]) for v in listed] == [("v1", "candidate"), ("v2", "stable")]
+    refused = aisre_cli("models", "promote", "fraud", "v2", "--to", "canary", "--store", pg_url)
     assert refused.returncode == 2 and "stable" in refused.stderr and "Traceback" not in refused.stderr
-    Incidents(url).open("drift on amount", actor=ACTOR, trigger="drift:fraud")
+    inc = Incidents(pg_url)
+    inc.open("drift on amount", actor=ACTOR, trigger="drift:fraud")
+    inc.close()
     assert "drift on amount" in ok("incidents", "list")
 
 
