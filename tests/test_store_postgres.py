@@ -123,29 +123,24 @@ def test_several_processes_writing_one_database_store_every_record_exactly_once(
         store.close()
 
 
-def test_the_start_up_check_names_every_configured_sqlite_only_feature_and_passes_a_plain_config() -> None:
+def test_the_start_up_check_passes_every_feature_and_would_name_one_still_sqlite_only(monkeypatch) -> None:
     import pytest
 
     from aisre.config import AisreConfig
     from aisre.errors import StoreError
-    from aisre.store.postgres import check_config
+    from aisre.store import postgres
 
     default = AisreConfig()
-    plain = default.model_copy(update={"dashboard": default.dashboard.model_copy(update={"enabled": False})})
-    check_config(plain)  # records, labels and signals only: nothing to refuse
-    check_config(default)  # the dashboard (on by default) runs on PostgreSQL: its traffic rollup is kept there
-    cfg = plain.model_copy(
+    everything = default.model_copy(
         update={
             "slos": [object()],
+            "breakers": [object()],
             "monitors": [object()],
-            "dashboard": plain.dashboard.model_copy(update={"enabled": True}),
-            "auth": plain.auth.model_copy(update={"enabled": True}),
+            "auth": default.auth.model_copy(update={"enabled": True}),
         }
     )
+    postgres.check_config(everything)  # SLO buckets, rollups, keys, registry, incidents, monitors: all on PostgreSQL
+    monkeypatch.setattr(postgres, "sqlite_only_config", lambda cfg: ["feature.x (why)", "feature.y (why)"])
     with pytest.raises(StoreError) as caught:
-        check_config(cfg)
-    message = str(caught.value)
-    for key in ("monitors", "issue #12"):
-        assert key in message
-    for key in ("slos", "dashboard", "breakers", "auth"):  # SLO buckets, the traffic rollup, API keys: on PostgreSQL
-        assert key not in message
+        postgres.check_config(everything)
+    assert "feature.x (why); feature.y (why)" in str(caught.value) and "issue #12" in str(caught.value)

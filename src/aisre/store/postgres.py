@@ -279,9 +279,10 @@ class PostgresStore(PostgresReads):
 def sqlite_only_config(cfg: Any) -> list[str]:
     """The parts of an `AisreConfig` that need the SQLite store today, each named by its config key:
     what `check_config` refuses at start-up when the store is PostgreSQL."""
-    used = []  # slos, breakers' SLO conditions and the dashboard run on PostgreSQL (SLO buckets, traffic rollup)
-    if cfg.monitors:
-        used.append("monitors (the monitoring jobs' label re-checks)")
+    # Every feature runs on PostgreSQL now: slos and breakers' SLO conditions (SLO buckets), the dashboard (traffic
+    # rollup), auth (API keys), monitors (runner lock, label re-checks). A feature that cannot yet appends
+    # "key (why)" here, and `aisre serve`/`watch` refuse it at start-up, before connecting.
+    used: list[str] = []
     return used
 
 

@@ -7,7 +7,7 @@ just before its label checks run and stored with their results as a store-only
 `window_labels{monitor, scope=job, fingerprint}` signal (value: the number of labelled records).
 A later run recomputes the fingerprint of every window checked within `labels_within`; a window
 whose fingerprint differs is checked again. A corrected label (`INSERT OR REPLACE` with a new ts)
-changes the fingerprint too. The SQL reads the store's connection, as `aisre.slo.events` does.
+changes the fingerprint too. The SQL reads the store's connection (SQLite) or `_fetch` (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Fingerprint:
 
 def fingerprint(store: Any, model: str, version: str | None, since: float, until: float) -> Fingerprint:
     """The labels of the records of `model` (`version`: None for all) with since <= ts < until."""
+    if getattr(store, "dialect", "sqlite") == "postgresql":
+        return _fingerprint_postgresql(store, model, version, since, until)
     conn = store._conn()  # noqa: SLF001 - read-only SQL
     sql = (
         "SELECT count(*), max(l.ts) FROM inferences i JOIN labels l ON l.record_id = i.id "
@@ -46,6 +48,16 @@ def fingerprint(store: Any, model: str, version: str | None, since: float, until
         n, last = conn.execute(sql, [model, part.version, since, until]).fetchone()
         count += n
         newest = last if newest is None or (last is not None and last > newest) else newest
+    return Fingerprint(int(count), None if newest is None else float(newest))
+
+
+def _fingerprint_postgresql(store: Any, model: str, version: str | None, since: float, until: float) -> Fingerprint:
+    # PostgreSQL's planner uses the (model, version, ts) index for a whole model too: one query, no split.
+    sql = (
+        "SELECT count(*), max(l.ts) FROM inferences i JOIN labels l ON l.record_id = i.id "
+        "WHERE i.model = %s AND (%s::text IS NULL OR i.version = %s) AND i.ts >= %s AND i.ts < %s"
+    )
+    [(count, newest)] = store._fetch("reading a window's labels", sql, (model, version, version, since, until))
     return Fingerprint(int(count), None if newest is None else float(newest))
 
 
