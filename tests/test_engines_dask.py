@@ -120,8 +120,13 @@ def test_fairness_of_a_dask_frame_equals_the_one_process_report():
 
 def test_raw_value_only_methods_are_refused_by_name(client, data):
     ref, cur = data
+    frame = dd.from_pandas(ref, npartitions=2)
     with pytest.raises(aisre.InvalidParameterError, match="anderson"):
-        aisre.drift(dd.from_pandas(ref, npartitions=2), cur, method="anderson")
+        aisre.drift(frame, cur, method="anderson")
+    with pytest.raises(aisre.InvalidParameterError, match="reference chunks"):
+        aisre.drift(frame, cur, threshold="std")
+    with pytest.raises(aisre.InvalidParameterError, match="compat"):
+        aisre.drift(frame, cur, compat="evidently")
 
 
 def test_a_dask_frame_without_dask_installed_names_the_extra(data, monkeypatch):
