@@ -1,9 +1,9 @@
 """Issue #12 item 4, as far as one machine shows it: two `aisre serve` processes, each in its own working
-directory (two "hosts"), sharing one redis-server (rate limits) and one PostgreSQL (records, API keys).
+directory (two "hosts"), sharing one redis-server (rate limits, breakers) and one PostgreSQL (records, API keys).
 
 Traffic goes through both; every answered call is in PostgreSQL exactly once; a key's rate limit holds
-across the pair; a key revoked through one host's database view is refused by both. Features that are not
-on PostgreSQL yet (docs/store-postgres.md) are left out of the config: the dashboard and breakers.
+across the pair; a key revoked in the database is refused by both; a breaker opened by one gateway's
+failures diverts the other's traffic before that one could have opened its own.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -144,3 +145,55 @@ def test_two_gateways_record_every_call_once_in_one_database_and_share_limits_an
     finally:
         store.close()
     assert not list(tmp_path.rglob("*.db")), "no host wrote a SQLite file"
+
+
+def test_a_breaker_opened_on_one_gateway_diverts_the_other_before_its_own_could_open(pg_server, tmp_path) -> None:  # noqa: F811
+    """The failing version is seen only by gateway a; b adopts a's open breaker from Redis (its sync loop runs
+    every second) after fewer failures than its own breaker would need to open: the state was shared."""
+    url = pg_server.create_schema()
+    redis = Redis()
+    failing = serve_in_subprocess("openai", completion_tokens=10, fail_rate=1.0, fail_status=500)
+    healthy = serve_in_subprocess("openai", completion_tokens=10)
+    need = 20  # failures a breaker needs to open: b must switch well before it could have counted that many
+    text = f"""store: '{url}'
+state: {{url: "redis://127.0.0.1:{redis.port}/0", timeout_s: 1.0}}
+gateway: {{retries: {{budget_ratio: 0.0}}}}
+models:
+  chat:
+    protocol: openai
+    versions:
+      v2: {{replicas: ["{failing.url}/v1"]}}
+      v1: {{replicas: ["{healthy.url}/v1"]}}
+breakers:
+  - {{model: chat, version: v2, fallback: {{version: v1}}, open_for: 10m,
+      open_when: [{{error_rate: 0.5, window_requests: {need}, min_requests: {need}}}]}}
+"""
+    configs = []
+    for host in ("host-a", "host-b"):
+        (tmp_path / host).mkdir()
+        configs.append(tmp_path / host / "aisre.yaml")
+        configs[-1].write_text(text)
+    gateways = [start_gateway(config, dict(os.environ)) for config in configs]
+    (_, a), (_, b) = gateways
+    try:
+        with httpx.Client(timeout=30) as client:
+            first = [client.post(f"{a}/v1/chat/completions", json=BODY) for _ in range(need)]
+            assert {r.status_code for r in first} == {500}  # v2 fails; a's breaker counts
+            opened = client.post(f"{a}/v1/chat/completions", json=BODY)
+            assert (opened.status_code, opened.headers["x-aisre-version"]) == (200, "v1"), "a's breaker is open"
+            failures_on_b = 0
+            while True:
+                r = client.post(f"{b}/v1/chat/completions", json=BODY)
+                if r.status_code == 200:
+                    break
+                failures_on_b += 1
+                assert failures_on_b < need // 2, "b never adopted a's open breaker"
+                time.sleep(0.25)
+            assert r.headers["x-aisre-version"] == "v1"
+    finally:
+        for process, _ in gateways:
+            process.terminate()
+            process.wait(30)
+        failing.stop()
+        healthy.stop()
+        redis.kill()
