@@ -255,3 +255,20 @@ def test_the_dashboard_answers_the_same_on_sqlite_and_postgresql(both: Any) -> N
     assert lite.signals("fraud", since=str(T0), until=str(END)) == pg.signals("fraud", since=str(T0), until=str(END))
     assert lite.slos() == pg.slos()
     assert lite.incidents() == pg.incidents()
+
+
+def test_mape_of_integer_labels_and_predictions_is_a_real_ratio_on_both_backends(both: Any) -> None:
+    # |8 - 5| / 5 is 0.6, not SQLite's integer division 0: each backend's sums judge as performance() does
+    recs = [
+        InferenceRecord(model="fraud", version="v1", inputs={}, prediction=5 + (i % 4), ts=T0 + i * 6.0, id=f"m{i}")
+        for i in range(1200)
+    ]
+    truth = [Label(r.id, 5 if i < 600 else int(r.prediction), T0) for i, r in enumerate(recs)]  # bad hour, good hour
+    s = slo("mape", {"kind": "quality", "metric": "mape", "max": 0.1}, timeslice="30m")
+    w = Window.ending(T0 + 7200, 7200, s.timeslice_s)
+    for store in both:
+        store.write_batch(recs)
+        store.add_labels(truth)
+        good, total = events._slices(s, store, w)  # noqa: SLF001 - from the per-minute sums
+        np.testing.assert_array_equal((good, total), quality_slices_raw(s, store, w))
+        assert list(total) == [1.0] * 4 and list(good) == [0.0, 0.0, 1.0, 1.0]

@@ -157,12 +157,14 @@ _BINARY_SUMS_SQL = (
 #: both numbers (such a slice is judged from its records). R² needs the spread of y: from the records.
 _REGRESSION_SUMS = frozenset({"mae", "mse", "rmse", "mape"})
 _Y, _YHAT = "json_extract(l.value, '$')", "json_extract(i.body, '$.prediction')"
+_EPS = repr(float(np.finfo(np.float64).eps))
 _NUMBERS = "json_type(l.value, '$') IN ('integer', 'real') AND json_type(i.body, '$.prediction') IN ('integer', 'real')"
 _REGRESSION_SUMS_SQL = (
     f"{_NUMBERS}",
     f"CASE WHEN {_NUMBERS} THEN abs({_YHAT} - {_Y}) END",
     f"CASE WHEN {_NUMBERS} THEN ({_YHAT} - {_Y}) * ({_YHAT} - {_Y}) END",
-    f"CASE WHEN {_NUMBERS} THEN abs({_YHAT} - {_Y}) / max(abs({_Y}), {float(np.finfo(np.float64).eps)!r}) END",
+    # REAL: with two JSON integers SQLite's `/` would divide as integers (|8 - 5| / 5 = 0)
+    f"CASE WHEN {_NUMBERS} THEN CAST(abs({_YHAT} - {_Y}) AS REAL) / max(abs({_Y}), {_EPS}) END",
     f"l.value IS NOT NULL AND json_type(l.value, '$') != 'null' AND {_YHAT} IS NOT NULL AND NOT ({_NUMBERS})",
 )
 
