@@ -3,13 +3,18 @@ directory (two "hosts"), sharing one redis-server (rate limits, breakers) and on
 
 Traffic goes through both; every answered call is in PostgreSQL exactly once; a key's rate limit holds
 across the pair; a key revoked in the database is refused by both; a breaker opened by one gateway's
-failures diverts the other's traffic before that one could have opened its own.
+failures diverts the other's traffic before that one could have opened its own; and one judge (`aisre slo
+status`, `aisre watch --once`) reading PostgreSQL counts the SLO events of both.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -167,6 +172,8 @@ models:
 breakers:
   - {{model: chat, version: v2, fallback: {{version: v1}}, open_for: 10m,
       open_when: [{{error_rate: 0.5, window_requests: {need}, min_requests: {need}}}]}}
+slos:
+  - {{name: chat-availability, model: chat, objective: 0.9, sli: {{kind: availability}}}}
 """
     configs = []
     for host in ("host-a", "host-b"):
@@ -190,10 +197,34 @@ breakers:
                 assert failures_on_b < need // 2, "b never adopted a's open breaker"
                 time.sleep(0.25)
             assert r.headers["x-aisre-version"] == "v1"
+        for process, _ in gateways:  # a graceful stop drains each writer
+            process.terminate()
+            assert process.wait(60) in (0, -15)
+        # One judge over the union: the SLO read from PostgreSQL counts the calls of both gateways (judged two
+        # minutes ahead, so the minute the calls fell in is a closed one).
+        ahead = dt.datetime.fromtimestamp(time.time() + 120, dt.UTC).isoformat()
+        status = subprocess.run(
+            [sys.executable, "-m", "aisre", "slo", "status", "-c", str(configs[0]), "--json", "--at", ahead],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert status.returncode == 0, status.stderr
+        [judged] = json.loads(status.stdout)
+        assert (judged["good"], judged["total"]) == (2, need + 1 + failures_on_b + 1), judged
+        watch = subprocess.run(
+            [sys.executable, "-m", "aisre", "watch", "-c", str(configs[1]), "--once"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert watch.returncode == 0, watch.stdout + watch.stderr
+        assert "SLO chat-availability:" in watch.stdout  # judged now: the calls' minute may still be open
     finally:
         for process, _ in gateways:
-            process.terminate()
-            process.wait(30)
+            if process.poll() is None:
+                process.terminate()
+                process.wait(30)
         failing.stop()
         healthy.stop()
         redis.kill()
