@@ -77,17 +77,11 @@ def test_a_missing_database_is_a_store_error_naming_it(pg_server: PostgresServer
         open_store(pg_server.url("nowhere"))
 
 
-def _keys(store):
-    from aisre.store.keys import KeyStore
-
-    return KeyStore(store, server_secret="x" * 32)
-
-
 @pytest.mark.parametrize(
     "feature",
-    [_keys, lambda s: s._conn(), lambda s: os.fspath(s)],
-    ids=["keys", "sqlite-connection", "file-path"],
-)  # the registry, incidents and evaluations work on PostgreSQL: tests/test_store_postgres_tables.py
+    [lambda s: s._conn(), lambda s: os.fspath(s)],
+    ids=["sqlite-connection", "file-path"],
+)  # keys, registry, incidents, evaluations work on PostgreSQL: test_store_postgres_keys.py, test_store_postgres_tables.py
 def test_sqlite_only_features_on_a_postgresql_store_raise_a_store_error_naming_issue_12_when_set_up(
     pg_server: PostgresServer,  # noqa: F811
     feature,
