@@ -206,7 +206,8 @@ class AisreConfig(Section):
     """The whole `aisre.yaml`."""
 
     store: StoreConfig = Field(
-        StoreConfig(), description="Where records are written (SQLite or PostgreSQL) and how: durability, queue, retention."
+        StoreConfig(),
+        description="Where records are written (SQLite or PostgreSQL) and how: durability, queue, retention.",
     )
     telemetry: TelemetryConfig = Field(
         TelemetryConfig(), description="Prometheus metrics and OpenTelemetry spans of every inference."
