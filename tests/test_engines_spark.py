@@ -133,3 +133,25 @@ def test_monitor_check_over_an_exported_dataset_on_spark(spark, data, tmp_path):
         ],
     )
     assert window.exit_code == 3 and "no data" in window.output
+
+
+def test_an_exported_dataset_read_by_spark_equals_the_store(spark, tmp_path):
+    """`aisre log export --dataset` (Hive partitions) is one table to Spark, record for record."""
+    from aisre.store.dataset_export import export_dataset
+    from tests.test_dataset_export import T0, dataset_rows, expected_rows, label_some, make_records
+
+    store = aisre.open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    try:
+        records = make_records(60, T0)
+        store.write_batch(records)
+        label_some(store, records)
+        export_dataset(store, tmp_path / "ds", ("model", "date"), chunk_size=25)
+        previous = spark.conf.get("spark.sql.session.timeZone")
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+        try:
+            frame = spark.read.parquet(str(tmp_path / "ds")).toPandas()
+        finally:
+            spark.conf.set("spark.sql.session.timeZone", previous)
+        assert dataset_rows(frame) == expected_rows(store)
+    finally:
+        store.close()
