@@ -107,3 +107,61 @@ def assert_same_fairness(want: Any, got: Any) -> None:
     assert pd.DataFrame([asdict(got.overall)]).equals(pd.DataFrame([asdict(want.overall)]))
     assert got.summary() == pytest.approx(want.summary(), nan_ok=True)
     assert (got.notes, got.sensitive_feature, got.breaches) == (want.notes, want.sensitive_feature, want.breaches)
+
+
+def performance_frame(rows: int = 2000, seed: int = 3) -> pd.DataFrame:
+    """Binary labels (some missing), fine and coarse scores, regression targets (some missing), 3 classes."""
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, rows).astype(float)
+    score = np.clip(0.3 * label + rng.random(rows) * 0.7, 0, 1)
+    df = pd.DataFrame(
+        {
+            "label": label,
+            "score": score,
+            "coarse": np.round(score, 1),  # few distinct values, many ties
+            "pred": (score >= 0.5).astype(float),
+            "y": rng.normal(10, 3, rows),
+            "cls": rng.choice(["a", "b", "c"], rows),
+            "pcls": rng.choice(["a", "b", "c"], rows),
+        }
+    )
+    df["yhat"] = df["y"] + rng.normal(0, 1, rows)
+    df.loc[rng.choice(rows, 30, replace=False), "label"] = np.nan
+    df.loc[rng.choice(rows, 20, replace=False), "y"] = np.nan
+    return df
+
+
+#: Metrics whose intervals aisre.performance bootstraps over raw rows: omitted on a distributed frame.
+ROW_BOOTSTRAP = ("log_loss", "mae", "mse", "rmse", "mape", "r2")
+
+
+def assert_same_performance(want: Any, got: Any) -> None:
+    """Counts-based metrics and intervals exactly; sums-based values to 1e-12 relative (summation order)."""
+    assert (got.task, got.n, got.classes, got.pos_label) == (want.task, want.n, want.classes, want.pos_label)
+    assert set(got.metrics) == set(want.metrics)
+    for name, w in want.metrics.items():
+        g = got.metrics[name]
+        assert g.n == w.n, name
+        if name in ROW_BOOTSTRAP:
+            assert g.value == pytest.approx(w.value, rel=1e-12, abs=1e-15, nan_ok=True), name
+            assert np.isnan(g.lower) and np.isnan(g.upper) and g.method == "none", name
+            assert w.method != "bootstrap" or "interval omitted" in (g.note or ""), name
+        elif name == "roc_auc":  # DeLong from per-score counts: the same sums, grouped
+            assert (g.value, g.lower, g.upper) == pytest.approx((w.value, w.lower, w.upper), rel=1e-12, nan_ok=True)
+            assert g.method == w.method
+        else:  # Wilson and the multinomial count bootstrap are functions of the confusion counts
+            assert g.method == w.method, name
+            assert (g.value, g.lower, g.upper) == pytest.approx((w.value, w.lower, w.upper), rel=0, abs=0, nan_ok=True)
+
+
+def assert_performance_on_frame(df: pd.DataFrame, frame: Any) -> None:
+    """Binary (predictions, fine scores, coarse tied scores), regression and multiclass on `frame` = one machine."""
+    cases = [
+        ((df["label"], df["pred"], df["score"]), ("label", "pred", "score"), {}),
+        ((df["label"], None, df["coarse"]), ("label", None, "coarse"), {"decision_threshold": 0.4}),
+        ((df["y"], df["yhat"]), ("y", "yhat"), {"task": "regression"}),
+        ((df["cls"], df["pcls"]), ("cls", "pcls"), {"task": "multiclass"}),
+    ]
+    for arrays, columns, options in cases:
+        want = aisre.performance(*arrays, **options)
+        assert_same_performance(want, aisre.performance(*columns, data=frame, **options))

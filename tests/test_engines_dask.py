@@ -18,10 +18,12 @@ from aisre.errors import MissingDependencyError  # noqa: E402
 from aisre.monitor.engines.common import engine_for  # noqa: E402
 from tests.engine_helpers import (
     DRIFTED,
+    assert_performance_on_frame,
     assert_same_as_one_machine,
     assert_same_fairness,
     fairness_frame,
     frames,
+    performance_frame,
     write_dataset,
 )  # noqa: E402
 
@@ -208,3 +210,40 @@ def test_monitor_check_reads_what_log_export_wrote(client, tmp_path):
     columns = json.loads(result.stdout)["columns"]
     assert columns["amount"]["drift"] is True and columns["plan"]["drift"] is False
     assert columns["amount"]["n_current"] == n
+
+
+def test_performance_of_a_dask_frame_equals_one_machine(client):
+    df = performance_frame()
+    assert_performance_on_frame(df, dd.from_pandas(df, npartitions=3))
+
+
+def test_roc_auc_on_the_score_grid_stays_within_its_stated_bound(client, monkeypatch):
+    from aisre.monitor.engines import performance as engine_performance
+
+    df = performance_frame()
+    exact = aisre.performance(df["label"], None, df["score"], metrics=["roc_auc"])["roc_auc"].value
+    monkeypatch.setattr(engine_performance, "EXACT_SCORES", 100)  # the driver's merge then bins to the grid
+    got = aisre.performance("label", y_score="score", metrics=["roc_auc"], data=dd.from_pandas(df, npartitions=3))
+    auc = got["roc_auc"]
+    assert "2^-20 grid" in auc.note
+    bound = float(auc.note.rsplit("<= ", 1)[1])
+    assert abs(auc.value - exact) <= bound * 1.001 + 1e-15
+    assert auc.method == "delong" and auc.lower < auc.value < auc.upper
+
+
+def test_fairness_and_performance_take_a_dask_frame_through_the_public_functions(client):
+    df = fairness_frame()
+    frame = dd.from_pandas(df, npartitions=3)
+    assert_same_fairness(
+        aisre.fairness(df["label"], df["pred"], df["sex"]), aisre.fairness("label", "pred", "sex", data=frame)
+    )
+    assert_same_fairness(
+        aisre.fairness(df["label"], df["pred"], df[["sex", "age"]]),
+        aisre.fairness(y_true="label", y_pred="pred", sensitive=["sex", "age"], data=frame),
+    )
+    with pytest.raises(aisre.InvalidParameterError, match=r"sensitive: .*'gender'.*it has: \['sex', 'age'"):
+        aisre.fairness("label", "pred", "gender", data=frame)
+    with pytest.raises(aisre.InvalidParameterError, match=r"y_score: .*'proba'.*it has"):
+        aisre.performance("label", "pred", "proba", data=frame)
+    with pytest.raises(aisre.InvalidParameterError, match="data="):
+        aisre.performance(frame, "pred")

@@ -20,10 +20,12 @@ from aisre.errors import MissingDependencyError  # noqa: E402
 from aisre.monitor.engines.common import engine_for  # noqa: E402
 from tests.engine_helpers import (
     DRIFTED,
+    assert_performance_on_frame,
     assert_same_as_one_machine,
     assert_same_fairness,
     fairness_frame,
     frames,
+    performance_frame,
     write_dataset,
 )  # noqa: E402
 
@@ -155,3 +157,15 @@ def test_an_exported_dataset_read_by_spark_equals_the_store(spark, tmp_path):
         assert dataset_rows(frame) == expected_rows(store)
     finally:
         store.close()
+
+
+def test_performance_and_fairness_of_a_spark_frame_equal_one_machine(spark):
+    df = performance_frame()
+    assert_performance_on_frame(df, spark.createDataFrame(df).repartition(3))
+    fair = fairness_frame()
+    frame = spark.createDataFrame(fair).repartition(3)
+    assert_same_fairness(
+        aisre.fairness(fair["label"], fair["pred"], fair["sex"]), aisre.fairness("label", "pred", "sex", data=frame)
+    )
+    with pytest.raises(aisre.InvalidParameterError, match=r"y_true: .*'truth'.*it has"):
+        aisre.performance("truth", "pred", data=frame)

@@ -161,6 +161,7 @@ def fairness(
     thresholds: Mapping[str, float] | None = None,
     undefined_rate: Literal["nan", "zero"] = "nan",
     sensitive_name: str | None = None,
+    data: Any = None,
 ) -> FairnessReport:
     """Per-group rates and parity gaps of binary predictions across sensitive groups.
 
@@ -173,6 +174,10 @@ def fairness(
     below it. `method` is Fairlearn's: "between_groups" (max - min, min / max) or
     "to_overall" (largest gap / smallest ratio of a group to the overall value);
     `disparate_impact_ratio` is always min / max selection rate (the four-fifths rule).
+
+    `data`: a Spark or Dask DataFrame (or a local table); then `y_true` (or None), `y_pred` and
+    `sensitive` (one name or several) are its column names, e.g.
+    `fairness("label", "prediction", "sex", data=frame)`; per-partition counts, merged.
     """
     if method not in ("between_groups", "to_overall"):
         raise InvalidParameterError(f"method: expected 'between_groups' or 'to_overall', got {method!r}")
@@ -182,6 +187,11 @@ def fairness(
     bad = [k for k in limits if k not in SUMMARY]
     if bad:
         raise InvalidParameterError(f"thresholds: unknown metric(s) {bad}; expected some of {list(SUMMARY)}")
+    if data is not None:
+        return _on_frame(data, y_true, y_pred, sensitive, pos_label, method, limits, undefined_rate, sensitive_name)
+    from aisre.monitor.performance.realised import _not_a_frame
+
+    _not_a_frame(y_pred, "y_pred", "fairness")
     pred = as_array(y_pred, "y_pred")
     group_names, group_codes, feature = _groups(sensitive, len(pred), sensitive_name)
     truth = None if y_true is None else as_array(y_true, "y_true")
@@ -216,6 +226,46 @@ def fairness(
         method,
         notes,
     )
+
+
+def _on_frame(
+    data: Any,
+    y_true: Any,
+    y_pred: Any,
+    sensitive: Any,
+    pos_label: Any,
+    method: Any,
+    limits: dict[str, float],
+    undefined_rate: Any,
+    sensitive_name: str | None,
+) -> FairnessReport:
+    """The same report from per-partition counts of (group, label, prediction) (`monitor.engines.fairness`)."""
+    import dataclasses
+
+    from aisre.monitor.engines.common import engine_for
+    from aisre.monitor.engines.fairness import fairness as on_frame
+    from aisre.monitor.engines.performance import check_column
+
+    available = engine_for(data).columns(data)
+    if y_true is not None:
+        check_column(available, "y_true", y_true)
+    check_column(available, "y_pred", y_pred)
+    features = [sensitive] if isinstance(sensitive, str) else sensitive
+    if not isinstance(features, list | tuple) or not features:
+        raise InvalidParameterError(f"sensitive: expected a column name or a list of them, got {sensitive!r}")
+    for name in features:
+        check_column(available, "sensitive", name)
+    report = on_frame(
+        data,
+        y_pred,
+        list(features),
+        y_true,
+        pos_label=pos_label,
+        method=method,
+        thresholds=limits,
+        undefined_rate=undefined_rate,
+    )
+    return dataclasses.replace(report, sensitive_feature=sensitive_name) if sensitive_name else report
 
 
 def _groups(sensitive: Any, n: int, name: str | None) -> tuple[list[str], np.ndarray, str]:

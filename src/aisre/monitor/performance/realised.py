@@ -112,6 +112,7 @@ def performance(
     n_bootstrap: int = 1000,
     seed: int | None = 0,
     auc_interval: Literal["delong", "bootstrap"] = "delong",
+    data: Any = None,
 ) -> PerformanceReport:
     """Metrics with confidence intervals for one sample.
 
@@ -122,6 +123,10 @@ def performance(
     Precision, recall and F1 are macro averages for multiclass; a class whose value is
     undefined (never predicted / never true) is left out, as scikit-learn's
     `zero_division=np.nan` does. Regression: MAE, MSE, RMSE, MAPE (a fraction, not percent), R².
+
+    `data`: a Spark or Dask DataFrame (or a local table); then `y_true`, `y_pred`, `y_score` are
+    its column names, e.g. `performance("label", "prediction", y_score="score", data=frame)`, and
+    the metrics come from per-partition counts and sums (`aisre.monitor.engines.performance`).
     """
     if task not in ("binary", "multiclass", "regression"):
         raise InvalidParameterError(f"task: expected 'binary', 'multiclass' or 'regression', got {task!r}")
@@ -143,6 +148,23 @@ def performance(
     settings = pm.Settings(confidence, n_bootstrap, seed, auc_interval)
     if auc_interval not in ("delong", "bootstrap"):
         raise InvalidParameterError(f"auc_interval: expected 'delong' or 'bootstrap', got {auc_interval!r}")
+    if data is not None:
+        from aisre.monitor.engines.performance import performance as on_frame
+
+        n, values, names, pos = on_frame(
+            data,
+            y_true,
+            y_pred,
+            y_score,
+            task,
+            wanted,
+            pos_label=pos_label,
+            classes=classes,
+            decision_threshold=decision_threshold,
+            settings=settings,
+        )
+        return PerformanceReport(task, n, values, limits, names, pos)
+    _not_a_frame(y_true, "y_true", "performance")
     truth = as_array(y_true, "y_true")
     if y_pred is None and y_score is None:
         raise DataError("y_pred, y_score: give predictions, scores, or both")
@@ -158,6 +180,16 @@ def performance(
         return PerformanceReport(task, len(truth), values, limits, names, pos)
     values, names = _multiclass(truth, pred, score, wanted, classes, settings)
     return PerformanceReport(task, len(truth), values, limits, names)
+
+
+def _not_a_frame(value: Any, param: str, fn: str) -> None:
+    from aisre.monitor.engines.common import is_distributed  # type names only: no pyspark/dask import
+
+    if is_distributed(value):
+        raise InvalidParameterError(
+            f"{param}: got a distributed DataFrame; pass it as data= and name the columns, "
+            f"e.g. aisre.{fn}(y_true='label', y_pred='prediction', ..., data=frame)"
+        )
 
 
 def _score_array(y_score: Any, n: int) -> np.ndarray:
