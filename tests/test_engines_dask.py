@@ -21,6 +21,7 @@ from tests.engine_helpers import (
     assert_performance_on_frame,
     assert_same_as_one_machine,
     assert_same_fairness,
+    assert_same_performance,
     fairness_frame,
     frames,
     performance_frame,
@@ -247,3 +248,10 @@ def test_fairness_and_performance_take_a_dask_frame_through_the_public_functions
         aisre.performance("label", "pred", "proba", data=frame)
     with pytest.raises(aisre.InvalidParameterError, match="data="):
         aisre.performance(frame, "pred")
+
+
+def test_an_empty_dask_frame_gives_the_one_machine_undefined_report(client):
+    df = performance_frame().iloc[:0]
+    got = aisre.performance("label", "pred", "score", data=dd.from_pandas(df, npartitions=2))
+    assert_same_performance(aisre.performance(df["label"], df["pred"], df["score"]), got)
+    assert got.n == 0 and got["roc_auc"].note == "no rows with both a label and a score"

@@ -237,7 +237,9 @@ def _binary(
 
 
 def _score_metric(name: str, merged: dict, s: pm.Settings) -> MetricValue:
-    sc = merged["scores"]
+    sc = merged.get("scores")
+    if sc is None:  # no partition had a row
+        return pm._empty(name, s, "no rows with both a label and a score")
     n1, n0 = float(sc["pos"].sum()), float(sc["neg"].sum())
     n = int(n1 + n0)
     if n == 0:
