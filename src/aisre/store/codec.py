@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from aisre.records import InferenceRecord, Label, Route, Status
+from aisre.records import InferenceRecord, Label, Route, Signal, Status
 
 _JSON_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -177,3 +177,28 @@ def record_to_json_line(r: InferenceRecord) -> bytes:
 
 def label_to_row(label: Label) -> tuple:
     return (label.record_id, label.ts, dumps(label.value))
+
+
+SIGNAL_COLUMNS = "ts, model, version, name, labels, window_start, window_end, value, threshold, breached"
+
+
+def signals_query(
+    placeholder: str, model: str | None, name: str | None, since: float | None, version: str | None
+) -> tuple[str, list[Any]]:
+    """The SELECT of stored signals, oldest first, and its parameters (`placeholder`: `?` or `%s`)."""
+    parts, params = [], []
+    filters = (("model", model, "="), ("name", name, "="), ("ts", since, ">="), ("version", version, "="))
+    for column, value, op in filters:
+        if value is not None:
+            parts.append(f"{column} {op} {placeholder}")
+            params.append(value)
+    where = (" WHERE " + " AND ".join(parts)) if parts else ""
+    return f"SELECT {SIGNAL_COLUMNS} FROM signals{where} ORDER BY ts, seq", params
+
+
+def rows_to_signals(rows: Any) -> list[tuple[float, Signal]]:
+    """(computed_at, signal) from rows of `SIGNAL_COLUMNS`."""
+    return [
+        (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
+        for ts, m, v, n, labels, ws, we, value, threshold, b in rows
+    ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from aisre.records import InferenceRecord, Label, Signal
 from aisre.store.base import RecordFilter
-from aisre.store.codec import COLUMNS, loads, row_to_record
+from aisre.store.codec import COLUMNS, loads, row_to_record, rows_to_signals, signals_query
 
 _SELECT = f"SELECT {', '.join('i.' + c for c in COLUMNS)} FROM inferences i"
 
@@ -104,27 +104,8 @@ class PostgresReads:
         version: str | None = None,
     ) -> list[tuple[float, Signal]]:
         """Stored signals as (computed_at, signal), oldest first."""
-        parts, params = [], []
-        for column, value, op in (
-            ("model", model, "="),
-            ("name", name, "="),
-            ("ts", since, ">="),
-            ("version", version, "="),
-        ):
-            if value is not None:
-                parts.append(f"{column} {op} %s")
-                params.append(value)
-        where = (" WHERE " + " AND ".join(parts)) if parts else ""
-        rows = self._fetch(
-            "reading signals",
-            "SELECT ts, model, version, name, labels, window_start, window_end, value, threshold, breached"
-            f" FROM signals{where} ORDER BY ts, seq",
-            params,
-        )
-        return [
-            (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
-            for ts, m, v, n, labels, ws, we, value, threshold, b in rows
-        ]
+        sql, params = signals_query("%s", model, name, since, version)
+        return rows_to_signals(self._fetch("reading signals", sql, params))
 
     def model_versions(self) -> list[tuple[str, str, int]]:
         """(model, version, records) of everything stored, sorted."""

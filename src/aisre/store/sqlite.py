@@ -13,7 +13,16 @@ from aisre.errors import StoreError, UnknownRecordError
 from aisre.records import InferenceRecord, Label, Signal
 from aisre.store import buckets, migrations, ranges, rollups
 from aisre.store.base import RecordFilter
-from aisre.store.codec import COLUMNS, dumps, label_to_row, loads, record_to_row, row_to_record
+from aisre.store.codec import (
+    COLUMNS,
+    dumps,
+    label_to_row,
+    loads,
+    record_to_row,
+    row_to_record,
+    rows_to_signals,
+    signals_query,
+)
 
 SCHEMA_VERSION = migrations.LATEST  # the inference log's tables: aisre.store.migrations
 _INSERT = f"INSERT OR IGNORE INTO inferences ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -139,26 +148,8 @@ class SQLiteStore:
         version: str | None = None,
     ) -> list[tuple[float, Signal]]:
         """Stored signals as (computed_at, signal), oldest first."""
-        parts, params = [], []
-        for column, value, op in (
-            ("model", model, "="),
-            ("name", name, "="),
-            ("ts", since, ">="),
-            ("version", version, "="),
-        ):
-            if value is not None:
-                parts.append(f"{column} {op} ?")
-                params.append(value)
-        where = (" WHERE " + " AND ".join(parts)) if parts else ""
-        rows = self._conn().execute(
-            "SELECT ts, model, version, name, labels, window_start, window_end, value, threshold,"
-            f" breached FROM signals{where} ORDER BY ts, seq",
-            params,
-        )
-        return [
-            (ts, Signal(m, v, n, value, threshold, bool(b), loads(labels), ws, we))
-            for ts, m, v, n, labels, ws, we, value, threshold, b in rows
-        ]
+        sql, params = signals_query("?", model, name, since, version)
+        return rows_to_signals(self._conn().execute(sql, params).fetchall())
 
     def prune(self, older_than: float, chunk: int = 20_000) -> int:
         """Delete records (and their labels) with ts < older_than; returns how many.
