@@ -1,10 +1,14 @@
 """Where an incremental export resumes: a sequence-number cursor, or a time cursor for other stores.
 
 SQLite numbers every record (`seq`, an INTEGER PRIMARY KEY that only grows), so "what is new" is
-exact: `seq > cursor`. A store can offer the same by implementing `iter_seq_records` and `max_seq`
-(see `SeqReadable`); any other `Store` falls back to a (ts, ids at that ts) cursor, which misses a
-record committed later with an older `ts` (a slow writer on another host): `--until 5m` leaves
-such stragglers time to land before the cursor passes them.
+exact: `seq > cursor`. PostgreSQL is exact too (`_PostgresSeq`): its `seq` comes from an identity
+sequence, which alone would not do (a writer can take seq 11 and commit before the one holding seq
+10), but every `PostgresStore.write_batch` takes the advisory lock `RECORDS_LOCK` before its inserts
+take their `seq`s and holds it to COMMIT, so batches become visible in `seq` order: once a reader sees
+seq `n`, every record below `n` that will ever exist is already visible. A store can offer the same by
+implementing `iter_seq_records` and `max_seq` (see `SeqReadable`); any other `Store` falls back to a
+(ts, ids at that ts) cursor, which misses a record committed later with an older `ts` (a slow writer
+on another host): `--until 5m` leaves such stragglers time to land before the cursor passes them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from aisre.errors import StoreError
 from aisre.records import InferenceRecord
 from aisre.store.base import RecordFilter, Store
 from aisre.store.codec import COLUMNS, row_to_record
+from aisre.store.postgres import PostgresStore
 from aisre.store.sqlite import SQLiteStore
 
 Chunk = list[tuple[int | None, InferenceRecord]]
@@ -56,6 +61,48 @@ class _SQLiteSeq:
             after = rows[-1][0]
 
 
+class _PostgresSeq:
+    """`SeqReadable` over a PostgresStore: keyset pages on the `seq` primary key, one short query per chunk.
+
+    `max_seq` is the largest *visible* `seq` (never the identity sequence's last value, which counts
+    batches still in flight): with writes committing in `seq` order (the module docstring) nothing at or
+    below it can appear later, so a cursor saved there misses nothing. Each page is its own statement
+    (autocommit, READ COMMITTED): a page sees every record up to `upto`, and no long snapshot holds back
+    vacuum while a big export runs."""
+
+    def __init__(self, store: PostgresStore):
+        self._store = store
+
+    def max_seq(self) -> int:
+        rows = self._store._fetch("reading the export cursor", "SELECT coalesce(max(seq), 0) FROM inferences")
+        return int(rows[0][0])
+
+    def iter_seq_records(
+        self, after: int, upto: int, since: float | None, chunk_size: int
+    ) -> Iterator[list[tuple[int, InferenceRecord]]]:
+        cols = ", ".join("i." + c for c in COLUMNS)
+        extra = "" if since is None else " AND i.ts >= %s"
+        sql = f"SELECT i.seq, {cols} FROM inferences i WHERE i.seq > %s AND i.seq <= %s{extra} ORDER BY i.seq LIMIT %s"
+        while True:
+            params: list[Any] = [after, upto] + ([] if since is None else [since]) + [chunk_size]
+            rows = self._store._fetch("reading records to export", sql, params)
+            if not rows:
+                return
+            yield [(int(row[0]), row_to_record(row[1:])) for row in rows]
+            after = int(rows[-1][0])
+
+
+def _seq_reader(store: Store) -> SeqReadable | None:
+    """The exact cursor's reader for `store`, or None (the time cursor)."""
+    if isinstance(store, SQLiteStore):
+        return _SQLiteSeq(store)
+    if isinstance(store, PostgresStore):
+        return _PostgresSeq(store)
+    if isinstance(store, SeqReadable):
+        return store
+    return None
+
+
 def store_key(store: Store) -> str:
     """The name a store's cursor is kept under in the state file."""
     if isinstance(store, SQLiteStore):
@@ -70,9 +117,7 @@ class Cursor:
         self.store = store
         self.since = since
         self.until = until
-        self.seq_reader: SeqReadable | None = _SQLiteSeq(store) if isinstance(store, SQLiteStore) else None
-        if self.seq_reader is None and isinstance(store, SeqReadable):
-            self.seq_reader = store
+        self.seq_reader = _seq_reader(store)
         self.saved = dict(saved)
         self.next: dict[str, Any] = dict(saved)
         self.upto = 0
@@ -108,7 +153,18 @@ class Cursor:
         # `--until` stops the scan at the first record (in seq order) that is too new, so the cursor never
         # passes a record that has not been exported: it waits for the next run.
         self.next = {"seq": self.upto}
-        for page in reader.iter_seq_records(self.after, self.upto, self.since, chunk_size):
+        since, skip = self.since, lambda r: False
+        if "seq" not in self.saved and self.saved.get("ts") is not None:
+            # A time cursor saved before this store had the exact one (PostgreSQL before issue #12's (f)): this
+            # run takes what the time cursor would (ts after it, or at it and not yet exported) from the whole
+            # seq range, once, and saves a seq cursor; a later straggler older than the time cursor was lost then.
+            saved_ts, seen = self.saved["ts"], set(self.saved.get("ids", []))
+            since = self._since_ts()
+            skip = lambda r: r.ts == saved_ts and r.id in seen  # noqa: E731
+        for page in reader.iter_seq_records(self.after, self.upto, since, chunk_size):
+            page = [(seq, r) for seq, r in page if not skip(r)]
+            if not page:
+                continue
             if self.until is not None:
                 cut = next((i for i, (_, r) in enumerate(page) if r.ts >= self.until), None)
                 if cut is not None:
