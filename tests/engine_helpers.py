@@ -138,8 +138,16 @@ def performance_frame(rows: int = 2000, seed: int = 3) -> pd.DataFrame:
     return df
 
 
-#: Metrics whose intervals aisre.performance bootstraps over raw rows: omitted on a distributed frame.
+#: Metrics whose intervals aisre.performance bootstraps over raw rows: Poisson-bootstrapped on a distributed frame.
 ROW_BOOTSTRAP = ("log_loss", "mae", "mse", "rmse", "mape", "r2")
+
+
+def assert_interval_agrees(want: Any, got: Any, share: float = 0.15) -> None:
+    """A Poisson-bootstrap interval vs the one-machine row bootstrap: each end within `share` of the width."""
+    width = want.upper - want.lower
+    assert got.method == "poisson_bootstrap", (want.name, got)
+    assert abs(got.lower - want.lower) <= share * width and abs(got.upper - want.upper) <= share * width, (want, got)
+    assert got.lower <= got.value <= got.upper, got
 
 
 def assert_same_performance(want: Any, got: Any) -> None:
@@ -149,10 +157,12 @@ def assert_same_performance(want: Any, got: Any) -> None:
     for name, w in want.metrics.items():
         g = got.metrics[name]
         assert g.n == w.n, name
-        if name in ROW_BOOTSTRAP or (name == "roc_auc" and w.method == "bootstrap"):  # multiclass OvR AUC
+        if name in ROW_BOOTSTRAP or (name == "roc_auc" and w.method == "bootstrap"):  # incl. multiclass OvR AUC
             assert g.value == pytest.approx(w.value, rel=1e-12, abs=1e-15, nan_ok=True), name
-            assert np.isnan(g.lower) and np.isnan(g.upper) and g.method == "none", name
-            assert w.method != "bootstrap" or "interval omitted" in (g.note or ""), name
+            if np.isnan(w.lower):
+                assert np.isnan(g.lower) and np.isnan(g.upper), (name, g)
+            else:
+                assert_interval_agrees(w, g)
         elif name == "roc_auc":  # DeLong from per-score counts: the same sums, grouped
             assert (g.value, g.lower, g.upper) == pytest.approx((w.value, w.lower, w.upper), rel=1e-12, nan_ok=True)
             assert g.method == w.method
@@ -174,3 +184,56 @@ def assert_performance_on_frame(df: pd.DataFrame, frame: Any) -> None:
     for arrays, columns, options in cases:
         want = aisre.performance(*arrays, **options)
         assert_same_performance(want, aisre.performance(*columns, data=frame, **options))
+
+
+#: aisre.performance calls with Poisson-bootstrap intervals on a frame: (column names, options).
+POISSON_CASES = [
+    (("y", "yhat"), {"task": "regression"}),
+    (("label", "pred", "score"), {"metrics": ["roc_auc", "log_loss"], "auc_interval": "bootstrap"}),
+    (("cls", None, list(CLASS_SCORES)), {"task": "multiclass", "metrics": ["roc_auc", "log_loss"]}),
+]
+
+
+def chunks_of(df: pd.DataFrame, parts: int) -> list[pd.DataFrame]:
+    """Contiguous row ranges: the partitions an engine frame built from them must hold, in order."""
+    size = -(-len(df) // parts)
+    return [df.iloc[i * size : (i + 1) * size] for i in range(parts)]
+
+
+class ChunkEngine:
+    """Partitions as a list of pandas frames, run here: what any engine on that partitioning must return."""
+
+    name = "chunks"
+
+    def columns(self, frame: list[pd.DataFrame]) -> list[str]:
+        return list(frame[0].columns)
+
+    def map_partitions(self, frame: list[pd.DataFrame], columns: Any, fn: Any, codec: Any) -> list[Any]:
+        from aisre.monitor.tabular.frame import to_columns
+
+        return [codec.decode(codec.encode(fn(to_columns(part[list(columns)])))) for part in frame if len(part)]
+
+
+def on_chunks(chunks: list[pd.DataFrame], columns: Any, **options: Any) -> Any:
+    from aisre.monitor.engines import performance as engine_performance
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine_performance, "engine_for", lambda frame: ChunkEngine())
+        return aisre.performance(*columns, data=chunks, **options)
+
+
+def assert_poisson_intervals_on_partitions(df: pd.DataFrame, chunks: list[pd.DataFrame], frame: Any) -> None:
+    """On `frame` (partitioned as `chunks`): the chunk reference to 1e-12 (so Spark = Dask), one machine within
+    Monte-Carlo tolerance, the point inside its interval, the same interval on a rerun, another with another seed."""
+    for columns, options in POISSON_CASES:
+        got = aisre.performance(*columns, data=frame, **options)
+        reference = on_chunks(chunks, columns, **options)
+        want = aisre.performance(*(None if c is None else df[c] for c in columns), **options)
+        for name, g in got.metrics.items():
+            r = reference.metrics[name]
+            assert (g.value, g.lower, g.upper) == pytest.approx((r.value, r.lower, r.upper), rel=1e-12), name
+            assert_interval_agrees(want.metrics[name], g)
+    columns, options = POISSON_CASES[0]
+    first = aisre.performance(*columns, data=frame, **options)["mae"]
+    assert aisre.performance(*columns, data=frame, **options)["mae"] == first
+    assert aisre.performance(*columns, data=frame, seed=11, **options)["mae"].lower != first.lower

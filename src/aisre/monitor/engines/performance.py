@@ -10,7 +10,8 @@ count bootstrap, same seed) are exactly `aisre.performance`'s, being functions o
 ROC AUC and its DeLong interval come from the per-score counts (exact without the grid; with
 it, the stated bound is in the note); means of rows are exact up to float summation order.
 Intervals that `aisre.performance` bootstraps over raw rows (MAE, MSE, RMSE, MAPE, R², log
-loss, a bootstrap AUC) are omitted (NaN, method "none") with a note: never a fake interval.
+loss, a bootstrap AUC) are Poisson-bootstrap intervals (method "poisson_bootstrap"): per-replicate
+weighted sums from each partition (`engines/bootstrap.py`, `engines/bootstrap_auc.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from aisre.errors import DataError, InvalidParameterError
+from aisre.monitor.engines import bootstrap, bootstrap_auc
+from aisre.monitor.engines.bootstrap import Replicates
 from aisre.monitor.engines.common import Codec, engine_for
 from aisre.monitor.engines.fairness import _text
 from aisre.monitor.performance import intervals as ci
@@ -35,7 +38,6 @@ from aisre.monitor.tabular.frame import Columns
 EXACT_SCORES = 1 << 16
 GRID = float(1 << 20)
 _POS, _NEG = "\x00predicted-positive", "\x00predicted-negative"  # prediction from score >= threshold
-_NO_INTERVAL = "interval omitted: aisre.performance bootstraps it over raw rows, which stay in their partitions"
 
 
 def check_column(frame_columns: Sequence[str], param: str, name: Any) -> None:
@@ -63,7 +65,13 @@ def _scores_partial(values: np.ndarray, pos: np.ndarray, neg: np.ndarray, grid: 
 
 
 def _classification(
-    cols: Columns, y_true: str, y_pred: str | None, y_score: str | None, pos: str | None, thr: float
+    cols: Columns,
+    y_true: str,
+    y_pred: str | None,
+    y_score: str | None,
+    pos: str | None,
+    thr: float,
+    reps: Replicates | None = None,
 ) -> dict:
     t = _text(cols[y_true])
     out: dict[str, Any] = {}
@@ -83,7 +91,10 @@ def _classification(
         s, is_pos = score[rows], (t[rows] == pos).astype(bool)
         out["scores"] = _scores_partial(s, is_pos.astype(float), (~is_pos).astype(float), False)
         clipped = np.where(is_pos, np.clip(s, pm._EPS, 1 - pm._EPS), np.clip(1.0 - s, pm._EPS, 1 - pm._EPS))
-        out["loss"] = float(np.sum(-np.log(clipped)))
+        loss = -np.log(clipped)
+        out["loss"] = float(np.sum(loss))
+        if reps is not None:  # per replicate: Σw, Σw·loss
+            out["boot_loss"] = reps.sums(np.column_stack([np.ones(len(s)), loss]), is_pos, s)
         out["outside"] = bool(np.any((s < 0) | (s > 1)))
     return out
 
@@ -124,10 +135,11 @@ def _merge_classification(a: dict, b: dict) -> dict:
             sa["grid"] or sb["grid"],
         )
         out["loss"], out["outside"] = a["loss"] + b["loss"], a["outside"] or b["outside"]
+        out["boot_loss"] = bootstrap.add(a.get("boot_loss"), b.get("boot_loss"))
     return out
 
 
-def _regression(cols: Columns, y_true: str, y_pred: str) -> dict:
+def _regression(cols: Columns, y_true: str, y_pred: str, reps: Replicates | None = None) -> dict:
     try:
         y = np.asarray(cols[y_true], dtype=np.float64)
         yhat = np.asarray(cols[y_pred], dtype=np.float64)
@@ -147,6 +159,7 @@ def _regression(cols: Columns, y_true: str, y_pred: str) -> dict:
         "m2": float(((y - mean) ** 2).sum()),
         "min": float(y.min()) if n else np.inf,
         "max": float(y.max()) if n else -np.inf,
+        "boot": bootstrap.regression_partial(reps, y, yhat[rows], pm._EPS) if reps is not None and n else None,
     }
 
 
@@ -162,6 +175,7 @@ def _merge_regression(a: dict, b: dict) -> dict:
         m2=a["m2"] + b["m2"] + delta * delta * a["n"] * b["n"] / n,  # Chan et al. (1979)
         min=min(a["min"], b["min"]),
         max=max(a["max"], b["max"]),
+        boot=bootstrap.merge_regression(a["boot"], b["boot"]),
     )
     return out
 
@@ -198,7 +212,8 @@ def performance(
     if task == "regression":
         if y_pred is None:
             raise DataError("y_pred: regression needs predicted values")
-        fn = functools.partial(_regression, y_true=y_true, y_pred=y_pred)
+        reps = Replicates.of(settings.n_bootstrap, settings.seed)
+        fn = functools.partial(_regression, y_true=y_true, y_pred=y_pred, reps=reps)
         parts = engine.map_partitions(frame, used, fn, REGRESSION)
         empty = _regression({y_true: np.empty(0), y_pred: np.empty(0)}, y_true, y_pred)
         sums = functools.reduce(_merge_regression, parts, empty)
@@ -210,14 +225,20 @@ def performance(
     pos = canonical(pos_label)
     if task == "binary" and pos is None:
         raise InvalidParameterError(f"pos_label: expected a class label, got {pos_label!r}")
+    loss_reps = Replicates.of(settings.n_bootstrap, settings.seed) if "log_loss" in wanted else None
     fn = functools.partial(
-        _classification, y_true=y_true, y_pred=y_pred, y_score=y_score, pos=pos, thr=decision_threshold
+        _classification, y_true=y_true, y_pred=y_pred, y_score=y_score, pos=pos, thr=decision_threshold, reps=loss_reps
     )
     parts = engine.map_partitions(frame, used, fn, CLASSIFICATION)
     merged = functools.reduce(_merge_classification, parts) if parts else {"pairs": {}}
     n = sum(merged["pairs"].values())
     if task == "binary":
         values, names = _binary(merged, wanted, pos, y_pred is not None, y_score is not None, settings)
+        auc = values.get("roc_auc")
+        if settings.auc_interval == "bootstrap" and auc is not None and auc.method == "bootstrap":
+            values["roc_auc"] = bootstrap_auc.binary_auc(
+                engine, frame, y_true, y_score, str(pos), merged["scores"], auc.value, auc.n, settings, auc.note
+            )
         return n, values, names, pos
     values, names = _multiclass(merged["pairs"], wanted, classes, settings)
     return n, values, names, None
@@ -268,7 +289,8 @@ def _score_metric(name: str, merged: dict, s: pm.Settings) -> MetricValue:
         if merged["outside"]:
             why = "undefined: scores outside [0, 1] are not probabilities"
             return MetricValue(name, np.nan, np.nan, np.nan, n, "none", s.confidence, why)
-        return MetricValue(name, merged["loss"] / n, np.nan, np.nan, n, "none", s.confidence, _NO_INTERVAL)
+        boot = merged["boot_loss"]
+        return bootstrap.metric(name, merged["loss"] / n, n, ci._ratio(boot[:, 1], boot[:, 0]), s.confidence)
     if n1 == 0 or n0 == 0:
         why = "undefined: only one class in y_true for this window"
         return MetricValue(name, np.nan, np.nan, np.nan, n, "none", s.confidence, why)
@@ -278,10 +300,8 @@ def _score_metric(name: str, merged: dict, s: pm.Settings) -> MetricValue:
         note = (
             f"scores binned to a 2^-20 grid (more than {EXACT_SCORES} distinct in a partition): |error| <= {bound:.3g}"
         )
-    if s.auc_interval == "bootstrap":
-        return MetricValue(
-            name, auc, np.nan, np.nan, n, "none", s.confidence, "; ".join(filter(None, [note, _NO_INTERVAL]))
-        )
+    if s.auc_interval == "bootstrap":  # the interval comes from a second pass (`performance`)
+        return MetricValue(name, auc, np.nan, np.nan, n, "bootstrap", s.confidence, note)
     return MetricValue(name, auc, lower, upper, n, "delong", s.confidence, note)
 
 
@@ -352,7 +372,6 @@ def _regression_metric(name: str, r: dict, s: pm.Settings) -> MetricValue:
     n = r["n"]
     if n == 0:
         return pm._empty(name, s, "no rows with the values this metric needs")
-    note = _NO_INTERVAL
     if name == "r2":
         if r["max"] == r["min"]:
             return MetricValue(name, np.nan, np.nan, np.nan, n, "none", s.confidence, pm._CONSTANT_TRUTH)
@@ -361,4 +380,4 @@ def _regression_metric(name: str, r: dict, s: pm.Settings) -> MetricValue:
         value = {"mae": r["abs"] / n, "mse": r["sq"] / n, "rmse": float(np.sqrt(r["sq"] / n)), "mape": r["ape"] / n}[
             name
         ]
-    return MetricValue(name, float(value), np.nan, np.nan, n, "none", s.confidence, note)
+    return bootstrap.metric(name, float(value), n, bootstrap.regression_replicates(name, r["boot"]), s.confidence)

@@ -2,7 +2,8 @@
 
 Per partition and per true label, each score column's counts per distinct score and its summed
 log loss; on the driver: arg-max predictions, macro one-vs-rest AUC, log loss
-(docs/statistics-distributed.md, "Performance"). Split from `performance.py` to keep files small.
+(docs/statistics-distributed.md, "Performance"); their intervals from a second pass of
+Poisson-bootstrap replicates (`engines/bootstrap_auc.py`). Split from `performance.py` to keep files small.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from aisre.errors import DataError, InvalidParameterError
+from aisre.monitor.engines import bootstrap, bootstrap_auc
+from aisre.monitor.engines.bootstrap import Replicates
 from aisre.monitor.engines.common import Codec
 from aisre.monitor.engines.fairness import _text
 from aisre.monitor.engines.performance import (
-    _NO_INTERVAL,
     _POS,
     CLASSIFICATION,
     _class_names,
@@ -29,6 +31,7 @@ from aisre.monitor.engines.performance import (
     auc_from_counts,
     check_column,
 )
+from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance import metrics as pm
 from aisre.monitor.performance.intervals import MetricValue
 from aisre.monitor.tabular.frame import Columns
@@ -103,39 +106,100 @@ def multiclass_frame(
     out, _ = _multiclass(pairs, [m for m in wanted if m not in pm.SCORE_METRICS], names, s)
     labels: dict = merged["labels"]
     rows = int(sum(part["cols"][0]["pos"].sum() for part in labels.values())) if labels else 0
-    for name in [m for m in wanted if m in pm.SCORE_METRICS]:
-        if rows == 0:
-            out[name] = pm._empty(name, s, "no rows with the values this metric needs")
-        elif name == "log_loss":
-            loss = sum(float(part["loss"][names.index(label)]) for label, part in labels.items())
-            out[name] = MetricValue(name, loss / rows, np.nan, np.nan, rows, "none", s.confidence, _NO_INTERVAL)
-        else:
-            out[name] = _ovr_auc(labels, names, rows, s)
+    scored = [m for m in wanted if m in pm.SCORE_METRICS]
+    if rows == 0:
+        out.update({name: pm._empty(name, s, "no rows with the values this metric needs") for name in scored})
+    elif scored:
+        out.update(_score_metrics(engine, frame, y_true, score_cols, names, labels, rows, scored, s))
     return n, {m: out[m] for m in wanted}, names, None
 
 
-def _ovr_auc(labels: dict, names: list[str], rows: int, s: pm.Settings) -> MetricValue:
-    per_class, grid = [], False
+def _column_counts(labels: dict, names: list[str]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]]:
+    """Per score column j: (sorted distinct scores, rows labelled names[j] at each, all rows at each, gridded)."""
+    out = []
     for j, cls in enumerate(names):
         cells = [part["cols"][j] for part in labels.values()]
-        mine = [part["cols"][j] for label, part in labels.items() if label == cls]
-        others = [part["cols"][j] for label, part in labels.items() if label != cls]
         values = np.unique(np.concatenate([c["v"] for c in cells]))
-        grid = grid or any(c["grid"] for c in cells)
+        mine, total = np.zeros(len(values)), np.zeros(len(values))
+        for label, part in labels.items():
+            c = part["cols"][j]
+            at = np.searchsorted(values, c["v"])
+            total[at] += c["pos"]
+            if label == cls:
+                mine[at] += c["pos"]
+        out.append((values, mine, total, any(c["grid"] for c in cells)))
+    return out
 
-        def counts(group: list[dict], at: np.ndarray = values) -> np.ndarray:
-            total = np.zeros(len(at))
-            for c in group:
-                total[np.searchsorted(at, c["v"])] += c["pos"]
-            return total
 
-        pos, neg = counts(mine), counts(others)
-        per_class.append(np.nan if pos.sum() == 0 or neg.sum() == 0 else auc_from_counts(pos, neg, s.confidence)[0])
-    valid = [v for v in per_class if not np.isnan(v)]
+def _score_metrics(
+    engine: Any,
+    frame: Any,
+    y_true: str,
+    score_cols: tuple[str, ...],
+    names: list[str],
+    labels: dict,
+    rows: int,
+    scored: list[str],
+    s: pm.Settings,
+) -> dict[str, MetricValue]:
+    """Log loss and macro OvR AUC with Poisson-bootstrap intervals: one second pass for both."""
+    columns = _column_counts(labels, names)
+    per_class, bounds = [], []
+    for _, mine, total, _ in columns:
+        neg = total - mine
+        if mine.sum() == 0 or neg.sum() == 0:
+            per_class.append(np.nan)
+            bounds.append(np.nan)
+        else:
+            auc, _, _, bound = auc_from_counts(mine, neg, s.confidence)
+            per_class.append(auc)
+            bounds.append(bound)
+    defined = [v for v in per_class if not np.isnan(v)]
+    auc_value = float(np.mean(defined)) if defined else np.nan
+    auc_note = _auc_note(names, labels, columns, bounds)
+    loss_value = sum(float(part["loss"][names.index(label)]) for label, part in labels.items()) / rows
+    reps = Replicates.of(s.n_bootstrap, s.seed)
+    cells = bootstrap_auc.cell_count(reps.count, len(names))
+    want_auc = "roc_auc" in scored and defined and cells >= bootstrap_auc.MIN_CELLS
+    col_cuts = [bootstrap_auc.cuts(v, total, cells) for v, _, total, _ in columns] if want_auc else None
+    if "log_loss" not in scored and col_cuts is None:
+        merged = None
+    else:
+        merged = bootstrap_auc.second_pass(
+            engine, frame, list(dict.fromkeys([y_true, *score_cols])), bootstrap_auc.multiclass_counts,
+            y_true=y_true, y_score=score_cols, names=tuple(names), reps=reps, col_cuts=col_cuts, eps=pm._EPS,
+        )  # fmt: skip
+    out: dict[str, MetricValue] = {}
+    lost = "interval undefined: no rows on the bootstrap pass"
+    if "log_loss" in scored:
+        if merged is None:
+            out["log_loss"] = bootstrap_auc.no_interval("log_loss", loss_value, rows, lost, s.confidence, None)
+        else:
+            reps_loss = ci._ratio(merged["loss"], merged["w"])
+            out["log_loss"] = bootstrap.metric("log_loss", loss_value, rows, reps_loss, s.confidence)
+    if "roc_auc" in scored:
+        if not defined:
+            out["roc_auc"] = MetricValue("roc_auc", np.nan, np.nan, np.nan, rows, "none", s.confidence, auc_note)
+        elif col_cuts is None or merged is None:
+            why = bootstrap_auc.over_budget(reps, len(names)) if col_cuts is None else lost
+            out["roc_auc"] = bootstrap_auc.no_interval("roc_auc", auc_value, rows, why, s.confidence, auc_note)
+        else:
+            shifted, bound = bootstrap_auc.shifted_replicates(merged, np.array(per_class))
+            distinct = all(len(v) <= cells for v, _, _, _ in columns)
+            cell_note = bootstrap_auc.grid_note(max(len(c) for c in col_cuts) + 1, distinct, bound)
+            note = "; ".join(filter(None, [auc_note, cell_note]))
+            out["roc_auc"] = bootstrap.metric("roc_auc", auc_value, rows, ci._macro(shifted), s.confidence, note)
+    return out
+
+
+def _auc_note(names: list[str], labels: dict, columns: list, bounds: list[float]) -> str | None:
+    """Classes absent from y_true; with the 2^-20 grid, each class's bound and the macro bound (their mean)."""
     missing = [j for j, cls in enumerate(names) if cls not in labels]
     notes = [f"one-vs-rest AUC undefined for class index(es) {missing}: absent in y_true"] if missing else []
-    if grid:
-        notes.append("scores binned to a 2^-20 grid: approximate")
-    notes.append(_NO_INTERVAL)
-    value = float(np.mean(valid)) if valid else np.nan
-    return MetricValue("roc_auc", value, np.nan, np.nan, rows, "none", s.confidence, "; ".join(notes))
+    if any(grid for *_, grid in columns):
+        finite = [b for b in bounds if not np.isnan(b)]
+        per = ", ".join(f"{b:.3g}" for b in finite)
+        notes.append(
+            f"scores binned to a 2^-20 grid: per-class |error| <= [{per}], macro |error| <= {np.mean(finite):.3g}"
+        )
+    return "; ".join(notes) or None
