@@ -3,8 +3,8 @@ directory (two "hosts"), sharing one redis-server (rate limits, breakers) and on
 
 Traffic goes through both; every answered call is in PostgreSQL exactly once; a key's rate limit holds
 across the pair; a key revoked in the database is refused by both; a breaker opened by one gateway's
-failures diverts the other's traffic before that one could have opened its own; and one judge (`aisre slo
-status`, `aisre watch --once`) reading PostgreSQL counts the SLO events of both.
+failures diverts the other's traffic (pushed through Redis, timed) before that one could have opened its own;
+and one judge (`aisre slo status`, `aisre watch --once`) reading PostgreSQL counts the SLO events of both.
 """
 
 from __future__ import annotations
@@ -153,8 +153,9 @@ def test_two_gateways_record_every_call_once_in_one_database_and_share_limits_an
 
 
 def test_a_breaker_opened_on_one_gateway_diverts_the_other_before_its_own_could_open(pg_server, tmp_path) -> None:  # noqa: F811
-    """The failing version is seen only by gateway a; b adopts a's open breaker from Redis (its sync loop runs
-    every second) after fewer failures than its own breaker would need to open: the state was shared."""
+    """The failing version is seen only by gateway a; b adopts a's open breaker through Redis (pushed on a channel,
+    the issue's "seen by the other within 1 s") after fewer failures than its own breaker would need to open: the
+    state was shared. The hand-over is timed from a's first diverted answer to b's, and printed."""
     url = pg_server.create_schema()
     redis = Redis()
     failing = serve_in_subprocess("openai", completion_tokens=10, fail_rate=1.0, fail_status=500)
@@ -182,21 +183,30 @@ slos:
         configs[-1].write_text(text)
     gateways = [start_gateway(config, dict(os.environ)) for config in configs]
     (_, a), (_, b) = gateways
+    after = 10  # calls to b once it diverted: every one stays diverted (no poll undoes the pushed state)
     try:
         with httpx.Client(timeout=30) as client:
             first = [client.post(f"{a}/v1/chat/completions", json=BODY) for _ in range(need)]
             assert {r.status_code for r in first} == {500}  # v2 fails; a's breaker counts
             opened = client.post(f"{a}/v1/chat/completions", json=BODY)
+            opened_at = time.monotonic()
             assert (opened.status_code, opened.headers["x-aisre-version"]) == (200, "v1"), "a's breaker is open"
             failures_on_b = 0
             while True:
                 r = client.post(f"{b}/v1/chat/completions", json=BODY)
                 if r.status_code == 200:
+                    handover_s = time.monotonic() - opened_at
                     break
                 failures_on_b += 1
                 assert failures_on_b < need // 2, "b never adopted a's open breaker"
-                time.sleep(0.25)
+                time.sleep(0.05)
             assert r.headers["x-aisre-version"] == "v1"
+            print(f"breaker hand-over a -> b: {handover_s * 1000:.0f} ms, {failures_on_b} failed calls on b meanwhile")
+            # The issue asks for 1 s; the bound is wider so a loaded CI machine cannot fail it (the 1 s poll this
+            # replaced took up to a second plus Redis round trips; the push takes milliseconds).
+            assert handover_s < 3.0, f"b adopted a's breaker only after {handover_s:.2f} s"
+            later = [client.post(f"{b}/v1/chat/completions", json=BODY) for _ in range(after)]
+            assert [(x.status_code, x.headers.get("x-aisre-version")) for x in later] == [(200, "v1")] * after
         for process, _ in gateways:  # a graceful stop drains each writer
             process.terminate()
             assert process.wait(60) in (0, -15)
@@ -211,7 +221,7 @@ slos:
         )
         assert status.returncode == 0, status.stderr
         [judged] = json.loads(status.stdout)
-        assert (judged["good"], judged["total"]) == (2, need + 1 + failures_on_b + 1), judged
+        assert (judged["good"], judged["total"]) == (2 + after, need + 1 + failures_on_b + 1 + after), judged
         watch = subprocess.run(
             [sys.executable, "-m", "aisre", "watch", "-c", str(configs[1]), "--once"],
             capture_output=True,

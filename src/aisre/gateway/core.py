@@ -50,6 +50,7 @@ class Gateway:
         self._health_task: asyncio.Task[None] | None = None
         self._sync_task: asyncio.Task[None] | None = None
         self._breaker_task: asyncio.Task[None] | None = None
+        self._routing_changes = 0  # bumped by every change applied here: a poll that raced one drops its reads
         # AI circuit breakers (`breakers:`): their rule functions load now, like in-process models.
         self.breakers = GatewayBreakers(config, recorder.metrics.registry, clock)
         # The version with the largest share of traffic is the primary; the others are canaries.
@@ -226,29 +227,59 @@ class Gateway:
     async def set_weights(self, model: str, weights: dict[str, float]) -> None:
         """Change a model's split here and, with shared state, in every gateway process."""
         self.routing.set_weights(model, weights)
+        self._routing_changes += 1
         if self.policies.state is not None:
             await self.policies.state.set_route_weights(model, weights)
 
     async def set_breaker(self, model: str, version: str, open_: bool) -> None:
         (self.routing.open_breaker if open_ else self.routing.close_breaker)(model, version)
+        self._routing_changes += 1
         if self.policies.state is not None:
             await self.policies.state.set_breaker(model, version, open_)
 
     async def _sync_loop(self, interval_s: float = 1.0) -> None:
-        """Adopt route weights and breaker states set by other processes (a second at most)."""
+        """Adopt route weights and breaker states set by other processes: at once from the Redis channel they
+        publish on (`aisre.gateway.routing_feed`), and from a poll of the hashes every `interval_s`, the
+        catch-up for what the channel missed (pub/sub keeps nothing for a process disconnected at the time)."""
         state = self.policies.state
-        while True:
-            await asyncio.sleep(interval_s)
-            for model in self.routing.models:
-                try:
-                    weights = await state.get_route_weights(model)
-                    breakers = await state.breakers(model)
-                except Exception:  # noqa: BLE001 - Redis down: keep the local view; RedisState logs and counts
-                    break
-                if weights:
-                    self.routing.set_weights(model, weights)
-                route = self.routing.models[model]
-                route.open_breakers = {v for v, is_open in breakers.items() if is_open}
+        feed = state.routing_feed(self._apply_routing_change, self._poll_routing)
+        follower = asyncio.create_task(feed.run())
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                await self._poll_routing()
+        finally:
+            follower.cancel()
+
+    def _apply_routing_change(self, change: Any) -> None:
+        """A change another process (or this one) published; models this gateway does not serve are ignored."""
+        route = self.routing.models.get(change.model)
+        if route is None:
+            return
+        self._routing_changes += 1
+        if change.weights is not None:
+            if change.weights:  # as the poll: an emptied split keeps the local one
+                self.routing.set_weights(change.model, change.weights)
+        elif change.open:
+            route.open_breakers.add(change.version)
+        else:
+            route.open_breakers.discard(change.version)
+
+    async def _poll_routing(self) -> None:
+        state = self.policies.state
+        for model in self.routing.models:
+            changes = self._routing_changes
+            try:
+                weights = await state.get_route_weights(model)
+                breakers = await state.breakers(model)
+            except Exception:  # noqa: BLE001 - Redis down: keep the local view; RedisState logs and counts
+                return
+            if self._routing_changes != changes:
+                continue  # a change landed while the hashes were read: it is newer than what was read
+            if weights:
+                self.routing.set_weights(model, weights)
+            route = self.routing.models[model]
+            route.open_breakers = {v for v, is_open in breakers.items() if is_open}
 
     def key_store(self) -> Any:
         if self.policies.keys is None:

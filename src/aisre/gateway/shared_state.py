@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 
 from aisre.errors import StateUnavailableError
 from aisre.gateway.limits import Decision, InMemoryLimiter, Limiter, Limits, decide, never_admitted
+from aisre.gateway.routing_feed import RoutingChange, RoutingFeed
 
 log = logging.getLogger("aisre.state")
 T = TypeVar("T")
@@ -135,7 +136,10 @@ class RedisState:
         client: Redis | None = None,
     ) -> None:
         self.url = safe_url(url)
+        self._raw_url = url  # with its password: for the routing feed's own connection, never logged
         self.prefix = prefix
+        self.routing_channel = f"{prefix}:routing"
+        self._connect_timeout_s = connect_timeout_s
         self.probe_interval_s = probe_interval_s
         self.failures_to_trip = failures_to_trip
         self.client = client or Redis.from_url(
@@ -247,17 +251,20 @@ class RedisState:
         value = await self.run("get_spend", lambda r: r.get(f"{self.key('spend', subject)}:{period_key}"))
         return float(value) if value is not None else 0.0
 
-    # --- routing state: weights and breakers per model (kept until changed; no TTL) ---
+    # --- routing state: weights and breakers per model (kept until changed; no TTL), each change also published
+    # on `routing_channel` in the same MULTI, so every process following it (`routing_feed`) applies it at once ---
 
     async def set_route_weights(self, model: str, weights: Mapping[str, float]) -> None:
-        """Replace the model's route weights (version → weight) in one transaction."""
+        """Replace the model's route weights (version → weight) in one transaction, and publish the change."""
         key = self.key("weights", model)
+        message = RoutingChange(model, weights={v: float(w) for v, w in weights.items()}).encode()
 
         async def call(r: Redis) -> None:
             async with r.pipeline(transaction=True) as pipe:
                 pipe.delete(key)
                 if weights:
                     pipe.hset(key, mapping={v: repr(float(w)) for v, w in weights.items()})
+                pipe.publish(self.routing_channel, message)
                 await pipe.execute()
 
         await self.run("set_route_weights", call)
@@ -267,12 +274,38 @@ class RedisState:
         return {v: float(w) for v, w in raw.items()}
 
     async def set_breaker(self, model: str, version: str, open: bool) -> None:
-        await self.run("set_breaker", lambda r: r.hset(self.key("breakers", model), version, "1" if open else "0"))
+        """Set a version's breaker flag, and publish the change."""
+        key = self.key("breakers", model)
+        message = RoutingChange(model, version=version, open=open).encode()
+
+        async def call(r: Redis) -> None:
+            async with r.pipeline(transaction=True) as pipe:
+                pipe.hset(key, version, "1" if open else "0")
+                pipe.publish(self.routing_channel, message)
+                await pipe.execute()
+
+        await self.run("set_breaker", call)
 
     async def breakers(self, model: str) -> dict[str, bool]:
         """version → True when its breaker is open, for every version ever set."""
         raw = await self._hash("breakers", self.key("breakers", model))
         return {v: flag == "1" for v, flag in raw.items()}
+
+    def routing_feed(
+        self, apply: Callable[[RoutingChange], None], on_subscribed: Callable[[], Awaitable[None]], **options: Any
+    ) -> RoutingFeed:
+        """A follower of the routing changes every process publishes (run it as a task; `aisre.gateway.routing_feed`).
+        Its failures count in `aisre_state_errors_total{operation="subscribe"}`."""
+        return RoutingFeed(
+            self._raw_url,
+            self.routing_channel,
+            apply,
+            on_subscribed,
+            safe_url=self.url,
+            connect_timeout_s=self._connect_timeout_s,
+            on_error=lambda operation: self.errors.labels(operation).inc(),
+            **options,
+        )
 
     async def _hash(self, operation: str, key: str) -> dict[str, str]:
         """A Redis hash, field → value. The client decodes replies (decode_responses=True), which
