@@ -1,6 +1,7 @@
 """Ingest benchmark: batching-writer throughput and the per-call cost of Monitor.record.
 
     .venv/bin/python bench/ingest.py [--records 300000] [--calls 200000] [--store postgresql://...] [--no-calls]
+    .venv/bin/python bench/ingest.py --writers 1,2,4 [--records 300000] [--store postgresql://...]
 
 Compares, on the same inputs in one process run: a bare model call; the same call plus
 `Monitor.record` (fast path: metrics + queue; the writer thread commits to SQLite
@@ -9,6 +10,12 @@ meanwhile, so its GIL share is included); the same call plus the naive
 Targets (issue 2): >= 100,000 records/s ingest, <= 20 µs overhead per call.
 With `--store postgresql://...` the same writer runs into that database too, in the same run
 (COPY and executemany in pipeline mode side by side); target (issue 12) >= 50,000 records/s.
+
+`--writers 1,2,4` measures a fleet instead: N processes (each its own store connection and batching
+writer, fast mode, records/N each) write into one store at once, SQLite and (with `--store`) PostgreSQL
+COPY; total records/s from the common start to the last commit, and the ratio to one writer. On
+PostgreSQL every batch holds one advisory lock from its inserts to its COMMIT (docs/decisions.md), so
+this is what that serialisation leaves of a fleet's throughput.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -70,6 +78,65 @@ def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1, store=N
     return n // threads * threads / elapsed
 
 
+def _fleet_writer(url: str, n: int, ready, go, out) -> None:
+    """One writer process: its own store and batching writer; reports (started, committed) monotonic times."""
+    store = open_store(url)
+    writer = BatchingWriter([store], durability="fast", queue_size=max(n, 100_000))
+    records = make_records(n)
+    ready.release()
+    go.wait()
+    started = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process on the machine
+    for r in records:
+        writer.submit(r)
+    writer.flush(timeout=600)
+    out.put((started, time.monotonic()))
+    writer.close()
+
+
+def fleet(url: str, n: int, writers: int) -> float:
+    """Total records/s of `writers` processes writing n records into `url` at once (first start to last commit)."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    store = open_store(url)
+    before = store.count()
+    each = n // writers
+    procs = [ctx.Process(target=_fleet_writer, args=(url, each, ready, go, out)) for _ in range(writers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        if not ready.acquire(timeout=300):
+            raise RuntimeError("a writer process did not start in 300 s")
+    go.set()
+    times = [out.get(timeout=900) for _ in procs]
+    for p in procs:
+        p.join(60)
+        if p.exitcode != 0:
+            raise RuntimeError(f"a writer process exited with {p.exitcode}")
+    written = each * writers
+    if store.count() - before != written:
+        raise RuntimeError(f"{written - (store.count() - before)} records missing")
+    store.close()
+    return written / (max(end for _, end in times) - min(start for start, _ in times))
+
+
+def fleets(args: argparse.Namespace, tmp: str) -> None:
+    counts = [int(w) for w in args.writers.split(",")]
+    stores = [("SQLite (WAL)", lambda w: f"sqlite:///{tmp}/fleet-{w}.db")]
+    if args.store:
+        from aisre.store.postgres import redact
+
+        stores.append((f"PostgreSQL COPY {redact(args.store)}", lambda w: args.store))
+    print(f"\n== {', '.join(map(str, counts))} writer processes into one store, {args.records:,} records in all ==")
+    for name, url_of in stores:
+        print(name)
+        first = None
+        for w in counts:
+            rate = fleet(url_of(w), args.records, w)
+            first = first or rate
+            label = f"{w} writer{'s' if w > 1 else ''}:"
+            print(f"  {label:<12} {rate:>12,.0f} records/s  ({rate / first:.2f}x {counts[0]})")
+
+
 def per_call(fn, calls: int, repeats: int = 5) -> float:
     """Median seconds per call over `repeats` loops of `calls` calls."""
     times = []
@@ -87,9 +154,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000)
     parser.add_argument("--store", help="also ingest into this postgresql:// database (its records are kept)")
     parser.add_argument("--no-calls", action="store_true", help="skip the per-call cost section")
+    parser.add_argument(
+        "--writers", help="only the fleet section: N writer processes into one store, e.g. 1,2,4 (comma-separated)"
+    )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="aisre-bench-")
     print(f"aisre {aisre.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    if args.writers:
+        fleets(args, tmp)
+        return
 
     print("\n== batching writer -> SQLite (WAL), 12-feature records ==")
     fast = ingest(args.records, tmp)
