@@ -250,6 +250,7 @@ class Gateway:
                 await self._poll_routing()
         finally:
             follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)  # its connection closed before the loop ends
 
     def _apply_routing_change(self, change: Any) -> None:
         """A change another process (or this one) published; models this gateway does not serve are ignored."""
