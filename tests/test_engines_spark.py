@@ -21,8 +21,10 @@ from aisre.monitor.engines.common import engine_for  # noqa: E402
 from tests.engine_helpers import (
     DRIFTED,
     assert_performance_on_frame,
+    assert_poisson_intervals_on_partitions,
     assert_same_as_one_machine,
     assert_same_fairness,
+    chunks_of,
     fairness_frame,
     frames,
     performance_frame,
@@ -169,3 +171,14 @@ def test_performance_and_fairness_of_a_spark_frame_equal_one_machine(spark):
     )
     with pytest.raises(aisre.InvalidParameterError, match=r"y_true: .*'truth'.*it has"):
         aisre.performance("truth", "pred", data=frame)
+
+
+def test_poisson_bootstrap_intervals_on_spark_match_the_same_partitions_anywhere_and_one_machine(spark):
+    """Partitions holding row ranges in order (parallelize slices contiguously): the chunk reference, which the
+    Dask test checks too, so Spark = Dask on one partitioning; and the one-machine bootstrap within tolerance."""
+    df = performance_frame(3000, seed=5)
+    chunks = chunks_of(df, 3)
+    rows = spark.sparkContext.parallelize(list(df.itertuples(index=False, name=None)), 3)
+    frame = spark.createDataFrame(rows, spark.createDataFrame(df.iloc[:5]).schema)
+    assert frame.rdd.glom().map(len).collect() == [len(c) for c in chunks]
+    assert_poisson_intervals_on_partitions(df, chunks, frame)
