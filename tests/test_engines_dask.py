@@ -19,9 +19,11 @@ from aisre.monitor.engines.common import engine_for  # noqa: E402
 from tests.engine_helpers import (
     DRIFTED,
     assert_performance_on_frame,
+    assert_poisson_intervals_on_partitions,
     assert_same_as_one_machine,
     assert_same_fairness,
     assert_same_performance,
+    chunks_of,
     fairness_frame,
     frames,
     performance_frame,
@@ -216,6 +218,15 @@ def test_monitor_check_reads_what_log_export_wrote(client, tmp_path):
 def test_performance_of_a_dask_frame_equals_one_machine(client):
     df = performance_frame()
     assert_performance_on_frame(df, dd.from_pandas(df, npartitions=3))
+
+
+def test_poisson_bootstrap_intervals_on_dask_match_the_same_partitions_anywhere_and_one_machine(client):
+    """One partition per row range: the chunk reference (the Spark test checks it too: Spark = Dask), one machine."""
+    df = performance_frame(3000, seed=5)
+    chunks = chunks_of(df, 3)
+    frame = dd.concat([dd.from_pandas(c, npartitions=1) for c in chunks])
+    assert frame.npartitions == 3
+    assert_poisson_intervals_on_partitions(df, chunks, frame)
 
 
 def test_roc_auc_on_the_score_grid_stays_within_its_stated_bound(client, monkeypatch):
