@@ -25,7 +25,7 @@ from aisre.slo.events import Window, raw_event_series, sli_series
 from aisre.slo.quality_slices import quality_slices_raw
 from aisre.store import SQLiteStore, rollups
 from aisre.store.postgres import PostgresStore
-from aisre.store.postgres_rollups import QmarkConnection
+from aisre.store.postgres_conn import PgConnection
 from tests.postgres_helpers import pg_server, pg_url  # noqa: F401 - fixtures
 from tests.test_slo_buckets import EVENT_SLOS, SPAN, T0, labels, records, slo
 
@@ -137,7 +137,7 @@ def rollup_rows(conn: Any) -> dict[tuple[str, str, int], tuple[Any, ...]]:
 def test_traffic_rollup_and_dashboard_series_are_equal_on_sqlite_and_postgresql(both: Any) -> None:
     lite, pg = both
     same_writes([lite, pg], 5, [])
-    a, b = rollup_rows(lite._conn()), rollup_rows(QmarkConnection(pg))
+    a, b = rollup_rows(lite._conn()), rollup_rows(PgConnection(pg))
     assert a.keys() == b.keys() and len(a) > 100
     exact = [k for k, c in enumerate(rollups.COLUMNS) if not c.endswith(("_sum", "cost_usd"))]
     for key in a:
@@ -145,7 +145,7 @@ def test_traffic_rollup_and_dashboard_series_are_equal_on_sqlite_and_postgresql(
         np.testing.assert_allclose(a[key], b[key], rtol=1e-12, err_msg=str(key))
     rng = TimeRange(since=T0, until=T0 + SPAN, step_s=300, first=T0)
     for model in ("fraud", "other"):
-        x, y = traffic_series(lite._conn(), model, rng), traffic_series(QmarkConnection(pg), model, rng)
+        x, y = traffic_series(lite._conn(), model, rng), traffic_series(PgConnection(pg), model, rng)
         assert x.keys() == y.keys() and x
         for version in x:
             for column, values in x[version].items():
@@ -154,7 +154,7 @@ def test_traffic_rollup_and_dashboard_series_are_equal_on_sqlite_and_postgresql(
                     err_msg=f"{model} {version} {column}",
                 )  # fmt: skip
         assert last_window(lite._conn(), model, T0 + 1800, 3600) == last_window(
-            QmarkConnection(pg), model, T0 + 1800, 3600
+            PgConnection(pg), model, T0 + 1800, 3600
         )
 
 

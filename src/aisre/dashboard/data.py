@@ -50,9 +50,9 @@ class DashboardData:
     # -- what exists -----------------------------------------------------------------------------
     def _conn(self) -> Any:
         if getattr(self.store, "dialect", "sqlite") == "postgresql":  # the same `?` SQL through psycopg
-            from aisre.store.postgres_rollups import QmarkConnection
+            from aisre.store.postgres_conn import PgConnection
 
-            return QmarkConnection(self.store)
+            return PgConnection(self.store)
         return self.store._conn()  # noqa: SLF001 - the store's connection of this thread: its file holds every table
 
     def models(self) -> list[str]:

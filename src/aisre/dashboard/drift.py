@@ -48,12 +48,12 @@ def _newest_window(store: SQLiteStore, job: MonitorJobConfig, version: str) -> t
         " AND window_start IS NOT NULL AND json_extract(labels, '$.monitor') IS ? ORDER BY window_end DESC LIMIT 1"
     )
     if getattr(store, "dialect", "sqlite") == "postgresql":
-        from aisre.store.postgres_rollups import QmarkConnection
+        from aisre.store.postgres_conn import PgConnection
 
         sql = sql.replace(
             "json_extract(labels, '$.monitor') IS ?", "(labels::json ->> 'monitor') IS NOT DISTINCT FROM ?"
         )
-        conn: Any = QmarkConnection(store)
+        conn: Any = PgConnection(store)
     else:
         conn = store._conn()  # noqa: SLF001 - one indexed read of the signals table
     row = conn.execute(sql, (job.model, version, job.name)).fetchone()

@@ -234,12 +234,9 @@ def _minute_sums(slo: SLOConfig, store: SQLiteStore, w: Window) -> np.ndarray:
     dialect = dialect_of(store)
     spec = event_spec(slo, dialect)
     if dialect == "postgresql":
-        from aisre.store import postgres_buckets  # here: SQLite-only processes never load it
-
-        return postgres_buckets.ensure_and_read(store, spec, int(w.start_s // MINUTE_S), w.n)
+        return store.bucket_sums(spec, int(w.start_s // MINUTE_S), w.n)  # type: ignore[attr-defined]
     conn = store._conn()  # noqa: SLF001 - the store's own connection; buckets live in its file
-    buckets.ensure(conn, spec)
-    return buckets.read(conn, spec.name, int(w.start_s // MINUTE_S), w.n, len(spec.values))
+    return buckets.ensure_and_read(conn, spec, int(w.start_s // MINUTE_S), w.n)
 
 
 def _event_series(slo: SLOConfig, store: SQLiteStore, w: Window) -> MinuteSeries:

@@ -15,7 +15,7 @@ such. Each fragment here gives, row by row, the value SQLite's gives:
   string, a number (or a bool, bound as 0/1 by sqlite3) equals a JSON number or boolean of
   that value.
 
-Placeholders stay ``?`` (the spec's SQL is stored with them); `aisre.store.postgres_buckets`
+Placeholders stay ``?`` (the spec's SQL is stored with them); `aisre.store.postgres_conn.PgConnection`
 binds them as psycopg's ``%s``. No fragment holds a literal ``?`` or ``%``.
 """
 

@@ -3,7 +3,8 @@
 `KeyStore` (store/keys.py) holds every rule (the keyed hash, the constant-time compare, revocation,
 the option checks) and speaks through a `KeyTable`: `one`/`rows` read, `insert` adds a key and says
 which unique rule a clash broke, `transaction` runs a revocation's statements atomically. The SQL is
-written once with `?` placeholders; the PostgreSQL table turns them into psycopg's `%s`. SQLite creates
+written once with `?` placeholders; the PostgreSQL table runs it through `PgConnection`, the store's one
+adapter (`aisre.store.postgres_conn`). SQLite creates
 its table on first use, as it always did; PostgreSQL gets it from migration 10 (store/migrations.py),
 applied when the store opens, so many hosts starting at once never race to create it.
 """
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from aisre.store.postgres_conn import PgConnection
 from aisre.store.sqlite import SQLiteStore
 
 Execute = Callable[..., Any]  # (sql, params) -> a cursor with fetchone()
@@ -86,8 +88,8 @@ class SQLiteKeyTable:
 
 
 class PostgresKeyTable:
-    """`api_keys` in the PostgreSQL database of a `PostgresStore`, through its per-thread connection;
-    every database error is the store's `StoreError` (a broken connection is dropped and reopened)."""
+    """`api_keys` in the PostgreSQL database of a `PostgresStore`, through its pool (`PgConnection`: `?`
+    placeholders, connections checked on checkout); every database error is the store's `StoreError`."""
 
     secret_file: Path | None = None
 
@@ -95,35 +97,25 @@ class PostgresKeyTable:
         self.store = store
 
     def one(self, sql: str, params: tuple = ()) -> tuple | None:
-        with self.store._errors("reading an API key"):
-            return self.store._connection().execute(_pg(sql), params).fetchone()
+        return PgConnection(self.store, doing="reading an API key").execute(sql, params).fetchone()
 
     def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self.store._errors("listing API keys"):
-            return self.store._connection().execute(_pg(sql), params).fetchall()
+        return PgConnection(self.store, doing="listing API keys").execute(sql, params).fetchall()
 
     def insert(self, sql: str, row: tuple) -> Clash:
         unique = self.store._psycopg.errors.UniqueViolation
-        with self.store._errors("creating an API key"):
-            conn = self.store._connection()
+        with self.store.session("creating an API key") as conn:
             try:
                 with conn.transaction():
-                    conn.execute(_pg(sql), row)
+                    PgConnection(self.store, conn).execute(sql, row)
             except unique as exc:
                 return "name" if exc.diag.constraint_name == "api_keys_live_name" else "id"
         return None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Execute]:
-        with self.store._errors("revoking an API key"):
-            conn = self.store._connection()
-            with conn.transaction():
-                yield lambda sql, params=(): conn.execute(_pg(sql), params)
-
-
-def _pg(sql: str) -> str:
-    # The key SQL holds no literal '?': every one is a placeholder.
-    return sql.replace("?", "%s")
+        with self.store.session("revoking an API key") as conn, conn.transaction():
+            yield PgConnection(self.store, conn).execute
 
 
 def key_table(store: Any) -> SQLiteKeyTable | PostgresKeyTable:

@@ -9,9 +9,15 @@ temporary table and `INSERT ... SELECT ... ON CONFLICT (id) DO NOTHING`: never a
 Every database or connection failure surfaces as a `StoreError`, which the writer retries with
 back-off; the broken connection is dropped and the next call opens a new one.
 
+Connections: the batching writer's writes (`write_batch`, `prune`) go through one dedicated connection, kept
+between batches (a pooled checkout would add its check's round trip to every batch, and the COPY fallback's temp
+table lives in that session); everything else - reads, labels, signals, the feature tables - through a bounded
+pool whose connections are checked on checkout (`aisre.store.postgres_conn`), so a database restart costs no
+failed read and an unreachable database is one `StoreError` naming the URL.
+
 The model registry, incidents and evaluations work here too (`aisre.store.tables`, migrations 30-32), and
 so do the SLO buckets and the dashboard's traffic rollup, kept in `write_batch`'s and `add_labels`'
-transactions as in SQLite (`aisre.store.postgres_buckets`, `postgres_rollups`, migration 20).
+transactions by the same code as in SQLite (`aisre.store.buckets`, `rollups`, `dialects`; migration 20).
 What is not on PostgreSQL yet (code that reads through `SQLiteStore._conn()`) is listed in
 docs/store-postgres.md; setting one up on this store raises a `StoreError` naming issue #12.
 """
@@ -26,8 +32,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aisre.errors import StoreError, UnknownRecordError, require
 from aisre.records import InferenceRecord, Label, Signal
-from aisre.store import migrations, postgres_buckets, postgres_rollups
+from aisre.store import buckets, migrations, rollups
+from aisre.store.buckets import BucketSpec
 from aisre.store.codec import COLUMNS, dumps, label_to_row, record_to_row
+from aisre.store.dialects import LABELS_LOCK, RECORDS_LOCK, lock
+from aisre.store.postgres_conn import PgConnection, ReaderPool, connect_seconds, first_line, lost, translate
 from aisre.store.postgres_reads import PostgresReads
 
 ISSUE = "issue #12"
@@ -64,10 +73,12 @@ def redact(url: str) -> str:
 class PostgresStore(PostgresReads):
     """A PostgreSQL database (`postgresql://user[:password]@host[:port]/db`), shared by many processes.
 
-    Each thread gets its own connection (autocommit; writes in explicit transactions). `durable`
-    batches are acknowledged only after a COMMIT with `synchronous_commit = on` (the WAL is flushed
-    on the server); `fast` batches commit with `synchronous_commit = off` (a server crash may lose
-    the last fraction of a second; a process crash loses nothing that was committed).
+    The writer's batches go through one dedicated connection; reads, labels, signals and the feature tables
+    through a pool of at most `pool_size` connections, each checked on checkout, `connect_timeout_s` to get one
+    (all autocommit; writes in explicit transactions). `durable` batches are acknowledged only after a COMMIT
+    with `synchronous_commit = on` (the WAL is flushed on the server); `fast` batches commit with
+    `synchronous_commit = off` (a server crash may lose the last fraction of a second; a process crash loses
+    nothing that was committed).
 
     `insert_method`: "copy" (batches of `COPY_MIN_ROWS` or more COPYed, smaller ones pipelined) or
     "pipeline" (always executemany of INSERT ... ON CONFLICT in pipeline mode, for comparison):
@@ -83,6 +94,7 @@ class PostgresStore(PostgresReads):
         *,
         connect_timeout_s: float = 10.0,
         insert_method: str = "copy",
+        pool_size: int = 8,
     ) -> None:
         if insert_method not in ("copy", "pipeline"):
             raise StoreError(f"insert_method: expected 'copy' or 'pipeline', got {insert_method!r}")
@@ -91,12 +103,24 @@ class PostgresStore(PostgresReads):
         self.retention_days = retention_days
         self.insert_method = insert_method
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._all_lock = threading.Lock()
-        with self._errors("opening the store"):
-            migrations.apply_postgresql(self._connection(), self.url)
-            postgres_rollups.catch_up(self._connection())  # rows written before the rollup existed, once
+        self._write_lock = threading.Lock()  # one batch at a time on the writer's connection
+        self._writer: Any = None
+        try:
+            with self._errors("opening the store"):
+                conn = self._connection()  # a direct connect: an unreachable database fails here, with libpq's reason
+                migrations.apply_postgresql(conn, self.url)
+                rollups.catch_up(PgConnection(self, conn))  # rows written before the rollup existed, once
+            self._readers = ReaderPool(
+                url,
+                self.url,
+                max_size=pool_size,
+                timeout_s=connect_timeout_s,
+                connect_timeout_s=connect_timeout_s,
+                psycopg=self._psycopg,
+            )
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def url(self) -> str:
@@ -106,10 +130,8 @@ class PostgresStore(PostgresReads):
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
 
-    # What the SQLite-only features reach for first: `_conn()` (SLO buckets, dashboard rollups, label
-    # re-checks) or the store as a file path (`SQLiteStore(store)` in the key tables; the registry, incident
-    # and evaluation tables have a PostgreSQL dialect, `aisre.store.tables`). Each raises a StoreError
-    # naming the gap when the feature is set up, instead of a psycopg connection misused or an AttributeError later.
+    # What the SQLite-only features reach for first: `_conn()` or the store as a file path. Each raises a
+    # StoreError naming the gap, instead of a psycopg connection misused or an AttributeError later.
     def _conn(self) -> Any:
         raise unsupported(_SQLITE_FEATURES)
 
@@ -123,61 +145,91 @@ class PostgresStore(PostgresReads):
         return self.url
 
     def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and not conn.closed:
+        """The writer's dedicated connection (opened again if the last one broke). Only the writer's methods,
+        under `_write_lock`, and single-threaded checks in tests use it; everything else goes through the pool."""
+        conn = self._writer
+        if conn is not None and not (conn.closed or conn.broken):
             return conn
-        conn = self._psycopg.connect(
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        self._writer = self._psycopg.connect(
             self._url,
             autocommit=True,
-            connect_timeout=max(1, int(self.connect_timeout_s)),
+            connect_timeout=connect_seconds(self.connect_timeout_s),
             application_name="aisre",
         )
-        self._local.conn = conn
-        with self._all_lock:
-            self._all.append(conn)
-        return conn
+        return self._writer
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Every psycopg error as a StoreError naming the store; a broken connection is dropped (retry reconnects)."""
+        """Every psycopg error as a StoreError naming the store; the writer's connection, if the error lost it,
+        is closed (the retry reconnects). Pooled connections need no care: the pool discards a broken one."""
         psycopg = self._psycopg
         try:
             yield
         except psycopg.Error as exc:
-            conn = getattr(self._local, "conn", None)
-            if conn is not None and (conn.broken or conn.closed or isinstance(exc, psycopg.OperationalError)):
-                self._drop(conn)
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(f"PostgreSQL store {self.url}: {doing} failed: {detail}") from None
+            conn = self._writer
+            if conn is not None and lost(conn, exc, psycopg):
+                self._writer = None
+                with contextlib.suppress(Exception):
+                    conn.close()
+            raise StoreError(f"PostgreSQL store {self.url}: {doing} failed: {first_line(exc)}") from None
 
-    def _drop(self, conn: Any) -> None:
-        self._local.conn = None
-        with self._all_lock:
-            if conn in self._all:
-                self._all.remove(conn)
-        with contextlib.suppress(Exception):
-            conn.close()
+    @contextlib.contextmanager
+    def session(self, doing: str) -> Iterator[Any]:
+        """A pooled connection for a unit of work (a transaction, a few statements); psycopg's errors inside as
+        `StoreError`s naming the store and `doing`. Not re-run if the connection is lost: the caller retries."""
+        with translate(doing, self.url, self._psycopg), self._readers.connection(doing) as conn:
+            yield conn
+
+    def bucket_sums(self, spec: BucketSpec, first_minute: int, n: int) -> Any:
+        """What `aisre.slo.events` asks of the store: the SLO's bucket spec registered and caught up, then its
+        per-minute sums (`buckets.ensure_and_read`) on a pooled connection."""
+        with self.session(f"reading the SLO buckets of {spec.name!r}") as conn:
+            return buckets.ensure_and_read(PgConnection(self, conn), spec, first_minute, n)
 
     # -- writes -------------------------------------------------------------------------
     def write_batch(self, records: Sequence[InferenceRecord], durable: bool = False) -> None:
         if not records:
             return
         rows = [_text_safe(row) if _has_nul(row) else row for row in map(record_to_row, records)]
-        with self._errors(f"writing {len(rows)} records"):
-            conn = self._connection()
-            with conn.transaction():
-                if not durable:
-                    conn.execute("SET LOCAL synchronous_commit = off")
-                # Before the inserts take their `seq`s, held to COMMIT: the SLO buckets' and the rollup's
-                # `seq` marks are exact only if batches commit in `seq` order (postgres_buckets' docstring).
-                postgres_buckets.lock(conn, postgres_buckets.RECORDS_LOCK)
+        with self._write_lock, self._errors(f"writing {len(rows)} records"):
+            conn, began = self._begin(durable)
+            with began:
                 if self.insert_method == "copy" and len(rows) >= COPY_MIN_ROWS:
                     self._copy(conn, rows)
                 else:
                     with conn.pipeline(), conn.cursor() as cur:
                         cur.executemany(_INSERT, rows)
-                postgres_buckets.after_records(conn, self._psycopg)  # the SLO minute buckets, same transaction
-                postgres_rollups.after_records(conn, self._psycopg)  # the dashboard's traffic rollup, likewise
+                marks = PgConnection(self, conn)
+                buckets.after_records(marks)  # the SLO minute buckets, same transaction
+                rollups.after_records(marks)  # the dashboard's traffic rollup, likewise
+
+    def _begin(self, durable: bool) -> tuple[Any, contextlib.ExitStack]:
+        """The batch's transaction begun on the writer's connection, holding `RECORDS_LOCK`: taken before the
+        inserts get their `seq`s and held to COMMIT, since the SLO buckets' and the rollup's `seq` marks are exact
+        only if batches commit in `seq` order (aisre.store.dialects says why). If the server had closed the
+        connection (a restart while the writer was idle), nothing was written yet: begun once more on a new one."""
+        psycopg = self._psycopg
+        for attempt in (1, 2):
+            conn = self._connection()
+            began = contextlib.ExitStack()
+            try:
+                began.enter_context(conn.transaction())
+                if not durable:
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                lock(conn, RECORDS_LOCK)
+                return conn, began
+            except psycopg.OperationalError as exc:
+                with contextlib.suppress(Exception):
+                    began.close()
+                if attempt == 2 or not lost(conn, exc, psycopg):
+                    raise
+                self._writer = None
+                with contextlib.suppress(Exception):
+                    conn.close()
+        raise AssertionError("unreachable")
 
     def _copy(self, conn: Any, rows: list[tuple]) -> None:
         """COPY straight into `inferences` (one pass); if an id is already there (a batch retried after
@@ -202,24 +254,23 @@ class PostgresStore(PostgresReads):
         if not labels:
             return
         last = {label.record_id: label for label in labels}  # a repeated id: the last wins, as in SQLite
-        with self._errors(f"labelling {len(last)} records"):
-            conn = self._connection()
-            with conn.transaction():
-                found = {r for (r,) in conn.execute("SELECT id FROM inferences WHERE id = ANY(%s)", (list(last),))}
-                missing = [rid for rid in dict.fromkeys(label.record_id for label in labels) if rid not in found]
-                if missing:
-                    raise UnknownRecordError(missing)
-                postgres_buckets.lock(conn, postgres_buckets.LABELS_LOCK)  # no labels spec rebuilt under us
-                specs = postgres_buckets.label_specs(conn)
-                ids = list(last)
-                postgres_buckets.relabel(conn, specs, ids, -1)  # what the labels being replaced had counted
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO labels (record_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT (record_id)"
-                        " DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value",
-                        [label_to_row(label) for label in last.values()],
-                    )
-                postgres_buckets.relabel(conn, specs, ids, +1)
+        with self.session(f"labelling {len(last)} records") as conn, conn.transaction():
+            found = {r for (r,) in conn.execute("SELECT id FROM inferences WHERE id = ANY(%s)", (list(last),))}
+            missing = [rid for rid in dict.fromkeys(label.record_id for label in labels) if rid not in found]
+            if missing:
+                raise UnknownRecordError(missing)
+            lock(conn, LABELS_LOCK)  # no labels spec rebuilt under us
+            marks = PgConnection(self, conn)
+            specs = buckets.label_specs(marks)
+            ids = list(last)
+            buckets.relabel(marks, specs, ids, -1)  # what the labels being replaced had counted
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO labels (record_id, ts, value) VALUES (%s, %s, %s) ON CONFLICT (record_id)"
+                    " DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value",
+                    [label_to_row(label) for label in last.values()],
+                )
+            buckets.relabel(marks, specs, ids, +1)
 
     def write_signals(self, signals: Sequence[Signal], ts: float) -> None:
         """Append monitoring signals computed at time `ts` (epoch seconds)."""
@@ -230,20 +281,18 @@ class PostgresStore(PostgresReads):
              s.value, s.threshold, bool(s.breached))
             for s in signals
         ]  # fmt: skip
-        with self._errors(f"writing {len(rows)} signals"):
-            conn = self._connection()
-            with conn.transaction(), conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO signals (ts, model, version, name, labels, window_start, window_end, value,"
-                    " threshold, breached) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    rows,
-                )
+        with self.session(f"writing {len(rows)} signals") as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO signals (ts, model, version, name, labels, window_start, window_end, value,"
+                " threshold, breached) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
 
     def prune(self, older_than: float, chunk: int = 20_000) -> int:
         """Delete records (and their labels) with ts < older_than, in short transactions; returns how many."""
         deleted = 0
         while True:
-            with self._errors("pruning records"):
+            with self._write_lock, self._errors("pruning records"):
                 conn = self._connection()
                 with conn.transaction():
                     cur = conn.execute(
@@ -264,16 +313,19 @@ class PostgresStore(PostgresReads):
 
     # -- reads (the queries themselves: aisre.store.postgres_reads) ------------------------
     def _fetch(self, doing: str, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._errors(doing):
-            return self._connection().execute(sql, params).fetchall()
+        """One read on a pooled connection (re-run once if the server had just closed it)."""
+        return self._readers.run(doing, lambda conn: conn.execute(sql, params).fetchall())
 
     def close(self) -> None:
-        with self._all_lock:
-            conns, self._all = self._all, []
-        for conn in conns:
+        """Close the writer's connection and the pool (a read still running finishes first)."""
+        readers = getattr(self, "_readers", None)
+        if readers is not None:
+            readers.close()
+        with self._write_lock:
+            conn, self._writer = self._writer, None
+        if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
-        self._local = threading.local()
 
 
 def sqlite_only_config(cfg: Any) -> list[str]:

@@ -12,6 +12,9 @@ moves the mark to the newest ``seq``. So a crash, a duplicate record id (``INSER
 gives it no new ``seq``) or another process writing never double-counts nor skips: whoever
 writes next catches up. A store opened on an older database builds the rollup of its existing
 rows once (`catch_up`, in steps of `CHUNK_ROWS`). Rollups outlive record retention, as SLO buckets do.
+The same code keeps it on PostgreSQL (same columns, bounds and fingerprint; the row projection in its
+SQL, `_PG_ADD`); what else differs is `aisre.store.dialects`. The readers (`read`, `steps`, `models`)
+take a `sqlite3.Connection` or a `PgConnection`.
 
 Percentile error: a percentile read from the histogram lies in the same bucket as the exact
 one, so it is off by less than that bucket's width: a factor of at most `RATIO` (about 1.33)
@@ -22,9 +25,11 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
+
+from aisre.store.buckets import Connection
+from aisre.store.dialects import dialect_of
 
 log = logging.getLogger("aisre.store")
 
@@ -140,7 +145,65 @@ _ADD_PLAIN = (
 )
 
 
-def _plain(conn: sqlite3.Connection, records: Sequence[Any] | None, hwm: int, upto: int) -> bool:
+# PostgreSQL: the same table in its types (counts INTEGER, as in SQLite, so that `sum()` over them reads back as
+# Python ints - a BIGINT's sum is NUMERIC, a Decimal - and the dashboard's JSON is the same on both backends).
+# `_PG_TABLE` and `PG_SCHEMA` are migration 20 (`aisre.store.migrations`): recorded by version, never re-run.
+_PG_TYPES = ", ".join(
+    f"{c} {'DOUBLE PRECISION' if c.endswith(('_sum', 'cost_usd')) else 'INTEGER'} NOT NULL DEFAULT 0" for c in COLUMNS
+)
+_PG_TABLE = f"""
+CREATE TABLE IF NOT EXISTS traffic_rollup (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    minute BIGINT NOT NULL,
+    {_PG_TYPES},
+    PRIMARY KEY (model, version, minute)
+)"""
+PG_SCHEMA = f"""{_PG_TABLE};
+CREATE TABLE IF NOT EXISTS traffic_rollup_state (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    hwm BIGINT NOT NULL,
+    bounds TEXT NOT NULL
+);
+"""
+
+# As `_ROWS`: the body parsed as `json` only when it names the field (`json` and not `jsonb`: it accepts every body
+# the store accepts); no `NOT INDEXED` (the planner takes the seq range of the primary key).
+_PG_HAS = "strpos(body, '\"{}\"') > 0"
+_PG_ROWS = (
+    "WITH r AS MATERIALIZED (SELECT model, version, floor(ts / 60)::bigint AS minute,"
+    " (status = 'error')::int AS err, (status = 'cancelled')::int AS cncl, (route = 'fallback')::int AS fb,"
+    " latency_s AS lat, cost_usd AS cost,"
+    f" CASE WHEN {_PG_HAS.format('ttft_s')} THEN (body::json ->> 'ttft_s')::float8 END AS ttft,"
+    f" CASE WHEN {_PG_HAS.format('ttft_s')} THEN (body::json ->> 'tpot_s')::float8 END AS tpot,"
+    f" CASE WHEN {_PG_HAS.format('input_tokens')} THEN coalesce((body::json ->> 'input_tokens')::float8, 0)"
+    " + coalesce((body::json ->> 'output_tokens')::float8, 0) ELSE 0 END AS tok"
+    " FROM inferences WHERE seq > ? AND seq <= ?),"
+    f" g AS (SELECT model, version, minute, {_bucket_of('lat')} AS lb, {_bucket_of('ttft')} AS tb,"
+    f" {_bucket_of('tpot')} AS pb, count(*) AS n, sum(err) AS e, sum(cncl) AS cn, sum(fb) AS f,"
+    " count(lat) AS ln, coalesce(sum(lat), 0) AS ls, count(ttft) AS fn, coalesce(sum(ttft), 0) AS fs,"
+    " count(tpot) AS pn, coalesce(sum(tpot), 0) AS ps, sum(tok) AS tk, coalesce(sum(cost), 0) AS c"
+    " FROM r GROUP BY model, version, minute, lb, tb, pb)"
+)
+_PG_HIST = ", ".join(
+    f"sum(CASE WHEN {col} = {k} THEN n ELSE 0 END)" for col in ("lb", "tb", "pb") for k in range(N_BUCKETS)
+)
+_PG_ADD = (
+    f"{_PG_ROWS} INSERT INTO traffic_rollup (model, version, minute, {', '.join(COLUMNS)})"
+    " SELECT model, version, minute, sum(n), sum(e), sum(cn), sum(f), sum(ln), sum(ls), sum(fn), sum(fs),"
+    f" sum(pn), sum(ps), round(sum(tk)), sum(c), {_PG_HIST} FROM g GROUP BY model, version, minute"
+    " ON CONFLICT (model, version, minute) DO UPDATE SET "
+    + ", ".join(f"{c} = traffic_rollup.{c} + excluded.{c}" for c in COLUMNS)
+)
+
+# Per dialect: the table (rebuilt when the bounds change), the full sums, the sums without bodies (SQLite only).
+_SQL: dict[str, tuple[str, str, str | None]] = {
+    "sqlite": (_TABLE, _ADD, _ADD_PLAIN),
+    "postgresql": (_PG_TABLE, _PG_ADD, None),
+}
+
+
+def _plain(conn: Connection, records: Sequence[Any] | None, hwm: int, upto: int) -> bool:
     """Whether the rows above the mark are exactly `records` (this batch, all inserted) and none holds TTFT,
     TPOT or tokens, so the bodies need not be read. Checked without reading the rows: a batch's inserts get
     contiguous `seq`s in its order, so its first and last records sitting at hwm + 1 and upto (two lookups of
@@ -159,10 +222,11 @@ def _plain(conn: sqlite3.Connection, records: Sequence[Any] | None, hwm: int, up
     return bool(rows == len(records))
 
 
-def _add(conn: sqlite3.Connection, hwm: int, upto: int, records: Sequence[Any] | None = None) -> None:
+def _add(conn: Connection, hwm: int, upto: int, records: Sequence[Any] | None = None) -> None:
     """Rows with hwm < seq <= upto added to the rollup; the mark moved to `upto` (same transaction)."""
     if upto > hwm:
-        conn.execute(_ADD_PLAIN if _plain(conn, records, hwm, upto) else _ADD, (hwm, upto))
+        _, add, plain = _SQL[dialect_of(conn).name]
+        conn.execute(plain if plain is not None and _plain(conn, records, hwm, upto) else add, (hwm, upto))
     conn.execute(
         "INSERT INTO traffic_rollup_state (id, hwm, bounds) VALUES (0, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET hwm = excluded.hwm, bounds = excluded.bounds",
@@ -170,19 +234,21 @@ def _add(conn: sqlite3.Connection, hwm: int, upto: int, records: Sequence[Any] |
     )
 
 
-def after_records(conn: sqlite3.Connection, records: Sequence[Any] | None = None) -> None:
-    """Inside `write_batch`'s transaction, after its inserts: count every row above the mark. `records`
-    (the batch) lets a batch without LLM fields skip reading the bodies when it wrote every row above the mark.
+def after_records(conn: Connection, records: Sequence[Any] | None = None) -> None:
+    """Inside `write_batch`'s transaction (on PostgreSQL holding `RECORDS_LOCK`: `aisre.store.dialects` says why a
+    ``seq`` mark needs it), after its inserts: count every row above the mark. `records` (the batch) lets a SQLite
+    batch without LLM fields skip reading the bodies when it wrote every row above the mark.
 
     A failure (it should not happen) is rolled back to a savepoint and logged, so the records still
     commit; the mark stays behind and a later batch retries."""
-    conn.execute("SAVEPOINT traffic_rollup")
+    d = dialect_of(conn)
     try:
-        _catch_up(conn, records)
-    except sqlite3.Error as exc:
-        conn.execute("ROLLBACK TO traffic_rollup")
+        with d.savepoint(conn, "traffic_rollup"):
+            _catch_up(conn, records)
+    except Exception as exc:
+        if not d.swallowable(conn, exc):
+            raise
         log.warning("traffic rollup not updated by this batch (caught up later): %s", exc)
-    conn.execute("RELEASE traffic_rollup")
 
 
 #: Most rows one transaction adds: a store opened on a large older database builds its rollup in steps
@@ -190,16 +256,16 @@ def after_records(conn: sqlite3.Connection, records: Sequence[Any] | None = None
 CHUNK_ROWS = 200_000
 
 
-def _catch_up(conn: sqlite3.Connection, records: Sequence[Any] | None = None) -> bool:
+def _catch_up(conn: Connection, records: Sequence[Any] | None = None) -> bool:
     """Add the rows above the mark (at most CHUNK_ROWS of them); True when nothing is left behind."""
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
-    upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
+    upto = int(conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0)
     hwm = 0
     if row is None or row[1] != _FINGERPRINT:  # none yet, or built by another version: rebuilt from the records
         conn.execute("DROP TABLE IF EXISTS traffic_rollup")
-        conn.execute(_TABLE)
+        conn.execute(_SQL[dialect_of(conn).name][0])
     else:
-        hwm = row[0]
+        hwm = int(row[0])
         if upto <= hwm:
             return True
     end = min(upto, hwm + CHUNK_ROWS)
@@ -207,29 +273,26 @@ def _catch_up(conn: sqlite3.Connection, records: Sequence[Any] | None = None) ->
     return end == upto
 
 
-def catch_up(conn: sqlite3.Connection) -> None:
+def catch_up(conn: Connection) -> None:
     """At store open: build the rollup of rows written before it existed (or by a writer that did not
-    know it), in IMMEDIATE transactions of at most CHUNK_ROWS rows. Two reads and no lock when nothing is
-    behind; about a second per million rows on an older database, once."""
+    know it), in exclusive transactions (SQLite IMMEDIATE, PostgreSQL under `RECORDS_LOCK`) of at most
+    CHUNK_ROWS rows. Two reads and no lock when nothing is behind; about a second per million rows on an
+    older database, once."""
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
-    upto = conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0
-    if row is not None and row[1] == _FINGERPRINT and row[0] >= upto:
+    upto = int(conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0)
+    if row is not None and row[1] == _FINGERPRINT and int(row[0]) >= upto:
         return
-    if upto - (row[0] if row is not None and row[1] == _FINGERPRINT else 0) > CHUNK_ROWS:
+    if upto - (int(row[0]) if row is not None and row[1] == _FINGERPRINT else 0) > CHUNK_ROWS:
         log.info("building the dashboard's traffic rollup of the %d records already stored (once)", upto)
+    d = dialect_of(conn)
     done = False
     while not done:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with d.exclusive(conn, "records"):
             done = _catch_up(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
 
 def read(
-    conn: sqlite3.Connection,
+    conn: Connection,
     model: str,
     first_minute: int,
     last_minute: int,
@@ -250,7 +313,7 @@ def read(
     ).fetchall()
 
 
-def models(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+def models(conn: Connection) -> list[tuple[str, str]]:
     """(model, version) pairs with any rolled-up traffic, sorted: one primary-key seek per pair (a skip
     scan), not a scan of 30 days of minutes."""
     out: list[tuple[str, str]] = []
@@ -291,7 +354,7 @@ def bucket_bounds(value: float) -> tuple[float, float]:
 
 
 def steps(
-    conn: sqlite3.Connection,
+    conn: Connection,
     model: str,
     first_s: float,
     step_s: int,

@@ -1,11 +1,12 @@
 """A feature's own tables in a store (registry, incidents, evaluations), on SQLite or PostgreSQL.
 
 The dialect seam: feature code writes one query with `?` placeholders and runs it through `conn()` or
-`immediate()`; on PostgreSQL the connection translates the placeholders to `%s` (here, once per query
-text), so no query is written twice. `immediate()` is the write transaction that makes a check and the
-change it guards atomic across processes: SQLite's `BEGIN IMMEDIATE` (one writer for the whole file);
-on PostgreSQL a transaction whose first statement takes `pg_advisory_xact_lock` on the feature's key
-(one writer per feature, released at COMMIT or ROLLBACK; docs/decisions.md says why not SERIALIZABLE).
+`immediate()`; on PostgreSQL that is a `PgConnection` (`aisre.store.postgres_conn`, the one adapter: `%s`
+placeholders, pooled connections checked on checkout), so no query is written twice. `immediate()` is the
+write transaction that makes a check and the change it guards atomic across processes: SQLite's
+`BEGIN IMMEDIATE` (one writer for the whole file); on PostgreSQL a transaction whose first statement takes
+`pg_advisory_xact_lock` on the feature's key (one writer per feature, released at COMMIT or ROLLBACK;
+docs/decisions.md says why not SERIALIZABLE).
 
 SQLite creates the tables on open (`SCHEMA`, `IF NOT EXISTS`, as always); PostgreSQL's are migrations
 30-39 (`aisre.store.migrations_tables`), applied when the `PostgresStore` opens.
@@ -14,14 +15,14 @@ SQLite creates the tables on open (`SCHEMA`, `IF NOT EXISTS`, as always); Postgr
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aisre.errors import StoreError
+from aisre.store.postgres_conn import PgConnection, translate
 from aisre.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -36,55 +37,6 @@ def _is_postgres(store: object) -> bool:
     from aisre.store.postgres import PostgresStore  # no psycopg import: the store imports it when opened
 
     return isinstance(store, PostgresStore)
-
-
-@functools.lru_cache(maxsize=512)
-def pg_sql(sql: str) -> str:
-    """A query written with `?` placeholders in psycopg's style (`%s`; a literal `%` doubled).
-    Our feature queries hold no `?` or `%` inside string literals."""
-    return sql.replace("%", "%%").replace("?", "%s")
-
-
-class PgConnection:
-    """A psycopg connection that speaks the feature modules' query style: `execute(sql, params)` with `?`
-    placeholders, returning a cursor (`fetchone`, `fetchall`, iteration), as `sqlite3.Connection` does.
-    Errors other than integrity errors become a `StoreError` naming the store (a broken connection is
-    dropped, the next call reconnects); integrity errors stay what they are for `integrity_errors`."""
-
-    def __init__(self, store: PostgresStore, conn: Any, *, reconnect: bool = False) -> None:
-        self._store = store
-        self._conn = conn
-        self._reconnect = reconnect  # reads outside a transaction: safe to re-run on a new connection
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        query, args = pg_sql(sql), tuple(params)
-        with _pg_errors(self._store, "a query"):
-            if self._reconnect:
-                try:
-                    return self._conn.execute(query, args)
-                except self._store._psycopg.OperationalError:  # noqa: SLF001
-                    if not _lost(self._conn):
-                        raise
-                    # The server closed this connection (a restart, a failover): once more on a new one.
-                    self._store._drop(self._conn)  # noqa: SLF001
-                    self._conn = self._store._connection()  # noqa: SLF001
-            return self._conn.execute(query, args)
-
-
-def _lost(conn: Any) -> bool:
-    return bool(conn.broken or conn.closed)
-
-
-@contextlib.contextmanager
-def _pg_errors(store: PostgresStore, doing: str) -> Iterator[None]:
-    psycopg = store._psycopg  # noqa: SLF001 - the module the store imported (an optional dependency)
-    try:
-        yield
-    except psycopg.IntegrityError:
-        raise
-    except psycopg.Error as exc:
-        with store._errors(doing):  # noqa: SLF001 - drops a broken connection, raises the StoreError
-            raise exc from None
 
 
 class StoreTables:
@@ -122,13 +74,12 @@ class StoreTables:
             raise StoreError(f"cannot create the {self.FEATURE} tables in {self.store.path}: {exc}") from None
 
     def conn(self) -> Any:
-        """This thread's connection, for reads outside a write transaction (each statement sees a
-        consistent snapshot): a `sqlite3.Connection` or a `PgConnection`, both taking `?` placeholders."""
+        """A connection for reads outside a write transaction (each statement sees a consistent snapshot): this
+        thread's `sqlite3.Connection`, or a pooled `PgConnection` (each statement on a checked connection, re-run
+        once on a new one if the server had just closed it); both take `?` placeholders."""
         if self.dialect == "sqlite":
             return self.store._conn()  # noqa: SLF001
-        store: Any = self.store
-        with _pg_errors(store, f"connecting for the {self.FEATURE} tables"):
-            return PgConnection(store, store._connection(), reconnect=True)  # noqa: SLF001
+        return PgConnection(self.store, doing=f"reading the {self.FEATURE} tables")
 
     @contextlib.contextmanager
     def immediate(self) -> Iterator[Any]:
@@ -151,24 +102,17 @@ class StoreTables:
 
     @contextlib.contextmanager
     def _pg_transaction(self) -> Iterator[PgConnection]:
+        # On a pooled connection checked on checkout (a database restart since the last call costs nothing);
+        # psycopg's errors as StoreErrors, but integrity errors stay what they are, for `integrity_errors`.
         store: Any = self.store
-        with _pg_errors(store, f"a {self.FEATURE} transaction"):
-            for attempt in (1, 2):
-                raw = store._connection()  # noqa: SLF001
-                began = contextlib.ExitStack()
-                try:
-                    began.enter_context(raw.transaction())
-                    raw.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.FEATURE),))
-                    break
-                except store._psycopg.OperationalError:  # noqa: SLF001
-                    with contextlib.suppress(Exception):
-                        began.close()
-                    if attempt == 2 or not _lost(raw):
-                        raise
-                    # Nothing was done yet on a connection the server closed (a restart): begin on a new one.
-                    store._drop(raw)  # noqa: SLF001
-            with began:
-                yield PgConnection(store, raw)
+        doing = f"a {self.FEATURE} transaction"
+        with (
+            translate(doing, store.url, store._psycopg, keep=self.integrity_errors),  # noqa: SLF001
+            store._readers.connection(doing) as raw,  # noqa: SLF001
+            raw.transaction(),
+        ):
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(self.FEATURE),))
+            yield PgConnection(store, raw)
 
     def close(self) -> None:
         """Close the store if these tables opened it (from a path or URL); a store passed in stays open."""
