@@ -21,7 +21,7 @@ from tests.engine_helpers import (
 
 
 def _weights(reps: Replicates, rows: int, *keys: np.ndarray) -> np.ndarray:
-    return np.concatenate([w for _, _, w in reps.weights(rows, *keys)], axis=1).astype(np.float64)
+    return np.concatenate([w for _, _, w in reps.weights(rows, *keys)], axis=0).T.astype(np.float64)
 
 
 def test_poisson_weights_follow_poisson_one_and_depend_only_on_seed_and_rows():

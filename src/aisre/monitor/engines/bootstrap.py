@@ -77,7 +77,7 @@ class Replicates:
         return cls(int(n_bootstrap), resolved)
 
     def weights(self, rows: int, *keys: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(start, stop, uint8 weights of shape (B, stop - start)) for consecutive blocks of `rows` rows.
+        """(start, stop, uint8 weights of shape (stop - start, B)) for consecutive blocks of `rows` rows.
 
         The block size depends on B alone, so the same rows (the digest of `keys`) always get the same weights.
         """
@@ -85,7 +85,7 @@ class Replicates:
         block = max(1, _BLOCK_CELLS // self.count)
         for start in range(0, rows, block):
             stop = min(rows, start + block)
-            u = rng.integers(0, 2**32, size=(self.count, stop - start), dtype=np.uint32)
+            u = rng.integers(0, 2**32, size=(stop - start, self.count), dtype=np.uint32)
             w = np.zeros(u.shape, dtype=np.uint8)
             for cut in _CUTS:
                 w += u >= cut
@@ -95,7 +95,7 @@ class Replicates:
         """(B, k) per-replicate weighted sums Σ_i w_bi · values[i, k] of an (n, k) matrix."""
         out = np.zeros((self.count, values.shape[1]))
         for start, stop, w in self.weights(len(values), *keys):
-            out += w.astype(np.float64) @ values[start:stop]
+            out += (values[start:stop].T @ w.astype(np.float64)).T
         return out
 
 

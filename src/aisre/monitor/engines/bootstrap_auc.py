@@ -48,11 +48,11 @@ def cuts(values: np.ndarray, counts: np.ndarray, cells: int) -> np.ndarray:
 
 
 def _add_codes(out: np.ndarray, w: np.ndarray, codes: np.ndarray) -> None:
-    """out[b, c] += Σ_{i: codes_i = c} w[b, i], by one sort and a segmented sum (O(B · rows))."""
+    """out[b, c] += Σ_{i: codes_i = c} w[i, b], by one sort and a segmented sum over rows (O(B · rows))."""
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
     starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    out[:, sorted_codes[starts]] += np.add.reduceat(w[:, order], starts, axis=1, dtype=np.float64)
+    out[:, sorted_codes[starts]] += np.add.reduceat(w[order], starts, axis=0, dtype=np.int64).T
 
 
 def counts_partial(
@@ -80,9 +80,9 @@ def counts_partial(
         out["h0"] = np.bincount(np.concatenate(codes), minlength=k * cells * 2).astype(np.float64).reshape(k, cells, 2)
     for start, stop, w in reps.weights(n, *keys):
         wf = w.astype(np.float64)
-        out["w"] += wf.sum(axis=1)
+        out["w"] += wf.sum(axis=0)
         if loss is not None:
-            out["loss"] += wf @ loss[start:stop]
+            out["loss"] += loss[start:stop] @ wf
         for code in codes:
             _add_codes(out["h"], w, code[start:stop])
     if out["h"] is not None:
