@@ -23,6 +23,7 @@ from aisre.monitor.engines.common import Codec
 from aisre.monitor.engines.fairness import _text
 from aisre.monitor.performance import intervals as ci
 from aisre.monitor.performance.intervals import MetricValue
+from aisre.monitor.performance.metrics import Settings
 from aisre.monitor.tabular.frame import Columns
 
 #: Score cells per column at most, at least (fewer: no interval, said why), and values per partition partial.
@@ -129,9 +130,9 @@ def multiclass_counts(
 ) -> dict[str, Any]:
     t = _text(cols[y_true])
     score = np.column_stack([np.asarray(cols[c], dtype=np.float64) for c in y_score])
-    rows = np.array([v is not None for v in t.tolist()], dtype=bool) & ~np.isnan(score).any(axis=1)
+    index = {c: i for i, c in enumerate(names)}  # a label outside them only if the frame changed since pass 1
+    rows = np.array([v in index for v in t.tolist()], dtype=bool) & ~np.isnan(score).any(axis=1)
     labels, score = t[rows], score[rows]
-    index = {c: i for i, c in enumerate(names)}
     code = np.array([index[v] for v in labels.tolist()], dtype=np.int64)
     loss = -np.log(np.clip(score[np.arange(len(code)), code], eps, 1 - eps))
     positive = code[:, None] == np.arange(len(names))[None, :]
@@ -184,7 +185,7 @@ def binary_auc(
     scores: dict,
     value: float,
     n: int,
-    s: Any,
+    s: Settings,
     note: str | None,
 ) -> MetricValue:
     """Binary ROC AUC with its Poisson-bootstrap interval (`auc_interval="bootstrap"`), from a second pass."""
