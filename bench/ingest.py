@@ -13,9 +13,10 @@ With `--store postgresql://...` the same writer runs into that database too, in 
 
 `--writers 1,2,4` measures a fleet instead: N processes (each its own store connection and batching
 writer, fast mode, records/N each) write into one store at once, SQLite and (with `--store`) PostgreSQL
-COPY; total records/s from the common start to the last commit, and the ratio to one writer. On
-PostgreSQL every batch holds one advisory lock from its inserts to its COMMIT (docs/decisions.md), so
-this is what that serialisation leaves of a fleet's throughput.
+with each `--pg-methods` insert method (default copy); total records/s from the common start to the
+last commit, and the ratio to the first count. On PostgreSQL every batch holds one advisory lock from
+its inserts to its COMMIT (docs/decisions.md), so this is what that serialisation leaves of a fleet's
+throughput.
 """
 
 from __future__ import annotations
@@ -78,9 +79,17 @@ def ingest(n: int, tmp: str, durability: str = "fast", threads: int = 1, store=N
     return n // threads * threads / elapsed
 
 
-def _fleet_writer(url: str, n: int, ready, go, out) -> None:
+def _open(url: str, insert_method: str | None):
+    if insert_method is None:
+        return open_store(url)
+    from aisre.store.postgres import PostgresStore
+
+    return PostgresStore(url, insert_method=insert_method)
+
+
+def _fleet_writer(url: str, insert_method: str | None, n: int, ready, go, out) -> None:
     """One writer process: its own store and batching writer; reports (started, committed) monotonic times."""
-    store = open_store(url)
+    store = _open(url, insert_method)
     writer = BatchingWriter([store], durability="fast", queue_size=max(n, 100_000))
     records = make_records(n)
     ready.release()
@@ -93,14 +102,14 @@ def _fleet_writer(url: str, n: int, ready, go, out) -> None:
     writer.close()
 
 
-def fleet(url: str, n: int, writers: int) -> float:
+def fleet(url: str, n: int, writers: int, insert_method: str | None = None) -> float:
     """Total records/s of `writers` processes writing n records into `url` at once (first start to last commit)."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     store = open_store(url)
     before = store.count()
     each = n // writers
-    procs = [ctx.Process(target=_fleet_writer, args=(url, each, ready, go, out)) for _ in range(writers)]
+    procs = [ctx.Process(target=_fleet_writer, args=(url, insert_method, each, ready, go, out)) for _ in range(writers)]
     for p in procs:
         p.start()
     for _ in procs:
@@ -121,17 +130,18 @@ def fleet(url: str, n: int, writers: int) -> float:
 
 def fleets(args: argparse.Namespace, tmp: str) -> None:
     counts = [int(w) for w in args.writers.split(",")]
-    stores = [("SQLite (WAL)", lambda w: f"sqlite:///{tmp}/fleet-{w}.db")]
+    stores: list[tuple[str, str, str | None]] = [("SQLite (WAL)", f"sqlite:///{tmp}/fleet.db", None)]
     if args.store:
         from aisre.store.postgres import redact
 
-        stores.append((f"PostgreSQL COPY {redact(args.store)}", lambda w: args.store))
+        for method in args.pg_methods.split(","):
+            stores.append((f"PostgreSQL {method} {redact(args.store)}", args.store, method))
     print(f"\n== {', '.join(map(str, counts))} writer processes into one store, {args.records:,} records in all ==")
-    for name, url_of in stores:
+    for name, url, method in stores:
         print(name)
         first = None
         for w in counts:
-            rate = fleet(url_of(w), args.records, w)
+            rate = fleet(url, args.records, w, method)
             first = first or rate
             label = f"{w} writer{'s' if w > 1 else ''}:"
             print(f"  {label:<12} {rate:>12,.0f} records/s  ({rate / first:.2f}x {counts[0]})")
@@ -156,6 +166,11 @@ def main() -> None:
     parser.add_argument("--no-calls", action="store_true", help="skip the per-call cost section")
     parser.add_argument(
         "--writers", help="only the fleet section: N writer processes into one store, e.g. 1,2,4 (comma-separated)"
+    )
+    parser.add_argument(
+        "--pg-methods",
+        default="copy",
+        help="with --writers and --store: insert_method(s) to run, e.g. copy",
     )
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="aisre-bench-")
