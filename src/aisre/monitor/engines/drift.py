@@ -3,17 +3,20 @@
 Passes, each one `map_partitions` whose partials merge (engines.partition):
 
 1. reference scan: per numeric column a profile with the KLL sketch, -inf count, value counts
-   while few; per categorical column every category's count;
+   while few (up to 65,536 distinct values when the column's method needs them: chi-square, Z,
+   L-infinity, Anderson-Darling, Cramer-von Mises); per categorical column every category's count;
 2. only for an explicit PSI / Jensen-Shannon / Hellinger on a column with many distinct values:
    the exact reference deciles (the histogram methods' bin edges), by selection in narrow ranges
    around the sketch's estimate (widened and repeated if the sketch missed, so always exact);
 3. current scan: the current's sketch, so the grid also follows the current's tails;
 4. reference and current profiles over the fine grid (both sketches' quantiles + the deciles),
-   the grid broadcast in the plan.
+   the grid broadcast in the plan (not for a column its exact value tables already settle).
 
 Histogram and count statistics (chi-square, Z, PSI, Jensen-Shannon, Hellinger, L-infinity, and
 the auto choice) then equal the one-machine `drift()` to float rounding; KS and Wasserstein come
-from the grid with a stated error bound (engines.binned). A local table on either side is one partition.
+from the grid with a stated error bound (engines.binned). Anderson-Darling and Cramer-von Mises
+are exact from the value tables, else from the grid with values in one bin tied (engines.ranks).
+A local table on either side is one partition.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from aisre.monitor.drift.base import DriftResult
 from aisre.monitor.drift.histogram import DEFAULT_BINS, HistogramMethod
 from aisre.monitor.drift.registry import MethodError, get_method
 from aisre.monitor.drift.values import align
-from aisre.monitor.engines import binned
+from aisre.monitor.engines import binned, ranks
 from aisre.monitor.engines.common import check_columns, engine_for
 from aisre.monitor.engines.partition import (
+    EXACT_VALUE_LIMIT,
     PARTIALS,
     VALUE_LIMIT,
     CategoricalPart,
@@ -48,7 +52,7 @@ from aisre.monitor.tabular.frame import DataError
 
 _HISTOGRAM = ("psi", "jensenshannon", "hellinger")
 _BY_VALUE = ("chisquare", "z", "linfinity")
-_RAW_ONLY = ("anderson", "cramervonmises")
+_RANKS = ("anderson", "cramervonmises")
 
 
 def drift(
@@ -89,11 +93,6 @@ def drift(
                 f"threshold for column {name!r}: {t!r} needs reference chunks, which a Spark/Dask reference "
                 "does not keep; pass a number"
             )
-        if methods[name] in _RAW_ONLY:
-            raise MethodError(
-                f"method for column {name!r}: {methods[name]!r} needs every raw value; on a Spark/Dask frame "
-                "use ks or wasserstein (from the merged profiles, with a stated error bound) or a histogram method"
-            )
 
     def run(engine: Any, frame: Any, plans: dict[str, ColumnPlan], role: str) -> dict[str, Any]:
         fn = functools.partial(summarise, plans=plans)
@@ -102,22 +101,35 @@ def drift(
             raise DataError(f"the {role} window is empty (0 rows); nothing to compare")
         return merged
 
-    ref_scan = run(ref_engine, reference, dict.fromkeys(names, ColumnPlan(sketch=True)), "reference")
-    current_scan = run(cur_engine, current, dict.fromkeys(names, ColumnPlan(sketch=True)), "current")
+    # exact value tables (up to EXACT_VALUE_LIMIT distinct values) only where the method needs them
+    scans = {n: ColumnPlan(sketch=True, value_limit=_value_limit(methods[n])) for n in names}
+    ref_scan = run(ref_engine, reference, scans, "reference")
+    current_scan = run(cur_engine, current, scans, "current")
     scan, cur_scan = ref_scan["columns"], current_scan["columns"]
     scan_rows = ref_scan["rows"], current_scan["rows"]
+    _refuse_overflowing(scan, cur_scan, methods)
     deciles = _exact_deciles(scan, methods, lambda plans: run(ref_engine, reference, plans, "reference")["columns"])
     plans = {}  # the grid passes: numeric columns only (the scans' category counts are already final)
     for name in names:
         part, other = scan[name], cur_scan[name]
-        if isinstance(part, NumericPart) and part.profile.n:
+        if isinstance(part, NumericPart) and part.profile.n and _needs_grid(methods[name], part, other):
             quantiles = [_sketch_quantiles(p) for p in (part, other) if isinstance(p, NumericPart) and p.profile.n]
+            if methods[name] in _RANKS:  # the sketch's end quantiles are retained items, not the extremes: add
+                # the exact min and max, so the outermost gaps (where rank tests weigh most) are cut finely too
+                quantiles += [np.array([p.profile.min, p.profile.max]) for p in (part, other) if p.profile.n]
             edges = binned.grid_edges(np.concatenate(quantiles), deciles.get(name, np.empty(0)))
-            plans[name] = ColumnPlan(edges=tuple(edges.tolist()))
+            plans[name] = ColumnPlan(edges=tuple(edges.tolist()), value_limit=0)
     ref_parts, cur_parts = dict(scan), dict(cur_scan)
     if plans:
-        ref_parts.update(run(ref_engine, reference, plans, "reference")["columns"])
-        cur_parts.update(run(cur_engine, current, plans, "current")["columns"])
+        for parts, first, (engine, frame, role) in (
+            (ref_parts, scan, (ref_engine, reference, "reference")),
+            (cur_parts, cur_scan, (cur_engine, current, "current")),
+        ):
+            for name, part in run(engine, frame, plans, role)["columns"].items():
+                if isinstance(part, NumericPart) and isinstance(first[name], NumericPart):
+                    # the value tables come from the scan (the grid pass does not count them again)
+                    part.values, part.limit, part.distinct = first[name].values, first[name].limit, first[name].distinct
+                parts[name] = part
     ref_rows, cur_rows = scan_rows
     results = {}
     for name in names:
@@ -131,6 +143,35 @@ def drift(
         results = api._corrected(results, correction)
     share = sum(r.drift for r in results.values()) / len(results)
     return api.DatasetDrift(results, share, bool(share >= share_threshold), share_threshold, correction, None, infinite)
+
+
+def _value_limit(method: str) -> int:
+    return EXACT_VALUE_LIMIT if method in _BY_VALUE or method in _RANKS else VALUE_LIMIT
+
+
+def _needs_grid(method: str, ref: NumericPart, cur: Any) -> bool:
+    """Value-by-value methods and rank tests with both value tables kept read only those tables."""
+    if method in _BY_VALUE:
+        return False
+    exact = ref.values is not None and isinstance(cur, NumericPart) and cur.values is not None
+    return not (method in _RANKS and exact)
+
+
+def _refuse_overflowing(scan: dict[str, Any], cur_scan: dict[str, Any], methods: dict[str, str]) -> None:
+    """A value-by-value method on a numeric column past the exact-table cap: refused before the grid passes."""
+    for name, method in methods.items():
+        ref, cur = scan[name], cur_scan[name]
+        if method not in _BY_VALUE or not (isinstance(ref, NumericPart) and isinstance(cur, NumericPart)):
+            continue
+        if ref.values is None or cur.values is None:
+            seen = max(ref.distinct, cur.distinct)
+            side = "reference" if ref.values is None else "current"
+            raise DataError(
+                f"column {name!r}: method {method!r} compares value by value (each distinct value a category), "
+                f"but the {side} window has more than {ref.limit:,} distinct values (at least {seen:,} seen); "
+                "on a Spark/Dask frame the exact value table is kept up to that cap. Use psi, jensenshannon, "
+                "hellinger, ks or wasserstein for a continuous column, or round/bucket it first"
+            )
 
 
 def _sketch_quantiles(part: NumericPart) -> np.ndarray:
@@ -164,7 +205,7 @@ def _exact_deciles(
                 lo = -math.inf if width >= 1 else float(sketch.get_quantile(max(0.0, q - width)))
                 hi = math.inf if width >= 1 else float(sketch.get_quantile(min(1.0, q + width)))
                 brackets.append((lo, hi))
-            plans[name] = ColumnPlan(brackets=tuple(brackets))
+            plans[name] = ColumnPlan(brackets=tuple(brackets), value_limit=0)
         found = rerun(plans)
         for name, ranks in list(wanted.items()):
             part = found[name]
@@ -300,6 +341,8 @@ def _statistic(
             np.bincount(where, weights=c, minlength=len(deciles) + 1).astype(np.int64) for c in (ref_bins, cur_bins)
         ]
         return _histogram(method)(*coarse), None
+    if method in _RANKS:
+        return ranks.rank_test(name, method, ref, cur, (ref_bins, cur_bins), details)
     exact = ref.values is not None and cur.values is not None
     if method == "ks" and exact:
         d_exact, _ = binned.exact_from_values(ref.values, cur.values)
@@ -340,10 +383,10 @@ def _aligned(name: str, method: str, ref: Any, cur: Any) -> tuple[list, np.ndarr
     if isinstance(ref, CategoricalPart):
         ref_map, cur_map = ref.counts, cur.counts
     else:
-        if ref.values is None or cur.values is None:
+        if ref.values is None or cur.values is None:  # pragma: no cover - _refuse_overflowing stops it earlier
             raise DataError(
                 f"column {name!r}: method {method!r} compares value by value, but the column has more than "
-                f"{VALUE_LIMIT} distinct values; use ks, wasserstein or a histogram method"
+                f"{ref.limit} distinct values; use ks, wasserstein or a histogram method"
             )
         ref_map = dict(sorted(ref.values.items()))
         cur_map = dict(sorted(cur.values.items()))

@@ -4,7 +4,9 @@ Per numeric column the partial is a `NumericProfile` over edges the driver fixed
 (the profile's own update and merge: counts per bin, missing, infinite, Chan moments, min/max,
 the KLL sketch), plus what drift needs beyond the profile: the count of -inf (the profile
 counts +-inf together; the drift bins leave both out), the exact value counts while the
-column has few distinct values (the auto choice and value-by-value tests need them), and,
+column has few distinct values (the auto choice needs them; up to EXACT_VALUE_LIMIT when the
+column's method compares value by value or ranks: chi-square, Z, L-infinity, Anderson-Darling,
+Cramer-von Mises), and,
 when asked, the values inside a few narrow ranges with the count below each (exact
 quantiles by selection). Per categorical column it is the exact count of every category:
 a fixed vocabulary with an "other" bucket would not give the one-machine statistics, which
@@ -26,6 +28,8 @@ from aisre.monitor.tabular.frame import Columns
 
 #: Value counts are kept while a column has at most this many distinct finite values.
 VALUE_LIMIT = 64
+#: ... or this many, for a column whose method needs every distinct value (a plan's `value_limit`).
+EXACT_VALUE_LIMIT = 65_536
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class ColumnPlan:
     edges: tuple[float, ...] = (float("inf"),)
     sketch: bool = False
     brackets: tuple[tuple[float, float], ...] = ()
+    #: Keep exact value counts up to this many distinct finite values (0: none, the scans already have them).
+    value_limit: int = VALUE_LIMIT
 
 
 @dataclass
@@ -46,6 +52,10 @@ class NumericPart:
     inside: list[np.ndarray]
     #: Sum of the finite values in each of the profile's bins (grid plans only): W1 is exact where D keeps one sign.
     sums: np.ndarray | None = None
+    #: The cap `values` was kept under, and the distinct finite values seen: exact while `values` is kept,
+    #: else a lower bound (the most any one partial or merge held when it passed the cap).
+    limit: int = VALUE_LIMIT
+    distinct: int = 0
 
     @property
     def present(self) -> int:
@@ -91,17 +101,22 @@ def _numeric(values: np.ndarray, plan: ColumnPlan) -> NumericPart:
         index = np.searchsorted(profile.edges, finite, side="right")
         sums = np.bincount(index, weights=finite, minlength=len(profile.edges) + 1)
     neginf = int(np.count_nonzero(values == -np.inf))
-    return NumericPart(profile, neginf, _value_counts(finite), below, inside, sums)
+    counts, distinct = _value_counts(finite, plan.value_limit)
+    return NumericPart(profile, neginf, counts, below, inside, sums, plan.value_limit, distinct)
 
 
-def _value_counts(finite: np.ndarray) -> dict[float, int] | None:
-    """Exact counts per distinct value, or None past VALUE_LIMIT (decided on a sample first: no full sort)."""
-    if len(np.unique(finite[:2048])) > VALUE_LIMIT:
-        return None
+def _value_counts(finite: np.ndarray, limit: int) -> tuple[dict[float, int] | None, int]:
+    """(exact counts per distinct value or None past `limit`, distinct values seen); a sample decides
+    most continuous columns first, without a full sort."""
+    if limit <= 0:
+        return None, 0
+    sample = len(np.unique(finite[:2048]))
+    if sample > limit:
+        return None, sample
     labels, counts = np.unique(finite, return_counts=True)
-    if len(labels) > VALUE_LIMIT:
-        return None
-    return dict(zip(labels.tolist(), counts.tolist(), strict=True))
+    if len(labels) > limit:
+        return None, len(labels)
+    return dict(zip(labels.tolist(), counts.tolist(), strict=True)), len(labels)
 
 
 def merge_partials(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -128,18 +143,23 @@ def merge_column(a: Any, b: Any) -> Any:
             return CategoricalPart(dict(full.counts), full.missing + missing)
         profile = full.profile.merge(NumericProfile.empty_like(full.profile))
         profile.missing += missing
-        return NumericPart(profile, full.neginf, full.values, list(full.below), list(full.inside), full.sums)
+        return NumericPart(
+            profile, full.neginf, full.values, list(full.below), list(full.inside), full.sums, full.limit, full.distinct
+        )
     if isinstance(a, CategoricalPart):
         counts = dict(a.counts)
         for key, n in b.counts.items():
             counts[key] = counts.get(key, 0) + n
         return CategoricalPart(counts, a.missing + b.missing)
-    values = None
+    values, limit = None, max(a.limit, b.limit)
+    distinct = max(a.distinct, b.distinct)
     if a.values is not None and b.values is not None:
-        values = dict(a.values)
-        for key, n in b.values.items():
+        small, large = sorted((a.values, b.values), key=len)
+        values = dict(large)
+        for key, n in small.items():
             values[key] = values.get(key, 0) + n
-        values = values if len(values) <= VALUE_LIMIT else None
+        distinct = len(values)
+        values = values if distinct <= limit else None
     return NumericPart(
         a.profile.merge(b.profile),
         a.neginf + b.neginf,
@@ -147,6 +167,8 @@ def merge_column(a: Any, b: Any) -> Any:
         [x + y for x, y in zip(a.below, b.below, strict=True)],
         [np.concatenate([x, y]) for x, y in zip(a.inside, b.inside, strict=True)],
         None if a.sums is None or b.sums is None else a.sums + b.sums,
+        limit,
+        distinct,
     )
 
 
@@ -165,7 +187,16 @@ def encode(partial: dict[str, Any]) -> bytes:
     for name, part in partial["columns"].items():
         if isinstance(part, NumericPart):
             profile = part.profile.to_dict()
-            part = NumericPart(profile, part.neginf, part.values, part.below, part.inside, part.sums)  # type: ignore[arg-type]
+            part = NumericPart(
+                profile,  # type: ignore[arg-type]
+                part.neginf,
+                part.values,
+                part.below,
+                part.inside,
+                part.sums,
+                part.limit,
+                part.distinct,
+            )
         columns[name] = part
     return pickle.dumps({"rows": partial["rows"], "columns": columns})
 
