@@ -26,7 +26,8 @@ class MetricValue:
     """One metric over one sample: `value` and its `confidence` interval [`lower`, `upper`].
 
     `n` is the number of rows the metric used (after dropping missing values); `method` is
-    `wilson`, `bootstrap`, `delong` or `none`; `note` says why a value is NaN, if it is.
+    `wilson`, `bootstrap`, `delong`, `poisson_bootstrap` (on a Spark/Dask frame) or `none`; `note` says
+    why a value is NaN, if it is.
     """
 
     name: str
