@@ -36,7 +36,8 @@ from aisre.monitor.drift.base import DriftResult
 from aisre.monitor.drift.histogram import DEFAULT_BINS, HistogramMethod
 from aisre.monitor.drift.registry import MethodError, get_method
 from aisre.monitor.drift.values import align
-from aisre.monitor.engines import binned, ranks
+from aisre.monitor.engines import binned
+from aisre.monitor.engines import ranks as rank_tests
 from aisre.monitor.engines.common import check_columns, engine_for
 from aisre.monitor.engines.partition import (
     EXACT_VALUE_LIMIT,
@@ -342,7 +343,7 @@ def _statistic(
         ]
         return _histogram(method)(*coarse), None
     if method in _RANKS:
-        return ranks.rank_test(name, method, ref, cur, (ref_bins, cur_bins), details)
+        return rank_tests.rank_test(name, method, ref, cur, (ref_bins, cur_bins), details)
     exact = ref.values is not None and cur.values is not None
     if method == "ks" and exact:
         d_exact, _ = binned.exact_from_values(ref.values, cur.values)

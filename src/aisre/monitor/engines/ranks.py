@@ -22,6 +22,7 @@ docs/statistics-distributed.md).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from typing import Any
@@ -86,9 +87,11 @@ def anderson(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     return float(a2), p
 
 
+@functools.lru_cache(maxsize=16)  # one N per window pair, shared by its columns
 def _harmonics(big_n: int) -> tuple[float, float]:
     """(h, g) of anderson_ksamp: hs_cs = cumsum(1 / (N-1, ..., 2)), h = hs_cs[-1] + 1,
-    g = sum(hs_cs / (2, ..., N-1)); in chunks (same running sum) so a billion rows need no N-long array."""
+    g = sum(hs_cs / (2, ..., N-1)); in chunks (same running sum) so a billion rows need no N-long array
+    (~0.4 s per 20 million rows, once per N)."""
     if big_n - 2 <= _CHUNK:
         hs_cs = (1.0 / np.arange(big_n - 1, 1, -1)).cumsum()
         return float(hs_cs[-1] + 1), float((hs_cs / np.arange(2, big_n)).sum())
