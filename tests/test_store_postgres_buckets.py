@@ -158,6 +158,43 @@ def test_traffic_rollup_and_dashboard_series_are_equal_on_sqlite_and_postgresql(
         )
 
 
+def test_rollup_rows_of_a_classical_models_batches_computed_before_the_lock_equal_the_sql_and_sqlite(
+    both: Any,
+) -> None:
+    from aisre.store.codec import record_to_row
+    from aisre.store.rollup_batch import batch_sums
+
+    lite, pg = both
+    rng = np.random.default_rng(11)
+    plain_batches = 0
+    for batch in range(8):
+        recs = records(rng, int(rng.integers(20, 300)), start=batch * 1000)
+        for k, r in enumerate(recs):
+            object.__setattr__(r, "ttft_s", None)  # a classical model: nothing for the rollup in the body
+            object.__setattr__(r, "route", "fallback" if k % 9 == 0 else "primary")
+            object.__setattr__(r, "cost_usd", None if k % 4 == 0 else float(rng.exponential(0.001)))
+        if batch == 5:
+            object.__setattr__(recs[0], "tpot_s", 0.01)  # one LLM field: this batch is counted by the SQL
+        plain_batches += batch_sums(recs, [record_to_row(r) for r in recs]) is not None
+        for store in (lite, pg):
+            store.write_batch(recs, durable=False)
+            if batch == 3:
+                store.write_batch(recs[:10])  # a retried batch: ids already stored, nothing counted twice
+    assert plain_batches == 7
+    ours, theirs = rollup_rows(PgConnection(pg)), rollup_rows(lite._conn())
+    with pg.session("rebuilding the rollup") as conn:  # the same rows counted by the SQL alone, from the records
+        conn.execute("UPDATE traffic_rollup_state SET bounds = 'another version'")
+        rollups.catch_up(PgConnection(pg, conn))
+    by_sql = rollup_rows(PgConnection(pg))
+    assert ours.keys() == by_sql.keys() == theirs.keys() and len(ours) > 50
+    exact = [k for k, c in enumerate(rollups.COLUMNS) if not c.endswith(("_sum", "cost_usd"))]
+    for key in ours:
+        assert [ours[key][k] for k in exact] == [by_sql[key][k] for k in exact] == [theirs[key][k] for k in exact]
+        np.testing.assert_allclose(ours[key], by_sql[key], rtol=1e-12, err_msg=str(key))
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-12, err_msg=str(key))
+    assert sum(row[0] for row in ours.values()) == pg.count() == lite.count()
+
+
 def _writer(url: str, start: int, n: int) -> None:
     store = PostgresStore(url)
     rng = np.random.default_rng(start)

@@ -38,6 +38,7 @@ from aisre.store.codec import COLUMNS, dumps, label_to_row, record_to_row
 from aisre.store.dialects import LABELS_LOCK, RECORDS_LOCK, lock
 from aisre.store.postgres_conn import PgConnection, ReaderPool, connect_seconds, first_line, lost, translate
 from aisre.store.postgres_reads import PostgresReads
+from aisre.store.rollup_batch import batch_sums
 
 ISSUE = "issue #12"
 _SQLITE_FEATURES = "this feature (it keeps its own tables in the SQLite file: API keys or the monitor lock)"
@@ -194,6 +195,7 @@ class PostgresStore(PostgresReads):
         if not records:
             return
         rows = [_text_safe(row) if _has_nul(row) else row for row in map(record_to_row, records)]
+        sums = batch_sums(records, rows)  # the batch's traffic rollup rows, computed before the lock
         with self._write_lock, self._errors(f"writing {len(rows)} records"):
             conn, began = self._begin(durable)
             with began:
@@ -204,7 +206,7 @@ class PostgresStore(PostgresReads):
                         cur.executemany(_INSERT, rows)
                 marks = PgConnection(self, conn)
                 buckets.after_records(marks)  # the SLO minute buckets, same transaction
-                rollups.after_records(marks)  # the dashboard's traffic rollup, likewise
+                rollups.after_records(marks, records, sums)  # the dashboard's traffic rollup, likewise
 
     def _begin(self, durable: bool) -> tuple[Any, contextlib.ExitStack]:
         """The batch's transaction begun on the writer's connection, holding `RECORDS_LOCK`: taken before the

@@ -130,9 +130,9 @@ _ADD = (
 
 # The same for rows known to hold no TTFT, TPOT or tokens (a batch of a classical model): no body is read,
 # which is about half the cost.
-_PLAIN_COLUMNS = [c for c in COLUMNS if not c.startswith(("ttft_", "tpot_")) and c != "tokens"]
+PLAIN_COLUMNS = [c for c in COLUMNS if not c.startswith(("ttft_", "tpot_")) and c != "tokens"]
 _ADD_PLAIN = (
-    f"INSERT INTO traffic_rollup (model, version, minute, {', '.join(_PLAIN_COLUMNS)})"
+    f"INSERT INTO traffic_rollup (model, version, minute, {', '.join(PLAIN_COLUMNS)})"
     " SELECT model, version, minute, sum(n), sum(e), sum(cn), sum(f), sum(ln), sum(ls), sum(c), "
     + ", ".join(f"total(CASE WHEN lb = {k} THEN n END)" for k in range(N_BUCKETS))
     + " FROM (SELECT model, version, CAST(ts / 60 AS INTEGER) AS minute,"
@@ -141,7 +141,7 @@ _ADD_PLAIN = (
     " total(latency_s) AS ls, total(cost_usd) AS c FROM inferences NOT INDEXED WHERE seq > ? AND seq <= ?"
     " GROUP BY model, version, minute, lb) WHERE 1 GROUP BY model, version, minute"
     " ON CONFLICT (model, version, minute) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _PLAIN_COLUMNS)
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in PLAIN_COLUMNS)
 )
 
 
@@ -196,6 +196,13 @@ _PG_ADD = (
     + ", ".join(f"{c} = traffic_rollup.{c} + excluded.{c}" for c in COLUMNS)
 )
 
+# A batch's rows computed before the write lock (`aisre.store.rollup_batch`, PostgreSQL), added as they are.
+_ADD_ROWS = (
+    f"INSERT INTO traffic_rollup (model, version, minute, {', '.join(PLAIN_COLUMNS)})"
+    f" VALUES ({', '.join('?' * (3 + len(PLAIN_COLUMNS)))}) ON CONFLICT (model, version, minute) DO UPDATE SET "
+    + ", ".join(f"{c} = traffic_rollup.{c} + excluded.{c}" for c in PLAIN_COLUMNS)
+)
+
 # Per dialect: the table (rebuilt when the bounds change), the full sums, the sums without bodies (SQLite only).
 _SQL: dict[str, tuple[str, str, str | None]] = {
     "sqlite": (_TABLE, _ADD, _ADD_PLAIN),
@@ -222,11 +229,22 @@ def _plain(conn: Connection, records: Sequence[Any] | None, hwm: int, upto: int)
     return bool(rows == len(records))
 
 
-def _add(conn: Connection, hwm: int, upto: int, records: Sequence[Any] | None = None) -> None:
-    """Rows with hwm < seq <= upto added to the rollup; the mark moved to `upto` (same transaction)."""
+def _add(
+    conn: Connection,
+    hwm: int,
+    upto: int,
+    records: Sequence[Any] | None = None,
+    sums: Sequence[tuple] | None = None,
+) -> None:
+    """Rows with hwm < seq <= upto added to the rollup; the mark moved to `upto` (same transaction). `sums`:
+    the batch's rows computed beforehand (`rollup_batch`), used when the rows above the mark are the batch."""
     if upto > hwm:
         _, add, plain = _SQL[dialect_of(conn).name]
-        conn.execute(plain if plain is not None and _plain(conn, records, hwm, upto) else add, (hwm, upto))
+        fast = (sums is not None or plain is not None) and _plain(conn, records, hwm, upto)
+        if fast and sums is not None:
+            conn.executemany(_ADD_ROWS, sums)
+        else:
+            conn.execute(plain if fast and plain is not None else add, (hwm, upto))
     conn.execute(
         "INSERT INTO traffic_rollup_state (id, hwm, bounds) VALUES (0, ?, ?)"
         " ON CONFLICT (id) DO UPDATE SET hwm = excluded.hwm, bounds = excluded.bounds",
@@ -234,17 +252,18 @@ def _add(conn: Connection, hwm: int, upto: int, records: Sequence[Any] | None = 
     )
 
 
-def after_records(conn: Connection, records: Sequence[Any] | None = None) -> None:
+def after_records(conn: Connection, records: Sequence[Any] | None = None, sums: Sequence[tuple] | None = None) -> None:
     """Inside `write_batch`'s transaction (on PostgreSQL holding `RECORDS_LOCK`: `aisre.store.dialects` says why a
     ``seq`` mark needs it), after its inserts: count every row above the mark. `records` (the batch) lets a SQLite
-    batch without LLM fields skip reading the bodies when it wrote every row above the mark.
+    batch without LLM fields skip reading the bodies when it wrote every row above the mark; `sums` (a PostgreSQL
+    batch's rollup rows, computed before the lock by `rollup_batch`) skip reading the rows at all then.
 
     A failure (it should not happen) is rolled back to a savepoint and logged, so the records still
     commit; the mark stays behind and a later batch retries."""
     d = dialect_of(conn)
     try:
         with d.savepoint(conn, "traffic_rollup"):
-            _catch_up(conn, records)
+            _catch_up(conn, records, sums)
     except Exception as exc:
         if not d.swallowable(conn, exc):
             raise
@@ -256,7 +275,7 @@ def after_records(conn: Connection, records: Sequence[Any] | None = None) -> Non
 CHUNK_ROWS = 200_000
 
 
-def _catch_up(conn: Connection, records: Sequence[Any] | None = None) -> bool:
+def _catch_up(conn: Connection, records: Sequence[Any] | None = None, sums: Sequence[tuple] | None = None) -> bool:
     """Add the rows above the mark (at most CHUNK_ROWS of them); True when nothing is left behind."""
     row = conn.execute("SELECT hwm, bounds FROM traffic_rollup_state WHERE id = 0").fetchone()
     upto = int(conn.execute("SELECT max(seq) FROM inferences").fetchone()[0] or 0)
@@ -269,7 +288,7 @@ def _catch_up(conn: Connection, records: Sequence[Any] | None = None) -> bool:
         if upto <= hwm:
             return True
     end = min(upto, hwm + CHUNK_ROWS)
-    _add(conn, hwm, end, records if end == upto else None)
+    _add(conn, hwm, end, *((records, sums) if end == upto else (None, None)))
     return end == upto
 
 
