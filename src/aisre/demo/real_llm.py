@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def model_path() -> Path:
 class LlamaServer:
     """`python -m llama_cpp.server` on a free 127.0.0.1 port, serving the GGUF under `alias`."""
 
-    def __init__(self, alias: str, timeout_s: float = 180.0) -> None:
+    def __init__(self, alias: str, timeout_s: float = 180.0, log_path: Path | None = None) -> None:
         gone = missing()
         if gone:
             raise InvalidParameterError(
@@ -61,6 +62,8 @@ class LlamaServer:
             )
         self.alias = alias
         self.timeout_s = timeout_s
+        # llama.cpp prints ~140 KB while loading: into an unread pipe it would block the server (64 KB buffer)
+        self.log_path = log_path or Path(tempfile.gettempdir()) / f"aisre-llama-{os.getpid()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -75,13 +78,16 @@ class LlamaServer:
         path = model_path()
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1"]
         cmd += ["--port", str(self.port), "--model_alias", self.alias, "--n_threads", "2"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                err = self.log_path.read_text(errors="replace")
                 tail = err.strip().splitlines()[-1:] or ["(no output)"]
-                raise AisreError(f"--real-llm: llama_cpp.server exited ({self.proc.returncode}): {tail[0]}")
+                raise AisreError(
+                    f"--real-llm: llama_cpp.server exited ({self.proc.returncode}): {tail[0]} (log: {self.log_path})"
+                )
             try:
                 if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
                     return self
@@ -89,7 +95,9 @@ class LlamaServer:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise AisreError(f"--real-llm: llama_cpp.server did not answer within {self.timeout_s:.0f} s")
+        raise AisreError(
+            f"--real-llm: llama_cpp.server did not answer within {self.timeout_s:.0f} s (log: {self.log_path})"
+        )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
