@@ -102,8 +102,9 @@ def _fleet_writer(url: str, insert_method: str | None, n: int, ready, go, out) -
     writer.close()
 
 
-def fleet(url: str, n: int, writers: int, insert_method: str | None = None) -> float:
-    """Total records/s of `writers` processes writing n records into `url` at once (first start to last commit)."""
+def fleet(url: str, n: int, writers: int, insert_method: str | None = None) -> tuple[float, _LockWaiters | None]:
+    """Total records/s of `writers` processes writing n records into `url` at once (first start to last commit),
+    and on PostgreSQL what the lock waits were."""
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
     store = open_store(url)
@@ -115,8 +116,11 @@ def fleet(url: str, n: int, writers: int, insert_method: str | None = None) -> f
     for _ in procs:
         if not ready.acquire(timeout=300):
             raise RuntimeError("a writer process did not start in 300 s")
+    waiting = _LockWaiters(url) if insert_method is not None else None
     go.set()
     times = [out.get(timeout=900) for _ in procs]
+    if waiting is not None:
+        waiting.stop()
     for p in procs:
         p.join(60)
         if p.exitcode != 0:
@@ -125,7 +129,36 @@ def fleet(url: str, n: int, writers: int, insert_method: str | None = None) -> f
     if store.count() - before != written:
         raise RuntimeError(f"{written - (store.count() - before)} records missing")
     store.close()
-    return written / (max(end for _, end in times) - min(start for start, _ in times))
+    return written / (max(end for _, end in times) - min(start for start, _ in times)), waiting
+
+
+class _LockWaiters:
+    """Samples, every 20 ms on its own connection, how many backends wait for an advisory lock (the writers
+    queued behind `RECORDS_LOCK`): the mean says how much of the fleet the lock serialises."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self.samples: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        sql = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        while not self._done.wait(0.02):
+            self.samples.append(self._conn.execute(sql).fetchone()[0])
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self._conn.close()
+
+    def __str__(self) -> str:
+        mean = sum(self.samples) / max(1, len(self.samples))
+        busy = sum(1 for n in self.samples if n) / max(1, len(self.samples))
+        return f"writers waiting for the lock: {mean:.2f} on average, >= 1 in {busy:.0%} of samples"
 
 
 def fleets(args: argparse.Namespace, tmp: str) -> None:
@@ -141,10 +174,11 @@ def fleets(args: argparse.Namespace, tmp: str) -> None:
         print(name)
         first = None
         for w in counts:
-            rate = fleet(url, args.records, w, method)
+            rate, waiting = fleet(url, args.records, w, method)
             first = first or rate
             label = f"{w} writer{'s' if w > 1 else ''}:"
-            print(f"  {label:<12} {rate:>12,.0f} records/s  ({rate / first:.2f}x {counts[0]})")
+            lock = f"; {waiting}" if waiting is not None else ""
+            print(f"  {label:<12} {rate:>12,.0f} records/s  ({rate / first:.2f}x {counts[0]}){lock}")
 
 
 def per_call(fn, calls: int, repeats: int = 5) -> float:
