@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aisre.errors import StoreError
-from aisre.store import buckets, migrations_tables, rollups
+from aisre.store import buckets, migrations_tables, rollups_pg
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ MIGRATIONS = tuple(
     sorted((*MIGRATIONS, *(Migration(v, d, "", pg) for v, d, pg in migrations_tables.TABLES)), key=lambda m: m.version)
 )
 # 20-29: SLO buckets and the dashboard's traffic rollup on PostgreSQL (SQLite stores create them on open).
-_POSTGRESQL_20 = buckets.PG_SCHEMA + rollups.PG_SCHEMA
+_POSTGRESQL_20 = buckets.PG_SCHEMA + rollups_pg.PG_SCHEMA
 MIGRATIONS = tuple(
     sorted((*MIGRATIONS, Migration(20, "SLO buckets, traffic rollup", "", _POSTGRESQL_20)), key=lambda m: m.version)
 )

@@ -12,9 +12,9 @@ moves the mark to the newest ``seq``. So a crash, a duplicate record id (``INSER
 gives it no new ``seq``) or another process writing never double-counts nor skips: whoever
 writes next catches up. A store opened on an older database builds the rollup of its existing
 rows once (`catch_up`, in steps of `CHUNK_ROWS`). Rollups outlive record retention, as SLO buckets do.
-The same code keeps it on PostgreSQL (same columns, bounds and fingerprint; the row projection in its
-SQL, `_PG_ADD`); what else differs is `aisre.store.dialects`. The readers (`read`, `steps`, `models`)
-take a `sqlite3.Connection` or a `PgConnection`.
+The same code keeps it on PostgreSQL (same columns, bounds and fingerprint; the table and the row
+projection in its SQL: `aisre.store.rollups_pg`); what else differs is `aisre.store.dialects`. The
+readers (`read`, `steps`, `models`) take a `sqlite3.Connection` or a `PgConnection`.
 
 Percentile error: a percentile read from the histogram lies in the same bucket as the exact
 one, so it is off by less than that bucket's width: a factor of at most `RATIO` (about 1.33)
@@ -145,57 +145,6 @@ _ADD_PLAIN = (
 )
 
 
-# PostgreSQL: the same table in its types (counts INTEGER, as in SQLite, so that `sum()` over them reads back as
-# Python ints - a BIGINT's sum is NUMERIC, a Decimal - and the dashboard's JSON is the same on both backends).
-# `_PG_TABLE` and `PG_SCHEMA` are migration 20 (`aisre.store.migrations`): recorded by version, never re-run.
-_PG_TYPES = ", ".join(
-    f"{c} {'DOUBLE PRECISION' if c.endswith(('_sum', 'cost_usd')) else 'INTEGER'} NOT NULL DEFAULT 0" for c in COLUMNS
-)
-_PG_TABLE = f"""
-CREATE TABLE IF NOT EXISTS traffic_rollup (
-    model TEXT NOT NULL,
-    version TEXT NOT NULL,
-    minute BIGINT NOT NULL,
-    {_PG_TYPES},
-    PRIMARY KEY (model, version, minute)
-)"""
-PG_SCHEMA = f"""{_PG_TABLE};
-CREATE TABLE IF NOT EXISTS traffic_rollup_state (
-    id INTEGER PRIMARY KEY CHECK (id = 0),
-    hwm BIGINT NOT NULL,
-    bounds TEXT NOT NULL
-);
-"""
-
-# As `_ROWS`: the body parsed as `json` only when it names the field (`json` and not `jsonb`: it accepts every body
-# the store accepts); no `NOT INDEXED` (the planner takes the seq range of the primary key).
-_PG_HAS = "strpos(body, '\"{}\"') > 0"
-_PG_ROWS = (
-    "WITH r AS MATERIALIZED (SELECT model, version, floor(ts / 60)::bigint AS minute,"
-    " (status = 'error')::int AS err, (status = 'cancelled')::int AS cncl, (route = 'fallback')::int AS fb,"
-    " latency_s AS lat, cost_usd AS cost,"
-    f" CASE WHEN {_PG_HAS.format('ttft_s')} THEN (body::json ->> 'ttft_s')::float8 END AS ttft,"
-    f" CASE WHEN {_PG_HAS.format('ttft_s')} THEN (body::json ->> 'tpot_s')::float8 END AS tpot,"
-    f" CASE WHEN {_PG_HAS.format('input_tokens')} THEN coalesce((body::json ->> 'input_tokens')::float8, 0)"
-    " + coalesce((body::json ->> 'output_tokens')::float8, 0) ELSE 0 END AS tok"
-    " FROM inferences WHERE seq > ? AND seq <= ?),"
-    f" g AS (SELECT model, version, minute, {_bucket_of('lat')} AS lb, {_bucket_of('ttft')} AS tb,"
-    f" {_bucket_of('tpot')} AS pb, count(*) AS n, sum(err) AS e, sum(cncl) AS cn, sum(fb) AS f,"
-    " count(lat) AS ln, coalesce(sum(lat), 0) AS ls, count(ttft) AS fn, coalesce(sum(ttft), 0) AS fs,"
-    " count(tpot) AS pn, coalesce(sum(tpot), 0) AS ps, sum(tok) AS tk, coalesce(sum(cost), 0) AS c"
-    " FROM r GROUP BY model, version, minute, lb, tb, pb)"
-)
-_PG_HIST = ", ".join(
-    f"sum(CASE WHEN {col} = {k} THEN n ELSE 0 END)" for col in ("lb", "tb", "pb") for k in range(N_BUCKETS)
-)
-_PG_ADD = (
-    f"{_PG_ROWS} INSERT INTO traffic_rollup (model, version, minute, {', '.join(COLUMNS)})"
-    " SELECT model, version, minute, sum(n), sum(e), sum(cn), sum(f), sum(ln), sum(ls), sum(fn), sum(fs),"
-    f" sum(pn), sum(ps), round(sum(tk)), sum(c), {_PG_HIST} FROM g GROUP BY model, version, minute"
-    " ON CONFLICT (model, version, minute) DO UPDATE SET "
-    + ", ".join(f"{c} = traffic_rollup.{c} + excluded.{c}" for c in COLUMNS)
-)
-
 # A batch's rows computed before the write lock (`aisre.store.rollup_batch`, PostgreSQL), added as they are.
 _ADD_ROWS = (
     f"INSERT INTO traffic_rollup (model, version, minute, {', '.join(PLAIN_COLUMNS)})"
@@ -203,11 +152,14 @@ _ADD_ROWS = (
     + ", ".join(f"{c} = traffic_rollup.{c} + excluded.{c}" for c in PLAIN_COLUMNS)
 )
 
+
 # Per dialect: the table (rebuilt when the bounds change), the full sums, the sums without bodies (SQLite only).
-_SQL: dict[str, tuple[str, str, str | None]] = {
-    "sqlite": (_TABLE, _ADD, _ADD_PLAIN),
-    "postgresql": (_PG_TABLE, _PG_ADD, None),
-}
+def _sql(dialect: str) -> tuple[str, str, str | None]:
+    if dialect == "sqlite":
+        return _TABLE, _ADD, _ADD_PLAIN
+    from aisre.store import rollups_pg  # its SQL is built from this module's bounds and columns
+
+    return rollups_pg.TABLE, rollups_pg.ADD, None
 
 
 def _plain(conn: Connection, records: Sequence[Any] | None, hwm: int, upto: int) -> bool:
@@ -239,7 +191,7 @@ def _add(
     """Rows with hwm < seq <= upto added to the rollup; the mark moved to `upto` (same transaction). `sums`:
     the batch's rows computed beforehand (`rollup_batch`), used when the rows above the mark are the batch."""
     if upto > hwm:
-        _, add, plain = _SQL[dialect_of(conn).name]
+        _, add, plain = _sql(dialect_of(conn).name)
         fast = (sums is not None or plain is not None) and _plain(conn, records, hwm, upto)
         if fast and sums is not None:
             conn.executemany(_ADD_ROWS, sums)
@@ -282,7 +234,7 @@ def _catch_up(conn: Connection, records: Sequence[Any] | None = None, sums: Sequ
     hwm = 0
     if row is None or row[1] != _FINGERPRINT:  # none yet, or built by another version: rebuilt from the records
         conn.execute("DROP TABLE IF EXISTS traffic_rollup")
-        conn.execute(_SQL[dialect_of(conn).name][0])
+        conn.execute(_sql(dialect_of(conn).name)[0])
     else:
         hwm = int(row[0])
         if upto <= hwm:
