@@ -84,3 +84,19 @@ def test_a_stopped_database_is_one_quick_error_naming_the_url_without_its_passwo
             assert store.count() == 2
         finally:
             store.close()
+
+
+def test_store_pool_size_in_aisre_yaml_bounds_the_recorders_reader_pool(pg_server, tmp_path) -> None:  # noqa: F811
+    import aisre
+
+    url = pg_server.create_schema()
+    path = tmp_path / "aisre.yaml"
+    path.write_text(f"store: {{url: '{url}', pool_size: 3}}\n")
+    recorder = aisre.Recorder.from_config(aisre.load_config(path))
+    try:
+        assert recorder.store._readers._pool.max_size == 3
+    finally:
+        recorder.close()
+    path.write_text(f"store: {{url: '{url}', pool_size: 0}}\n")
+    with pytest.raises(aisre.ConfigError, match="pool_size"):
+        aisre.load_config(path)

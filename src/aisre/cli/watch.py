@@ -59,7 +59,7 @@ def watch_command(
 
             off = {"dashboard": cfg.dashboard.model_copy(update={"enabled": False})}
             check_config(cfg.model_copy(update={**off, "auth": cfg.auth.model_copy(update={"enabled": False})}))
-        store = open_store(cfg.store.url, retention_days=cfg.store.retention_days)
+        store = open_store(cfg.store.url, retention_days=cfg.store.retention_days, pool_size=cfg.store.pool_size)
     except AisreError as exc:
         raise fail(str(exc)) from None
     metrics = Metrics()

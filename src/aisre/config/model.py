@@ -56,6 +56,15 @@ class StoreConfig(Section):
         ),
     )
     batch_size: int = Field(4096, gt=0, description="Most records written in one transaction.")
+    pool_size: int = Field(
+        8,
+        gt=0,
+        le=1000,
+        description=(
+            "PostgreSQL only: the most pooled connections this process's readers hold (dashboard, judge, keys, "
+            "registry; the writer has its own). Size the server's max_connections for processes x (pool_size + 2)."
+        ),
+    )
     flush_interval_s: float = Field(
         0.1, gt=0, description="With `durability: fast`, the longest a record waits before its batch is committed."
     )

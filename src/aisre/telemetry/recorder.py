@@ -64,7 +64,7 @@ class Recorder:
             from aisre.store.postgres import check_config
 
             check_config(cfg)
-        store = open_store(s.url, retention_days=s.retention_days)
+        store = open_store(s.url, retention_days=s.retention_days, pool_size=s.pool_size)
         sinks: list[Any] = [store]
         if cfg.log.jsonl:
             sinks.append(JsonlSink(cfg.log.jsonl))
