@@ -225,6 +225,10 @@ def evidently_spark_run(root: Path, budget: float) -> tuple[dict[str, list[Any]]
         )
         report = Report(metrics=[DataDriftTable()])
         report.run(reference_data=ref, current_data=cur, column_mapping=mapping, engine=SparkEngine)
+        try:  # Report.run keeps a metric's exception as its result; any but our own stop is a failure
+            report._inner_suite.raise_for_error()
+        except OutOfBudget:
+            pass
         complete = len(columns) == len(NUMERIC) + len(CATEGORICAL)
         if complete:  # the report's own verdicts, checked against what the loop returned
             result = report.as_dict()["metrics"][0]["result"]["drift_by_columns"]
