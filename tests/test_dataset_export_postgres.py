@@ -20,8 +20,8 @@ from aisre.store.postgres import PostgresStore
 from tests.postgres_helpers import pg_server, pg_url  # noqa: F401 - fixtures (hence the F811s below)
 from tests.test_dataset_export import DAY, T0, dataset_rows, expected_rows, label_some, make_records, read_pyarrow
 
-WRITERS = 4
-BATCHES = 30
+WRITERS = 3
+BATCHES = 20
 
 
 def _writer(url: str, writer: int, batches: int) -> None:
