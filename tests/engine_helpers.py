@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,26 @@ import aisre
 ROWS = 4000
 #: Columns built to drift between reference and current (the others do not).
 DRIFTED = ("num_shift_0", "num_shift_1", "num_scale", "cat_shift", "few_shift", "num_tail")
+
+
+@contextmanager
+def local_spark(app_name: str) -> Iterator[Any]:
+    """A real local[2] Spark session sized for the tests (no UI, 4 shuffle partitions, 1 GB driver), stopped after."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.driver.memory", "1g")
+        .getOrCreate()
+    )
+    try:
+        yield session
+    finally:
+        session.stop()
 
 
 def frames(rows: int = ROWS, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -19,7 +19,7 @@ import aisre
 from aisre.monitor.engines import ranks
 from aisre.monitor.engines.partition import EXACT_VALUE_LIMIT, VALUE_LIMIT, ColumnPlan, summarise
 from aisre.monitor.tabular.frame import to_columns
-from tests.engine_helpers import frames
+from tests.engine_helpers import frames, local_spark
 
 drift_engine = importlib.import_module("aisre.monitor.engines.drift")
 
@@ -99,19 +99,8 @@ def spark():
     pytest.importorskip("pyspark")
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs Java (make test installs openjdk-17-jre-headless)")
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("aisre-tests-ranks")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
+    with local_spark("aisre-tests-ranks") as session:
+        yield session
 
 
 @pytest.fixture(scope="module")

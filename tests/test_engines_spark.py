@@ -13,8 +13,6 @@ pytest.importorskip("pyspark")
 if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
     pytest.skip("Spark needs Java (make test installs openjdk-17-jre-headless)", allow_module_level=True)
 
-from pyspark.sql import SparkSession  # noqa: E402
-
 import aisre  # noqa: E402
 from aisre.errors import MissingDependencyError  # noqa: E402
 from aisre.monitor.engines.common import engine_for  # noqa: E402
@@ -27,6 +25,7 @@ from tests.engine_helpers import (
     chunks_of,
     fairness_frame,
     frames,
+    local_spark,
     performance_frame,
     write_dataset,
 )  # noqa: E402
@@ -34,17 +33,8 @@ from tests.engine_helpers import (
 
 @pytest.fixture(scope="module")
 def spark():
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("aisre-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.driver.memory", "1g")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
+    with local_spark("aisre-tests") as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
