@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from aisre.records import InferenceRecord, Label
 
@@ -30,6 +30,26 @@ class RecordFilter:
     version: str | None = None
     since: float | None = None
     until: float | None = None
+
+    def conditions(self, placeholder: str = "?") -> tuple[list[str], list[Any]]:
+        """The filter as SQL conditions on `inferences i` and their parameters (`?` for SQLite, `%s` for psycopg)."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for column, value, op in (
+            ("model", self.model, "="),
+            ("version", self.version, "="),
+            ("ts", self.since, ">="),
+            ("ts", self.until, "<"),
+        ):
+            if value is not None:
+                parts.append(f"i.{column} {op} {placeholder}")
+                params.append(value)
+        return parts, params
+
+    def where_clause(self, placeholder: str = "?") -> tuple[str, list[Any]]:
+        """`conditions` as a WHERE clause ("" when the filter selects everything)."""
+        parts, params = self.conditions(placeholder)
+        return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
 
 class Store(Sink, Protocol):

@@ -52,7 +52,7 @@ class PostgresReads:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[InferenceRecord]:
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         order = "DESC" if newest_first else "ASC"
         sql = f"{_SELECT}{clause} ORDER BY i.ts {order}, i.seq {order}"
         if limit is not None:
@@ -63,7 +63,7 @@ class PostgresReads:
         self, where: RecordFilter = RecordFilter(), chunk_size: int = 10_000
     ) -> Iterator[list[InferenceRecord]]:
         """Records in (ts, seq) order, `chunk_size` at a time, through a server-side cursor on its own connection."""
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         with self._errors("opening a cursor"):
             conn = self._psycopg.connect(self._url, connect_timeout=max(1, int(self.connect_timeout_s)))
         try:
@@ -79,7 +79,7 @@ class PostgresReads:
     def labeled_records(
         self, where: RecordFilter = RecordFilter(), only_labeled: bool = True
     ) -> list[tuple[InferenceRecord, Label | None]]:
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         join = "JOIN" if only_labeled else "LEFT JOIN"
         sql = (
             f"SELECT {', '.join('i.' + c for c in COLUMNS)}, l.ts, l.value, l.record_id "
@@ -93,7 +93,7 @@ class PostgresReads:
         return out
 
     def count(self, where: RecordFilter = RecordFilter()) -> int:
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         return int(self._fetch("counting records", f"SELECT count(*) FROM inferences i{clause}", params)[0][0])
 
     def signals(
@@ -119,7 +119,7 @@ class PostgresReads:
         self, where: RecordFilter = RecordFilter()
     ) -> Iterator[tuple[str, str, str, float | None, float | None]]:
         """(model, version, status, latency_s, cost_usd) for summaries."""
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         sql = f"SELECT i.model, i.version, i.status, i.latency_s, i.cost_usd FROM inferences i{clause}"
         yield from self._fetch("reading latencies", sql, params)
 
@@ -130,7 +130,7 @@ class PostgresReads:
 
         The token counts are read from the JSON body in Python: `body` is TEXT, and casting it to
         JSONB in SQL would fail on the rare body holding a `\\u0000` escape."""
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         sql = f"SELECT i.key_id, i.model, i.status, i.cost_usd, i.body FROM inferences i{clause}"
         for key_id, model, status, cost, body in self._fetch("reading spend", sql, params):
             b = loads(body)
@@ -139,7 +139,7 @@ class PostgresReads:
     # The monitoring jobs' window readers (SQLite: aisre.store.ranges); the planner uses the index here.
     def versions_between(self, model: str, since: float | None = None, until: float | None = None) -> list[str]:
         """The versions of `model` with a record in `[since, until)`, sorted."""
-        clause, params = _where(RecordFilter(model, None, since, until))
+        clause, params = RecordFilter(model, None, since, until).where_clause("%s")
         sql = f"SELECT DISTINCT i.version FROM inferences i{clause} ORDER BY i.version"
         return [v for (v,) in self._fetch("listing versions", sql, params)]
 
@@ -151,7 +151,7 @@ class PostgresReads:
 
     def body_lines(self, where: RecordFilter = RecordFilter()) -> bytes:
         """The JSON body of each record `where` selects, one per line, in the order of `records(where)`."""
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         rows = self._fetch("reading bodies", f"SELECT i.body FROM inferences i{clause} ORDER BY i.ts, i.seq", params)
         return "\n".join(b for (b,) in rows).encode()
 
@@ -168,7 +168,7 @@ class PostgresReads:
         counted from the record `start` (a (ts, seq) key, included)."""
         if offset < 0 or limit < 1:
             return []
-        clause, params = _where(where)
+        clause, params = where.where_clause("%s")
         order = "DESC" if newest_first else "ASC"
         if start is not None:
             cmp = "<=" if newest_first else ">="
@@ -179,17 +179,3 @@ class PostgresReads:
             f" LIMIT {int(limit)} OFFSET {int(offset)}"
         )
         return [(float(ts), int(seq)) for ts, seq in self._fetch("finding a window", sql, params)]
-
-
-def _where(where: RecordFilter) -> tuple[str, list]:
-    parts, params = [], []
-    for column, value, op in (
-        ("model", where.model, "="),
-        ("version", where.version, "="),
-        ("ts", where.since, ">="),
-        ("ts", where.until, "<"),
-    ):
-        if value is not None:
-            parts.append(f"i.{column} {op} %s")
-            params.append(value)
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params

@@ -115,16 +115,7 @@ def _ts_range(since: float | None, until: float | None, first: int) -> tuple[str
 
 def _clause(where: RecordFilter, start: Key | None, newest_first: bool) -> tuple[str, list[Any]]:
     """The WHERE clause of one index range, beginning at `start` ((ts, seq), included) if given."""
-    parts, params = [], []
-    for column, value, op in (
-        ("model", where.model, "="),
-        ("version", where.version, "="),
-        ("ts", where.since, ">="),
-        ("ts", where.until, "<"),
-    ):
-        if value is not None:
-            parts.append(f"i.{column} {op} ?")
-            params.append(value)
+    parts, params = where.conditions()
     if start is not None:  # keyset: the ts bound uses the index, the seq test only sorts out equal ts
         ts, seq = start
         op, before = ("<=", ">") if newest_first else (">=", "<")

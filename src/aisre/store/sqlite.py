@@ -214,7 +214,7 @@ class SQLiteStore:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[InferenceRecord]:
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         order = "DESC" if newest_first else "ASC"
         sql = f"{_SELECT}{clause} ORDER BY i.ts {order}, i.seq {order}"
         if limit is not None:
@@ -224,7 +224,7 @@ class SQLiteStore:
     def iter_records(
         self, where: RecordFilter = RecordFilter(), chunk_size: int = 10_000
     ) -> Iterator[list[InferenceRecord]]:
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         cur = self._conn().execute(f"{_SELECT}{clause} ORDER BY i.ts, i.seq", params)
         while rows := cur.fetchmany(chunk_size):
             yield [row_to_record(r) for r in rows]
@@ -232,7 +232,7 @@ class SQLiteStore:
     def labeled_records(
         self, where: RecordFilter = RecordFilter(), only_labeled: bool = True
     ) -> list[tuple[InferenceRecord, Label | None]]:
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         join = "JOIN" if only_labeled else "LEFT JOIN"
         sql = (
             f"SELECT {', '.join('i.' + c for c in COLUMNS)}, l.ts, l.value, l.record_id "
@@ -248,7 +248,7 @@ class SQLiteStore:
         return out
 
     def count(self, where: RecordFilter = RecordFilter()) -> int:
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         sql = f"SELECT count(*) FROM inferences i{clause}"
         return self._conn().execute(sql, params).fetchone()[0]
 
@@ -297,7 +297,7 @@ class SQLiteStore:
         self, where: RecordFilter = RecordFilter()
     ) -> Iterator[tuple[str, str, str, float | None, float | None]]:
         """(model, version, status, latency_s, cost_usd) for summaries, streamed."""
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         sql = f"SELECT i.model, i.version, i.status, i.latency_s, i.cost_usd FROM inferences i{clause}"
         yield from self._conn().execute(sql, params)
 
@@ -305,7 +305,7 @@ class SQLiteStore:
         self, where: RecordFilter = RecordFilter()
     ) -> Iterator[tuple[str | None, str, str, float | None, int | None, int | None]]:
         """(key_id, model, status, cost_usd, input_tokens, output_tokens) for spend summaries, streamed."""
-        clause, params = _where(where)
+        clause, params = where.where_clause()
         sql = (
             "SELECT i.key_id, i.model, i.status, i.cost_usd, json_extract(i.body, '$.input_tokens'),"
             f" json_extract(i.body, '$.output_tokens') FROM inferences i{clause}"
@@ -321,17 +321,3 @@ class SQLiteStore:
             except sqlite3.Error:
                 pass
         self._local = threading.local()
-
-
-def _where(where: RecordFilter) -> tuple[str, list]:
-    parts, params = [], []
-    for column, value, op in (
-        ("model", where.model, "="),
-        ("version", where.version, "="),
-        ("ts", where.since, ">="),
-        ("ts", where.until, "<"),
-    ):
-        if value is not None:
-            parts.append(f"i.{column} {op} ?")
-            params.append(value)
-    return (" WHERE " + " AND ".join(parts) if parts else ""), params
