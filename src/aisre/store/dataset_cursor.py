@@ -1,7 +1,7 @@
 """Where an incremental export resumes: a sequence-number cursor, or a time cursor for other stores.
 
 SQLite numbers every record (`seq`, an INTEGER PRIMARY KEY that only grows), so "what is new" is
-exact: `seq > cursor`. PostgreSQL is exact too (`_PostgresSeq`): its `seq` comes from an identity
+exact: `seq > cursor`. PostgreSQL is exact too (`_SeqPages` on either store): its `seq` comes from an identity
 sequence, which alone would not do (a writer can take seq 11 and commit before the one holding seq
 10), but every `PostgresStore.write_batch` takes the advisory lock `RECORDS_LOCK` before its inserts
 take their `seq`s and holds it to COMMIT, so batches become visible in `seq` order: once a reader sees
@@ -13,7 +13,7 @@ on another host): `--until 5m` leaves such stragglers time to land before the cu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from aisre.errors import StoreError
@@ -37,55 +37,33 @@ class SeqReadable(Protocol):
     ) -> Iterator[list[tuple[int, InferenceRecord]]]: ...
 
 
-class _SQLiteSeq:
-    """`SeqReadable` over a SQLiteStore: keyset pages on the rowid, one short read per chunk."""
+class _SeqPages:
+    """`SeqReadable` over a store's `inferences` table: keyset pages on `seq`, one short query per chunk.
 
-    def __init__(self, store: SQLiteStore):
-        self._store = store
+    On PostgreSQL `max_seq` is the largest *visible* `seq` (never the identity sequence's last value, which
+    counts batches still in flight): with writes committing in `seq` order (the module docstring) nothing at
+    or below it can appear later, so a cursor saved there misses nothing. Each page is its own statement
+    (autocommit, READ COMMITTED on PostgreSQL): a page sees every record up to `upto`, and no long snapshot
+    holds back vacuum (or a SQLite checkpoint) while a big export runs."""
+
+    def __init__(self, fetch: Callable[[str, list[Any]], Any], placeholder: str):
+        self._fetch = fetch  # (sql, params) -> rows
+        self._p = placeholder
 
     def max_seq(self) -> int:
-        return self._store._conn().execute("SELECT coalesce(max(seq), 0) FROM inferences").fetchone()[0]
+        return int(self._fetch("SELECT coalesce(max(seq), 0) FROM inferences", [])[0][0])
 
     def iter_seq_records(
         self, after: int, upto: int, since: float | None, chunk_size: int
     ) -> Iterator[list[tuple[int, InferenceRecord]]]:
+        p = self._p
         cols = ", ".join("i." + c for c in COLUMNS)
-        extra = "" if since is None else " AND i.ts >= ?"
-        sql = f"SELECT i.seq, {cols} FROM inferences i WHERE i.seq > ? AND i.seq <= ?{extra} ORDER BY i.seq LIMIT ?"
+        extra = "" if since is None else f" AND i.ts >= {p}"
+        sql = f"SELECT i.seq, {cols} FROM inferences i WHERE i.seq > {p} AND i.seq <= {p}{extra}"
+        sql += f" ORDER BY i.seq LIMIT {p}"
         while True:
             params: list[Any] = [after, upto] + ([] if since is None else [since]) + [chunk_size]
-            rows = self._store._conn().execute(sql, params).fetchall()
-            if not rows:
-                return
-            yield [(row[0], row_to_record(row[1:])) for row in rows]
-            after = rows[-1][0]
-
-
-class _PostgresSeq:
-    """`SeqReadable` over a PostgresStore: keyset pages on the `seq` primary key, one short query per chunk.
-
-    `max_seq` is the largest *visible* `seq` (never the identity sequence's last value, which counts
-    batches still in flight): with writes committing in `seq` order (the module docstring) nothing at or
-    below it can appear later, so a cursor saved there misses nothing. Each page is its own statement
-    (autocommit, READ COMMITTED): a page sees every record up to `upto`, and no long snapshot holds back
-    vacuum while a big export runs."""
-
-    def __init__(self, store: PostgresStore):
-        self._store = store
-
-    def max_seq(self) -> int:
-        rows = self._store._fetch("reading the export cursor", "SELECT coalesce(max(seq), 0) FROM inferences")
-        return int(rows[0][0])
-
-    def iter_seq_records(
-        self, after: int, upto: int, since: float | None, chunk_size: int
-    ) -> Iterator[list[tuple[int, InferenceRecord]]]:
-        cols = ", ".join("i." + c for c in COLUMNS)
-        extra = "" if since is None else " AND i.ts >= %s"
-        sql = f"SELECT i.seq, {cols} FROM inferences i WHERE i.seq > %s AND i.seq <= %s{extra} ORDER BY i.seq LIMIT %s"
-        while True:
-            params: list[Any] = [after, upto] + ([] if since is None else [since]) + [chunk_size]
-            rows = self._store._fetch("reading records to export", sql, params)
+            rows = self._fetch(sql, params)
             if not rows:
                 return
             yield [(int(row[0]), row_to_record(row[1:])) for row in rows]
@@ -95,9 +73,11 @@ class _PostgresSeq:
 def _seq_reader(store: Store) -> SeqReadable | None:
     """The exact cursor's reader for `store`, or None (the time cursor)."""
     if isinstance(store, SQLiteStore):
-        return _SQLiteSeq(store)
+        sqlite = store
+        return _SeqPages(lambda sql, params: sqlite._conn().execute(sql, params).fetchall(), "?")
     if isinstance(store, PostgresStore):
-        return _PostgresSeq(store)
+        pg = store
+        return _SeqPages(lambda sql, params: pg._fetch("reading records to export", sql, params), "%s")
     if isinstance(store, SeqReadable):
         return store
     return None
